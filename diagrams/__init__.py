@@ -1,0 +1,1 @@
+"""Renderers of the decision diagram (Graphviz and Mermaid)."""

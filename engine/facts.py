@@ -1,0 +1,116 @@
+"""Turning what a user typed into normalised fact values, and the case they make up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from . import quantity
+from .errors import InputError
+from .model import Fact, KnowledgeBase, Value
+
+Status = Literal["given", "defaulted", "unknown"]
+
+_TRUE = {"yes", "y", "true", "1", "on"}
+_FALSE = {"no", "n", "false", "0", "off"}
+UNKNOWN_WORDS = {"unknown", "dont_know", "don't know", "?", ""}
+
+
+def parse_value(fact: Fact, raw: object) -> Value:
+    """Normalise one value for `fact`; raises `ValueError` with the allowed values."""
+    if fact.type == "bool":
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ValueError("expected yes or no")
+    if fact.type == "enum":
+        word = str(raw).strip().lower().replace("-", "_").replace(" ", "_")
+        if isinstance(raw, str) and word in fact.values:
+            return word
+        raise ValueError(f"expected one of: {', '.join(fact.values)}")
+    assert fact.unit is not None
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a quantity such as {quantity.EXAMPLES[fact.unit]}")
+    if isinstance(raw, int | float):
+        if raw < 0 or raw != raw or raw > quantity.MAX_VALUE:
+            raise ValueError(f"expected a quantity such as {quantity.EXAMPLES[fact.unit]}")
+        if fact.unit == "duration":
+            raise ValueError(f"expected a duration with a unit, such as {quantity.EXAMPLES['duration']}")
+        return float(raw)
+    return quantity.parse(str(raw), fact.unit)
+
+
+def display_value(fact: Fact, value: Value) -> str:
+    """Render a normalised value the way a user would type it."""
+    if fact.type == "bool":
+        return "yes" if value else "no"
+    if fact.type == "enum":
+        return str(value)
+    assert fact.unit is not None and isinstance(value, float | int)
+    return quantity.display(float(value), fact.unit)
+
+
+@dataclass(frozen=True)
+class Case:
+    """Every fact of a knowledge base with its value (None when unknown) and where it came from."""
+
+    values: tuple[tuple[str, Value | None], ...]
+    status: tuple[tuple[str, Status], ...]
+
+    def get(self, name: str) -> Value | None:
+        return dict(self.values).get(name)
+
+    def known(self) -> dict[str, Value]:
+        return {name: value for name, value in self.values if value is not None}
+
+    def status_of(self, name: str) -> Status:
+        return dict(self.status)[name]
+
+
+def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: bool = True) -> Case:
+    """Validate user input (fact name → typed string or value) into a `Case`.
+
+    Facts left out take their documented default (status `defaulted`) or stay unknown; an
+    explicit `unknown` answer counts as left out.
+    """
+    by_name = {fact.name: fact for fact in kb.facts}
+    for name in raw:
+        if name not in by_name:
+            raise InputError(
+                f"unknown fact {name!r} (known facts: {', '.join(by_name)})", item=str(name)
+            )
+    values: list[tuple[str, Value | None]] = []
+    status: list[tuple[str, Status]] = []
+    for fact in kb.facts:
+        given = raw.get(fact.name)
+        if given is not None and not (
+            isinstance(given, str) and given.strip().lower() in UNKNOWN_WORDS
+        ):
+            try:
+                value: Value | None = parse_value(fact, given)
+            except ValueError as err:
+                raise InputError(
+                    f"bad value {str(given)!r} for {fact.name}: {err}", item=fact.name
+                ) from None
+            values.append((fact.name, value))
+            status.append((fact.name, "given"))
+        elif use_defaults and fact.default is not None:
+            values.append((fact.name, fact.default))
+            status.append((fact.name, "defaulted"))
+        else:
+            values.append((fact.name, None))
+            status.append((fact.name, "unknown"))
+    return Case(tuple(values), tuple(status))
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """Split a `NAME=VALUE` command-line assignment."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise InputError(f"expected NAME=VALUE, got {text!r}", item=text)
+    return name.strip(), value.strip()

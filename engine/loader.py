@@ -1,0 +1,476 @@
+"""Load and validate a rule base directory into a `KnowledgeBase`.
+
+Every problem is a `RuleError` naming the file and line: YAML syntax, unknown keys, unknown facts
+or values, type mismatches, bad quantities, duplicate ids, unknown sources, derivation cycles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from importlib import resources
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from . import quantity
+from .errors import RuleError
+from .facts import parse_value
+from .model import (
+    Advise,
+    All,
+    Any_,
+    Approach,
+    Combine,
+    Condition,
+    Derive,
+    DerivedTest,
+    Effect,
+    Exclude,
+    Fact,
+    FactTest,
+    KnowledgeBase,
+    Literal_,
+    Not,
+    Rule,
+    RuleFile,
+    Score,
+    Source,
+    Value,
+)
+from .yamlsource import Mapping, Sequence, load_file
+
+SCHEMA_FILES = ("facts.yaml", "approaches.yaml", "sources.yaml")
+DIMENSIONS = ("accuracy", "complexity", "effort", "flexibility")
+MAX_ALTERNATIVES = 256
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def default_rules_dir() -> Path:
+    """The rule base shipped with the package."""
+    return Path(str(resources.files("rules")))
+
+
+def _line(node: Any, key: str | None = None, fallback: int = 1) -> int:
+    if isinstance(node, Mapping):
+        return node.key_lines.get(key, node.line) if key else node.line
+    if isinstance(node, Sequence):
+        return node.line
+    return fallback
+
+
+class _File:
+    """Validation helpers bound to one file, so that every error names it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def error(self, line: int, message: str) -> RuleError:
+        return RuleError(self.name, line, message)
+
+    def mapping(self, node: Any, what: str, line: int, *, required: tuple[str, ...] = (),
+                optional: tuple[str, ...] = ()) -> Mapping:
+        if not isinstance(node, Mapping):
+            raise self.error(line, f"{what} must be a mapping")
+        for key in node:
+            if key not in required and key not in optional:
+                allowed = ", ".join(required + optional)
+                raise self.error(node.key_lines[key], f"unknown key {key!r} in {what} (allowed: {allowed})")
+        for key in required:
+            if key not in node:
+                raise self.error(node.line, f"{what} is missing {key!r}")
+        return node
+
+    def items(self, node: Any, what: str, line: int) -> list[tuple[Any, int]]:
+        if not isinstance(node, Sequence):
+            raise self.error(_line(node, fallback=line), f"{what} must be a list")
+        return list(zip(node, node.item_lines, strict=True))
+
+    def text(self, node: Mapping, key: str, *, default: str | None = None) -> str:
+        value = node.get(key, default)
+        if not isinstance(value, str) or (not value.strip() and default is None):
+            raise self.error(_line(node, key), f"{key!r} must be a non-empty string")
+        return value.strip()
+
+    def texts(self, node: Mapping, key: str) -> tuple[str, ...]:
+        if key not in node:
+            return ()
+        out = []
+        for item, line in self.items(node[key], repr(key), _line(node, key)):
+            if not isinstance(item, str) or not item.strip():
+                raise self.error(line, f"items of {key!r} must be non-empty strings")
+            out.append(item.strip())
+        return tuple(out)
+
+    def ident(self, node: Mapping, key: str, pattern: re.Pattern[str] = _NAME) -> str:
+        value = node.get(key)
+        if not isinstance(value, str) or not pattern.match(value):
+            raise self.error(_line(node, key), f"{key!r} must be an identifier such as my_name, got {value!r}")
+        return value
+
+    def top(self, doc: Any, key: str) -> Any:
+        if not isinstance(doc, Mapping) or set(doc) != {key}:
+            raise self.error(_line(doc), f"expected a mapping with the single key {key!r}")
+        return doc[key]
+
+
+# --- schema files -----------------------------------------------------------------------------
+
+
+def _load_facts(f: _File, doc: Any) -> tuple[Fact, ...]:
+    facts: dict[str, Fact] = {}
+    for node, line in f.items(f.top(doc, "facts"), "'facts'", _line(doc)):
+        node = f.mapping(node, "a fact", line, required=("name", "type", "question"),
+                         optional=("short", "help", "values", "value_help", "unit", "examples", "default"))
+        name = f.ident(node, "name")
+        if name in facts:
+            raise f.error(line, f"duplicate fact {name!r} (first at line {facts[name].line})")
+        kind = node["type"]
+        if kind not in ("enum", "bool", "quantity"):
+            raise f.error(_line(node, "type"), f"fact type must be enum, bool or quantity, got {kind!r}")
+        values: tuple[str, ...] = ()
+        unit = None
+        if kind == "enum":
+            raw_values = [v for v, _ in f.items(node.get("values"), "'values'", _line(node, "values"))]
+            if not raw_values or not all(isinstance(v, str) and _NAME.match(v) for v in raw_values):
+                raise f.error(_line(node, "values"), "'values' must be a non-empty list of identifiers")
+            if len(set(raw_values)) != len(raw_values):
+                raise f.error(_line(node, "values"), "'values' has duplicates")
+            values = tuple(raw_values)
+        elif "values" in node:
+            raise f.error(_line(node, "values"), f"'values' is only for enum facts, {name} is {kind}")
+        if kind == "quantity":
+            unit = node.get("unit")
+            if unit not in quantity.UNITS:
+                raise f.error(_line(node, "unit"), f"quantity {name} needs a unit: one of {', '.join(quantity.UNITS)}")
+        elif "unit" in node:
+            raise f.error(_line(node, "unit"), f"'unit' is only for quantity facts, {name} is {kind}")
+        value_help: list[tuple[str, str]] = []
+        if "value_help" in node:
+            vh = f.mapping(node["value_help"], "'value_help'", _line(node, "value_help"),
+                           optional=tuple(values) + (("yes", "no") if kind == "bool" else ()))
+            value_help = [(k, f.text(vh, k)) for k in vh]
+        fact = Fact(name=name, type=kind, question=f.text(node, "question"),
+                    short=f.text(node, "short", default=name), help=f.text(node, "help", default=""),
+                    values=values, value_help=tuple(value_help), unit=unit,
+                    examples=f.texts(node, "examples"), line=line)
+        if "default" in node:
+            try:
+                default = parse_value(fact, node["default"])
+            except ValueError as err:
+                raise f.error(_line(node, "default"), f"bad default for {name}: {err}") from None
+            fact = Fact(**{**fact.__dict__, "default": default})
+        facts[name] = fact
+    if not facts:
+        raise f.error(_line(doc), "no facts defined")
+    return tuple(facts.values())
+
+
+def _load_approaches(f: _File, doc: Any) -> tuple[Approach, ...]:
+    approaches: dict[str, Approach] = {}
+    for node, line in f.items(f.top(doc, "approaches"), "'approaches'", _line(doc)):
+        node = f.mapping(node, "an approach", line, required=("id", "name", "profile"),
+                         optional=("summary", "caveats", "next_steps"))
+        approach_id = f.ident(node, "id")
+        if approach_id in approaches:
+            raise f.error(line, f"duplicate approach {approach_id!r}")
+        profile = f.mapping(node["profile"], "'profile'", _line(node, "profile"), required=DIMENSIONS)
+        for dim in DIMENSIONS:
+            if not isinstance(profile[dim], int) or isinstance(profile[dim], bool):
+                raise f.error(profile.key_lines[dim], f"profile {dim} must be an integer rank")
+        approaches[approach_id] = Approach(
+            id=approach_id, name=f.text(node, "name"),
+            profile=tuple((d, int(profile[d])) for d in DIMENSIONS),
+            summary=f.text(node, "summary", default=""), caveats=f.texts(node, "caveats"),
+            next_steps=f.texts(node, "next_steps"), line=line,
+        )
+    if not approaches:
+        raise f.error(_line(doc), "no approaches defined")
+    return tuple(approaches.values())
+
+
+def _load_sources(f: _File, doc: Any) -> tuple[Source, ...]:
+    table = f.top(doc, "sources")
+    if not isinstance(table, Mapping):
+        raise f.error(_line(doc), "'sources' must be a mapping of key to title and url")
+    sources = []
+    for key in table:
+        if not _RULE_ID.match(key):
+            raise f.error(table.key_lines[key], f"source key {key!r} must be an identifier")
+        node = f.mapping(table[key], f"source {key!r}", table.key_lines[key],
+                         required=("title",), optional=("url",))
+        url = f.text(node, "url") if "url" in node else None
+        sources.append(Source(key=key, title=f.text(node, "title"), url=url))
+    return tuple(sources)
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+class _RuleReader:
+    def __init__(self, f: _File, facts: dict[str, Fact], approaches: tuple[str, ...],
+                 sources: set[str]) -> None:
+        self.f = f
+        self.facts = facts
+        self.approaches = approaches
+        self.sources = sources
+
+    def condition(self, node: Any, line: int) -> Condition:
+        f = self.f
+        if not isinstance(node, Mapping):
+            raise f.error(_line(node, fallback=line), "a condition must be a mapping")
+        line = node.line
+        for combinator in ("all", "any"):
+            if combinator in node:
+                f.mapping(node, f"an {combinator!r} condition", line, required=(combinator,))
+                parts = tuple(self.condition(item, ln) for item, ln in f.items(node[combinator], repr(combinator), line))
+                return All(parts, line) if combinator == "all" else Any_(parts, line)
+        if "not" in node:
+            f.mapping(node, "a 'not' condition", line, required=("not",))
+            return Not(self.condition(node["not"], line), line)
+        if "derived" in node:
+            f.mapping(node, "a 'derived' condition", line, required=("derived",))
+            name = f.ident(node, "derived")
+            if name in self.facts:
+                raise f.error(line, f"{name!r} is an input fact; test it with 'fact:'")
+            return DerivedTest(name, True, line)
+        if "fact" not in node:
+            raise f.error(line, f"unknown condition {sorted(node)}: use fact, derived, all, any or not")
+        ops = [k for k in node if k != "fact"]
+        if len(ops) != 1 or ops[0] not in ("is", "in", "below", "at_least"):
+            raise f.error(line, "a fact condition needs exactly one of: is, in, below, at_least")
+        op = ops[0]
+        name = node["fact"]
+        fact = self.facts.get(name) if isinstance(name, str) else None
+        if fact is None:
+            raise f.error(node.key_lines["fact"], f"unknown fact {name!r}")
+        oline = node.key_lines[op]
+        if op in ("below", "at_least"):
+            if fact.type != "quantity" or fact.unit is None:
+                raise f.error(oline, f"{op!r} needs a quantity fact; {name} is {fact.type}")
+            try:
+                threshold = parse_value(fact, node[op])
+            except ValueError as err:
+                raise f.error(oline, f"bad quantity {node[op]!r} for {name}: {err}") from None
+            assert isinstance(threshold, float)
+            return FactTest(name, "lt" if op == "below" else "ge", threshold=threshold, line=line)
+        if fact.type == "quantity":
+            raise f.error(oline, f"{name} is a quantity: compare it with below or at_least")
+        raw = [node[op]] if op == "is" else [v for v, _ in f.items(node[op], "'in'", oline)]
+        if not raw:
+            raise f.error(oline, "'in' needs at least one value")
+        values: list[Value] = []
+        for item in raw:
+            try:
+                values.append(parse_value(fact, item))
+            except ValueError as err:
+                raise f.error(oline, f"bad value {item!r} for {name}: {err}") from None
+        return FactTest(name, "in", values=tuple(dict.fromkeys(values)), line=line)
+
+    def effects(self, node: Mapping, line: int) -> tuple[Effect, ...]:
+        f = self.f
+        node = f.mapping(node, "'then'", line, optional=("derive", "score", "exclude", "combine", "advise"))
+        if not node:
+            raise f.error(line, "'then' needs at least one effect")
+        out: list[Effect] = []
+        if "derive" in node:
+            names = node["derive"] if isinstance(node["derive"], list) else [node["derive"]]
+            for name in names:
+                if not isinstance(name, str) or not _NAME.match(name):
+                    raise f.error(node.key_lines["derive"], f"derived fact name must be an identifier, got {name!r}")
+                if name in self.facts:
+                    raise f.error(node.key_lines["derive"], f"cannot derive {name!r}: it is an input fact")
+                out.append(Derive(name))
+        if "score" in node:
+            table = f.mapping(node["score"], "'score'", node.key_lines["score"], optional=self.approaches)
+            for approach, delta in table.items():
+                if not isinstance(delta, int) or isinstance(delta, bool) or abs(delta) > 1000:
+                    raise f.error(table.key_lines[approach], f"score for {approach} must be an integer from -1000 to 1000")
+                out.append(Score(approach, delta))
+        if "exclude" in node:
+            table = f.mapping(node["exclude"], "'exclude'", node.key_lines["exclude"], optional=self.approaches)
+            for approach in table:
+                out.append(Exclude(approach, f.text(table, approach)))
+        if "combine" in node:
+            pair = node["combine"]
+            if (not isinstance(pair, list) or len(pair) != 2 or pair[0] == pair[1]
+                    or not all(p in self.approaches for p in pair)):
+                raise f.error(node.key_lines["combine"], f"'combine' needs two different approaches from: {', '.join(self.approaches)}")
+            out.append(Combine(pair[0], pair[1]))
+        if "advise" in node:
+            out.append(Advise(f.text(node, "advise")))
+        return tuple(out)
+
+    def rule(self, node: Any, line: int) -> Rule:
+        f = self.f
+        node = f.mapping(node, "a rule", line, required=("id", "title", "when", "then"),
+                         optional=("because", "source"))
+        rule_id = f.ident(node, "id", _RULE_ID)
+        source = ""
+        if "source" in node:
+            source = f.text(node, "source")
+            if source not in self.sources:
+                raise f.error(node.key_lines["source"], f"unknown source {source!r} (define it in sources.yaml)")
+        when = self.condition(node["when"], node.key_lines["when"])
+        alternatives = dnf(when, self.facts)
+        if len(alternatives) > MAX_ALTERNATIVES:
+            raise f.error(node.key_lines["when"], f"condition too complex: more than {MAX_ALTERNATIVES} alternatives")
+        return Rule(
+            id=rule_id, title=f.text(node, "title"), when=when,
+            effects=self.effects(node["then"], node.key_lines["then"]),
+            because=f.text(node, "because") if "because" in node else "", source=source,
+            file=f.name, line=line, alternatives=alternatives,
+        )
+
+
+# --- disjunctive normal form ------------------------------------------------------------------
+
+
+def _negate(lit: Literal_, facts: dict[str, Fact]) -> Literal_ | None:
+    """The complementary literal (None when it can never hold)."""
+    if isinstance(lit, DerivedTest):
+        return DerivedTest(lit.name, not lit.value, lit.line)
+    if lit.op == "lt":
+        return FactTest(lit.fact, "ge", threshold=lit.threshold, line=lit.line)
+    if lit.op == "ge":
+        return FactTest(lit.fact, "lt", threshold=lit.threshold, line=lit.line)
+    rest = tuple(v for v in facts[lit.fact].domain if v not in lit.values)
+    return FactTest(lit.fact, "in", values=rest, line=lit.line) if rest else None
+
+
+def _conj(alt: tuple[Literal_, ...]) -> tuple[Literal_, ...] | None:
+    """Simplify a conjunction: merge tests on one fact; None when it is contradictory."""
+    derived: dict[str, DerivedTest] = {}
+    sets: dict[str, FactTest] = {}
+    low: dict[str, FactTest] = {}
+    high: dict[str, FactTest] = {}
+    for lit in alt:
+        if isinstance(lit, DerivedTest):
+            if lit.name in derived and derived[lit.name].value != lit.value:
+                return None
+            derived[lit.name] = lit
+        elif lit.op == "in":
+            prev = sets.get(lit.fact)
+            values = lit.values if prev is None else tuple(v for v in prev.values if v in lit.values)
+            if not values:
+                return None
+            sets[lit.fact] = FactTest(lit.fact, "in", values=values, line=lit.line)
+        elif lit.op == "ge":
+            if lit.fact not in low or lit.threshold > low[lit.fact].threshold:
+                low[lit.fact] = lit
+        elif lit.fact not in high or lit.threshold < high[lit.fact].threshold:
+            high[lit.fact] = lit
+    for name, lo in low.items():
+        if name in high and lo.threshold >= high[name].threshold:
+            return None
+    out: list[Literal_] = [*sets.values(), *low.values(), *high.values(), *derived.values()]
+    return tuple(out)
+
+
+def dnf(cond: Condition, facts: dict[str, Fact], negated: bool = False) -> tuple[tuple[Literal_, ...], ...]:
+    """`cond` (or its negation) as a disjunction of simplified conjunctions of literals."""
+    if isinstance(cond, Not):
+        return dnf(cond.item, facts, not negated)
+    if isinstance(cond, FactTest | DerivedTest):
+        lit = _negate(cond, facts) if negated else cond
+        return ((lit,),) if lit is not None else ()
+    conjunctive = isinstance(cond, All) != negated
+    parts = [dnf(item, facts, negated) for item in cond.items]
+    if not conjunctive:
+        alts = [alt for part in parts for alt in part]
+    else:
+        alts = [()]
+        for part in parts:
+            alts = [a + b for a, b in product(alts, part)]
+            if len(alts) > MAX_ALTERNATIVES * 4:
+                break
+    out: dict[tuple[Literal_, ...], None] = {}
+    for alt in alts:
+        simple = _conj(alt)
+        if simple is not None:
+            out[simple] = None
+    return tuple(out)
+
+
+# --- the whole directory ----------------------------------------------------------------------
+
+
+def _strata(rules: list[Rule]) -> tuple[tuple[str, ...], ...]:
+    """Group derived facts by evaluation stratum; a derivation cycle is a `RuleError`."""
+    producers: dict[str, list[Rule]] = {}
+    for rule in rules:
+        for name in rule.derives:
+            producers.setdefault(name, []).append(rule)
+    level: dict[str, int] = {}
+    visiting: list[str] = []
+
+    def visit(name: str) -> int:
+        if name in level:
+            return level[name]
+        if name in visiting:
+            cycle = visiting[visiting.index(name):] + [name]
+            rule = producers[name][0]
+            raise RuleError(rule.file, rule.line, f"derivation cycle: {' -> '.join(cycle)}")
+        visiting.append(name)
+        deps = [d for rule in producers.get(name, []) for d in rule.derived_used]
+        level[name] = 1 + max((visit(d) for d in deps), default=-1)
+        visiting.pop()
+        return level[name]
+
+    for name in sorted(producers):
+        visit(name)
+    depth = max(level.values(), default=-1) + 1
+    return tuple(tuple(sorted(n for n in producers if level[n] == s)) for s in range(depth))
+
+
+def fingerprint(files: tuple[RuleFile, ...]) -> str:
+    digest = hashlib.sha256()
+    for rule_file in sorted(files, key=lambda rf: rf.name):
+        digest.update(rule_file.name.encode() + b"\0" + rule_file.content + b"\0")
+    return digest.hexdigest()
+
+
+def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
+    """Load, validate and index the rule base in `directory` (default: the shipped one)."""
+    root = Path(directory) if directory is not None else default_rules_dir()
+    if not root.is_dir():
+        raise RuleError(str(root), 0, "not a rule base directory")
+    docs: dict[str, Any] = {}
+    files: list[RuleFile] = []
+    paths = sorted(root.glob("*.yaml"))
+    for name in SCHEMA_FILES:
+        if not (root / name).is_file():
+            raise RuleError(name, 0, f"missing from the rule base directory {root.name}")
+    for path in paths:
+        doc, raw = load_file(path)
+        docs[path.name] = doc
+        files.append(RuleFile(path.name, raw))
+    facts = _load_facts(_File("facts.yaml"), docs["facts.yaml"])
+    approaches = _load_approaches(_File("approaches.yaml"), docs["approaches.yaml"])
+    sources = _load_sources(_File("sources.yaml"), docs["sources.yaml"])
+    fact_map = {fact.name: fact for fact in facts}
+    rules: list[Rule] = []
+    seen: dict[str, Rule] = {}
+    for path in paths:
+        if path.name in SCHEMA_FILES:
+            continue
+        f = _File(path.name)
+        reader = _RuleReader(f, fact_map, tuple(a.id for a in approaches), {s.key for s in sources})
+        for node, line in f.items(f.top(docs[path.name], "rules"), "'rules'", 1):
+            rule = reader.rule(node, line)
+            if rule.id in seen:
+                raise f.error(line, f"duplicate rule id {rule.id!r} (first at {seen[rule.id].location})")
+            seen[rule.id] = rule
+            rules.append(rule)
+    strata = _strata(rules)
+    level = {name: s for s, names in enumerate(strata) for name in names}
+    ranked = [
+        Rule(**{**rule.__dict__, "stratum": 1 + max((level.get(d, -1) for d in rule.derived_used), default=-1)})
+        for rule in rules
+    ]
+    return KnowledgeBase(
+        facts=facts, approaches=approaches, sources=sources, rules=tuple(ranked),
+        files=tuple(files), fingerprint=fingerprint(tuple(files)), directory=str(root),
+        derived=tuple(name for names in strata for name in names), strata=strata,
+    )

@@ -1,0 +1,240 @@
+"""The typed, immutable knowledge base: facts, approaches, sources, rules and their parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Value = str | bool | float
+"""A normalised fact value: an enum value, a bool, or a quantity in its base unit."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One input fact of the schema (`facts.yaml`)."""
+
+    name: str
+    type: Literal["enum", "bool", "quantity"]
+    question: str
+    short: str
+    help: str
+    values: tuple[str, ...] = ()
+    value_help: tuple[tuple[str, str], ...] = ()
+    unit: str | None = None
+    examples: tuple[str, ...] = ()
+    default: Value | None = None
+    line: int = 0
+
+    @property
+    def domain(self) -> tuple[Value, ...]:
+        """The finite values of an enum or bool fact (empty for quantities)."""
+        if self.type == "bool":
+            return (True, False)
+        return self.values
+
+
+@dataclass(frozen=True)
+class Approach:
+    """One outcome (`approaches.yaml`)."""
+
+    id: str
+    name: str
+    profile: tuple[tuple[str, int], ...]
+    summary: str
+    caveats: tuple[str, ...]
+    next_steps: tuple[str, ...]
+    line: int = 0
+
+    def rank(self, dimension: str) -> int:
+        return dict(self.profile).get(dimension, 0)
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    title: str
+    url: str | None = None
+
+
+# --- conditions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FactTest:
+    """A test on an input fact: `op` is `in` (values), `lt` or `ge` (threshold)."""
+
+    fact: str
+    op: Literal["in", "lt", "ge"]
+    values: tuple[Value, ...] = ()
+    threshold: float = 0.0
+    line: int = 0
+
+    def holds(self, value: Value | None) -> bool:
+        """Whether the test holds for a value; a test on an unknown value never holds."""
+        if value is None:
+            return False
+        if self.op == "in":
+            return value in self.values
+        assert isinstance(value, float | int) and not isinstance(value, bool)
+        return value < self.threshold if self.op == "lt" else value >= self.threshold
+
+
+@dataclass(frozen=True)
+class DerivedTest:
+    """A test on a derived fact: true when `value` matches whether it was established."""
+
+    name: str
+    value: bool = True
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple[Condition, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Any_:
+    items: tuple[Condition, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Condition
+    line: int = 0
+
+
+Condition = FactTest | DerivedTest | All | Any_ | Not
+Literal_ = FactTest | DerivedTest
+
+
+# --- effects ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Derive:
+    name: str
+
+
+@dataclass(frozen=True)
+class Score:
+    approach: str
+    delta: int
+
+
+@dataclass(frozen=True)
+class Exclude:
+    approach: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Combine:
+    first: str
+    second: str
+
+
+@dataclass(frozen=True)
+class Advise:
+    text: str
+
+
+Effect = Derive | Score | Exclude | Combine | Advise
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A declarative rule; `alternatives` is `when` in disjunctive normal form."""
+
+    id: str
+    title: str
+    when: Condition
+    effects: tuple[Effect, ...]
+    because: str
+    source: str
+    file: str
+    line: int
+    alternatives: tuple[tuple[Literal_, ...], ...] = ()
+    stratum: int = 0
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def facts_used(self) -> frozenset[str]:
+        return frozenset(
+            lit.fact for alt in self.alternatives for lit in alt if isinstance(lit, FactTest)
+        )
+
+    @property
+    def derived_used(self) -> frozenset[str]:
+        return frozenset(
+            lit.name for alt in self.alternatives for lit in alt if isinstance(lit, DerivedTest)
+        )
+
+    @property
+    def derives(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.effects if isinstance(e, Derive))
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """A file of the rule base, kept verbatim so that a record can be replayed later."""
+
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """A loaded, validated rule base. `fingerprint` is a SHA-256 over its files."""
+
+    facts: tuple[Fact, ...]
+    approaches: tuple[Approach, ...]
+    sources: tuple[Source, ...]
+    rules: tuple[Rule, ...]
+    files: tuple[RuleFile, ...]
+    fingerprint: str
+    directory: str
+    derived: tuple[str, ...] = ()
+    strata: tuple[tuple[str, ...], ...] = ()
+
+    def fact(self, name: str) -> Fact:
+        return next(f for f in self.facts if f.name == name)
+
+    def approach(self, approach_id: str) -> Approach:
+        return next(a for a in self.approaches if a.id == approach_id)
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def source(self, key: str) -> Source:
+        return next(s for s in self.sources if s.key == key)
+
+    @property
+    def fact_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.facts)
+
+    @property
+    def approach_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.approaches)
+
+    @property
+    def tie_order(self) -> tuple[str, ...]:
+        """Approaches in tie-break order: lower complexity first, then file order."""
+        order = sorted(enumerate(self.approaches), key=lambda p: (p[1].rank("complexity"), p[0]))
+        return tuple(a.id for _, a in order)
+
+    def thresholds(self, fact: str) -> tuple[float, ...]:
+        """Sorted distinct thresholds the rules compare a quantity fact against."""
+        found = {
+            lit.threshold
+            for rule in self.rules
+            for alt in rule.alternatives
+            for lit in alt
+            if isinstance(lit, FactTest) and lit.fact == fact and lit.op != "in"
+        }
+        return tuple(sorted(found))

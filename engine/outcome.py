@@ -1,0 +1,56 @@
+"""From the effects of the rules that fired to a ranking, a recommendation and a combination.
+
+Inference and analysis both decide outcomes here, so they cannot disagree about scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .model import Combine, Effect, Exclude, KnowledgeBase, Score
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One approach's standing: total score, and why it was excluded (if it was)."""
+
+    approach: str
+    score: int
+    excluded: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision: the recommended approach (None when all are excluded) and its partners."""
+
+    recommendation: str | None
+    combine_with: tuple[str, ...]
+    ranking: tuple[Ranked, ...]
+
+
+def decide(kb: KnowledgeBase, effects: Iterable[Effect]) -> Outcome:
+    """Sum scores, apply exclusions, rank (ties toward lower complexity) and pick partners."""
+    order = kb.tie_order
+    scores = dict.fromkeys(order, 0)
+    reasons: dict[str, list[str]] = {a: [] for a in order}
+    pairs: list[Combine] = []
+    for effect in effects:
+        if isinstance(effect, Score):
+            scores[effect.approach] += effect.delta
+        elif isinstance(effect, Exclude):
+            reasons[effect.approach].append(effect.reason)
+        elif isinstance(effect, Combine):
+            pairs.append(effect)
+    position = {a: i for i, a in enumerate(order)}
+    ranked = sorted(order, key=lambda a: (bool(reasons[a]), -scores[a], position[a]))
+    ranking = tuple(Ranked(a, scores[a], bool(reasons[a]), tuple(reasons[a])) for a in ranked)
+    best = ranking[0].approach if not ranking[0].excluded else None
+    partners = {
+        other
+        for pair in pairs
+        for this, other in ((pair.first, pair.second), (pair.second, pair.first))
+        if this == best and not reasons[other]
+    }
+    return Outcome(best, tuple(sorted(partners, key=position.__getitem__)), ranking)

@@ -1,0 +1,77 @@
+"""Quantities as people say them: `150k` tokens, `$50k`, `3M` dollars, `3d`, `2w`, `4mo`, `1y`.
+
+Values are normalised to plain numbers: a count for `tokens` and `count`, dollars for `usd`,
+days for `duration`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+UNITS = ("tokens", "count", "usd", "duration")
+
+_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+_DAYS = {
+    "d": 1, "day": 1, "days": 1,
+    "w": 7, "wk": 7, "week": 7, "weeks": 7,
+    "mo": 30, "month": 30, "months": 30,
+    "y": 365, "yr": 365, "year": 365, "years": 365,
+}
+_NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
+_SCALED = re.compile(rf"^{_NUMBER}\s*([kmbt]?)$")
+_DURATION = re.compile(rf"^{_NUMBER}\s*([a-z]+)$")
+_NOUNS = {"tokens": ("tokens", "token"), "count": ("examples", "example", "pairs")}
+MAX_VALUE = 1e18
+
+EXAMPLES = {
+    "tokens": "150k, 5M, 4B",
+    "count": "0, 40, 20k",
+    "usd": "$5k, 250k, $3M",
+    "duration": "5d, 3w, 4mo, 1y",
+}
+
+
+class QuantityError(ValueError):
+    """A quantity that cannot be parsed; the message says what is expected."""
+
+
+def parse(text: str, unit: str) -> float:
+    """Parse `text` as a quantity of `unit`; raises `QuantityError` with a helpful message."""
+    raw = str(text).strip().lower().replace(",", "").replace("_", "")
+    if unit == "usd":
+        raw = raw.removeprefix("$").removesuffix("usd").removesuffix("dollars").strip()
+    for noun in _NOUNS.get(unit, ()):
+        raw = raw.removesuffix(noun).strip()
+    if unit == "duration":
+        match = _DURATION.match(raw)
+        if not match or match.group(2) not in _DAYS:
+            raise QuantityError(f"expected a duration such as {EXAMPLES[unit]}")
+        value = float(match.group(1)) * _DAYS[match.group(2)]
+    else:
+        match = _SCALED.match(raw)
+        if not match:
+            raise QuantityError(f"expected a number such as {EXAMPLES[unit]}")
+        value = float(match.group(1)) * _SCALE[match.group(2)]
+    if not math.isfinite(value) or value > MAX_VALUE:
+        raise QuantityError(f"too large (at most {display(MAX_VALUE, unit)})")
+    return value
+
+
+def _short(value: float) -> str:
+    for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return f"{value:.4g}"
+
+
+def display(value: float, unit: str) -> str:
+    """Render a normalised value the way a user would write it."""
+    if unit == "usd":
+        return "$" + _short(value)
+    if unit == "duration":
+        for suffix, days in (("y", 365), ("mo", 30), ("w", 7)):
+            if value >= days and value % days == 0:
+                return f"{value / days:.4g}{suffix}"
+        return f"{value:.4g}d"
+    return _short(value)

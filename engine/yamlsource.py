@@ -1,0 +1,115 @@
+"""Safe YAML loading that remembers the line of every mapping and list item.
+
+Rule files are data only: the loader builds plain dicts, lists and scalars (SafeLoader), rejects
+anchors and aliases (which can expand exponentially) and records line numbers so that every
+validation error can say `file:line:`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import RuleError
+
+MAX_BYTES = 2_000_000
+MAX_DEPTH = 64
+
+
+class Mapping(dict[str, Any]):
+    """A YAML mapping with the line of the mapping and of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class Sequence(list[Any]):
+    """A YAML list with its own line and the line of each item (1-based)."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.MarkedYAMLError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _build(loader: _Loader, node: yaml.Node, file: str, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise RuleError(file, _line(node), f"nesting deeper than {MAX_DEPTH} levels")
+    if isinstance(node, yaml.MappingNode):
+        mapping = Mapping()
+        mapping.line = _line(node)
+        mapping.key_lines = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if not isinstance(key, str):
+                raise RuleError(file, _line(key_node), f"key {key!r} must be a string")
+            if key in mapping:
+                raise RuleError(file, _line(key_node), f"duplicate key {key!r}")
+            mapping[key] = _build(loader, value_node, file, depth + 1)
+            mapping.key_lines[key] = _line(key_node)
+        return mapping
+    if isinstance(node, yaml.SequenceNode):
+        sequence = Sequence()
+        sequence.line = _line(node)
+        sequence.item_lines = []
+        for item in node.value:
+            sequence.append(_build(loader, item, file, depth + 1))
+            sequence.item_lines.append(_line(item))
+        return sequence
+    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+
+
+def parse(text: str, file: str) -> Any:
+    """Parse one YAML document; syntax errors become `RuleError` with the line."""
+    if len(text) > MAX_BYTES:
+        raise RuleError(file, 1, f"file larger than {MAX_BYTES} bytes")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        return _build(loader, node, file, 0)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = int(mark.line) + 1 if mark is not None else 1
+        raise RuleError(file, line, f"YAML syntax: {err.problem or err.context}") from None
+    except yaml.YAMLError as err:
+        raise RuleError(file, 1, f"YAML syntax: {err}") from None
+    except RecursionError:
+        raise RuleError(file, 1, "document nested too deeply") from None
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
+def load_file(path: Path) -> tuple[Any, bytes]:
+    """Read and parse a file; returns the parsed document and the raw bytes."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise RuleError(path.name, 1, f"cannot read: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise RuleError(path.name, line, "not valid UTF-8") from None
+    return parse(text, path.name), raw

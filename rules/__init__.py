@@ -1,0 +1,1 @@
+"""Knowledge base shipped with llm-advisor: YAML files read by `engine.loader`."""
