@@ -1,0 +1,1 @@
+"""The `llm-advisor` command line: parses arguments, calls the engine, prints."""

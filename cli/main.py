@@ -1,0 +1,77 @@
+"""Entry point: a click group whose commands are imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from engine.errors import AdvisorError, InputError
+
+COMMANDS = {
+    "consult": "cli.consult:consult",
+    "recommend": "cli.recommend:recommend",
+    "explain": "cli.explain:explain",
+    "diagram": "cli.diagram:diagram",
+    "batch": "cli.batch:batch",
+    "rules": "cli.rules:rules",
+    "audit": "cli.audit:audit",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    def _load(self, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, _, attr = COMMANDS[name].partition(":")
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as err:
+            if err.name == module:
+                return None  # not built yet
+            raise
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as err:
+            raise UsageFailure(str(err)) from None
+        except AdvisorError as err:
+            raise click.ClickException(str(err)) from None
+
+
+class UsageFailure(click.ClickException):
+    """Bad input: printed as one line, exit code 2."""
+
+    exit_code = 2
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="llm-advisor")
+def cli() -> None:
+    """Tell a team how to adapt a large language model to its use case.
+
+    Prompt engineering, RAG, fine-tuning, training from scratch, or a combination: declarative
+    rules weigh your facts, a Rete engine (durable_rules) fires them, and every recommendation
+    comes with its reasons.
+    """
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="llm-advisor")
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,82 @@
+"""Options and input readers shared by several commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from engine.errors import InputError
+from engine.model import KnowledgeBase
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+rules_option = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Rule base directory (default: the shipped one).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+fact_option = click.option(
+    "--fact",
+    "fact_args",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A fact, e.g. --fact budget=$50k (repeatable).",
+)
+facts_file_option = click.option(
+    "--facts",
+    "facts_file",
+    metavar="FILE|-",
+    default=None,
+    help="Facts as a YAML or JSON mapping, from a file or - for stdin.",
+)
+
+
+def load_kb(rules_dir: Path | None) -> KnowledgeBase:
+    from engine.loader import load_knowledge_base
+
+    return load_knowledge_base(rules_dir)
+
+
+def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, object]:
+    """Collect facts from a facts file and `--fact` assignments (the latter win)."""
+    from engine.facts import parse_assignment
+
+    raw: dict[str, object] = {}
+    if facts_file is not None:
+        raw.update(read_facts_file(facts_file))
+    for text in fact_args:
+        name, value = parse_assignment(text)
+        raw[name] = value
+    return raw
+
+
+def read_facts_file(name: str) -> dict[str, object]:
+    """A facts file: a YAML or JSON mapping from fact name to value."""
+    from engine.errors import RuleError
+    from engine.yamlsource import Mapping, Sequence, parse
+
+    label = "<stdin>" if name == "-" else name
+    try:
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read facts file {label}: {err.strerror or err}", item=label) from None
+    try:
+        doc = parse(data.decode("utf-8"), label)
+    except UnicodeDecodeError:
+        raise InputError(f"facts file {label} is not valid UTF-8", item=label) from None
+    except RuleError as err:
+        raise InputError(f"malformed facts file {err}", item=label) from None
+    if not isinstance(doc, Mapping):
+        raise InputError(f"facts file {label} must be a mapping of fact name to value", item=label)
+    for key, value in doc.items():
+        if isinstance(value, Mapping | Sequence) or value is None:
+            line = doc.key_lines[key]
+            raise InputError(f"{label}:{line}: fact {key!r} needs a single value", item=key)
+    return dict(doc)

@@ -1,0 +1,175 @@
+"""Turning an inference result into the JSON object of the contract and into readable text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from engine.facts import display_value
+from engine.inference import Firing, Result
+from engine.model import Advise, Combine, Derive, Effect, Exclude, KnowledgeBase, Score
+
+TOP_REASONS = 5
+
+
+def effect_json(effect: Effect) -> dict[str, Any]:
+    if isinstance(effect, Derive):
+        return {"derive": effect.name}
+    if isinstance(effect, Score):
+        return {"score": {"approach": effect.approach, "delta": effect.delta}}
+    if isinstance(effect, Exclude):
+        return {"exclude": {"approach": effect.approach, "reason": effect.reason}}
+    if isinstance(effect, Combine):
+        return {"combine": [effect.first, effect.second]}
+    assert isinstance(effect, Advise)
+    return {"advise": effect.text}
+
+
+def effect_text(effect: Effect) -> str:
+    if isinstance(effect, Derive):
+        return f"derives {effect.name}"
+    if isinstance(effect, Score):
+        return f"{effect.approach} {effect.delta:+d}"
+    if isinstance(effect, Exclude):
+        return f"excludes {effect.approach}"
+    if isinstance(effect, Combine):
+        return f"suggests {effect.first} + {effect.second}"
+    return "advice"
+
+
+def firing_json(kb: KnowledgeBase, firing: Firing) -> dict[str, Any]:
+    rule = kb.rule(firing.rule_id)
+    return {
+        "order": firing.order,
+        "rule": rule.id,
+        "title": rule.title,
+        "because": rule.because,
+        "source": rule.source,
+        "source_title": kb.source(rule.source).title if rule.source else None,
+        "location": rule.location,
+        "matched": {
+            name: display_value(kb.fact(name), value) for name, value in firing.matched
+        },
+        "matched_derived": dict(firing.matched_derived),
+        "effects": [effect_json(e) for e in firing.effects],
+    }
+
+
+def facts_json(kb: KnowledgeBase, result: Result) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fact in kb.facts:
+        value = result.case.get(fact.name)
+        out[fact.name] = {
+            "value": value,
+            "display": display_value(fact, value) if value is not None else None,
+            "status": result.case.status_of(fact.name),
+        }
+    return out
+
+
+def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) -> dict[str, Any]:
+    """The JSON object of `recommend --json` (DESIGN.md contract)."""
+    chosen = kb.approach(result.recommendation) if result.recommendation else None
+    return {
+        "recommendation": result.recommendation,
+        "combine_with": list(result.combine_with),
+        "ranking": [
+            {
+                "approach": r.approach,
+                "score": r.score,
+                "excluded": r.excluded,
+                "reason": "; ".join(r.reasons) if r.reasons else None,
+                "reasons": list(r.reasons),
+            }
+            for r in result.ranking
+        ],
+        "fired": [firing_json(kb, f) for f in result.firings],
+        "derived": list(result.derived),
+        "facts": facts_json(kb, result),
+        "advice": list(result.advice),
+        "caveats": list(chosen.caveats) if chosen else [],
+        "next_steps": list(chosen.next_steps) if chosen else [],
+        "rulebase": {"fingerprint": kb.fingerprint, "directory": kb.directory},
+        "audit_id": audit_id,
+    }
+
+
+def key_firings(result: Result) -> list[Firing]:
+    """The firings that mattered most: those that raised the winner or excluded a rival."""
+    best = result.recommendation
+
+    def weight(firing: Firing) -> int:
+        total = 0
+        for e in firing.effects:
+            if isinstance(e, Score) and e.approach == best:
+                total += abs(e.delta) * 2
+            elif isinstance(e, Score):
+                total += abs(e.delta)
+            elif isinstance(e, Exclude):
+                total += 3
+        return total
+
+    scored = [f for f in result.firings if weight(f) > 0]
+    return sorted(scored, key=lambda f: (-weight(f), f.order))[:TOP_REASONS]
+
+
+def _heading(text: str) -> str:
+    return click.style(text, bold=True)
+
+
+def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) -> None:
+    """Print a result for people: recommendation, ranking, reasons, caveats, next steps."""
+    names = {a.id: a.name for a in kb.approaches}
+    echo = click.echo
+    if result.recommendation is None:
+        echo(_heading("No approach fits: every approach was excluded."))
+    else:
+        echo(_heading(f"Recommendation: {names[result.recommendation]}"))
+        if result.combine_with:
+            echo(f"  combined with: {', '.join(names[a] for a in result.combine_with)}")
+    echo()
+    echo(_heading("Ranking"))
+    for i, r in enumerate(result.ranking, 1):
+        if r.excluded:
+            echo(f"  -  {names[r.approach]:<22} excluded: {'; '.join(r.reasons)}")
+        else:
+            echo(f"  {i}. {names[r.approach]:<22} score {r.score:+d}")
+    echo()
+    shown = result.firings if explain else tuple(key_firings(result))
+    echo(_heading("How the rules decided" if explain else "Reasons that mattered most"))
+    for firing in shown:
+        rule = kb.rule(firing.rule_id)
+        effects = ", ".join(effect_text(e) for e in firing.effects)
+        echo(f"  {firing.order:>2}. {rule.title}  ({effects})")
+        echo(f"      {rule.because}" if rule.because else "")
+        if explain:
+            matched = [f"{n}={display_value(kb.fact(n), v)}" for n, v in firing.matched]
+            matched += [f"{n}={'yes' if v else 'no'} (derived)" for n, v in firing.matched_derived]
+            source = kb.source(rule.source).title if rule.source else "no source"
+            echo(f"      matched: {', '.join(matched) or 'always'}; source: {source}; {rule.location}")
+    if not shown:
+        echo("  (no rule changed the scores)")
+    for title, items in (
+        ("Advice", result.advice),
+        ("Caveats", kb.approach(result.recommendation).caveats if result.recommendation else ()),
+        ("Next steps", kb.approach(result.recommendation).next_steps if result.recommendation else ()),
+    ):
+        if items:
+            echo()
+            echo(_heading(title))
+            for item in items:
+                echo(f"  - {item}")
+    echo()
+    given = [f"{n}={display_value(kb.fact(n), v)}" for n, v in result.case.values
+             if v is not None and result.case.status_of(n) == "given"]
+    defaulted = [f"{n}={display_value(kb.fact(n), v)}" for n, v in result.case.values
+                 if v is not None and result.case.status_of(n) == "defaulted"]
+    unknown = [n for n, v in result.case.values if v is None]
+    echo(_heading("Facts"))
+    echo(f"  given: {', '.join(given) or 'none'}")
+    if defaulted:
+        echo(f"  assumed (documented defaults): {', '.join(defaulted)}")
+    if unknown:
+        echo(f"  unknown: {', '.join(unknown)}")
+    echo(f"  rule base: {kb.fingerprint[:12]}")
