@@ -50,6 +50,12 @@ class LazyGroup(click.Group):
             raise UsageFailure(str(err)) from None
         except AdvisorError as err:
             raise click.ClickException(str(err)) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as err:
+            raise click.ClickException(f"{err.filename or 'I/O'}: {err.strerror or err}") from None
+        except Exception as err:  # a bug: still one line, never a traceback
+            raise click.ClickException(f"internal error: {type(err).__name__}: {err}") from None
 
 
 class UsageFailure(click.ClickException):

@@ -66,7 +66,9 @@ def read_facts_file(name: str) -> dict[str, object]:
     try:
         data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as err:
-        raise InputError(f"cannot read facts file {label}: {err.strerror or err}", item=label) from None
+        raise InputError(
+            f"cannot read facts file {label}: {err.strerror or err}", item=label
+        ) from None
     try:
         doc = parse(data.decode("utf-8"), label)
     except UnicodeDecodeError:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from cli.options import fact_option, facts_file_option, json_option, load_kb, read_facts, rules_option
+from cli.options import (
+    fact_option,
+    facts_file_option,
+    json_option,
+    load_kb,
+    read_facts,
+    rules_option,
+)
 from engine.errors import InputError
 
 
@@ -15,7 +22,9 @@ from engine.errors import InputError
 @fact_option
 @facts_file_option
 @json_option
-@click.option("--explain", is_flag=True, help="Show every rule that fired, with matched facts and sources.")
+@click.option(
+    "--explain", is_flag=True, help="Show every rule that fired, with matched facts and sources."
+)
 @rules_option
 def recommend(
     fact_args: tuple[str, ...],

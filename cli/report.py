@@ -48,9 +48,7 @@ def firing_json(kb: KnowledgeBase, firing: Firing) -> dict[str, Any]:
         "source": rule.source,
         "source_title": kb.source(rule.source).title if rule.source else None,
         "location": rule.location,
-        "matched": {
-            name: display_value(kb.fact(name), value) for name, value in firing.matched
-        },
+        "matched": {name: display_value(kb.fact(name), value) for name, value in firing.matched},
         "matched_derived": dict(firing.matched_derived),
         "effects": [effect_json(e) for e in firing.effects],
     }
@@ -147,13 +145,18 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             matched = [f"{n}={display_value(kb.fact(n), v)}" for n, v in firing.matched]
             matched += [f"{n}={'yes' if v else 'no'} (derived)" for n, v in firing.matched_derived]
             source = kb.source(rule.source).title if rule.source else "no source"
-            echo(f"      matched: {', '.join(matched) or 'always'}; source: {source}; {rule.location}")
+            echo(
+                f"      matched: {', '.join(matched) or 'always'}; source: {source}; {rule.location}"
+            )
     if not shown:
         echo("  (no rule changed the scores)")
     for title, items in (
         ("Advice", result.advice),
         ("Caveats", kb.approach(result.recommendation).caveats if result.recommendation else ()),
-        ("Next steps", kb.approach(result.recommendation).next_steps if result.recommendation else ()),
+        (
+            "Next steps",
+            kb.approach(result.recommendation).next_steps if result.recommendation else (),
+        ),
     ):
         if items:
             echo()
@@ -161,10 +164,16 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             for item in items:
                 echo(f"  - {item}")
     echo()
-    given = [f"{n}={display_value(kb.fact(n), v)}" for n, v in result.case.values
-             if v is not None and result.case.status_of(n) == "given"]
-    defaulted = [f"{n}={display_value(kb.fact(n), v)}" for n, v in result.case.values
-                 if v is not None and result.case.status_of(n) == "defaulted"]
+    given = [
+        f"{n}={display_value(kb.fact(n), v)}"
+        for n, v in result.case.values
+        if v is not None and result.case.status_of(n) == "given"
+    ]
+    defaulted = [
+        f"{n}={display_value(kb.fact(n), v)}"
+        for n, v in result.case.values
+        if v is not None and result.case.status_of(n) == "defaulted"
+    ]
     unknown = [n for n, v in result.case.values if v is None]
     echo(_heading("Facts"))
     echo(f"  given: {', '.join(given) or 'none'}")

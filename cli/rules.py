@@ -27,14 +27,20 @@ def describe_literal(kb: KnowledgeBase, lit: Literal_) -> str:
     fact = kb.fact(lit.fact)
     if lit.op == "in":
         shown = [display_value(fact, v) for v in lit.values]
-        return f"{lit.fact} = {shown[0]}" if len(shown) == 1 else f"{lit.fact} in {{{', '.join(shown)}}}"
+        return (
+            f"{lit.fact} = {shown[0]}"
+            if len(shown) == 1
+            else f"{lit.fact} in {{{', '.join(shown)}}}"
+        )
     return f"{lit.fact} {'<' if lit.op == 'lt' else '>='} {display_value(fact, lit.threshold)}"
 
 
 def describe_condition(kb: KnowledgeBase, alternatives: tuple[tuple[Literal_, ...], ...]) -> str:
     if not alternatives:
         return "never"
-    parts = [" and ".join(describe_literal(kb, lit) for lit in alt) or "always" for alt in alternatives]
+    parts = [
+        " and ".join(describe_literal(kb, lit) for lit in alt) or "always" for alt in alternatives
+    ]
     return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
 
 
@@ -45,7 +51,10 @@ def list_rules(rules_dir: Path | None, as_json: bool) -> None:
     """List every rule: id, title and where it is defined."""
     kb = load_kb(rules_dir)
     if as_json:
-        rows = [{"id": r.id, "title": r.title, "location": r.location, "source": r.source} for r in kb.rules]
+        rows = [
+            {"id": r.id, "title": r.title, "location": r.location, "source": r.source}
+            for r in kb.rules
+        ]
         click.echo(json.dumps(rows, indent=2))
         return
     width = max(len(r.id) for r in kb.rules) if kb.rules else 0
@@ -64,19 +73,30 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
     try:
         rule = kb.rule(rule_id)
     except StopIteration:
-        raise InputError(f"unknown rule id {rule_id!r} (see 'llm-advisor rules list')", item=rule_id) from None
+        raise InputError(
+            f"unknown rule id {rule_id!r} (see 'llm-advisor rules list')", item=rule_id
+        ) from None
     source = kb.source(rule.source) if rule.source else None
     if as_json:
         from cli.report import effect_json
 
-        click.echo(json.dumps({
-            "id": rule.id, "title": rule.title, "location": rule.location,
-            "when": describe_condition(kb, rule.alternatives),
-            "effects": [effect_json(e) for e in rule.effects],
-            "because": rule.because, "source": rule.source,
-            "source_title": source.title if source else None,
-            "source_url": source.url if source else None,
-        }, indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "id": rule.id,
+                    "title": rule.title,
+                    "location": rule.location,
+                    "when": describe_condition(kb, rule.alternatives),
+                    "effects": [effect_json(e) for e in rule.effects],
+                    "because": rule.because,
+                    "source": rule.source,
+                    "source_title": source.title if source else None,
+                    "source_url": source.url if source else None,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     click.echo(click.style(f"{rule.id}: {rule.title}", bold=True))
     click.echo(f"  defined at: {rule.location}")
@@ -98,3 +118,130 @@ def schema() -> None:
     from engine.schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@rules.command("check")
+@rules_option
+@json_option
+@click.option(
+    "--cross-check",
+    "cross",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Also compare inference with the decision diagram on N sampled cases.",
+)
+@click.option("--seed", type=int, default=0, help="Seed for --cross-check sampling.")
+def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) -> None:
+    """Verify the rule base: dead rules, all-excluded regions, missing sources, and more.
+
+    Exits with 1 when an error-level finding exists.
+    """
+    from engine.verify import check, cross_check
+
+    kb = load_kb(rules_dir)
+    findings = check(kb)
+    if cross:
+        findings = sorted(
+            [*findings, *cross_check(kb, cross, seed)], key=lambda f: f.level != "error"
+        )
+    errors = sum(f.level == "error" for f in findings)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "fingerprint": kb.fingerprint,
+                    "errors": errors,
+                    "warnings": len(findings) - errors,
+                    "cross_checked": cross,
+                    "findings": [
+                        {
+                            "level": f.level,
+                            "kind": f.kind,
+                            "message": f.message,
+                            "rule": f.rule,
+                            "location": f.location,
+                            "example": dict(f.example) or None,
+                        }
+                        for f in findings
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for f in findings:
+            where = f"{f.location}: " if f.location else ""
+            click.echo(f"{where}{f.level}: {f.message} [{f.kind}]")
+            if f.example:
+                click.echo("    example: " + ", ".join(f"{k}={v}" for k, v in f.example))
+        summary = (
+            f"{len(kb.rules)} rules checked: {errors} errors, {len(findings) - errors} warnings"
+        )
+        if cross:
+            summary += f"; inference and diagram compared on {cross} sampled cases"
+        click.echo(summary)
+    if errors:
+        raise click.exceptions.Exit(1)
+
+
+@rules.command("diff")
+@click.argument("old_dir", type=click.Path(path_type=Path))
+@click.argument("new_dir", type=click.Path(path_type=Path))
+@json_option
+@click.option("--examples", type=click.IntRange(min=1), default=20, help="Regions to show at most.")
+def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> None:
+    """Show which regions of the fact space change recommendation between two rule bases."""
+    from engine.verify import diff
+
+    old, new = load_kb(old_dir), load_kb(new_dir)
+    result = diff(old, new)
+
+    def outcome(d: object) -> str:
+        rec = getattr(d, "recommendation", None) or "none"
+        combo = getattr(d, "combine_with", ())
+        return rec + (f" + {', '.join(combo)}" if combo else "")
+
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "old": old.fingerprint,
+                    "new": new.fingerprint,
+                    "cases": result.total,
+                    "changed_cases": result.changed,
+                    "regions": len(result.regions),
+                    "changes": [
+                        {
+                            "conditions": {f: list(c) for f, c in r.conditions},
+                            "cases": r.size,
+                            "old": {
+                                "recommendation": r.old.recommendation,
+                                "combine_with": list(r.old.combine_with),
+                            },
+                            "new": {
+                                "recommendation": r.new.recommendation,
+                                "combine_with": list(r.new.combine_with),
+                            },
+                            "example": dict(r.example),
+                        }
+                        for r in result.regions
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    share = 100 * result.changed / result.total if result.total else 0
+    click.echo(
+        f"{result.changed} of {result.total} cases ({share:.2f}%) change outcome, "
+        f"in {len(result.regions)} regions"
+    )
+    for r in result.regions[:examples]:
+        where = "; ".join(f"{f} in {{{', '.join(c)}}}" for f, c in r.conditions) or "everywhere"
+        click.echo(f"  {outcome(r.old)} -> {outcome(r.new)}  ({r.size} cases) when {where}")
+        click.echo("      e.g. " + ", ".join(f"{k}={v}" for k, v in r.example))
+    if len(result.regions) > examples:
+        click.echo(f"  ... and {len(result.regions) - examples} more regions (--examples, --json)")

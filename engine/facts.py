@@ -40,7 +40,9 @@ def parse_value(fact: Fact, raw: object) -> Value:
         if raw < 0 or raw != raw or raw > quantity.MAX_VALUE:
             raise ValueError(f"expected a quantity such as {quantity.EXAMPLES[fact.unit]}")
         if fact.unit == "duration":
-            raise ValueError(f"expected a duration with a unit, such as {quantity.EXAMPLES['duration']}")
+            raise ValueError(
+                f"expected a duration with a unit, such as {quantity.EXAMPLES['duration']}"
+            )
         return float(raw)
     return quantity.parse(str(raw), fact.unit)
 

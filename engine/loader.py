@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import quantity
-from .errors import RuleError
+from .errors import InputError, RuleError
 from .facts import parse_value
 from .model import (
     Advise,
@@ -69,14 +69,23 @@ class _File:
     def error(self, line: int, message: str) -> RuleError:
         return RuleError(self.name, line, message)
 
-    def mapping(self, node: Any, what: str, line: int, *, required: tuple[str, ...] = (),
-                optional: tuple[str, ...] = ()) -> Mapping:
+    def mapping(
+        self,
+        node: Any,
+        what: str,
+        line: int,
+        *,
+        required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (),
+    ) -> Mapping:
         if not isinstance(node, Mapping):
             raise self.error(line, f"{what} must be a mapping")
         for key in node:
             if key not in required and key not in optional:
                 allowed = ", ".join(required + optional)
-                raise self.error(node.key_lines[key], f"unknown key {key!r} in {what} (allowed: {allowed})")
+                raise self.error(
+                    node.key_lines[key], f"unknown key {key!r} in {what} (allowed: {allowed})"
+                )
         for key in required:
             if key not in node:
                 raise self.error(node.line, f"{what} is missing {key!r}")
@@ -106,7 +115,9 @@ class _File:
     def ident(self, node: Mapping, key: str, pattern: re.Pattern[str] = _NAME) -> str:
         value = node.get(key)
         if not isinstance(value, str) or not pattern.match(value):
-            raise self.error(_line(node, key), f"{key!r} must be an identifier such as my_name, got {value!r}")
+            raise self.error(
+                _line(node, key), f"{key!r} must be an identifier such as my_name, got {value!r}"
+            )
         return value
 
     def top(self, doc: Any, key: str) -> Any:
@@ -121,40 +132,70 @@ class _File:
 def _load_facts(f: _File, doc: Any) -> tuple[Fact, ...]:
     facts: dict[str, Fact] = {}
     for node, line in f.items(f.top(doc, "facts"), "'facts'", _line(doc)):
-        node = f.mapping(node, "a fact", line, required=("name", "type", "question"),
-                         optional=("short", "help", "values", "value_help", "unit", "examples", "default"))
+        node = f.mapping(
+            node,
+            "a fact",
+            line,
+            required=("name", "type", "question"),
+            optional=("short", "help", "values", "value_help", "unit", "examples", "default"),
+        )
         name = f.ident(node, "name")
         if name in facts:
             raise f.error(line, f"duplicate fact {name!r} (first at line {facts[name].line})")
         kind = node["type"]
         if kind not in ("enum", "bool", "quantity"):
-            raise f.error(_line(node, "type"), f"fact type must be enum, bool or quantity, got {kind!r}")
+            raise f.error(
+                _line(node, "type"), f"fact type must be enum, bool or quantity, got {kind!r}"
+            )
         values: tuple[str, ...] = ()
         unit = None
         if kind == "enum":
-            raw_values = [v for v, _ in f.items(node.get("values"), "'values'", _line(node, "values"))]
+            raw_values = [
+                v for v, _ in f.items(node.get("values"), "'values'", _line(node, "values"))
+            ]
             if not raw_values or not all(isinstance(v, str) and _NAME.match(v) for v in raw_values):
-                raise f.error(_line(node, "values"), "'values' must be a non-empty list of identifiers")
+                raise f.error(
+                    _line(node, "values"), "'values' must be a non-empty list of identifiers"
+                )
             if len(set(raw_values)) != len(raw_values):
                 raise f.error(_line(node, "values"), "'values' has duplicates")
             values = tuple(raw_values)
         elif "values" in node:
-            raise f.error(_line(node, "values"), f"'values' is only for enum facts, {name} is {kind}")
+            raise f.error(
+                _line(node, "values"), f"'values' is only for enum facts, {name} is {kind}"
+            )
         if kind == "quantity":
             unit = node.get("unit")
             if unit not in quantity.UNITS:
-                raise f.error(_line(node, "unit"), f"quantity {name} needs a unit: one of {', '.join(quantity.UNITS)}")
+                raise f.error(
+                    _line(node, "unit"),
+                    f"quantity {name} needs a unit: one of {', '.join(quantity.UNITS)}",
+                )
         elif "unit" in node:
-            raise f.error(_line(node, "unit"), f"'unit' is only for quantity facts, {name} is {kind}")
+            raise f.error(
+                _line(node, "unit"), f"'unit' is only for quantity facts, {name} is {kind}"
+            )
         value_help: list[tuple[str, str]] = []
         if "value_help" in node:
-            vh = f.mapping(node["value_help"], "'value_help'", _line(node, "value_help"),
-                           optional=tuple(values) + (("yes", "no") if kind == "bool" else ()))
+            vh = f.mapping(
+                node["value_help"],
+                "'value_help'",
+                _line(node, "value_help"),
+                optional=tuple(values) + (("yes", "no") if kind == "bool" else ()),
+            )
             value_help = [(k, f.text(vh, k)) for k in vh]
-        fact = Fact(name=name, type=kind, question=f.text(node, "question"),
-                    short=f.text(node, "short", default=name), help=f.text(node, "help", default=""),
-                    values=values, value_help=tuple(value_help), unit=unit,
-                    examples=f.texts(node, "examples"), line=line)
+        fact = Fact(
+            name=name,
+            type=kind,
+            question=f.text(node, "question"),
+            short=f.text(node, "short", default=name),
+            help=f.text(node, "help", default=""),
+            values=values,
+            value_help=tuple(value_help),
+            unit=unit,
+            examples=f.texts(node, "examples"),
+            line=line,
+        )
         if "default" in node:
             try:
                 default = parse_value(fact, node["default"])
@@ -170,20 +211,30 @@ def _load_facts(f: _File, doc: Any) -> tuple[Fact, ...]:
 def _load_approaches(f: _File, doc: Any) -> tuple[Approach, ...]:
     approaches: dict[str, Approach] = {}
     for node, line in f.items(f.top(doc, "approaches"), "'approaches'", _line(doc)):
-        node = f.mapping(node, "an approach", line, required=("id", "name", "profile"),
-                         optional=("summary", "caveats", "next_steps"))
+        node = f.mapping(
+            node,
+            "an approach",
+            line,
+            required=("id", "name", "profile"),
+            optional=("summary", "caveats", "next_steps"),
+        )
         approach_id = f.ident(node, "id")
         if approach_id in approaches:
             raise f.error(line, f"duplicate approach {approach_id!r}")
-        profile = f.mapping(node["profile"], "'profile'", _line(node, "profile"), required=DIMENSIONS)
+        profile = f.mapping(
+            node["profile"], "'profile'", _line(node, "profile"), required=DIMENSIONS
+        )
         for dim in DIMENSIONS:
             if not isinstance(profile[dim], int) or isinstance(profile[dim], bool):
                 raise f.error(profile.key_lines[dim], f"profile {dim} must be an integer rank")
         approaches[approach_id] = Approach(
-            id=approach_id, name=f.text(node, "name"),
+            id=approach_id,
+            name=f.text(node, "name"),
             profile=tuple((d, int(profile[d])) for d in DIMENSIONS),
-            summary=f.text(node, "summary", default=""), caveats=f.texts(node, "caveats"),
-            next_steps=f.texts(node, "next_steps"), line=line,
+            summary=f.text(node, "summary", default=""),
+            caveats=f.texts(node, "caveats"),
+            next_steps=f.texts(node, "next_steps"),
+            line=line,
         )
     if not approaches:
         raise f.error(_line(doc), "no approaches defined")
@@ -198,8 +249,13 @@ def _load_sources(f: _File, doc: Any) -> tuple[Source, ...]:
     for key in table:
         if not _RULE_ID.match(key):
             raise f.error(table.key_lines[key], f"source key {key!r} must be an identifier")
-        node = f.mapping(table[key], f"source {key!r}", table.key_lines[key],
-                         required=("title",), optional=("url",))
+        node = f.mapping(
+            table[key],
+            f"source {key!r}",
+            table.key_lines[key],
+            required=("title",),
+            optional=("url",),
+        )
         url = f.text(node, "url") if "url" in node else None
         sources.append(Source(key=key, title=f.text(node, "title"), url=url))
     return tuple(sources)
@@ -209,8 +265,9 @@ def _load_sources(f: _File, doc: Any) -> tuple[Source, ...]:
 
 
 class _RuleReader:
-    def __init__(self, f: _File, facts: dict[str, Fact], approaches: tuple[str, ...],
-                 sources: set[str]) -> None:
+    def __init__(
+        self, f: _File, facts: dict[str, Fact], approaches: tuple[str, ...], sources: set[str]
+    ) -> None:
         self.f = f
         self.facts = facts
         self.approaches = approaches
@@ -224,7 +281,10 @@ class _RuleReader:
         for combinator in ("all", "any"):
             if combinator in node:
                 f.mapping(node, f"an {combinator!r} condition", line, required=(combinator,))
-                parts = tuple(self.condition(item, ln) for item, ln in f.items(node[combinator], repr(combinator), line))
+                parts = tuple(
+                    self.condition(item, ln)
+                    for item, ln in f.items(node[combinator], repr(combinator), line)
+                )
                 return All(parts, line) if combinator == "all" else Any_(parts, line)
         if "not" in node:
             f.mapping(node, "a 'not' condition", line, required=("not",))
@@ -236,7 +296,9 @@ class _RuleReader:
                 raise f.error(line, f"{name!r} is an input fact; test it with 'fact:'")
             return DerivedTest(name, True, line)
         if "fact" not in node:
-            raise f.error(line, f"unknown condition {sorted(node)}: use fact, derived, all, any or not")
+            raise f.error(
+                line, f"unknown condition {sorted(node)}: use fact, derived, all, any or not"
+            )
         ops = [k for k in node if k != "fact"]
         if len(ops) != 1 or ops[0] not in ("is", "in", "below", "at_least"):
             raise f.error(line, "a fact condition needs exactly one of: is, in, below, at_least")
@@ -270,7 +332,9 @@ class _RuleReader:
 
     def effects(self, node: Mapping, line: int) -> tuple[Effect, ...]:
         f = self.f
-        node = f.mapping(node, "'then'", line, optional=("derive", "score", "exclude", "combine", "advise"))
+        node = f.mapping(
+            node, "'then'", line, optional=("derive", "score", "exclude", "combine", "advise")
+        )
         if not node:
             raise f.error(line, "'then' needs at least one effect")
         out: list[Effect] = []
@@ -278,25 +342,44 @@ class _RuleReader:
             names = node["derive"] if isinstance(node["derive"], list) else [node["derive"]]
             for name in names:
                 if not isinstance(name, str) or not _NAME.match(name):
-                    raise f.error(node.key_lines["derive"], f"derived fact name must be an identifier, got {name!r}")
+                    raise f.error(
+                        node.key_lines["derive"],
+                        f"derived fact name must be an identifier, got {name!r}",
+                    )
                 if name in self.facts:
-                    raise f.error(node.key_lines["derive"], f"cannot derive {name!r}: it is an input fact")
+                    raise f.error(
+                        node.key_lines["derive"], f"cannot derive {name!r}: it is an input fact"
+                    )
                 out.append(Derive(name))
         if "score" in node:
-            table = f.mapping(node["score"], "'score'", node.key_lines["score"], optional=self.approaches)
+            table = f.mapping(
+                node["score"], "'score'", node.key_lines["score"], optional=self.approaches
+            )
             for approach, delta in table.items():
                 if not isinstance(delta, int) or isinstance(delta, bool) or abs(delta) > 1000:
-                    raise f.error(table.key_lines[approach], f"score for {approach} must be an integer from -1000 to 1000")
+                    raise f.error(
+                        table.key_lines[approach],
+                        f"score for {approach} must be an integer from -1000 to 1000",
+                    )
                 out.append(Score(approach, delta))
         if "exclude" in node:
-            table = f.mapping(node["exclude"], "'exclude'", node.key_lines["exclude"], optional=self.approaches)
+            table = f.mapping(
+                node["exclude"], "'exclude'", node.key_lines["exclude"], optional=self.approaches
+            )
             for approach in table:
                 out.append(Exclude(approach, f.text(table, approach)))
         if "combine" in node:
             pair = node["combine"]
-            if (not isinstance(pair, list) or len(pair) != 2 or pair[0] == pair[1]
-                    or not all(p in self.approaches for p in pair)):
-                raise f.error(node.key_lines["combine"], f"'combine' needs two different approaches from: {', '.join(self.approaches)}")
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or pair[0] == pair[1]
+                or not all(p in self.approaches for p in pair)
+            ):
+                raise f.error(
+                    node.key_lines["combine"],
+                    f"'combine' needs two different approaches from: {', '.join(self.approaches)}",
+                )
             out.append(Combine(pair[0], pair[1]))
         if "advise" in node:
             out.append(Advise(f.text(node, "advise")))
@@ -304,23 +387,39 @@ class _RuleReader:
 
     def rule(self, node: Any, line: int) -> Rule:
         f = self.f
-        node = f.mapping(node, "a rule", line, required=("id", "title", "when", "then"),
-                         optional=("because", "source"))
+        node = f.mapping(
+            node,
+            "a rule",
+            line,
+            required=("id", "title", "when", "then"),
+            optional=("because", "source"),
+        )
         rule_id = f.ident(node, "id", _RULE_ID)
         source = ""
         if "source" in node:
             source = f.text(node, "source")
             if source not in self.sources:
-                raise f.error(node.key_lines["source"], f"unknown source {source!r} (define it in sources.yaml)")
+                raise f.error(
+                    node.key_lines["source"],
+                    f"unknown source {source!r} (define it in sources.yaml)",
+                )
         when = self.condition(node["when"], node.key_lines["when"])
         alternatives = dnf(when, self.facts)
         if len(alternatives) > MAX_ALTERNATIVES:
-            raise f.error(node.key_lines["when"], f"condition too complex: more than {MAX_ALTERNATIVES} alternatives")
+            raise f.error(
+                node.key_lines["when"],
+                f"condition too complex: more than {MAX_ALTERNATIVES} alternatives",
+            )
         return Rule(
-            id=rule_id, title=f.text(node, "title"), when=when,
+            id=rule_id,
+            title=f.text(node, "title"),
+            when=when,
             effects=self.effects(node["then"], node.key_lines["then"]),
-            because=f.text(node, "because") if "because" in node else "", source=source,
-            file=f.name, line=line, alternatives=alternatives,
+            because=f.text(node, "because") if "because" in node else "",
+            source=source,
+            file=f.name,
+            line=line,
+            alternatives=alternatives,
         )
 
 
@@ -352,7 +451,9 @@ def _conj(alt: tuple[Literal_, ...]) -> tuple[Literal_, ...] | None:
             derived[lit.name] = lit
         elif lit.op == "in":
             prev = sets.get(lit.fact)
-            values = lit.values if prev is None else tuple(v for v in prev.values if v in lit.values)
+            values = (
+                lit.values if prev is None else tuple(v for v in prev.values if v in lit.values)
+            )
             if not values:
                 return None
             sets[lit.fact] = FactTest(lit.fact, "in", values=values, line=lit.line)
@@ -368,7 +469,9 @@ def _conj(alt: tuple[Literal_, ...]) -> tuple[Literal_, ...] | None:
     return tuple(out)
 
 
-def dnf(cond: Condition, facts: dict[str, Fact], negated: bool = False) -> tuple[tuple[Literal_, ...], ...]:
+def dnf(
+    cond: Condition, facts: dict[str, Fact], negated: bool = False
+) -> tuple[tuple[Literal_, ...], ...]:
     """`cond` (or its negation) as a disjunction of simplified conjunctions of literals."""
     if isinstance(cond, Not):
         return dnf(cond.item, facts, not negated)
@@ -409,7 +512,7 @@ def _strata(rules: list[Rule]) -> tuple[tuple[str, ...], ...]:
         if name in level:
             return level[name]
         if name in visiting:
-            cycle = visiting[visiting.index(name):] + [name]
+            cycle = visiting[visiting.index(name) :] + [name]
             rule = producers[name][0]
             raise RuleError(rule.file, rule.line, f"derivation cycle: {' -> '.join(cycle)}")
         visiting.append(name)
@@ -435,13 +538,16 @@ def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
     """Load, validate and index the rule base in `directory` (default: the shipped one)."""
     root = Path(directory) if directory is not None else default_rules_dir()
     if not root.is_dir():
-        raise RuleError(str(root), 0, "not a rule base directory")
+        raise InputError(f"{root}: not a rule base directory (no such directory)", item=str(root))
     docs: dict[str, Any] = {}
     files: list[RuleFile] = []
     paths = sorted(root.glob("*.yaml"))
     for name in SCHEMA_FILES:
         if not (root / name).is_file():
-            raise RuleError(name, 0, f"missing from the rule base directory {root.name}")
+            raise InputError(
+                f"{root / name}: missing (every rule base needs {', '.join(SCHEMA_FILES)})",
+                item=name,
+            )
     for path in paths:
         doc, raw = load_file(path)
         docs[path.name] = doc
@@ -460,17 +566,30 @@ def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
         for node, line in f.items(f.top(docs[path.name], "rules"), "'rules'", 1):
             rule = reader.rule(node, line)
             if rule.id in seen:
-                raise f.error(line, f"duplicate rule id {rule.id!r} (first at {seen[rule.id].location})")
+                raise f.error(
+                    line, f"duplicate rule id {rule.id!r} (first at {seen[rule.id].location})"
+                )
             seen[rule.id] = rule
             rules.append(rule)
     strata = _strata(rules)
     level = {name: s for s, names in enumerate(strata) for name in names}
     ranked = [
-        Rule(**{**rule.__dict__, "stratum": 1 + max((level.get(d, -1) for d in rule.derived_used), default=-1)})
+        Rule(
+            **{
+                **rule.__dict__,
+                "stratum": 1 + max((level.get(d, -1) for d in rule.derived_used), default=-1),
+            }
+        )
         for rule in rules
     ]
     return KnowledgeBase(
-        facts=facts, approaches=approaches, sources=sources, rules=tuple(ranked),
-        files=tuple(files), fingerprint=fingerprint(tuple(files)), directory=str(root),
-        derived=tuple(name for names in strata for name in names), strata=strata,
+        facts=facts,
+        approaches=approaches,
+        sources=sources,
+        rules=tuple(ranked),
+        files=tuple(files),
+        fingerprint=fingerprint(tuple(files)),
+        directory=str(root),
+        derived=tuple(name for names in strata for name in names),
+        strata=strata,
     )

@@ -13,10 +13,20 @@ UNITS = ("tokens", "count", "usd", "duration")
 
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _DAYS = {
-    "d": 1, "day": 1, "days": 1,
-    "w": 7, "wk": 7, "week": 7, "weeks": 7,
-    "mo": 30, "month": 30, "months": 30,
-    "y": 365, "yr": 365, "year": 365, "years": 365,
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "w": 7,
+    "wk": 7,
+    "week": 7,
+    "weeks": 7,
+    "mo": 30,
+    "month": 30,
+    "months": 30,
+    "y": 365,
+    "yr": 365,
+    "year": 365,
+    "years": 365,
 }
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
 _SCALED = re.compile(rf"^{_NUMBER}\s*([kmbt]?)$")

@@ -16,19 +16,48 @@ def json_schema() -> dict[str, Any]:
     quantity = {"type": ["string", "number"]}
     condition: dict[str, Any] = {
         "oneOf": [
-            {"type": "object", "required": ["all"], "additionalProperties": False,
-             "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/condition"}}}},
-            {"type": "object", "required": ["any"], "additionalProperties": False,
-             "properties": {"any": {"type": "array", "items": {"$ref": "#/$defs/condition"}}}},
-            {"type": "object", "required": ["not"], "additionalProperties": False,
-             "properties": {"not": {"$ref": "#/$defs/condition"}}},
-            {"type": "object", "required": ["derived"], "additionalProperties": False,
-             "properties": {"derived": _IDENT}},
-            {"type": "object", "required": ["fact"], "additionalProperties": False,
-             "minProperties": 2, "maxProperties": 2,
-             "properties": {"fact": _IDENT, "is": {"type": ["string", "boolean"]},
-                            "in": {"type": "array", "minItems": 1, "items": {"type": ["string", "boolean"]}},
-                            "below": quantity, "at_least": quantity}},
+            {
+                "type": "object",
+                "required": ["all"],
+                "additionalProperties": False,
+                "properties": {"all": {"type": "array", "items": {"$ref": "#/$defs/condition"}}},
+            },
+            {
+                "type": "object",
+                "required": ["any"],
+                "additionalProperties": False,
+                "properties": {"any": {"type": "array", "items": {"$ref": "#/$defs/condition"}}},
+            },
+            {
+                "type": "object",
+                "required": ["not"],
+                "additionalProperties": False,
+                "properties": {"not": {"$ref": "#/$defs/condition"}},
+            },
+            {
+                "type": "object",
+                "required": ["derived"],
+                "additionalProperties": False,
+                "properties": {"derived": _IDENT},
+            },
+            {
+                "type": "object",
+                "required": ["fact"],
+                "additionalProperties": False,
+                "minProperties": 2,
+                "maxProperties": 2,
+                "properties": {
+                    "fact": _IDENT,
+                    "is": {"type": ["string", "boolean"]},
+                    "in": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": ["string", "boolean"]},
+                    },
+                    "below": quantity,
+                    "at_least": quantity,
+                },
+            },
         ]
     }
     rule = {
@@ -101,13 +130,31 @@ def json_schema() -> dict[str, Any]:
         "title": "llm-advisor rule base file",
         "$defs": {"condition": condition, "rule": rule, "fact": fact, "approach": approach},
         "oneOf": [
-            {"type": "object", "required": ["rules"], "additionalProperties": False,
-             "properties": {"rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}}}},
-            {"type": "object", "required": ["facts"], "additionalProperties": False,
-             "properties": {"facts": {"type": "array", "items": {"$ref": "#/$defs/fact"}}}},
-            {"type": "object", "required": ["approaches"], "additionalProperties": False,
-             "properties": {"approaches": {"type": "array", "items": {"$ref": "#/$defs/approach"}}}},
-            {"type": "object", "required": ["sources"], "additionalProperties": False,
-             "properties": {"sources": {"type": "object", "additionalProperties": source}}},
+            {
+                "type": "object",
+                "required": ["rules"],
+                "additionalProperties": False,
+                "properties": {"rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}}},
+            },
+            {
+                "type": "object",
+                "required": ["facts"],
+                "additionalProperties": False,
+                "properties": {"facts": {"type": "array", "items": {"$ref": "#/$defs/fact"}}},
+            },
+            {
+                "type": "object",
+                "required": ["approaches"],
+                "additionalProperties": False,
+                "properties": {
+                    "approaches": {"type": "array", "items": {"$ref": "#/$defs/approach"}}
+                },
+            },
+            {
+                "type": "object",
+                "required": ["sources"],
+                "additionalProperties": False,
+                "properties": {"sources": {"type": "object", "additionalProperties": source}},
+            },
         ],
     }

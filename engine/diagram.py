@@ -1,0 +1,221 @@
+"""The decision diagram: the rule base's whole decision, compiled top-down by the analysis.
+
+Question nodes ask a fact; edges carry the cells (values or bands) they cover, merged where they
+lead to the same sub-diagram; leaves hold a decided outcome. Sub-diagrams are shared by
+structure and a question whose answers all lead to the same place is dropped, so the diagram is
+small and canonical for a rule base. It is cached on disk by the rule base's fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .analysis import Analyzer, Decision, State
+from .model import KnowledgeBase, Value
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Leaf:
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Question:
+    fact: int
+    branches: tuple[tuple[tuple[int, ...], int], ...]  # (cells, child node id)
+
+
+Node = Leaf | Question
+
+
+class Compiler:
+    """Builds the reduced, shared diagram; node 0 is the root."""
+
+    def __init__(self, analyzer: Analyzer, limit: int = 200_000) -> None:
+        self.an = analyzer
+        self.nodes: list[Node] = []
+        self._unique: dict[Node, int] = {}
+        self._memo: dict[tuple[object, ...], int] = {}
+        self._limit = limit
+
+    def _intern(self, node: Node) -> int:
+        found = self._unique.get(node)
+        if found is None:
+            found = self._unique[node] = len(self.nodes)
+            self.nodes.append(node)
+        return found
+
+    def build(self, state: State) -> int:
+        partial = self.an.evaluate(state)
+        if partial.decision is not None:
+            return self._intern(Leaf(partial.decision))
+        found = self._memo.get(partial.key)
+        if found is not None:
+            return found
+        if len(self._memo) > self._limit:
+            raise RuntimeError("decision diagram too large")
+        fact = self.an.next_question(state, partial)
+        assert fact is not None
+        children: dict[int, list[int]] = {}
+        for cell in self.an.open_cells(state, fact):
+            child = self.build(self.an.fix(state, fact, cell))
+            children.setdefault(child, []).append(cell)
+        if len(children) == 1:
+            node_id = next(iter(children))
+        else:
+            branches = tuple(sorted((tuple(cells), child) for child, cells in children.items()))
+            node_id = self._intern(Question(fact, branches))
+        self._memo[partial.key] = node_id
+        return node_id
+
+
+@dataclass(frozen=True)
+class DecisionDiagram:
+    """A compiled diagram as plain data (root first), with helpers to walk and export it."""
+
+    fingerprint: str
+    facts: tuple[str, ...]
+    cell_labels: tuple[tuple[str, ...], ...]
+    root: int
+    nodes: tuple[Node, ...]
+
+    def walk(self, an: Analyzer, known: Mapping[str, Value | None]) -> tuple[list[int], Decision]:
+        """Follow a fully specified case from the root; returns the path and the leaf decision."""
+        node_id = self.root
+        path = [node_id]
+        while True:
+            node = self.nodes[node_id]
+            if isinstance(node, Leaf):
+                return path, node.decision
+            value = known.get(self.facts[node.fact])
+            if value is None:
+                raise KeyError(self.facts[node.fact])
+            cell = an.cell_of(self.facts[node.fact], value)
+            node_id = next(child for cells, child in node.branches if cell in cells)
+            path.append(node_id)
+
+    def reachable(self, start: int | None = None) -> list[int]:
+        """Node ids reachable from `start` (default root), in depth-first preorder."""
+        seen: dict[int, None] = {}
+        stack = [self.root if start is None else start]
+        while stack:
+            node_id = stack.pop()
+            if node_id in seen:
+                continue
+            seen[node_id] = None
+            node = self.nodes[node_id]
+            if isinstance(node, Question):
+                stack.extend(child for _, child in reversed(node.branches))
+        return list(seen)
+
+    def to_networkx(self) -> nx.DiGraph:
+        """The diagram as a `networkx.DiGraph` with `kind`, `fact`, `label` attributes."""
+        import networkx as nx
+
+        graph = nx.DiGraph(fingerprint=self.fingerprint, root=f"n{self.root}")
+        for node_id in self.reachable():
+            node = self.nodes[node_id]
+            if isinstance(node, Leaf):
+                graph.add_node(
+                    f"n{node_id}",
+                    kind="leaf",
+                    recommendation=node.decision.recommendation,
+                    combine_with=list(node.decision.combine_with),
+                )
+            else:
+                graph.add_node(f"n{node_id}", kind="question", fact=self.facts[node.fact])
+                for cells, child in node.branches:
+                    graph.add_edge(
+                        f"n{node_id}",
+                        f"n{child}",
+                        cells=list(cells),
+                        label=", ".join(self.cell_labels[node.fact][c] for c in cells),
+                    )
+        return graph
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": CACHE_VERSION,
+            "fingerprint": self.fingerprint,
+            "facts": list(self.facts),
+            "cell_labels": [list(c) for c in self.cell_labels],
+            "root": self.root,
+            "nodes": [
+                {"leaf": [n.decision.recommendation, list(n.decision.combine_with)]}
+                if isinstance(n, Leaf)
+                else {"fact": n.fact, "branches": [[list(c), child] for c, child in n.branches]}
+                for n in self.nodes
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DecisionDiagram:
+        nodes: list[Node] = []
+        for n in data["nodes"]:
+            if "leaf" in n:
+                nodes.append(Leaf(Decision(n["leaf"][0], tuple(n["leaf"][1]))))
+            else:
+                branches = tuple((tuple(c), int(child)) for c, child in n["branches"])
+                nodes.append(Question(int(n["fact"]), branches))
+        return cls(
+            data["fingerprint"],
+            tuple(data["facts"]),
+            tuple(tuple(c) for c in data["cell_labels"]),
+            int(data["root"]),
+            tuple(nodes),
+        )
+
+
+def compile_diagram(kb: KnowledgeBase, given: Mapping[str, Value] | None = None) -> DecisionDiagram:
+    """Compile the diagram of a rule base (optionally below some facts fixed in advance)."""
+    an = Analyzer(kb)
+    compiler = Compiler(an)
+    root = compiler.build(an.state_of(dict(given or {})))
+    return DecisionDiagram(
+        kb.fingerprint,
+        kb.fact_names,
+        tuple(tuple(cell.label for cell in cells) for cells in an.cells),
+        root,
+        tuple(compiler.nodes),
+    )
+
+
+def cache_dir() -> Path:
+    override = os.environ.get("LLM_ADVISOR_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("llm-advisor"))
+
+
+def load_diagram(kb: KnowledgeBase) -> DecisionDiagram:
+    """The diagram of the whole rule base, from the on-disk cache when it is there."""
+    path = cache_dir() / f"diagram-{kb.fingerprint[:32]}-v{CACHE_VERSION}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("fingerprint") == kb.fingerprint and data.get("version") == CACHE_VERSION:
+            return DecisionDiagram.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    diagram = compile_diagram(kb)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(diagram.to_json(), out)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return diagram

@@ -1,0 +1,301 @@
+"""Verification of a rule base with the analysis: `rules check`, `rules diff` and cross-checks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .analysis import FALSE, OPEN, TRUE, Analyzer, Decision, State
+from .diagram import DecisionDiagram, Leaf, Question, load_diagram
+from .facts import Case, display_value
+from .inference import evaluate
+from .model import Fact, KnowledgeBase, Value
+
+Level = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    kind: str
+    message: str
+    rule: str | None = None
+    location: str | None = None
+    example: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Region:
+    """A region of the fact space: fact conditions, the number of cell combinations it covers,
+    the outcome on each side and an example case."""
+
+    conditions: tuple[tuple[str, tuple[str, ...]], ...]
+    size: int
+    old: Decision
+    new: Decision
+    example: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Diff:
+    total: int
+    changed: int
+    regions: tuple[Region, ...]
+
+
+def _union_thresholds(*kbs: KnowledgeBase) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for kb in kbs:
+        for fact in kb.facts:
+            out.setdefault(fact.name, []).extend(kb.thresholds(fact.name))
+    return out
+
+
+def _example(an: Analyzer, state: State) -> dict[str, Value]:
+    """A concrete case inside a state: the first open cell of every fact."""
+    return {
+        fact.name: an.cells[i][an.open_cells(state, i)[0]].value for i, fact in enumerate(an.facts)
+    }
+
+
+def _shown(an: Analyzer, known: Mapping[str, Value]) -> tuple[tuple[str, str], ...]:
+    return tuple((f.name, display_value(f, known[f.name])) for f in an.facts)
+
+
+def _conditions(an: Analyzer, state: State) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        (fact.name, tuple(an.cells[i][c].label for c in an.open_cells(state, i)))
+        for i, fact in enumerate(an.facts)
+        if state[i] != an.full[i]
+    )
+
+
+def _size(an: Analyzer, state: State) -> int:
+    size = 1
+    for mask in state:
+        size *= bin(mask).count("1")
+    return size
+
+
+def _joint(a: Analyzer, b: Analyzer, state: State) -> Iterator[tuple[State, Decision, Decision]]:
+    """Split the fact space until both rule bases decide; yields (state, old, new) regions."""
+    pa, pb = a.evaluate(state), b.evaluate(state)
+    if pa.decision is not None and pb.decision is not None:
+        yield state, pa.decision, pb.decision
+        return
+    fact = a.next_question(state, pa) if pa.decision is None else b.next_question(state, pb)
+    assert fact is not None
+    for cell in a.open_cells(state, fact):
+        yield from _joint(a, b, a.fix(state, fact, cell))
+
+
+def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
+    """Regions of the fact space whose recommendation or combination differs between two bases."""
+    if old.fact_names != new.fact_names or any(
+        (f.type, f.values, f.unit) != (g.type, g.values, g.unit)
+        for f, g in zip(old.facts, new.facts, strict=True)
+    ):
+        from .errors import InputError
+
+        raise InputError("the two rule bases have different fact schemas (facts.yaml)")
+    bands = _union_thresholds(old, new)
+    a, b = Analyzer(old, bands), Analyzer(new, bands)
+    total = _size(a, a.full)
+    changed = [(s, d1, d2) for s, d1, d2 in _joint(a, b, a.full) if d1 != d2]
+    regions = [
+        Region(_conditions(a, state), _size(a, state), d1, d2, _shown(a, _example(a, state)))
+        for state, d1, d2 in _merge(changed)
+    ]
+    return Diff(total, sum(r.size for r in regions), tuple(regions))
+
+
+def _merge(
+    regions: list[tuple[State, Decision, Decision]],
+) -> list[tuple[State, Decision, Decision]]:
+    """Merge regions with the same change that differ in one fact only, until none do."""
+    merged = True
+    while merged:
+        merged = False
+        for i, (s1, a1, b1) in enumerate(regions):
+            for j in range(i + 1, len(regions)):
+                s2, a2, b2 = regions[j]
+                differ = [k for k in range(len(s1)) if s1[k] != s2[k]]
+                if (a1, b1) == (a2, b2) and len(differ) == 1:
+                    k = differ[0]
+                    regions[i] = ((*s1[:k], s1[k] | s2[k], *s1[k + 1 :]), a1, b1)
+                    del regions[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return regions
+
+
+def _satisfiable(an: Analyzer, rule: int) -> bool:
+    """Whether some full case makes the rule fire (search pruned by three-valued evaluation)."""
+    seen: set[object] = set()
+    stack = [an.full]
+    while stack:
+        state = stack.pop()
+        partial = an.evaluate(state)
+        status = partial.rules[rule]
+        if status == TRUE:
+            return True
+        if status == FALSE or partial.key in seen:
+            continue
+        seen.add(partial.key)
+        relevant = an.relevant(state, partial)
+        if not relevant:
+            continue
+        fact = relevant[0]
+        stack.extend(an.fix(state, fact, c) for c in an.open_cells(state, fact))
+    return False
+
+
+def _paths(diagram: DecisionDiagram, an: Analyzer) -> Iterator[tuple[State, Decision]]:
+    """Every root-to-leaf path of the diagram as a state, with its leaf decision."""
+    stack: list[tuple[int, State]] = [(diagram.root, an.full)]
+    while stack:
+        node_id, state = stack.pop()
+        node = diagram.nodes[node_id]
+        if isinstance(node, Leaf):
+            yield state, node.decision
+            continue
+        assert isinstance(node, Question)
+        for cells, child in node.branches:
+            mask = sum(1 << c for c in cells)
+            stack.append((child, (*state[: node.fact], mask, *state[node.fact + 1 :])))
+
+
+def sample_cases(kb: KnowledgeBase, n: int, seed: int = 0) -> Iterator[dict[str, Value]]:
+    """Random fully specified cases, quantities drawn inside their bands."""
+    rng = random.Random(seed)
+    an = Analyzer(kb)
+    for _ in range(n):
+        case: dict[str, Value] = {}
+        for i, fact in enumerate(kb.facts):
+            cell = rng.choice(an.cells[i])
+            if cell.low is not None:
+                top = cell.high if cell.high is not None else max(cell.low * 10, 1e3)
+                case[fact.name] = (
+                    float(int(rng.uniform(cell.low, top))) if top > cell.low else cell.low
+                )
+                if case[fact.name] >= top:
+                    case[fact.name] = cell.low
+            else:
+                case[fact.name] = cell.value
+        yield case
+
+
+def full_case(kb: KnowledgeBase, known: Mapping[str, Value]) -> Case:
+    return Case(
+        tuple((f.name, known.get(f.name)) for f in kb.facts),
+        tuple((f.name, "given") for f in kb.facts),
+    )
+
+
+def cross_check(kb: KnowledgeBase, n: int, seed: int = 0) -> list[Finding]:
+    """Compare inference with the diagram on `n` sampled full cases; one finding per mismatch."""
+    an = Analyzer(kb)
+    diagram = load_diagram(kb)
+    findings = []
+    for known in sample_cases(kb, n, seed):
+        result = evaluate(kb, full_case(kb, known))
+        _, decision = diagram.walk(an, known)
+        if (decision.recommendation, decision.combine_with) != (
+            result.recommendation,
+            result.combine_with,
+        ):
+            findings.append(
+                Finding(
+                    "error",
+                    "disagreement",
+                    f"inference gives {result.recommendation} {list(result.combine_with)}, "
+                    f"the diagram {decision.recommendation} {list(decision.combine_with)}",
+                    example=_shown(an, known),
+                )
+            )
+    return findings
+
+
+def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list[Finding]:
+    """Every finding about a rule base, errors first."""
+    an = Analyzer(kb)
+    diagram = load_diagram(kb)
+    findings: list[Finding] = []
+    recommended: set[str | None] = set()
+    for state, decision in _paths(diagram, an):
+        recommended.add(decision.recommendation)
+        if decision.recommendation is None:
+            example = _example(an, state)
+            where = "; ".join(f"{f} in {{{', '.join(c)}}}" for f, c in _conditions(an, state))
+            findings.append(
+                Finding(
+                    "error",
+                    "all-excluded",
+                    f"every approach is excluded when {where or 'always'}",
+                    example=_shown(an, example),
+                )
+            )
+    for approach in kb.approach_ids:
+        if approach not in recommended:
+            findings.append(
+                Finding("warning", "never-recommended", f"approach {approach} is never recommended")
+            )
+    produced = {name for rule in kb.rules for name in rule.derives}
+    used = {name for rule in kb.rules for name in rule.derived_used}
+    for r, rule in enumerate(kb.rules):
+        where = {"rule": rule.id, "location": rule.location}
+        if not rule.because:
+            findings.append(
+                Finding("error", "missing-because", f"rule {rule.id} has no 'because'", **where)
+            )
+        if not rule.source:
+            findings.append(
+                Finding("error", "missing-source", f"rule {rule.id} cites no 'source'", **where)
+            )
+        for name in sorted(rule.derived_used - produced):
+            findings.append(
+                Finding(
+                    "error",
+                    "derived-never-produced",
+                    f"rule {rule.id} tests derived fact {name!r}, which no rule derives",
+                    **where,
+                )
+            )
+        for name in sorted(set(rule.derives) - used):
+            findings.append(
+                Finding(
+                    "warning",
+                    "derived-never-used",
+                    f"rule {rule.id} derives {name!r}, which no rule tests",
+                    **where,
+                )
+            )
+        if not _satisfiable(an, r):
+            findings.append(
+                Finding("error", "never-fires", f"rule {rule.id} can never fire", **where)
+            )
+        elif redundancy and not _changes_outcome(kb, r):
+            findings.append(
+                Finding(
+                    "warning", "no-effect", f"rule {rule.id} never changes any outcome", **where
+                )
+            )
+    findings.extend(cross_check(kb, cross) if cross else [])
+    return sorted(findings, key=lambda f: f.level != "error")
+
+
+def _changes_outcome(kb: KnowledgeBase, r: int) -> bool:
+    """Whether removing rule `r` changes the outcome anywhere in the fact space."""
+    without = replace(
+        kb, rules=kb.rules[:r] + kb.rules[r + 1 :], fingerprint=kb.fingerprint + f"-{r}"
+    )
+    bands = _union_thresholds(kb)
+    a, b = Analyzer(kb, bands), Analyzer(without, bands)
+    return any(d1 != d2 for _, d1, d2 in _joint(a, b, a.full))
+
+
+__all__ = ["OPEN", "Fact", "check", "cross_check", "diff"]
