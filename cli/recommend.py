@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from cli.audit import audit_db_option
 from cli.options import (
     fact_option,
     facts_file_option,
@@ -26,12 +27,18 @@ from engine.errors import InputError
     "--explain", is_flag=True, help="Show every rule that fired, with matched facts and sources."
 )
 @rules_option
+@audit_db_option
+@click.option(
+    "--no-audit", is_flag=True, help="Do not record this recommendation in the audit store."
+)
 def recommend(
     fact_args: tuple[str, ...],
     facts_file: str | None,
     as_json: bool,
     explain: bool,
     rules_dir: Path | None,
+    audit_db: str | None,
+    no_audit: bool,
 ) -> None:
     """Recommend an approach for the given facts.
 
@@ -40,19 +47,28 @@ def recommend(
       llm-advisor recommend --fact problem_type=knowledge --fact change_frequency=weekly
       llm-advisor recommend --facts case.yaml --json
     """
+    from cli.audit import record_result, report_unrecorded
+    from cli.report import print_result, result_json
+    from engine.audit import resolve_path
     from engine.facts import make_case
     from engine.inference import evaluate
 
-    from cli.report import print_result, result_json
-
     if not fact_args and facts_file is None:
         raise InputError("give facts with --fact NAME=VALUE or --facts FILE (see --help)")
+    if no_audit and audit_db is not None:
+        raise InputError("give --audit-db PATH or --no-audit, not both")
+    store = None if no_audit else resolve_path(audit_db)
     kb = load_kb(rules_dir)
     raw = read_facts(fact_args, facts_file)
     result = evaluate(kb, make_case(kb, raw))
+    audit_id, problem = record_result(store, kb, result) if store is not None else (None, None)
     if as_json:
-        click.echo(json.dumps(result_json(kb, result), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(result_json(kb, result, audit_id), indent=2, ensure_ascii=False))
     else:
         print_result(kb, result, explain=explain)
-    if result.recommendation is None:
+        if audit_id is not None:
+            click.echo(f"  audit id: {audit_id} (llm-advisor explain {audit_id})")
+    if problem is not None:
+        report_unrecorded(problem)
+    if problem is not None or result.recommendation is None:
         raise click.exceptions.Exit(1)

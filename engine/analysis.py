@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from .facts import display_value
 from .model import (
     Combine,
-    Derive,
     DerivedTest,
     Exclude,
     Fact,
@@ -64,6 +63,9 @@ class Partial:
     excluded: Mapping[str, int]
     decision: Decision | None
     key: tuple[object, ...]
+    residual: tuple[tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int], ...] = ()
+    dstatus: tuple[int, ...] = ()
+    state: State = ()
 
     def contenders(self, order: tuple[str, ...]) -> tuple[str, ...]:
         """Approaches that can still end up recommended."""
@@ -110,30 +112,91 @@ class Analyzer:
             for f in kb.facts
         )
         self.full: State = tuple((1 << len(c)) - 1 for c in self.cells)
-        # Per rule, per alternative: literals as (fact index, mask of cells where it holds)
-        # or (derived name, expected value).
-        self._alts: list[list[list[tuple[int, int] | tuple[str, bool]]]] = []
+        # Per rule, per alternative: literals as (fact index, mask of the cells where it holds)
+        # or (-1 - derived index, 1 if it must hold else 0).
+        self._derived = list(
+            dict.fromkeys(n for rule in kb.rules for n in (*rule.derives, *rule.derived_used))
+        )
+        dindex = {name: d for d, name in enumerate(self._derived)}
+        self._alts: list[list[list[tuple[int, int]]]] = []
         for rule in kb.rules:
-            alts: list[list[tuple[int, int] | tuple[str, bool]]] = []
+            alts: list[list[tuple[int, int]]] = []
             for alternative in rule.alternatives:
-                lits: list[tuple[int, int] | tuple[str, bool]] = []
+                lits: list[tuple[int, int]] = []
                 for lit in alternative:
                     if isinstance(lit, FactTest):
                         i = self.index[lit.fact]
-                        mask = sum(
-                            1 << c for c, cell in enumerate(self.cells[i]) if lit.holds(cell.value)
+                        cells = self.cells[i]
+                        lits.append(
+                            (
+                                i,
+                                sum(
+                                    1 << c for c, cell in enumerate(cells) if lit.holds(cell.value)
+                                ),
+                            )
                         )
-                        lits.append((i, mask))
                     else:
                         assert isinstance(lit, DerivedTest)
-                        lits.append((lit.name, lit.value))
+                        lits.append((-1 - dindex[lit.name], int(lit.value)))
                 alts.append(lits)
             self._alts.append(alts)
-        self._producers: dict[str, list[int]] = {}
+        self._producers: list[list[int]] = [[] for _ in self._derived]
         for r, rule in enumerate(kb.rules):
             for name in rule.derives:
-                self._producers.setdefault(name, []).append(r)
+                self._producers[dindex[name]].append(r)
         self._by_stratum = sorted(range(len(kb.rules)), key=lambda r: kb.rules[r].stratum)
+        pos = self.position
+        self._combines = [e for rule in kb.rules for e in rule.effects if isinstance(e, Combine)]
+        cindex = {id(e): k for k, e in enumerate(self._combines)}
+        self._scores = [
+            [(pos[e.approach], e.delta) for e in rule.effects if isinstance(e, Score)]
+            for rule in kb.rules
+        ]
+        self._excludes = [
+            [pos[e.approach] for e in rule.effects if isinstance(e, Exclude)] for rule in kb.rules
+        ]
+        self._rule_combines = [
+            [cindex[id(e)] for e in rule.effects if isinstance(e, Combine)] for rule in kb.rules
+        ]
+        self._cache: dict[State, Partial] = {}
+        n = len(self.order)
+        self._rule_derives = [[dindex[name] for name in rule.derives] for rule in kb.rules]
+        top_residual = tuple(
+            self._entry(
+                r,
+                tuple(
+                    tuple((i, m, -1) if i >= 0 else (i, m) for i, m in lits)
+                    for lits in self._alts[r]
+                ),
+            )
+            for r in self._by_stratum
+        )
+        self._top = Partial(
+            rules=(OPEN,) * len(kb.rules),
+            derived={},
+            low={},
+            high={},
+            excluded={},
+            decision=None,
+            key=((0,) * n, (False,) * n, (), top_residual),
+            residual=top_residual,
+            dstatus=(-1,) * len(self._derived),
+            state=(-1,) * len(self.facts),  # differs from every state: nothing evaluated yet
+        )
+
+    @staticmethod
+    def _entry(
+        r: int, alts: tuple[tuple[tuple[int, ...], ...], ...]
+    ) -> tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int]:
+        """A residual rule with bit masks of the facts and derived facts it still tests."""
+        fmask = dmask = 0
+        for lits in alts:
+            for lit in lits:
+                if lit[0] >= 0:
+                    fmask |= 1 << lit[0]
+                else:
+                    dmask |= 1 << (-1 - lit[0])
+        return (r, alts, fmask, dmask)
 
     # --- states --------------------------------------------------------------------------
 
@@ -168,83 +231,120 @@ class Analyzer:
 
     # --- evaluation -----------------------------------------------------------------------
 
-    def evaluate(self, state: State) -> Partial:
-        """Rule statuses, derived facts, score bounds, exclusions and the decision, if any."""
-        kb = self.kb
-        status = [FALSE] * len(kb.rules)
-        derived: dict[str, int] = {}
-        residual: list[object] = []
+    def evaluate(self, state: State, base: Partial | None = None) -> Partial:
+        """Rule statuses, derived facts, score bounds, exclusions and the decision, if any.
 
-        def derived_status(name: str) -> int:
-            if name not in derived:
-                producers = [status[r] for r in self._producers.get(name, [])]
-                derived[name] = TRUE if TRUE in producers else OPEN if OPEN in producers else FALSE
-            return derived[name]
-
-        for r in self._by_stratum:
+        With `base`, the analysis of a state that `state` refines, only the rules still open
+        there are looked at again: decided rules stay decided when more facts become known.
+        """
+        cached = self._cache.get(state)
+        if cached is not None:
+            return cached
+        base = base or self._top
+        status = list(base.rules)
+        dstatus = list(base.dstatus)
+        certain = list(base.key[0])  # type: ignore[call-overload]
+        excluded = [TRUE if e else FALSE for e in base.key[1]]  # type: ignore[attr-defined]
+        certain_combines = set(base.key[2])  # type: ignore[call-overload]
+        residual = []
+        changed = 0
+        for i, (now, before) in enumerate(zip(state, base.state, strict=True)):
+            if now != before:
+                changed |= 1 << i
+        dchanged = -1 if base is self._top else 0
+        for entry in base.residual:
+            r, alts, fmask, dmask = entry
+            if not (fmask & changed or dmask & dchanged):
+                residual.append(entry)  # nothing it tests has changed: still open, as it was
+                continue
             rule_status = FALSE
             open_alts = []
-            for lits in self._alts[r]:
+            for lits in alts:
                 alt_status = TRUE
-                open_lits = []
+                open_lits: list[tuple[int, ...]] = []
                 for lit in lits:
-                    if isinstance(lit[0], int):
-                        i, mask = lit
+                    i = lit[0]
+                    if i >= 0:
                         have = state[i]
-                        s = TRUE if mask & have == have else FALSE if not mask & have else OPEN
-                    else:
-                        d = derived_status(lit[0])
-                        s = OPEN if d == OPEN else TRUE if (d == TRUE) == lit[1] else FALSE
-                    if s == FALSE:
-                        alt_status = FALSE
-                        break
-                    if s == OPEN:
+                        hit = lit[1] & have
+                        if hit == have:
+                            continue
+                        if not hit:
+                            alt_status = FALSE
+                            break
+                        alt_status = OPEN
+                        open_lits.append((i, hit, have))
+                        continue
+                    d = -1 - i
+                    ds = dstatus[d]
+                    if ds < 0:
+                        producers = [status[p] for p in self._producers[d]]
+                        ds = TRUE if TRUE in producers else OPEN if OPEN in producers else FALSE
+                        dstatus[d] = ds
+                    if ds == OPEN:
                         alt_status = OPEN
                         open_lits.append(lit)
+                    elif (ds == TRUE) != bool(lit[1]):
+                        alt_status = FALSE
+                        break
                 if alt_status == TRUE:
                     rule_status = TRUE
                     break
                 if alt_status == OPEN:
                     rule_status = OPEN
                     open_alts.append(tuple(open_lits))
+            if rule_status != OPEN:
+                for d in self._rule_derives[r]:
+                    if dstatus[d] == OPEN:
+                        dstatus[d] = -1
+                        dchanged |= 1 << d
             status[r] = rule_status
             if rule_status == OPEN:
-                residual.append((r, tuple(open_alts)))
+                residual.append(self._entry(r, tuple(open_alts)))
+            elif rule_status == TRUE:
+                for a, delta in self._scores[r]:
+                    certain[a] += delta
+                for a in self._excludes[r]:
+                    excluded[a] = TRUE
+                certain_combines.update(self._rule_combines[r])
+        for d, ds in enumerate(dstatus):
+            if ds < 0:
+                producers = [status[p] for p in self._producers[d]]
+                dstatus[d] = TRUE if TRUE in producers else OPEN if OPEN in producers else FALSE
 
-        low = dict.fromkeys(self.order, 0)
-        high = dict.fromkeys(self.order, 0)
-        excluded = dict.fromkeys(self.order, FALSE)
-        combines: list[tuple[Combine, int]] = []
-        certain: list[object] = []
-        for r, rule in enumerate(kb.rules):
-            s = status[r]
-            if s == FALSE:
-                continue
-            for effect in rule.effects:
-                if isinstance(effect, Score):
-                    if s == TRUE or effect.delta > 0:
-                        high[effect.approach] += effect.delta
-                    if s == TRUE or effect.delta < 0:
-                        low[effect.approach] += effect.delta
-                elif isinstance(effect, Exclude):
-                    if s == TRUE:
-                        excluded[effect.approach] = TRUE
-                    elif excluded[effect.approach] == FALSE:
-                        excluded[effect.approach] = OPEN
-                elif isinstance(effect, Combine):
-                    combines.append((effect, s))
-                    if s == TRUE:
-                        certain.append((effect.first, effect.second))
-        for r, rule in enumerate(kb.rules):
-            if status[r] == TRUE:
-                certain.extend(
-                    (e.approach, e.delta) if isinstance(e, Score) else e.approach
-                    for e in rule.effects
-                    if isinstance(e, Score | Exclude)
-                )
-        decision = self._decide(low, high, excluded, combines)
-        key = (tuple(sorted(map(repr, certain))), tuple(residual))
-        return Partial(tuple(status), derived, low, high, excluded, decision, key)
+        low, high = list(certain), list(certain)
+        certain_excluded = tuple(e == TRUE for e in excluded)
+        combines = [(self._combines[k], TRUE) for k in sorted(certain_combines)]
+        for r, *_ in residual:
+            for a, delta in self._scores[r]:
+                if delta > 0:
+                    high[a] += delta
+                else:
+                    low[a] += delta
+            for a in self._excludes[r]:
+                if excluded[a] == FALSE:
+                    excluded[a] = OPEN
+            combines.extend((self._combines[k], OPEN) for k in self._rule_combines[r])
+        order = self.order
+        lows, highs = dict(zip(order, low, strict=True)), dict(zip(order, high, strict=True))
+        excl = dict(zip(order, excluded, strict=True))
+        key = (tuple(certain), certain_excluded, tuple(sorted(certain_combines)), tuple(residual))
+        partial = Partial(
+            rules=tuple(status),
+            derived={n: ds for n, ds in zip(self._derived, dstatus, strict=True)},
+            low=lows,
+            high=highs,
+            excluded=excl,
+            decision=self._decide(lows, highs, excl, combines),
+            key=key,
+            residual=tuple(residual),
+            dstatus=tuple(dstatus),
+            state=state,
+        )
+        if len(self._cache) > 200_000:
+            self._cache.clear()
+        self._cache[state] = partial
+        return partial
 
     def _decide(
         self,
@@ -285,33 +385,50 @@ class Analyzer:
         """Open facts that an undecided rule still tests, in schema order."""
         partial = partial or self.evaluate(state)
         used: set[int] = set()
-        for _, alts in partial.key[1]:  # type: ignore[misc]
+        for _, alts, _, _ in partial.residual:
             for lits in alts:
-                used.update(lit[0] for lit in lits if isinstance(lit[0], int))
+                used.update(lit[0] for lit in lits if lit[0] >= 0)
         return [i for i in sorted(used) if state[i] & (state[i] - 1)]
 
-    def next_question(self, state: State, partial: Partial | None = None) -> int | None:
+    def open_rules(self, partial: Partial, fact: int) -> list[int]:
+        """Undecided rules whose remaining condition still tests `fact`."""
+        return [
+            r
+            for r, alts, _, _ in partial.residual
+            if any(lit[0] == fact for lits in alts for lit in lits)
+        ]
+
+    def split(self, state: State, fact: int) -> list[tuple[int, Partial]]:
+        """The analysis of each answer to `fact`."""
+        base = self.evaluate(state)
+        return [
+            (c, self.evaluate(self.fix(state, fact, c), base)) for c in self.open_cells(state, fact)
+        ]
+
+    def next_question(
+        self, state: State, partial: Partial | None = None, skip: frozenset[int] = frozenset()
+    ) -> int | None:
         """The open fact that best separates the remaining outcomes (None when decided).
 
         Preference: most answers that decide the outcome, then fewest contenders left on
-        average, then the order of the fact schema.
+        average, then the order of the fact schema. Facts in `skip` (answered "don't know")
+        are never chosen; None is also returned when only they could decide.
         """
         partial = partial or self.evaluate(state)
         if partial.decision is not None:
             return None
         best: tuple[float, float, int] | None = None
         choice = None
-        for i in self.relevant(state, partial):
-            cells = self.open_cells(state, i)
-            decided = 0
-            contenders = 0
-            for c in cells:
-                child = self.evaluate(self.fix(state, i, c))
-                decided += child.decision is not None
-                contenders += len(child.contenders(self.order))
-            score = (-decided / len(cells), contenders / len(cells), i)
+        relevant = self.relevant(state, partial)
+        for i in relevant:
+            if i in skip:
+                continue
+            children = self.split(state, i)
+            decided = sum(child.decision is not None for _, child in children)
+            contenders = sum(len(child.contenders(self.order)) for _, child in children)
+            score = (-decided / len(children), contenders / len(children), i)
             if best is None or score < best:
                 best, choice = score, i
-        if choice is None:
+        if choice is None and not relevant:
             raise AnalysisError("undecided, but no open fact is relevant")
         return choice

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .analysis import Analyzer, Decision, State
+from .analysis import Analyzer, Decision, Partial, State
 from .model import KnowledgeBase, Value
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ class Compiler:
             self.nodes.append(node)
         return found
 
-    def build(self, state: State) -> int:
-        partial = self.an.evaluate(state)
+    def build(self, state: State, base: Partial | None = None) -> int:
+        partial = self.an.evaluate(state, base)
         if partial.decision is not None:
             return self._intern(Leaf(partial.decision))
         found = self._memo.get(partial.key)
@@ -69,7 +69,7 @@ class Compiler:
         assert fact is not None
         children: dict[int, list[int]] = {}
         for cell in self.an.open_cells(state, fact):
-            child = self.build(self.an.fix(state, fact, cell))
+            child = self.build(self.an.fix(state, fact, cell), partial)
             children.setdefault(child, []).append(cell)
         if len(children) == 1:
             node_id = next(iter(children))
@@ -177,9 +177,14 @@ class DecisionDiagram:
         )
 
 
-def compile_diagram(kb: KnowledgeBase, given: Mapping[str, Value] | None = None) -> DecisionDiagram:
-    """Compile the diagram of a rule base (optionally below some facts fixed in advance)."""
-    an = Analyzer(kb)
+def compile_diagram(
+    kb: KnowledgeBase,
+    given: Mapping[str, Value] | None = None,
+    thresholds: Mapping[str, Iterable[float]] | None = None,
+) -> DecisionDiagram:
+    """Compile the diagram of a rule base (optionally below some facts fixed in advance, and
+    with quantities split at extra thresholds)."""
+    an = Analyzer(kb, thresholds)
     compiler = Compiler(an)
     root = compiler.build(an.state_of(dict(given or {})))
     return DecisionDiagram(

@@ -8,6 +8,7 @@ recorded from inside the rule actions, in the order durable_rules runs them.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,7 +97,9 @@ class Engine:
         self.kb = kb
         self.compiled = compiled or compile_ruleset(kb)
         self._host = _Host(self)
-        self._host.register_rulesets({self.compiled.name: self.compiled.definition})
+        # durable_rules mutates the definition it registers (it removes each rule's `run`).
+        definition = copy.deepcopy(self.compiled.definition)
+        self._host.register_rulesets({self.compiled.name: definition})
         self._ruleset = self._host.get_ruleset(self.compiled.name)
         self._sids = itertools.count(1)
         self._live: dict[str, _Evaluation] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from importlib import resources
 from itertools import product
 from pathlib import Path
@@ -300,7 +301,13 @@ class _RuleReader:
                 line, f"unknown condition {sorted(node)}: use fact, derived, all, any or not"
             )
         ops = [k for k in node if k != "fact"]
-        if len(ops) != 1 or ops[0] not in ("is", "in", "below", "at_least"):
+        for key in ops:
+            if key not in ("is", "in", "below", "at_least"):
+                raise f.error(
+                    node.key_lines[key],
+                    f"unknown key {key!r} in a fact condition (allowed: fact, is, in, below, at_least)",
+                )
+        if len(ops) != 1:
             raise f.error(line, "a fact condition needs exactly one of: is, in, below, at_least")
         op = ops[0]
         name = node["fact"]
@@ -404,12 +411,16 @@ class _RuleReader:
                     f"unknown source {source!r} (define it in sources.yaml)",
                 )
         when = self.condition(node["when"], node.key_lines["when"])
-        alternatives = dnf(when, self.facts)
+        too_complex = f.error(
+            node.key_lines["when"],
+            f"condition too complex: more than {MAX_ALTERNATIVES} alternatives",
+        )
+        try:
+            alternatives = dnf(when, self.facts)
+        except TooComplex:
+            raise too_complex from None
         if len(alternatives) > MAX_ALTERNATIVES:
-            raise f.error(
-                node.key_lines["when"],
-                f"condition too complex: more than {MAX_ALTERNATIVES} alternatives",
-            )
+            raise too_complex
         return Rule(
             id=rule_id,
             title=f.text(node, "title"),
@@ -469,6 +480,10 @@ def _conj(alt: tuple[Literal_, ...]) -> tuple[Literal_, ...] | None:
     return tuple(out)
 
 
+class TooComplex(Exception):
+    """A condition whose disjunctive normal form grows beyond what the loader accepts."""
+
+
 def dnf(
     cond: Condition, facts: dict[str, Fact], negated: bool = False
 ) -> tuple[tuple[Literal_, ...], ...]:
@@ -485,9 +500,11 @@ def dnf(
     else:
         alts = [()]
         for part in parts:
-            alts = [a + b for a, b in product(alts, part)]
+            # Simplify as we go, and never drop a conjunct: a truncated product is wrong.
+            step = (_conj(a + b) for a, b in product(alts, part))
+            alts = list(dict.fromkeys(alt for alt in step if alt is not None))
             if len(alts) > MAX_ALTERNATIVES * 4:
-                break
+                raise TooComplex
     out: dict[tuple[Literal_, ...], None] = {}
     for alt in alts:
         simple = _conj(alt)
@@ -525,6 +542,17 @@ def _strata(rules: list[Rule]) -> tuple[tuple[str, ...], ...]:
         visit(name)
     depth = max(level.values(), default=-1) + 1
     return tuple(tuple(sorted(n for n in producers if level[n] == s)) for s in range(depth))
+
+
+def _derived_tests(cond: Condition) -> Iterator[DerivedTest]:
+    """Every test on a derived fact in a condition, also inside `not`."""
+    if isinstance(cond, DerivedTest):
+        yield cond
+    elif isinstance(cond, All | Any_):
+        for item in cond.items:
+            yield from _derived_tests(item)
+    elif isinstance(cond, Not):
+        yield from _derived_tests(cond.item)
 
 
 def fingerprint(files: tuple[RuleFile, ...]) -> str:
@@ -571,6 +599,13 @@ def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
                 )
             seen[rule.id] = rule
             rules.append(rule)
+    produced = {name for rule in rules for name in rule.derives}
+    for rule in rules:
+        for test in _derived_tests(rule.when):
+            if test.name not in produced:
+                raise RuleError(
+                    rule.file, test.line, f"unknown derived fact {test.name!r}: no rule derives it"
+                )
     strata = _strata(rules)
     level = {name: s for s, names in enumerate(strata) for name in names}
     ranked = [

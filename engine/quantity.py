@@ -68,11 +68,21 @@ def parse(text: str, unit: str) -> float:
     return value
 
 
+def _digits(value: float) -> str:
+    """At most four significant digits, never in exponent notation (which `parse` rejects)."""
+    text = f"{value:.4g}"
+    if "e" in text:
+        from decimal import Decimal
+
+        text = format(Decimal(text), "f")
+    return text
+
+
 def _short(value: float) -> str:
     for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= scale:
-            return f"{value / scale:.4g}{suffix}"
-    return f"{value:.4g}"
+            return f"{_digits(value / scale)}{suffix}"
+    return _digits(value)
 
 
 def display(value: float, unit: str) -> str:
@@ -82,6 +92,6 @@ def display(value: float, unit: str) -> str:
     if unit == "duration":
         for suffix, days in (("y", 365), ("mo", 30), ("w", 7)):
             if value >= days and value % days == 0:
-                return f"{value / days:.4g}{suffix}"
-        return f"{value:.4g}d"
+                return f"{_digits(value / days)}{suffix}"
+        return f"{_digits(value)}d"
     return _short(value)

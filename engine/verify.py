@@ -7,11 +7,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .analysis import FALSE, OPEN, TRUE, Analyzer, Decision, State
-from .diagram import DecisionDiagram, Leaf, Question, load_diagram
+from .analysis import FALSE, OPEN, TRUE, Analyzer, Decision, Partial, State
+from .diagram import DecisionDiagram, Leaf, Question, compile_diagram, load_diagram
 from .facts import Case, display_value
 from .inference import evaluate
-from .model import Fact, KnowledgeBase, Value
+from .model import Advise, Fact, KnowledgeBase, Rule, Value
 
 Level = Literal["error", "warning"]
 
@@ -79,16 +79,35 @@ def _size(an: Analyzer, state: State) -> int:
     return size
 
 
-def _joint(a: Analyzer, b: Analyzer, state: State) -> Iterator[tuple[State, Decision, Decision]]:
-    """Split the fact space until both rule bases decide; yields (state, old, new) regions."""
-    pa, pb = a.evaluate(state), b.evaluate(state)
-    if pa.decision is not None and pb.decision is not None:
-        yield state, pa.decision, pb.decision
-        return
-    fact = a.next_question(state, pa) if pa.decision is None else b.next_question(state, pb)
-    assert fact is not None
-    for cell in a.open_cells(state, fact):
-        yield from _joint(a, b, a.fix(state, fact, cell))
+def _compare(
+    diagram: DecisionDiagram, a: Analyzer, b: Analyzer, *, exhaustive: bool
+) -> Iterator[tuple[State, Decision, Decision]]:
+    """Follow A's diagram with B's analysis; yield (state, A's, B's decision) where they differ.
+
+    Where B is still undecided at one of A's leaves, the region is split on B's questions. Both
+    analyzers must use the same cells. Unless `exhaustive`, regions already seen with the same
+    residual of B are skipped (enough to tell whether any difference exists).
+    """
+    seen: set[tuple[int, object]] = set()
+    stack: list[tuple[int, State, Partial | None]] = [(diagram.root, a.full, None)]
+    while stack:
+        node_id, state, base = stack.pop()
+        pb = b.evaluate(state, base)
+        if not exhaustive:
+            if (node_id, pb.key) in seen:
+                continue
+            seen.add((node_id, pb.key))
+        node = diagram.nodes[node_id]
+        if isinstance(node, Question):
+            for cells, child in node.branches:
+                mask = sum(1 << c for c in cells)
+                stack.append((child, (*state[: node.fact], mask, *state[node.fact + 1 :]), pb))
+        elif pb.decision is not None:
+            if pb.decision != node.decision:
+                yield state, node.decision, pb.decision
+        else:
+            fact = b.relevant(state, pb)[0]  # any open fact will do: regions are merged later
+            stack.extend((node_id, b.fix(state, fact, c), pb) for c in b.open_cells(state, fact))
 
 
 def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
@@ -102,13 +121,14 @@ def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
         raise InputError("the two rule bases have different fact schemas (facts.yaml)")
     bands = _union_thresholds(old, new)
     a, b = Analyzer(old, bands), Analyzer(new, bands)
-    total = _size(a, a.full)
-    changed = [(s, d1, d2) for s, d1, d2 in _joint(a, b, a.full) if d1 != d2]
+    same_bands = all(tuple(sorted(set(bands[f.name]))) == old.thresholds(f.name) for f in old.facts)
+    diagram = load_diagram(old) if same_bands else compile_diagram(old, thresholds=bands)
+    changed = list(_compare(diagram, a, b, exhaustive=True))
     regions = [
         Region(_conditions(a, state), _size(a, state), d1, d2, _shown(a, _example(a, state)))
         for state, d1, d2 in _merge(changed)
     ]
-    return Diff(total, sum(r.size for r in regions), tuple(regions))
+    return Diff(_size(a, a.full), sum(r.size for r in regions), tuple(regions))
 
 
 def _merge(
@@ -136,10 +156,10 @@ def _merge(
 def _satisfiable(an: Analyzer, rule: int) -> bool:
     """Whether some full case makes the rule fire (search pruned by three-valued evaluation)."""
     seen: set[object] = set()
-    stack = [an.full]
+    stack: list[tuple[State, Partial | None]] = [(an.full, None)]
     while stack:
-        state = stack.pop()
-        partial = an.evaluate(state)
+        state, base = stack.pop()
+        partial = an.evaluate(state, base)
         status = partial.rules[rule]
         if status == TRUE:
             return True
@@ -147,16 +167,18 @@ def _satisfiable(an: Analyzer, rule: int) -> bool:
             continue
         seen.add(partial.key)
         relevant = an.relevant(state, partial)
-        if not relevant:
-            continue
-        fact = relevant[0]
-        stack.extend(an.fix(state, fact, c) for c in an.open_cells(state, fact))
+        if relevant:
+            stack.extend(
+                (an.fix(state, relevant[0], c), partial) for c in an.open_cells(state, relevant[0])
+            )
     return False
 
 
-def _paths(diagram: DecisionDiagram, an: Analyzer) -> Iterator[tuple[State, Decision]]:
+def diagram_paths(
+    diagram: DecisionDiagram, an: Analyzer, start: State | None = None
+) -> Iterator[tuple[State, Decision]]:
     """Every root-to-leaf path of the diagram as a state, with its leaf decision."""
-    stack: list[tuple[int, State]] = [(diagram.root, an.full)]
+    stack: list[tuple[int, State]] = [(diagram.root, an.full if start is None else start)]
     while stack:
         node_id, state = stack.pop()
         node = diagram.nodes[node_id]
@@ -226,7 +248,7 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
     diagram = load_diagram(kb)
     findings: list[Finding] = []
     recommended: set[str | None] = set()
-    for state, decision in _paths(diagram, an):
+    for state, decision in diagram_paths(diagram, an):
         recommended.add(decision.recommendation)
         if decision.recommendation is None:
             example = _example(an, state)
@@ -278,7 +300,7 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
             findings.append(
                 Finding("error", "never-fires", f"rule {rule.id} can never fire", **where)
             )
-        elif redundancy and not _changes_outcome(kb, r):
+        elif redundancy and not has_advice(rule) and not _changes_outcome(kb, r, diagram, an):
             findings.append(
                 Finding(
                     "warning", "no-effect", f"rule {rule.id} never changes any outcome", **where
@@ -288,14 +310,15 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
     return sorted(findings, key=lambda f: f.level != "error")
 
 
-def _changes_outcome(kb: KnowledgeBase, r: int) -> bool:
+def has_advice(rule: Rule) -> bool:
+    return any(isinstance(e, Advise) for e in rule.effects)
+
+
+def _changes_outcome(kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: Analyzer) -> bool:
     """Whether removing rule `r` changes the outcome anywhere in the fact space."""
-    without = replace(
-        kb, rules=kb.rules[:r] + kb.rules[r + 1 :], fingerprint=kb.fingerprint + f"-{r}"
-    )
-    bands = _union_thresholds(kb)
-    a, b = Analyzer(kb, bands), Analyzer(without, bands)
-    return any(d1 != d2 for _, d1, d2 in _joint(a, b, a.full))
+    without = replace(kb, rules=kb.rules[:r] + kb.rules[r + 1 :])
+    bands = {f.name: kb.thresholds(f.name) for f in kb.facts}
+    return any(True for _ in _compare(diagram, an, Analyzer(without, bands), exhaustive=False))
 
 
 __all__ = ["OPEN", "Fact", "check", "cross_check", "diff"]

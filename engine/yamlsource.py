@@ -32,7 +32,13 @@ class Sequence(list[Any]):
     item_lines: list[int]
 
 
+class _TooDeep(yaml.MarkedYAMLError):
+    """Nesting beyond `MAX_DEPTH`, caught while composing (before Python's recursion limit)."""
+
+
 class _Loader(yaml.SafeLoader):
+    depth = 0
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
@@ -45,7 +51,13 @@ class _Loader(yaml.SafeLoader):
             raise yaml.MarkedYAMLError(
                 None, None, "anchors and aliases are not allowed", event.start_mark
             )
-        return super().compose_node(parent, index)
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep(None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _line(node: yaml.Node) -> int:
@@ -92,7 +104,8 @@ def parse(text: str, file: str) -> Any:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = int(mark.line) + 1 if mark is not None else 1
-        raise RuleError(file, line, f"YAML syntax: {err.problem or err.context}") from None
+        kind = "" if isinstance(err, _TooDeep) else "YAML syntax: "
+        raise RuleError(file, line, f"{kind}{err.problem or err.context}") from None
     except yaml.YAMLError as err:
         raise RuleError(file, 1, f"YAML syntax: {err}") from None
     except RecursionError:

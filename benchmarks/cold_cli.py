@@ -1,0 +1,93 @@
+"""Cold start: one `llm-advisor recommend --fact ...` process against `python -c pass`.
+
+Both run as fresh processes of the same interpreter, alternately, each timed from spawn to exit,
+after one untimed run of each to warm the operating system's file cache. The figure is the ratio
+of the median wall-clock times; the ratio of CPU times is recorded beside it. The recommendation
+is recorded in a throw-away audit database, as a user's would be. Bytecode is cached (in a
+throw-away directory, filled by the untimed runs) even where PYTHONDONTWRITEBYTECODE is set, since
+an installed package always has its bytecode compiled.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import Figure, Skipped, median
+
+TARGET = 6.0
+RUNS = 7
+FACTS = (
+    "problem_type=knowledge",
+    "change_frequency=weekly",
+    "accuracy_need=high",
+    "budget=$50k",
+    "timeline=3w",
+)
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock seconds from spawn to exit, and the CPU seconds the process used."""
+    cpu_before = _children_cpu()
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 1):  # 1: every approach excluded, still a full run
+        raise Skipped(f"{' '.join(argv[:2])} exited with {done.returncode}: {done.stderr.strip()}")
+    return elapsed, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run() -> list[Figure]:
+    script = Path(sys.executable).parent / "llm-advisor"
+    if not script.exists():
+        raise Skipped("the llm-advisor console script is not installed beside this interpreter")
+    command = [str(script), "recommend", *(arg for fact in FACTS for arg in ("--fact", fact))]
+    baseline = [sys.executable, "-c", "pass"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "LLM_ADVISOR_AUDIT_DB": str(Path(tmp) / "audit.db"),
+            # Cached bytecode, as an installed package has it, kept out of the source tree.
+            "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
+        }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        timed(command, env)
+        timed(baseline, env)
+        cli_runs = []
+        python_runs = []
+        for _ in range(RUNS):
+            cli_runs.append(timed(command, env))
+            python_runs.append(timed(baseline, env))
+    cli_times, cli_cpu = (list(column) for column in zip(*cli_runs, strict=True))
+    python_times, python_cpu = (list(column) for column in zip(*python_runs, strict=True))
+    cli_s, python_s = median(cli_times), median(python_times)
+    return [
+        Figure(
+            name="cold_cli",
+            description="cold `llm-advisor recommend --fact ...` vs `python -c pass`",
+            subject=f"{cli_s * 1000:.0f} ms per recommend",
+            baseline=f"{python_s * 1000:.0f} ms per python -c pass",
+            ratio=cli_s / python_s,
+            target=TARGET,
+            details={
+                "runs": RUNS,
+                "facts": list(FACTS),
+                "recommend_seconds": cli_times,
+                "python_seconds": python_times,
+                "recommend_cpu_seconds": cli_cpu,
+                "python_cpu_seconds": python_cpu,
+                # The same ratio in CPU time, which other load on the machine does not inflate.
+                "cpu_ratio": median(cli_cpu) / median(python_cpu),
+            },
+        )
+    ]

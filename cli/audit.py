@@ -1,0 +1,315 @@
+"""`llm-advisor audit`: list, show, verify, replay and export the recorded recommendations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from cli.options import json_option, load_kb, rules_option
+from engine.errors import AdvisorError, InputError
+
+if TYPE_CHECKING:
+    from engine.audit import AuditStore, Replay, StoredRecord
+    from engine.inference import Result
+    from engine.model import KnowledgeBase
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+audit_db_option = click.option(
+    "--audit-db",
+    "audit_db",
+    metavar="PATH",
+    default=None,
+    help="Audit store file (default: $LLM_ADVISOR_AUDIT_DB, else the user data directory).",
+)
+
+
+def filter_options(func: F) -> F:
+    """--since, --approach and --fingerprint, shared by `list` and `export`."""
+    func = click.option(
+        "--fingerprint",
+        metavar="HEX",
+        default=None,
+        help="Only records of this rule base (a prefix).",
+    )(func)
+    func = click.option(
+        "--approach", metavar="ID", default=None, help="Only records recommending this approach."
+    )(func)
+    func = click.option(
+        "--since",
+        metavar="WHEN",
+        default=None,
+        help="Only records from this date, time or duration ago (2024-05-01, 7d).",
+    )(func)
+    return func
+
+
+def open_store(audit_db: str | None) -> AuditStore:
+    """The audit store to read (a missing store reads as empty)."""
+    from engine.audit import AuditStore, resolve_path
+
+    return AuditStore.open(resolve_path(audit_db))
+
+
+def record_result(
+    path: Path, kb: KnowledgeBase, result: Result, kind: str = "recommend"
+) -> tuple[str | None, str | None]:
+    """Record a result; returns its audit id, or None and why it could not be recorded."""
+    from engine.audit import record_result as store_result
+
+    try:
+        return store_result(path, kb, result, kind=kind), None
+    except AdvisorError as err:
+        return None, str(err)
+
+
+def report_unrecorded(problem: str) -> None:
+    click.echo(
+        f"Error: the recommendation was not recorded in the audit store: {problem}", err=True
+    )
+
+
+def _selected(
+    store: AuditStore, since: str | None, approach: str | None, fingerprint: str | None
+) -> list[StoredRecord]:
+    from engine.audit import parse_since
+
+    if fingerprint is not None and not all(ch in "0123456789abcdefABCDEF" for ch in fingerprint):
+        raise InputError(
+            f"bad --fingerprint {fingerprint!r}: expected hex digits", item=fingerprint
+        )
+    start = parse_since(since) if since is not None else None
+    return store.records(since=start, approach=approach, fingerprint=fingerprint)
+
+
+def summary_json(record: StoredRecord) -> dict[str, Any]:
+    data = record.data
+    return {
+        "id": record.id,
+        "created": record.created,
+        "kind": record.kind,
+        "recommendation": record.recommendation,
+        "combine_with": data.get("combine_with", []),
+        "fingerprint": record.fingerprint,
+        "tool_version": data.get("tool_version"),
+        "given": {f["name"]: f["value"] for f in data.get("facts", []) if f["status"] == "given"},
+    }
+
+
+@click.group()
+def audit() -> None:
+    """Inspect the hash-chained audit trail of recommendations."""
+
+
+@audit.command("list")
+@filter_options
+@json_option
+@audit_db_option
+def list_records(
+    since: str | None,
+    approach: str | None,
+    fingerprint: str | None,
+    as_json: bool,
+    audit_db: str | None,
+) -> None:
+    """List recorded recommendations, oldest first."""
+    with open_store(audit_db) as store:
+        records = _selected(store, since, approach, fingerprint)
+    if as_json:
+        click.echo(json.dumps([summary_json(r) for r in records], indent=2, ensure_ascii=False))
+        return
+    if records:
+        click.echo(
+            f"{'ID':<12}  {'CREATED (UTC)':<19}  {'KIND':<9}  {'RULE BASE':<12}  RECOMMENDATION"
+        )
+    for record in records:
+        combined = "".join(f" + {a}" for a in record.data.get("combine_with", []))
+        created = record.created[:19].replace("T", " ")
+        outcome = (record.recommendation or "(none)") + combined
+        click.echo(
+            f"{record.id:<12}  {created:<19}  {record.kind:<9}  {record.fingerprint[:12]:<12}  {outcome}"
+        )
+    click.echo(f"{len(records)} record(s)")
+
+
+@audit.command("show")
+@click.argument("audit_id")
+@json_option
+@audit_db_option
+def show(audit_id: str, as_json: bool, audit_db: str | None) -> None:
+    """Show one record with its full explanation."""
+    from cli.explain import explanation_json, print_explanation, replayed
+    from engine.explain import explain
+
+    kb, result, record = replayed(audit_id, audit_db, None)
+    ex = explain(kb, result)
+    data = record.data
+    if as_json:
+        out = {**record.export(), "explanation": explanation_json(kb, ex, record.id)}
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    click.echo(click.style(f"Audit record {record.id}", bold=True))
+    click.echo(
+        f"  recorded:   {record.created} by llm-advisor {data.get('tool_version')} ({record.kind})"
+    )
+    files = ", ".join(f["name"] for f in data["rulebase"]["files"])
+    click.echo(f"  rule base:  {record.fingerprint[:12]} ({files})")
+    click.echo(f"  hash:       {record.hash}")
+    previous = data.get("prev_id")
+    follows = f"{previous} (hash {record.prev_hash[:16]})" if previous else "the start of the chain"
+    click.echo(f"  follows:    {follows}")
+    click.echo()
+    print_explanation(kb, ex)
+
+
+@audit.command("verify")
+@json_option
+@audit_db_option
+def verify(as_json: bool, audit_db: str | None) -> None:
+    """Recompute the hash chain; exit 1 naming the first broken record."""
+    with open_store(audit_db) as store:
+        report = store.verify()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "records": report.count,
+                    "head": report.head or None,
+                    "problem": report.problem,
+                    "record": report.record_id,
+                    "kind": report.kind,
+                },
+                indent=2,
+            )
+        )
+    elif report.ok:
+        click.echo(f"OK: {report.count} record(s), chain intact (head {report.head[:16]})")
+    else:
+        click.echo(f"BROKEN: {report.problem}")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@audit.command("replay")
+@click.argument("audit_id")
+@rules_option
+@click.option("--current", is_flag=True, help="Replay against today's shipped rules.")
+@json_option
+@audit_db_option
+def replay(
+    audit_id: str, rules_dir: Path | None, current: bool, as_json: bool, audit_db: str | None
+) -> None:
+    """Re-run a record against its stored rules, or other rules.
+
+    Without --rules or --current the stored rules are used and any difference exits 1. With
+    --rules DIR or --current the report says whether the recommendation is the same and which
+    rules fire differently.
+    """
+    from engine.audit import replay as replay_record
+
+    if rules_dir is not None and current:
+        raise InputError("give --rules DIR or --current, not both")
+    with open_store(audit_db) as store:
+        record = store.get(audit_id)
+        other = load_kb(rules_dir) if (rules_dir is not None or current) else None
+        rerun = replay_record(store, record, other)
+    against = (
+        "its stored rules"
+        if other is None
+        else (f"the rules in {rules_dir}" if rules_dir is not None else "today's shipped rules")
+    )
+    if as_json:
+        click.echo(json.dumps(replay_json(rerun, against), indent=2, ensure_ascii=False))
+    else:
+        print_replay(rerun, against)
+    if other is None and not rerun.identical:
+        raise click.exceptions.Exit(1)
+
+
+def replay_json(rerun: Replay, against: str) -> dict[str, Any]:
+    return {
+        "id": rerun.record_id,
+        "against": against,
+        "fingerprint": rerun.fingerprint,
+        "recorded_fingerprint": rerun.recorded_fingerprint,
+        "identical": rerun.identical,
+        "same_recommendation": rerun.same_recommendation,
+        "recorded": {
+            "recommendation": rerun.recorded_recommendation,
+            "combine_with": list(rerun.recorded_combine_with),
+        },
+        "now": {"recommendation": rerun.recommendation, "combine_with": list(rerun.combine_with)},
+        "differences": list(rerun.differences),
+        "rule_changes": [
+            {"rule": c.rule_id, "change": c.change, "title": c.title} for c in rerun.rule_changes
+        ],
+        "dropped_facts": list(rerun.dropped_facts),
+    }
+
+
+def print_replay(rerun: Replay, against: str) -> None:
+    from cli.explain import outcome_text
+
+    kb = rerun.kb
+    base = f"rule base {rerun.fingerprint[:12]}"
+    if rerun.fingerprint != rerun.recorded_fingerprint:
+        base += f"; recorded with {rerun.recorded_fingerprint[:12]}"
+    click.echo(f"Replay of {rerun.record_id} against {against} ({base})")
+    click.echo(
+        f"  recorded: {outcome_text(kb, rerun.recorded_recommendation, rerun.recorded_combine_with)}"
+    )
+    click.echo(f"  now:      {outcome_text(kb, rerun.recommendation, rerun.combine_with)}")
+    if rerun.identical:
+        click.echo("  same: the record is reproduced exactly")
+    elif rerun.same_recommendation:
+        click.echo(f"  same recommendation; different in: {', '.join(rerun.differences)}")
+    else:
+        click.echo("  different: the recommendation changed")
+    labels = {"now": "fires now", "then": "no longer fires", "differently": "fires differently"}
+    if rerun.rule_changes:
+        click.echo("  rules whose firing changed:")
+        for change in rerun.rule_changes:
+            click.echo(f"    {change.rule_id}: {labels[change.change]} ({change.title})")
+    if rerun.dropped_facts:
+        click.echo(
+            f"  recorded facts this rule base does not take: {', '.join(rerun.dropped_facts)}"
+        )
+
+
+@audit.command("export")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+@filter_options
+@audit_db_option
+def export(
+    output: str | None,
+    since: str | None,
+    approach: str | None,
+    fingerprint: str | None,
+    audit_db: str | None,
+) -> None:
+    """Export records as JSON Lines (record, previous hash, hash)."""
+    with open_store(audit_db) as store:
+        records = _selected(store, since, approach, fingerprint)
+    lines = "".join(
+        json.dumps(r.export(), sort_keys=True, ensure_ascii=False) + "\n" for r in records
+    )
+    if output is None or output == "-":
+        click.echo(lines, nl=False)
+        return
+    try:
+        Path(output).write_text(lines, encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
+    click.echo(f"{len(records)} record(s) written to {output}", err=True)

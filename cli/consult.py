@@ -1,0 +1,187 @@
+"""`llm-advisor consult`: a guided consultation in the terminal (or from answers piped in)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cli.options import json_option, load_kb, rules_option
+from engine.consultation import Consultation, Prompt
+from engine.model import KnowledgeBase
+
+COMMANDS = "Type a number or a value; '?' help, 'why', 'back', 'unknown' (don't know), 'quit'."
+
+
+class EndOfInput(Exception):
+    """Standard input ended before the consultation was complete."""
+
+
+def _read(prompt: str, err: bool) -> str:
+    click.echo(prompt, nl=False, err=err)
+    try:
+        line = input()
+    except EOFError:
+        raise EndOfInput from None
+    if not click.get_text_stream("stdin").isatty():
+        click.echo(line, err=err)  # echo piped answers so transcripts read naturally
+    return line.strip()
+
+
+def _show_question(kb: KnowledgeBase, p: Prompt, number: int, err: bool) -> None:
+    echo = click.echo
+    fact = p.fact
+    echo("", err=err)
+    echo(click.style(f"Q{number}. {fact.question}", bold=True) + f" [{fact.name}]", err=err)
+    if fact.type == "quantity":
+        bands = ", ".join(cell.label for cell in p.cells)
+        examples = ", ".join(fact.examples) if fact.examples else ""
+        echo(f"    Type an amount{f' (e.g. {examples})' if examples else ''}.", err=err)
+        echo(f"    What matters here: {bands}", err=err)
+    else:
+        for i, cell in enumerate(p.cells, 1):
+            echo(f"    {i}. {cell.label}", err=err)
+
+
+def _help(p: Prompt, err: bool) -> None:
+    fact = p.fact
+    click.echo(f"    {fact.help or fact.question}", err=err)
+    for value, text in fact.value_help:
+        click.echo(f"      {value}: {text}", err=err)
+    if fact.default is not None:
+        click.echo(f"    'unknown' assumes the documented default: {fact.default!s}.", err=err)
+    else:
+        click.echo(
+            "    'unknown' leaves it open; the result then says what it depends on.", err=err
+        )
+
+
+def _why(kb: KnowledgeBase, p: Prompt, err: bool) -> None:
+    names = {a.id: a.name for a in kb.approaches}
+    click.echo(f"    Still open between: {', '.join(names[a] for a in p.contenders)}.", err=err)
+    click.echo(
+        f"    {p.deciding} of {len(p.cells)} possible answers settle the outcome.",
+        err=err,
+    )
+    click.echo("    Rules still waiting on this answer:", err=err)
+    for rule_id in p.rules:
+        rule = kb.rule(rule_id)
+        click.echo(f"      - {rule.title} ({rule.id}, {rule.location})", err=err)
+
+
+def _parse_choice(p: Prompt, text: str) -> object:
+    """A number picks a listed answer; anything else is parsed as a value of the fact."""
+    if p.fact.type != "quantity" and text.isdigit() and 1 <= int(text) <= len(p.cells):
+        return p.cells[int(text) - 1].value
+    return text
+
+
+@click.command()
+@rules_option
+@click.option(
+    "--audit-db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Audit store (default: the user's data directory).",
+)
+@click.option("--no-audit", is_flag=True, help="Do not record this consultation.")
+@json_option
+@click.option(
+    "--diagram",
+    "diagram_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the decision tree with this consultation's path highlighted.",
+)
+def consult(
+    rules_dir: Path | None,
+    audit_db: Path | None,
+    no_audit: bool,
+    as_json: bool,
+    diagram_file: Path | None,
+) -> None:
+    """Answer a few questions and get a recommendation with its reasons.
+
+    Only the questions that can still change the outcome are asked. At any prompt: '?' or
+    'help', 'why', 'back', 'unknown' (don't know), 'quit'. Answers may also be piped in, one
+    per line.
+    """
+    from cli.report import print_result, result_json
+
+    kb = load_kb(rules_dir)
+    session = Consultation(kb)
+    err = as_json  # keep stdout pure JSON
+    if not as_json:
+        click.echo(click.style("llm-advisor consultation", bold=True))
+        click.echo(COMMANDS)
+    try:
+        shown: tuple[str, int] | None = None
+        while (p := session.next_prompt()) is not None:
+            if shown != (p.fact.name, session.questions_asked):
+                shown = (p.fact.name, session.questions_asked)
+                _show_question(kb, p, session.questions_asked + 1, err)
+            text = _read("> ", err)
+            word = text.lower()
+            if word in ("?", "help", "h"):
+                _help(p, err)
+            elif word == "why":
+                _why(kb, p, err)
+            elif word == "back":
+                if session.back() is None:
+                    click.echo("    Nothing to go back to.", err=err)
+            elif word in ("unknown", "u", "don't know", "dont know", "idk"):
+                default = session.dont_know(p.fact.name)
+                shown = "left open" if default is None else f"assuming {default!s}"
+                click.echo(f"    Noted: {p.fact.name} unknown ({shown}).", err=err)
+            elif word in ("quit", "q", "exit"):
+                click.echo("Consultation abandoned; nothing was recorded.", err=True)
+                raise click.exceptions.Exit(1)
+            elif not text:
+                click.echo(f"    Please answer. {COMMANDS}", err=err)
+            else:
+                try:
+                    session.answer(p.fact.name, _parse_choice(p, text))
+                except ValueError as error:
+                    click.echo(f"    Not understood: {error}. Try again ('?' for help).", err=err)
+    except EndOfInput:
+        click.echo(
+            "\nInput ended before the consultation finished; nothing was recorded.", err=True
+        )
+        raise click.exceptions.Exit(1) from None
+    result = session.result()
+    skipped = len(kb.facts) - session.questions_asked
+    dependencies = session.dependencies()
+    if as_json:
+        data = result_json(kb, result)
+        data["questions_asked"] = session.questions_asked
+        data["depends_on"] = [
+            {
+                "conditions": {f: list(c) for f, c in d.conditions},
+                "recommendation": d.decision.recommendation,
+                "combine_with": list(d.decision.combine_with),
+            }
+            for d in dependencies
+        ]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo()
+    click.echo(
+        f"Decided after {session.questions_asked} questions; {skipped} of {len(kb.facts)} "
+        "questions were not needed."
+    )
+    click.echo()
+    print_result(kb, result, explain=True)
+    if dependencies:
+        names = {a.id: a.name for a in kb.approaches}
+        click.echo()
+        click.echo(click.style("It depends on what you left open", bold=True))
+        for d in dependencies:
+            rec = names.get(d.decision.recommendation or "", "nothing fits")
+            combo = (
+                f" with {', '.join(names[a] for a in d.decision.combine_with)}"
+                if d.decision.combine_with
+                else ""
+            )
+            where = " and ".join(f"{f} is {' or '.join(c)}" for f, c in d.conditions)
+            click.echo(f"  - {rec}{combo} if {where}")

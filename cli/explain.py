@@ -1,0 +1,284 @@
+"""`llm-advisor explain`: HOW a recommendation was reached, WHY NOT the others, what would change it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cli.audit import audit_db_option
+from cli.options import (
+    fact_option,
+    facts_file_option,
+    json_option,
+    load_kb,
+    read_facts,
+    rules_option,
+)
+from engine.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.audit import StoredRecord
+    from engine.explain import Counterfactual, Explanation
+    from engine.facts import Case
+    from engine.inference import Result
+    from engine.model import KnowledgeBase
+
+MAX_SHOWN = 12
+"""Counterfactuals listed in the text output (JSON lists all of them)."""
+
+
+def approach_name(kb: KnowledgeBase, approach_id: str | None) -> str:
+    if approach_id is None:
+        return "no approach (all excluded)"
+    return next((a.name for a in kb.approaches if a.id == approach_id), approach_id)
+
+
+def outcome_text(
+    kb: KnowledgeBase, recommendation: str | None, combine_with: tuple[str, ...]
+) -> str:
+    text = approach_name(kb, recommendation)
+    return text + "".join(f" + {approach_name(kb, a)}" for a in combine_with)
+
+
+def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> dict[str, Any]:
+    from engine.facts import display_value
+
+    changes = []
+    for c in cf.changes:
+        before = case.get(c.fact)
+        changes.append(
+            {
+                "fact": c.fact,
+                "from": display_value(kb.fact(c.fact), before) if before is not None else None,
+                "to": c.label,
+                "value": c.value,
+            }
+        )
+    return {
+        "set": changes,
+        "recommendation": cf.recommendation,
+        "combine_with": list(cf.combine_with),
+    }
+
+
+def explanation_json(
+    kb: KnowledgeBase, ex: Explanation, audit_id: str | None = None
+) -> dict[str, Any]:
+    """The explanation as one JSON object."""
+    from cli.report import facts_json, firing_json
+
+    result = ex.result
+    titles = {r.id: r.title for r in kb.rules}
+    sizes = {len(cf.changes) for cf in ex.counterfactuals}
+    return {
+        "audit_id": audit_id,
+        "recommendation": result.recommendation,
+        "combine_with": list(result.combine_with),
+        "rulebase": {"fingerprint": kb.fingerprint, "directory": kb.directory},
+        "facts": facts_json(kb, result),
+        "how": [
+            {
+                **firing_json(kb, step.firing),
+                "derives": list(step.derives),
+                "supported_by": list(step.supported_by),
+            }
+            for step in ex.how
+        ],
+        "why_not": [
+            {
+                "approach": w.approach,
+                "score": w.score,
+                "winner_score": w.winner_score,
+                "behind": None if w.winner_score is None else w.winner_score - w.score,
+                "excluded": bool(w.excluded_by),
+                "excluded_by": [{"rule": r, "reason": reason} for r, reason in w.excluded_by],
+                "held_back": [
+                    {
+                        "rule": c.rule_id,
+                        "title": titles[c.rule_id],
+                        "winner_delta": c.winner_delta,
+                        "delta": c.other_delta,
+                        "margin": c.margin,
+                    }
+                    for c in w.held_back
+                ],
+                "lost_tie": w.lost_tie,
+            }
+            for w in ex.why_not
+        ],
+        "counterfactuals": {
+            "facts_changed": min(sizes) if sizes else None,
+            "complete": ex.searched,
+            "evaluated": ex.evaluated,
+            "changes": [counterfactual_json(kb, cf, result.case) for cf in ex.counterfactuals],
+        },
+    }
+
+
+def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
+    """Print HOW, WHY NOT and the counterfactuals for people."""
+    from cli.report import effect_text
+    from engine.facts import display_value
+
+    echo = click.echo
+    result = ex.result
+
+    def bold(text: str) -> str:
+        return click.style(text, bold=True)
+
+    echo(bold(f"Recommendation: {outcome_text(kb, result.recommendation, result.combine_with)}"))
+    echo()
+    echo(bold("How the rules reached it"))
+    for step in ex.how:
+        rule = kb.rule(step.firing.rule_id)
+        effects = ", ".join(effect_text(e) for e in rule.effects)
+        echo(f"  {step.firing.order:>2}. {rule.id}: {rule.title}  ({effects})  [{rule.location}]")
+        matched = [f"{n}={display_value(kb.fact(n), v)}" for n, v in step.firing.matched]
+        matched += [f"{n}={'yes' if v else 'no'}" for n, v in step.firing.matched_derived]
+        echo(f"      matched: {', '.join(matched) or 'always'}")
+        if step.supported_by:
+            echo(f"      resting on: {', '.join(step.supported_by)}")
+        if rule.because:
+            echo(f"      because: {rule.because}")
+        if rule.source:
+            echo(f"      source: {kb.source(rule.source).title}")
+    if not ex.how:
+        echo("  (no rule scored, excluded or combined anything)")
+    echo()
+    echo(bold("Why not the others"))
+    for w in ex.why_not:
+        name = approach_name(kb, w.approach)
+        if w.excluded_by:
+            for rule_id, reason in w.excluded_by:
+                echo(f"  {name}: excluded by {rule_id}: {reason}")
+            continue
+        if w.winner_score is None:
+            echo(f"  {name}: score {w.score:+d}")
+            continue
+        gap = w.winner_score - w.score
+        if w.lost_tie:
+            echo(f"  {name}: same score ({w.score:+d}); the tie goes to the less complex approach")
+        else:
+            echo(f"  {name}: score {w.score:+d}, {gap} behind")
+        winner = approach_name(kb, result.recommendation)
+        for h in w.held_back:
+            echo(f"      {h.rule_id}: {winner} {h.winner_delta:+d}, {name} {h.other_delta:+d}")
+    if not ex.why_not:
+        echo("  (there is no other approach)")
+    echo()
+    echo(bold("What would change the recommendation"))
+    for cf in ex.counterfactuals[:MAX_SHOWN]:
+        parts = []
+        for c in cf.changes:
+            before = result.case.get(c.fact)
+            shown = display_value(kb.fact(c.fact), before) if before is not None else "unknown"
+            parts.append(f"{c.fact}: {shown} -> {c.label}")
+        echo(f"  {' and '.join(parts)}  =>  {outcome_text(kb, cf.recommendation, cf.combine_with)}")
+    if len(ex.counterfactuals) > MAX_SHOWN:
+        echo(f"  ... and {len(ex.counterfactuals) - MAX_SHOWN} more (see --json)")
+    if not ex.counterfactuals:
+        echo(
+            "  no change of one or two facts changes it"
+            + ("" if ex.searched else " (search cut short)")
+        )
+    else:
+        echo(f"  (each confirmed by inference; {ex.evaluated} cases evaluated)")
+    echo()
+    given = [
+        f"{n}={display_value(kb.fact(n), v)}"
+        for n, v in result.case.values
+        if v is not None and result.case.status_of(n) == "given"
+    ]
+    defaulted = [
+        f"{n}={display_value(kb.fact(n), v)}"
+        for n, v in result.case.values
+        if v is not None and result.case.status_of(n) == "defaulted"
+    ]
+    unknown = [n for n, v in result.case.values if v is None]
+    echo(bold("Facts"))
+    echo(f"  given: {', '.join(given) or 'none'}")
+    if defaulted:
+        echo(f"  assumed (documented defaults): {', '.join(defaulted)}")
+    if unknown:
+        echo(f"  unknown: {', '.join(unknown)}")
+    echo(f"  rule base: {kb.fingerprint[:12]}")
+
+
+@click.command()
+@click.argument("audit_id", required=False)
+@fact_option
+@facts_file_option
+@json_option
+@rules_option
+@audit_db_option
+def explain(
+    audit_id: str | None,
+    fact_args: tuple[str, ...],
+    facts_file: str | None,
+    as_json: bool,
+    rules_dir: Path | None,
+    audit_db: str | None,
+) -> None:
+    """Explain a recommendation: how, why not, and what would change it.
+
+    Give the id of an audit record (its stored facts and rules; with --rules, those rules), or
+    facts as for `recommend`.
+
+    \b
+    Examples:
+      llm-advisor explain 3f9a2c
+      llm-advisor explain --fact problem_type=knowledge --fact change_frequency=weekly --json
+    """
+    from engine.explain import explain as explain_result
+
+    if audit_id is not None and (fact_args or facts_file is not None):
+        raise InputError("give an audit id or facts (--fact/--facts), not both")
+    if audit_id is None and not fact_args and facts_file is None:
+        raise InputError("give an audit id, --fact NAME=VALUE or --facts FILE (see --help)")
+    if audit_id is not None:
+        kb, result, record = replayed(audit_id, audit_db, rules_dir)
+        record_id: str | None = record.id
+    else:
+        from engine.facts import make_case
+        from engine.inference import evaluate
+
+        kb = load_kb(rules_dir)
+        result = evaluate(kb, make_case(kb, read_facts(fact_args, facts_file)))
+        record_id = None
+    ex = explain_result(kb, result)
+    if as_json:
+        click.echo(json.dumps(explanation_json(kb, ex, record_id), indent=2, ensure_ascii=False))
+    else:
+        if record_id is not None:
+            click.echo(f"Audit record {record_id}")
+        print_explanation(kb, ex)
+
+
+def replayed(
+    ref: str, audit_db: str | None, rules_dir: Path | None
+) -> tuple[KnowledgeBase, Result, StoredRecord]:
+    """A stored record: as recorded (with its stored rules), or re-run on the rules in `rules_dir`.
+
+    Without `rules_dir` the record is also re-run on its stored rules; a difference is reported on
+    stderr (`audit verify` and `audit replay` say more).
+    """
+    from engine.audit import AuditStore, replay, resolve_path, stored_result
+
+    with AuditStore.open(resolve_path(audit_db)) as store:
+        record = store.get(ref)
+        rerun = replay(store, record, load_kb(rules_dir) if rules_dir is not None else None)
+    if rules_dir is not None:
+        if rerun.dropped_facts:
+            dropped = ", ".join(rerun.dropped_facts)
+            click.echo(f"note: recorded facts this rule base does not take: {dropped}", err=True)
+        return rerun.kb, rerun.result, record
+    if not rerun.identical:
+        click.echo(
+            f"warning: record {record.id} is not reproduced by its stored rules today (differs in: "
+            f"{', '.join(rerun.differences)}); showing it as recorded",
+            err=True,
+        )
+    return rerun.kb, stored_result(record), record

@@ -1,0 +1,359 @@
+"""Producing a diagram document: choosing the format, titling, highlighting, paging, writing.
+
+PDF documents are paged: each page is laid out by `dot` at full size on landscape A4 or Letter,
+rendered to a one-page PDF, and the pages are joined by poppler's `pdfunite` when there are
+several. SVG and PNG show the whole diagram as one picture; DOT and Mermaid are text and need
+no Graphviz at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from engine.analysis import Analyzer
+from engine.diagram import DecisionDiagram, Question, compile_diagram, load_diagram
+from engine.errors import AdvisorError, EngineError, InputError
+from engine.facts import Case, display_value
+from engine.model import KnowledgeBase, Value
+
+from . import graphviz as gv
+from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet
+from .scene import (
+    CasePath,
+    Page,
+    Scene,
+    build_scene,
+    case_path,
+    continuation_node,
+    decision_text,
+    describe_case,
+    entry_node,
+    whole,
+)
+
+FORMATS = ("pdf", "svg", "png", "dot", "mermaid")
+TEXT_FORMATS = ("dot", "mermaid", "svg")
+SUFFIXES = {
+    ".pdf": "pdf",
+    ".svg": "svg",
+    ".png": "png",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+}
+SAFETY = 6.0
+"""Points a measured page must stay inside the usable area, for the final page numbers."""
+SUBTITLE_WRAP = 110
+JOIN_HINT = (
+    "install poppler-utils (Debian/Ubuntu: sudo apt-get install poppler-utils; macOS: brew "
+    "install poppler)"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to draw: format, paper, optional date, fixed context and highlighted case."""
+
+    fmt: str
+    paper: str = "a4"
+    date: str | None = None
+    given: Mapping[str, Value] = field(default_factory=dict)
+    case: Case | None = None
+    case_note: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    """A rendered document, how many pages it has, and the highlighted path (if any)."""
+
+    data: bytes
+    pages: int
+    path: CasePath | None
+
+
+def format_for(path: Path | None, fmt: str | None) -> str:
+    """The output format: `--format` if given, else from the file name, else DOT."""
+    if fmt is not None:
+        chosen = fmt.strip().lower()
+        if chosen == "mmd":
+            chosen = "mermaid"
+        if chosen == "gv":
+            chosen = "dot"
+        if chosen not in FORMATS:
+            raise InputError(
+                f"unknown format {fmt!r} (choose one of: {', '.join(FORMATS)})", item=fmt
+            )
+        return chosen
+    if path is None:
+        return "dot"
+    found = SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise InputError(
+            f"cannot tell the format of {path.name!r} from its extension: use --format "
+            f"({', '.join(FORMATS)})",
+            item=str(path),
+        )
+    return found
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, as bad input, when the output file could not be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"output path {path} is a directory", item=str(path))
+    if not parent.is_dir():
+        raise InputError(f"cannot write {path}: directory {parent} does not exist", item=str(path))
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"cannot write {path}: permission denied", item=str(path))
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all: a temporary file beside it, then an atomic rename."""
+    check_writable(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror or err}", item=str(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress_os_error():
+            os.unlink(tmp)
+        raise
+
+
+class _suppress_os_error:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, err: object, tb: object) -> bool:
+        return isinstance(err, OSError)
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def diagram_for(kb: KnowledgeBase, given: Mapping[str, Value]) -> DecisionDiagram:
+    """The whole diagram (cached on disk) or the sub-diagram below some fixed facts."""
+    return compile_diagram(kb, given) if given else load_diagram(kb)
+
+
+def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Case:
+    """A case with the fixed context filled in; a case that contradicts it is bad input."""
+    if not given:
+        return case
+    an = Analyzer(kb)
+    values = dict(case.values)
+    status = dict(case.status)
+    for name, fixed in given.items():
+        own = values.get(name)
+        if own is not None and status[name] == "given" and an.cell_of(name, own) != an.cell_of(name, fixed):
+            fact = kb.fact(name)
+            raise InputError(
+                f"the highlighted case has {name}={display_value(fact, own)}, which contradicts "
+                f"--given {name}={display_value(fact, fixed)}",
+                item=name,
+            )
+        if own is None or status[name] != "given":
+            values[name] = fixed
+            status[name] = "given"
+    return Case(
+        tuple((f.name, values[f.name]) for f in kb.facts),
+        tuple((f.name, status[f.name]) for f in kb.facts),
+    )
+
+
+def highlight(kb: KnowledgeBase, diagram: DecisionDiagram, case: Case) -> CasePath:
+    """The path of a case, checked against inference when it reaches a leaf."""
+    from engine.inference import evaluate
+
+    path = case_path(kb, diagram, dict(case.values))
+    described = describe_case(kb, dict(case.values))
+    if path.decision is None:
+        return CasePath(path.nodes, None, path.stopped_at, described)
+    result = evaluate(kb, case)
+    if (result.recommendation, result.combine_with) != (
+        path.decision.recommendation,
+        path.decision.combine_with,
+    ):
+        raise EngineError(
+            "the decision diagram and inference disagree on the highlighted case "
+            f"({path.decision.recommendation} vs {result.recommendation}); run 'llm-advisor rules check'"
+        )
+    return CasePath(path.nodes, path.decision, None, described)
+
+
+def titles(
+    kb: KnowledgeBase, request: Request, path: CasePath | None
+) -> tuple[str, list[str]]:
+    """The title line and subtitle lines of every page."""
+    title = f"Decision diagram · rule base {kb.fingerprint[:12]}"
+    if request.date:
+        title += f" · {request.date}"
+    lines: list[str] = []
+    if request.given:
+        shown = ", ".join(
+            f"{name}={display_value(kb.fact(name), value)}" for name, value in request.given.items()
+        )
+        lines.extend(_wrap(f"Given: {shown}"))
+    if path is not None:
+        note = f" ({request.case_note})" if request.case_note else ""
+        if path.decision is not None:
+            main, detail = decision_text(kb, path.decision)
+            outcome = " ".join([main, *detail])
+            lines.extend(_wrap(f"Highlighted case{note}: {path.description or 'no facts'} → {outcome}"))
+        else:
+            lines.extend(
+                _wrap(
+                    f"Highlighted case{note}: {path.description or 'no facts'} → undecided: "
+                    f"the path stops at {path.stopped_at}, which is unknown"
+                )
+            )
+    return title, lines
+
+
+def _wrap(text: str) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, SUBTITLE_WRAP, break_on_hyphens=False) or [""]
+
+
+def render(kb: KnowledgeBase, request: Request) -> Document:
+    """Draw the diagram of a rule base in the requested format."""
+    if request.fmt not in FORMATS:
+        raise InputError(f"unknown format {request.fmt!r}", item=request.fmt)
+    if request.paper not in PAPERS:
+        raise InputError(
+            f"unknown paper {request.paper!r} (choose one of: {', '.join(PAPERS)})",
+            item=request.paper,
+        )
+    if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
+        gv.run_dot("", request.fmt)  # raises GraphvizMissing with the install hint
+    diagram = diagram_for(kb, request.given)
+    path = None
+    if request.case is not None:
+        path = highlight(kb, diagram, with_given(kb, request.case, request.given))
+    title, subtitle = titles(kb, request, path)
+    if request.fmt == "pdf":
+        data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
+        return Document(data, pages, path)
+    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle)
+    if request.fmt == "mermaid":
+        from .mermaid import to_mermaid
+
+        return Document(to_mermaid(kb, scene).encode("utf-8"), 1, path)
+    source = gv.to_dot(kb, scene)
+    if request.fmt == "dot":
+        return Document(source.encode("utf-8"), 1, path)
+    return Document(gv.run_dot(source, request.fmt), 1, path)
+
+
+# --- paged PDF --------------------------------------------------------------------------------
+
+
+def pdf_document(
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    path: CasePath | None,
+    sheet: Sheet,
+    title: str,
+    subtitle: list[str],
+) -> tuple[bytes, int]:
+    """A PDF with one landscape page per part of the diagram, nothing scaled down."""
+
+    def scene(page: Page, heading: str, page_of: Mapping[int, int]) -> Scene:
+        return build_scene(
+            kb,
+            diagram,
+            page=page,
+            page_of=page_of,
+            path=path,
+            title=f"{title} · {heading}",
+            subtitle=subtitle,
+        )
+
+    widest = {n: PLACEHOLDER for n in diagram.reachable()}
+    placeholder = f"page {PLACEHOLDER} of {PLACEHOLDER}"
+
+    def draft(page: Page) -> Scene:
+        return scene(page, placeholder, widest)
+
+    def measure(pages: list[Page]) -> list[tuple[float, float]]:
+        return gv.measure([gv.to_dot(kb, draft(page)) for page in pages])
+
+    questions = [n for n in diagram.reachable() if isinstance(diagram.nodes[n], Question)]
+    extra = [
+        replace(continuation_node(kb, diagram, child, PLACEHOLDER, "normal"), id=f"c{child}_{n}")
+        for n in questions
+        for _, child in diagram.nodes[n].branches  # type: ignore[union-attr]
+        if isinstance(diagram.nodes[child], Question)
+    ]
+    extra += [entry_node(n, (PLACEHOLDER,), "normal") for n in questions]
+    sizes = gv.catalog_sizes(kb, draft(whole(diagram)), extra)
+    usable_w, usable_h = sheet.usable
+    limit = (usable_w - SAFETY, usable_h - SAFETY)
+    paginator = Paginator(diagram, draft, sizes, measure, limit, gv.spacing())
+    pages = paginator.run()
+    page_of = {n: i for i, page in enumerate(pages, 1) for n in page.members}
+    finals = []
+    for number, page in enumerate(pages, 1):
+        entries = {
+            n: tuple(sorted({page_of[p] for p in paginator.parents.get(n, [])} - {number}))
+            for n in page.entries
+        }
+        page = Page(page.roots, page.members, entries)
+        finals.append(scene(page, f"page {number} of {len(pages)}", page_of))
+    # Fill each page to the usable height with an invisible spacer (dot puts it at the bottom),
+    # then pad the drawing to the exact paper size.
+    heights = [h for _, h in gv.measure([gv.to_dot(kb, final) for final in finals])]
+    spacers = [max(0.0, usable_h - h - gv.NODESEP * 72) for h in heights]
+    drafts = [gv.to_dot(kb, f, spacer=s) for f, s in zip(finals, spacers, strict=True)]
+    measured = gv.measure(drafts)
+    sources = [
+        gv.to_dot(
+            kb,
+            final,
+            spacer=spacer,
+            pad=gv.Pad(max(0.0, (sheet.width - w) / 2), max(0.0, (sheet.height - h) / 2)),
+        )
+        for final, spacer, (w, h) in zip(finals, spacers, measured, strict=True)
+    ]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        rendered = list(pool.map(lambda source: gv.run_dot(source, "pdf"), sources))
+    if len(rendered) == 1:
+        return rendered[0], 1
+    return join_pdfs(rendered), len(rendered)
+
+
+def join_pdfs(parts: list[bytes]) -> bytes:
+    """Join one-page PDFs into one document with poppler's `pdfunite`."""
+    exe = shutil.which("pdfunite")
+    if exe is None:
+        raise AdvisorError(
+            f"this diagram needs {len(parts)} PDF pages, and joining them needs 'pdfunite', "
+            f"which is not on PATH: {JOIN_HINT}; or write SVG or PNG (one large page)"
+        )
+    with tempfile.TemporaryDirectory(prefix="llm-advisor-pdf-") as tmp:
+        names = []
+        for i, data in enumerate(parts, 1):
+            name = os.path.join(tmp, f"page-{i:04d}.pdf")
+            Path(name).write_bytes(data)
+            names.append(name)
+        out = os.path.join(tmp, "joined.pdf")
+        done = subprocess.run([exe, *names, out], capture_output=True, check=False)
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise AdvisorError(f"pdfunite failed: {message[-1] if message else done.returncode}")
+        return Path(out).read_bytes()

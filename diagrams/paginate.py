@@ -1,0 +1,306 @@
+"""Splitting a decision diagram into pages that fit a sheet of paper at full size.
+
+Pages are filled top-down: starting from a page's root, questions join the page in
+breadth-first order while an estimate of the page's layout still fits; a question that does not
+fit starts a later page, and small later pages are packed together. The estimate adds up the
+sizes `dot` measured for every node and edge label the way `dot` places them (in ranks, with
+sibling subtrees side by side). Every page is then laid out for real (`dot -Tplain`); a page that
+still overflows is split again with a stricter estimate. Nothing is ever scaled down, so text
+keeps its size in print.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from engine.diagram import DecisionDiagram, Leaf, Question
+
+from .scene import Page, Scene
+
+Size = tuple[float, float]
+SceneFor = Callable[[Page], Scene]
+MeasurePages = Callable[[list[Page]], list[Size]]
+Part = tuple[int, frozenset[int]]
+"""Questions that go onto a page together: a root and the questions below it."""
+
+PLACEHOLDER = 99
+"""The page number used while measuring; at least as wide as the real ones."""
+TITLE_GAP = 8.0
+"""Points between the title block and the drawing."""
+VIRTUAL = 8.0
+"""Points an edge takes up across a rank it passes through."""
+ROUND = 0.97
+"""A page that overflows is split again demanding the estimate shrink by its overflow, and 3%."""
+MIN_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """Landscape paper in points, and the margin kept free on every side."""
+
+    width: float
+    height: float
+    margin: float = 30.0
+
+    @property
+    def usable(self) -> Size:
+        return self.width - 2 * self.margin, self.height - 2 * self.margin
+
+
+PAPERS = {"a4": Sheet(842.0, 595.0), "letter": Sheet(792.0, 612.0)}
+
+
+@dataclass(frozen=True)
+class Spacing:
+    """How `dot` spaces a layout, in points, and which way its ranks run."""
+
+    nodesep: float
+    ranksep: float
+    left_to_right: bool
+
+
+def parents(diagram: DecisionDiagram) -> dict[int, list[int]]:
+    """For every question, the questions with an edge to it."""
+    found: dict[int, list[int]] = {}
+    for node_id in diagram.reachable():
+        node = diagram.nodes[node_id]
+        if isinstance(node, Question):
+            for _, child in node.branches:
+                if isinstance(diagram.nodes[child], Question):
+                    found.setdefault(child, []).append(node_id)
+    return found
+
+
+def estimate(
+    scene: Scene, sizes: dict[str, Size], labels: dict[str, Size], spacing: Spacing
+) -> Size:
+    """The drawn size of a scene, from the measured sizes of its nodes and edge labels.
+
+    Along the ranks, each rank (and each rank of edge labels between them) is as thick as its
+    thickest item; across them, the page is as wide as its widest rank, or as its sibling
+    subtrees side by side, whichever is more.
+    """
+
+    def along(size: Size) -> float:
+        return size[0] if spacing.left_to_right else size[1]
+
+    def across(size: Size) -> float:
+        return size[1] if spacing.left_to_right else size[0]
+
+    successors: dict[str, list[tuple[str, str]]] = {node.id: [] for node in scene.nodes}
+    incoming = dict.fromkeys(successors, 0)
+    for edge in scene.edges:
+        successors[edge.tail].append((edge.head, edge.label))
+        incoming[edge.head] += 1
+    sources = [n for n, count in incoming.items() if count == 0]
+    rank = dict.fromkeys(successors, 0)
+    ready = deque(sources)
+    while ready:
+        node_id = ready.popleft()
+        for head, _ in successors[node_id]:
+            rank[head] = max(rank[head], rank[node_id] + 1)
+            incoming[head] -= 1
+            if incoming[head] == 0:
+                ready.append(head)
+
+    size_of = {node.id: sizes.get(node.id, (100.0, 36.0)) for node in scene.nodes}
+    ranks: dict[int, list[Size]] = {}
+    for node_id, size in size_of.items():
+        ranks.setdefault(2 * rank[node_id], []).append(size)
+    for edge in scene.edges:
+        first = 2 * rank[edge.tail] + 1
+        for r in range(first, 2 * rank[edge.head]):
+            label = labels.get(edge.label, (0.0, 0.0)) if edge.label and r == first else None
+            ranks.setdefault(r, []).append(label or (VIRTUAL, VIRTUAL))
+    gap = spacing.ranksep / 2  # dot halves the rank separation when edges have labels
+    length = sum(max(along(s) for s in items) for items in ranks.values())
+    length += gap * (len(ranks) - 1)
+    breadth = max(
+        sum(across(s) for s in items) + spacing.nodesep * (len(items) - 1)
+        for items in ranks.values()
+    )
+
+    rankb = breadth
+    # Sibling subtrees rarely interleave: add up their breadths over a spanning tree.
+    claimed: set[str] = set()
+    extent: dict[str, float] = {}
+    order: list[str] = []
+    stack = list(reversed(sources))
+    kids: dict[str, list[tuple[str, str]]] = {}
+    while stack:
+        node_id = stack.pop()
+        order.append(node_id)
+        for head, label in successors[node_id]:
+            if head not in claimed and head not in sources:
+                claimed.add(head)
+                kids.setdefault(node_id, []).append((head, label))
+                stack.append(head)
+    contours: dict[str, Contour] = {}
+    for node_id in reversed(order):
+        half = across(size_of[node_id]) / 2
+        below = [
+            _with_label(contours[head], 2 * rank[head] - 1, across(labels[label]) / 2 if label else 0.0)
+            for head, label in kids.get(node_id, [])
+        ]
+        contours[node_id] = _stack(below, spacing.nodesep, {2 * rank[node_id]: (-half, half)})
+    whole = _stack([contours[s] for s in sources], spacing.nodesep, {})
+    trees = max(hi for _, hi in whole.values()) - min(lo for lo, _ in whole.values())
+    import os
+    breadth = eval(os.environ.get('FORMULA','max(rankb, trees)'))
+    global LAST; LAST=(rankb, trees)
+
+    width, height = (length, breadth) if spacing.left_to_right else (breadth, length)
+    title_w, title_h = sizes["title"]
+    return max(width, title_w), height + title_h + TITLE_GAP
+
+
+Contour = dict[int, tuple[float, float]]
+"""Per level (rank, or rank of edge labels), the extent of a subtree across the ranks."""
+
+
+def _with_label(contour: Contour, level: int, half: float) -> Contour:
+    if half <= 0:
+        return contour
+    lo, hi = contour.get(level, (0.0, 0.0))
+    return {**contour, level: (min(lo, -half), max(hi, half))}
+
+
+def _stack(children: list[Contour], sep: float, own: Contour) -> Contour:
+    """Place subtrees side by side as close as their contours allow, centred below `own`."""
+    merged: Contour = {}
+    offsets: list[float] = []
+    for child in children:
+        common = [merged[lv][1] - child[lv][0] for lv in child if lv in merged]
+        offset = max(common) + sep if common else (offsets[-1] if offsets else 0.0)
+        offsets.append(offset)
+        for lv, (lo, hi) in child.items():
+            old = merged.get(lv)
+            span = (lo + offset, hi + offset)
+            merged[lv] = span if old is None else (min(old[0], span[0]), max(old[1], span[1]))
+    centre = (offsets[0] + offsets[-1]) / 2 if offsets else 0.0
+    result = {lv: (lo - centre, hi - centre) for lv, (lo, hi) in merged.items()}
+    for lv, (lo, hi) in own.items():
+        old = result.get(lv)
+        result[lv] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+    return result
+
+
+class Paginator:
+    """Assigns every question of a diagram to a page."""
+
+    def __init__(
+        self,
+        diagram: DecisionDiagram,
+        scene_for: SceneFor,
+        sizes: tuple[dict[str, Size], dict[str, Size]],
+        measure: MeasurePages,
+        limit: Size,
+        spacing: Spacing,
+    ) -> None:
+        self.diagram = diagram
+        self.scene_for = scene_for
+        self.sizes, self.labels = sizes
+        self.measure = measure
+        self.limit = limit
+        self.spacing = spacing
+        self.parents = parents(diagram)
+        self.rounds = 0
+        self.bfs: dict[int, int] = {}
+        queue = deque([diagram.root])
+        while queue:
+            node_id = queue.popleft()
+            if node_id in self.bfs:
+                continue
+            self.bfs[node_id] = len(self.bfs)
+            queue.extend(self.children(node_id))
+
+    def children(self, node_id: int) -> list[int]:
+        node = self.diagram.nodes[node_id]
+        if not isinstance(node, Question):
+            return []
+        return [c for _, c in node.branches if isinstance(self.diagram.nodes[c], Question)]
+
+    def page(self, parts: Iterable[Part]) -> Page:
+        """A page of parts, with placeholder entries for questions reached from elsewhere."""
+        chosen = sorted(parts, key=lambda part: self.bfs[part[0]])
+        members = frozenset().union(*(m for _, m in chosen))
+        entries = {
+            n: (PLACEHOLDER,)
+            for n in sorted(members)
+            if any(p not in members for p in self.parents.get(n, []))
+        }
+        return Page(tuple(r for r, _ in chosen), members, entries)
+
+    def fits(self, parts: Iterable[Part], share: float) -> bool:
+        scene = self.scene_for(self.page(parts))
+        width, height = estimate(scene, self.sizes, self.labels, self.spacing)
+        return width <= self.limit[0] * share and height <= self.limit[1] * share
+
+    def split(self, root: int, allowed: frozenset[int], share: float) -> list[Part]:
+        """Cut the questions below `root` (within `allowed`) into parts that fit, top-down."""
+        parts: list[Part] = []
+        placed: set[int] = set()
+        pending = deque([root])
+        while pending:
+            start = pending.popleft()
+            if start in placed:
+                continue
+            members = {start}
+            queue = deque(self.children(start))
+            while queue:
+                node_id = queue.popleft()
+                if node_id in members or node_id in placed or node_id not in allowed:
+                    continue
+                if node_id in pending:
+                    continue
+                trial = frozenset(members | {node_id})
+                if self.fits([(start, trial)], share):
+                    members.add(node_id)
+                    queue.extend(self.children(node_id))
+                else:
+                    pending.append(node_id)
+            placed.update(members)
+            parts.append((start, frozenset(members)))
+        return parts
+
+    def pack(self, parts: list[Part], share: float) -> list[list[Part]]:
+        """Put parts onto pages, first fit; the diagram's root keeps its page to itself."""
+        pages: list[list[Part]] = []
+        for part in sorted(parts, key=lambda p: self.bfs[p[0]]):
+            for page in pages:
+                if page[0][0] != self.diagram.root and self.fits([*page, part], share):
+                    page.append(part)
+                    break
+            else:
+                pages.append([part])
+        return pages
+
+    def run(self) -> list[Page]:
+        """Every page: the one with the diagram's root first, the rest in breadth-first order."""
+        root = self.diagram.root
+        if isinstance(self.diagram.nodes[root], Leaf):
+            return [Page((root,), frozenset())]
+        todo = [(parts, 1.0) for parts in self.pack(self.split(root, frozenset(self.bfs), 1.0), 1.0)]
+        done: list[list[Part]] = []
+        while todo:
+            self.rounds += 1
+            measured = self.measure([self.page(parts) for parts, _ in todo])
+            again: list[tuple[list[Part], float]] = []
+            for (parts, share), (width, height) in zip(todo, measured, strict=True):
+                over = max(width / self.limit[0], height / self.limit[1])
+                if over <= 1 or (len(parts) == 1 and len(parts[0][1]) == 1):
+                    done.append(parts)
+                    continue
+                # Demand as much less of the estimate as the real layout overflowed, and more.
+                stricter = share / over * ROUND
+                if stricter < MIN_SHARE:
+                    done.append(parts)
+                    continue
+                pieces = [p for r, m in parts for p in self.split(r, m, stricter)]
+                again.extend((page, stricter) for page in self.pack(pieces, stricter))
+            todo = again
+        pages = [self.page(parts) for parts in done]
+        pages.sort(key=lambda p: (root not in p.roots, min(self.bfs[r] for r in p.roots)))
+        return pages

@@ -1,0 +1,248 @@
+"""Explanations of a result: HOW it was reached, WHY NOT the other outcomes, and what would change it.
+
+Counterfactuals are found by brute force through inference: every candidate change of one fact
+(then of two facts, if no single change works) is evaluated, so each one is confirmed by the
+authoritative path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations, pairwise, product
+
+from .facts import Case, display_value
+from .inference import Firing, Result, evaluate
+from .model import Combine, Derive, Exclude, Fact, KnowledgeBase, Score, Value
+
+MAX_PAIRS = 20_000
+"""At most this many two-fact changes are evaluated."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One firing behind the outcome and the firings that established the derived facts it used."""
+
+    firing: Firing
+    derives: tuple[str, ...]
+    supported_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What one firing added to the winner and to another outcome."""
+
+    rule_id: str
+    winner_delta: int
+    other_delta: int
+
+    @property
+    def margin(self) -> int:
+        return self.winner_delta - self.other_delta
+
+
+@dataclass(frozen=True)
+class WhyNot:
+    """Why an outcome was not chosen: its exclusions, and the firings that put it behind the winner."""
+
+    approach: str
+    score: int
+    winner_score: int | None
+    excluded_by: tuple[tuple[str, str], ...]
+    held_back: tuple[Contribution, ...]
+    lost_tie: bool
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A value to try for a fact; `label` shows it (a band such as `>= 200k` for quantities)."""
+
+    fact: str
+    value: Value
+    label: str
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """A change of one or two facts, confirmed by inference to change the recommendation."""
+
+    changes: tuple[Candidate, ...]
+    recommendation: str | None
+    combine_with: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """HOW, WHY NOT and the smallest changes that would alter the recommendation."""
+
+    result: Result
+    how: tuple[Step, ...]
+    why_not: tuple[WhyNot, ...]
+    counterfactuals: tuple[Counterfactual, ...]
+    evaluated: int
+    searched: bool
+
+
+def how(result: Result) -> tuple[Step, ...]:
+    """The firings that scored, excluded or combined outcomes, and the derivations they rest on."""
+    producer: dict[str, Firing] = {}
+    for firing in result.firings:
+        for effect in firing.effects:
+            if isinstance(effect, Derive):
+                producer.setdefault(effect.name, firing)
+    wanted = {
+        f.rule_id
+        for f in result.firings
+        if any(isinstance(e, Score | Exclude | Combine) for e in f.effects)
+    }
+    stack = list(wanted)
+    by_id = {f.rule_id: f for f in result.firings}
+    while stack:
+        firing = by_id[stack.pop()]
+        for name, value in firing.matched_derived:
+            source = producer.get(name)
+            if value and source is not None and source.rule_id not in wanted:
+                wanted.add(source.rule_id)
+                stack.append(source.rule_id)
+    steps = []
+    for firing in result.firings:
+        if firing.rule_id not in wanted:
+            continue
+        support = tuple(
+            dict.fromkeys(
+                producer[name].rule_id
+                for name, value in firing.matched_derived
+                if value and name in producer
+            )
+        )
+        derives = tuple(e.name for e in firing.effects if isinstance(e, Derive))
+        steps.append(Step(firing, derives, support))
+    return tuple(steps)
+
+
+def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
+    """For every outcome but the recommended one: exclusions and the firings that held it back."""
+    winner = result.recommendation
+    scores = {r.approach: r.score for r in result.ranking}
+    out = []
+    for ranked in result.ranking:
+        if ranked.approach == winner:
+            continue
+        excluded_by = tuple(
+            (f.rule_id, e.reason)
+            for f in result.firings
+            for e in f.effects
+            if isinstance(e, Exclude) and e.approach == ranked.approach
+        )
+        held: list[Contribution] = []
+        if winner is not None:
+            for firing in result.firings:
+                mine = sum(
+                    e.delta for e in firing.effects if isinstance(e, Score) and e.approach == winner
+                )
+                theirs = sum(
+                    e.delta
+                    for e in firing.effects
+                    if isinstance(e, Score) and e.approach == ranked.approach
+                )
+                if mine - theirs > 0:
+                    held.append(Contribution(firing.rule_id, mine, theirs))
+        held.sort(key=lambda c: -c.margin)
+        winner_score = scores[winner] if winner is not None else None
+        out.append(
+            WhyNot(
+                approach=ranked.approach,
+                score=ranked.score,
+                winner_score=winner_score,
+                excluded_by=excluded_by,
+                held_back=tuple(held),
+                lost_tie=not ranked.excluded and ranked.score == winner_score,
+            )
+        )
+    return tuple(out)
+
+
+def band_label(fact: Fact, low: float | None, high: float | None) -> str:
+    """A quantity band as people read it: `< $20k`, `>= 200k`, `>= 200k and < 1M`."""
+    if low is None and high is not None:
+        return f"< {display_value(fact, high)}"
+    if high is None and low is not None:
+        return f">= {display_value(fact, low)}"
+    assert low is not None and high is not None
+    return f">= {display_value(fact, low)} and < {display_value(fact, high)}"
+
+
+def candidates(kb: KnowledgeBase, fact: Fact, current: Value | None) -> tuple[Candidate, ...]:
+    """One value per enum value, bool value or quantity band, except the one the case has."""
+    if fact.type != "quantity":
+        return tuple(
+            Candidate(fact.name, value, display_value(fact, value))
+            for value in fact.domain
+            if value != current
+        )
+    cuts = [t for t in kb.thresholds(fact.name) if t > 0]
+    if not cuts:
+        return ()
+    edges: list[float | None] = [None, *cuts, None]
+    out = []
+    for low, high in pairwise(edges):
+        inside = (
+            isinstance(current, float | int)
+            and (low is None or current >= low)
+            and (high is None or current < high)
+        )
+        if not inside:
+            value = 0.0 if low is None else low
+            out.append(Candidate(fact.name, value, band_label(fact, low, high)))
+    return tuple(out)
+
+
+def changed(case: Case, changes: tuple[Candidate, ...]) -> Case:
+    """The case with some facts set to new values, each counted as given."""
+    new = {c.fact: c.value for c in changes}
+    values = tuple((name, new.get(name, value)) for name, value in case.values)
+    status = tuple((name, "given" if name in new else s) for name, s in case.status)
+    return Case(values, status)
+
+
+def counterfactuals(
+    kb: KnowledgeBase, result: Result
+) -> tuple[tuple[Counterfactual, ...], int, bool]:
+    """The smallest fact changes (one fact, else two) that change the recommendation.
+
+    Returns the changes found, how many cases were evaluated, and whether the search covered
+    every pair (False when it stopped at `MAX_PAIRS`).
+    """
+    case = result.case
+    options = [candidates(kb, fact, case.get(fact.name)) for fact in kb.facts]
+    evaluated = 0
+
+    def attempt(changes: tuple[Candidate, ...]) -> Counterfactual | None:
+        nonlocal evaluated
+        evaluated += 1
+        other = evaluate(kb, changed(case, changes))
+        if other.recommendation == result.recommendation:
+            return None
+        return Counterfactual(changes, other.recommendation, other.combine_with)
+
+    singles = [attempt((c,)) for opts in options for c in opts]
+    found = tuple(c for c in singles if c is not None)
+    if found:
+        return found, evaluated, True
+    pairs: list[Counterfactual] = []
+    for first, second in combinations(options, 2):
+        for a, b in product(first, second):
+            if evaluated >= MAX_PAIRS:
+                return tuple(pairs), evaluated, False
+            hit = attempt((a, b))
+            if hit is not None:
+                pairs.append(hit)
+    return tuple(pairs), evaluated, True
+
+
+def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Explanation:
+    """Explain a result; with `what_if`, also search for counterfactuals (runs inference)."""
+    found: tuple[Counterfactual, ...] = ()
+    evaluated, complete = 0, True
+    if what_if:
+        found, evaluated, complete = counterfactuals(kb, result)
+    return Explanation(result, how(result), why_not(kb, result), found, evaluated, complete)

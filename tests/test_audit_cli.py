@@ -1,0 +1,455 @@
+"""`recommend` recording and the `audit` commands, through click's CliRunner on real stores."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from engine import audit
+from engine.audit import AuditStore, chain_hash
+from engine.errors import RuleError
+from engine.loader import load_knowledge_base
+
+ROOT = Path(__file__).resolve().parent.parent
+KBS = Path(__file__).parent / "kbs"
+RULES = str(KBS / "audit")
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def recommend(db: Path, *facts: str, rules: str = RULES) -> str:
+    """Run `recommend --json` and return the audit id it reports."""
+    args = ["recommend", "--rules", rules, "--audit-db", str(db), "--json"]
+    for fact in facts:
+        args += ["--fact", fact]
+    out = invoke(*args)
+    assert out.exit_code == 0, out.output + out.stderr
+    audit_id = json.loads(out.stdout)["audit_id"]
+    assert isinstance(audit_id, str)
+    return audit_id
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "audit.sqlite3"
+
+
+@pytest.fixture
+def filled(db: Path) -> list[str]:
+    return [
+        recommend(db, "size=2M", "urgent=yes", "budget=50k"),
+        recommend(db, "size=2k", "color=blue"),
+        recommend(db, "budget=$300k"),
+    ]
+
+
+def one_line_error(out: Result, code: int = 2) -> str:
+    assert out.exit_code == code, (out.exit_code, out.output)
+    assert "Traceback" not in out.output + out.stderr
+    assert out.exception is None or isinstance(out.exception, SystemExit)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+# --- recommend records ----------------------------------------------------------------------------
+
+
+def test_recommend_json_reports_the_audit_id(db: Path) -> None:
+    audit_id = recommend(db, "size=2M", "urgent=yes")
+    with AuditStore.open(db) as store:
+        record = store.get(audit_id)
+    assert record.recommendation == "fancy"
+    assert [f["name"] for f in record.data["facts"] if f["status"] == "given"] == ["size", "urgent"]
+
+
+def test_recommend_text_mentions_the_audit_id(db: Path) -> None:
+    out = invoke("recommend", "--rules", RULES, "--audit-db", str(db), "--fact", "size=2M")
+    assert out.exit_code == 0
+    with AuditStore.open(db) as store:
+        (record,) = store.records()
+    assert f"audit id: {record.id}" in out.stdout
+
+
+def test_recommend_uses_the_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_db = tmp_path / "from-env.sqlite3"
+    monkeypatch.setenv(audit.ENV_VAR, str(env_db))
+    out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--json")
+    assert out.exit_code == 0
+    with AuditStore.open(env_db) as store:
+        assert store.get(json.loads(out.stdout)["audit_id"])
+
+
+def test_no_audit_records_nothing(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(audit.ENV_VAR, str(db))
+    out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--json", "--no-audit")
+    assert out.exit_code == 0 and json.loads(out.stdout)["audit_id"] is None
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("bad", ["", "   "])
+def test_malformed_audit_db_path_is_bad_input(bad: str) -> None:
+    out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", bad)
+    assert "audit store path" in one_line_error(out)
+
+
+def test_a_directory_as_audit_db_is_bad_input(tmp_path: Path) -> None:
+    out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", str(tmp_path))
+    assert "directory" in one_line_error(out)
+    out = invoke("audit", "list", "--audit-db", str(tmp_path))
+    assert "directory" in one_line_error(out)
+
+
+def test_audit_db_and_no_audit_together_is_bad_input(db: Path) -> None:
+    out = invoke(
+        "recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", str(db), "--no-audit"
+    )
+    one_line_error(out)
+
+
+def test_unwritable_store_still_prints_the_recommendation(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = invoke(
+        "recommend",
+        "--rules",
+        RULES,
+        "--fact",
+        "size=2M",
+        "--json",
+        "--audit-db",
+        str(blocker / "audit.db"),
+    )
+    assert out.exit_code == 1
+    data = json.loads(out.stdout)
+    assert data["recommendation"] == "fancy" and data["audit_id"] is None
+    assert "not recorded" in out.stderr
+
+
+def test_a_file_that_is_not_a_store_is_left_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n" * 50)
+    out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", str(notes))
+    assert out.exit_code == 1
+    assert "Recommendation: Fancy" in out.stdout and "not recorded" in out.stderr
+    assert notes.read_text() == "my notes\n" * 50
+
+
+def test_a_locked_store_fails_after_the_busy_timeout(
+    db: Path, filled: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "BUSY_TIMEOUT", 0.2)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        out = invoke(
+            "recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", str(db), "--json"
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert out.exit_code == 1 and json.loads(out.stdout)["recommendation"] == "fancy"
+    assert "not recorded" in out.stderr and "locked" in out.stderr
+    assert invoke("audit", "verify", "--audit-db", str(db)).exit_code == 0
+    with AuditStore.open(db) as store:
+        assert [r.id for r in store.records()] == filled
+
+
+def test_eight_cli_processes_create_one_store_at_once(db: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "recommend",
+                "--rules",
+                RULES,
+                "--fact",
+                f"size={n}M",
+                "--audit-db",
+                str(db),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for n in range(8)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [err for _, err in outputs]
+    ids = {json.loads(out)["audit_id"] for out, _ in outputs}
+    with AuditStore.open(db) as store:
+        assert {r.id for r in store.records()} == ids and len(ids) == 8
+        assert store.verify().ok
+
+
+# --- list -----------------------------------------------------------------------------------------
+
+
+def test_list(db: Path, filled: list[str]) -> None:
+    out = invoke("audit", "list", "--audit-db", str(db))
+    assert out.exit_code == 0
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("ID") and lines[-1] == "3 record(s)"
+    assert [line.split()[0] for line in lines[1:-1]] == filled
+    assert "fancy" in lines[1] and "exotic + cheap" in lines[3]
+
+
+def test_list_json_and_filters(db: Path, filled: list[str]) -> None:
+    def ids(*args: str) -> list[str]:
+        out = invoke("audit", "list", "--json", "--audit-db", str(db), *args)
+        assert out.exit_code == 0, out.output
+        return [row["id"] for row in json.loads(out.stdout)]
+
+    rows = json.loads(invoke("audit", "list", "--json", "--audit-db", str(db)).stdout)
+    assert rows[0]["given"] == {"size": 2_000_000.0, "urgent": True, "budget": 50_000.0}
+    assert rows[2]["combine_with"] == ["cheap"]
+    assert ids() == filled
+    assert ids("--approach", "exotic") == [filled[2]]
+    assert ids("--approach", "nothing") == []
+    fingerprint = load_knowledge_base(RULES).fingerprint
+    assert ids("--fingerprint", fingerprint[:8]) == filled
+    assert ids("--fingerprint", fingerprint[:8].upper()) == filled
+    assert ids("--since", "1d") == filled
+    assert ids("--since", "2999-12-31") == []
+    assert ids("--since", "2000-01-01T00:00:00Z", "--approach", "fancy") == [filled[0]]
+
+
+@pytest.mark.parametrize("args", [["--since", "last tuesday"], ["--fingerprint", "xyz"]])
+def test_list_bad_filters_are_bad_input(db: Path, filled: list[str], args: list[str]) -> None:
+    one_line_error(invoke("audit", "list", "--audit-db", str(db), *args))
+
+
+def test_list_of_a_missing_store_is_empty_and_creates_nothing(db: Path) -> None:
+    out = invoke("audit", "list", "--audit-db", str(db))
+    assert out.exit_code == 0 and "0 record(s)" in out.stdout
+    assert not db.exists()
+
+
+# --- show -----------------------------------------------------------------------------------------
+
+
+def test_show(db: Path, filled: list[str]) -> None:
+    out = invoke("audit", "show", filled[0][:6], "--audit-db", str(db))
+    assert out.exit_code == 0, out.output
+    text = out.stdout
+    assert f"Audit record {filled[0]}" in text
+    assert "Recommendation: Fancy" in text
+    assert (
+        "big-favours-fancy" in text
+        and "rules.yaml:" in text
+        and "because: Fancy handles volume." in text
+    )
+    assert "Why not the others" in text and "What would change the recommendation" in text
+
+
+def test_show_json(db: Path, filled: list[str]) -> None:
+    out = invoke("audit", "show", filled[1], "--json", "--audit-db", str(db))
+    assert out.exit_code == 0
+    data = json.loads(out.stdout)
+    assert data["record"]["id"] == filled[1]
+    assert data["hash"] == chain_hash(data["prev_hash"], audit.canonical(data["record"]))
+    assert data["explanation"]["recommendation"] == data["record"]["recommendation"] == "cheap"
+    assert data["explanation"]["audit_id"] == filled[1]
+
+
+@pytest.mark.parametrize("ref", ["000000000000", "zzz", "0123456789abcdef", "-"])
+def test_show_bad_ids_are_bad_input(db: Path, filled: list[str], ref: str) -> None:
+    if ref in filled:
+        pytest.skip("that id exists")
+    message = one_line_error(invoke("audit", "show", ref, "--audit-db", str(db)))
+    assert "audit id" in message
+
+
+def test_show_in_a_missing_store_is_bad_input(db: Path) -> None:
+    assert "unknown audit id" in one_line_error(
+        invoke("audit", "show", "abc", "--audit-db", str(db))
+    )
+
+
+def test_show_of_a_non_store_file_is_bad_input(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n" * 200)
+    message = one_line_error(invoke("audit", "show", "abc", "--audit-db", str(notes)))
+    assert "not an llm-advisor audit store" in message
+
+
+# --- verify ---------------------------------------------------------------------------------------
+
+
+def test_verify_intact(db: Path, filled: list[str]) -> None:
+    out = invoke("audit", "verify", "--audit-db", str(db))
+    assert out.exit_code == 0 and out.stdout.startswith("OK: 3 record(s)")
+    data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
+    assert data["ok"] and data["records"] == 3 and data["problem"] is None
+
+
+def test_verify_names_an_altered_record(db: Path, filled: list[str]) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(
+        "UPDATE records SET body = replace(body, '\"score\":8', '\"score\":9') WHERE id = ?",
+        (filled[0],),
+    )
+    conn.close()
+    out = invoke("audit", "verify", "--audit-db", str(db))
+    assert out.exit_code == 1 and f"record {filled[0]} was altered" in out.stdout
+    data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
+    assert not data["ok"] and data["record"] == filled[0] and data["kind"] == "altered"
+
+
+def test_verify_names_a_deleted_record(db: Path, filled: list[str]) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("DELETE FROM records WHERE id = ?", (filled[1],))
+    conn.close()
+    out = invoke("audit", "verify", "--audit-db", str(db))
+    assert out.exit_code == 1 and f"record {filled[1]} was deleted" in out.stdout
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+def test_replay_against_stored_rules_after_the_rules_changed(tmp_path: Path, db: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(KBS / "audit", rules)
+    audit_id = recommend(db, "size=2M", "urgent=yes", "budget=50k", rules=str(rules))
+    path = rules / "rules.yaml"
+    path.write_text(path.read_text().replace("score: {fancy: 4, cheap: -1}", "score: {cheap: 6}"))
+    out = invoke("audit", "replay", audit_id, "--audit-db", str(db))
+    assert out.exit_code == 0, out.output
+    assert (
+        "against its stored rules" in out.stdout
+        and "same: the record is reproduced exactly" in out.stdout
+    )
+    out = invoke("audit", "replay", audit_id, "--rules", str(rules), "--audit-db", str(db))
+    assert out.exit_code == 0
+    assert "different: the recommendation changed" in out.stdout
+    assert "urgent-favours-fancy: fires differently" in out.stdout
+    data = json.loads(
+        invoke(
+            "audit", "replay", audit_id, "--rules", str(rules), "--json", "--audit-db", str(db)
+        ).stdout
+    )
+    assert data["identical"] is False and data["same_recommendation"] is False
+    assert (
+        data["recorded"]["recommendation"] == "fancy" and data["now"]["recommendation"] == "cheap"
+    )
+    assert data["rule_changes"] == [
+        {"rule": "urgent-favours-fancy", "change": "differently", "title": "Urgency favours fancy"}
+    ]
+    same = json.loads(invoke("audit", "replay", audit_id, "--json", "--audit-db", str(db)).stdout)
+    assert same["identical"] is True and same["differences"] == [] and same["rule_changes"] == []
+
+
+def test_replay_of_a_record_its_rules_no_longer_reproduce_exits_1(
+    db: Path, filled: list[str]
+) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    row = conn.execute("SELECT body, prev_hash FROM records WHERE id = ?", (filled[0],)).fetchone()
+    body = row[0].replace('"score":8', '"score":9')
+    conn.execute(
+        "UPDATE records SET body = ?, hash = ? WHERE id = ?",
+        (body, chain_hash(row[1], body), filled[0]),
+    )
+    conn.close()
+    out = invoke("audit", "replay", filled[0], "--audit-db", str(db))
+    assert out.exit_code == 1 and "ranking" in out.stdout
+    # show and explain still present the record as stored, with a warning
+    for args in (["audit", "show", filled[0]], ["explain", filled[0]]):
+        out = invoke(*args, "--audit-db", str(db))
+        assert out.exit_code == 0, out.output
+        assert "not reproduced by its stored rules" in out.stderr
+        assert "Cheap: score +2, 7 behind" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def shipped() -> str:
+    from engine.loader import default_rules_dir
+
+    try:
+        load_knowledge_base()
+    except RuleError as err:  # the shipped rule base is being written concurrently
+        pytest.skip(f"shipped rule base does not load: {err}")
+    return str(default_rules_dir())
+
+
+def test_replay_current_against_the_shipped_rules(db: Path, shipped: str) -> None:
+    audit_id = recommend(db, "problem_type=knowledge", "change_frequency=weekly", rules=shipped)
+    out = invoke("audit", "replay", audit_id, "--current", "--json", "--audit-db", str(db))
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["identical"] and data["against"] == "today's shipped rules"
+    other = recommend(db, "size=2M", "urgent=yes")
+    data = json.loads(
+        invoke("audit", "replay", other, "--current", "--json", "--audit-db", str(db)).stdout
+    )
+    assert set(data["dropped_facts"]) == {"size", "urgent"}
+
+
+def test_replay_bad_input(db: Path, filled: list[str], tmp_path: Path) -> None:
+    one_line_error(invoke("audit", "replay", "nothex", "--audit-db", str(db)))
+    one_line_error(
+        invoke("audit", "replay", filled[0], "--current", "--rules", RULES, "--audit-db", str(db))
+    )
+    one_line_error(
+        invoke(
+            "audit", "replay", filled[0], "--rules", str(tmp_path / "none"), "--audit-db", str(db)
+        )
+    )
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def _check_lines(lines: list[str]) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in lines]
+    previous = audit.GENESIS
+    for row in rows:
+        assert row["prev_hash"] == previous
+        assert row["hash"] == chain_hash(row["prev_hash"], audit.canonical(row["record"]))
+        previous = row["hash"]
+    return rows
+
+
+def test_export_to_stdout(db: Path, filled: list[str]) -> None:
+    out = invoke("audit", "export", "--audit-db", str(db))
+    assert out.exit_code == 0
+    rows = _check_lines(out.stdout.splitlines())
+    assert [row["record"]["id"] for row in rows] == filled
+
+
+def test_export_to_a_file(db: Path, filled: list[str], tmp_path: Path) -> None:
+    target = tmp_path / "trail.jsonl"
+    out = invoke("audit", "export", "-o", str(target), "--audit-db", str(db))
+    assert out.exit_code == 0 and out.stdout == ""
+    rows = _check_lines(target.read_text().splitlines())
+    assert len(rows) == 3
+    filtered = invoke("audit", "export", "--approach", "cheap", "--audit-db", str(db))
+    assert [json.loads(line)["record"]["id"] for line in filtered.stdout.splitlines()] == [
+        filled[1]
+    ]
+
+
+def test_export_to_an_unwritable_place_is_bad_input(
+    db: Path, filled: list[str], tmp_path: Path
+) -> None:
+    one_line_error(
+        invoke(
+            "audit", "export", "-o", str(tmp_path / "missing" / "x.jsonl"), "--audit-db", str(db)
+        )
+    )

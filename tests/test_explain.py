@@ -1,0 +1,277 @@
+"""HOW, WHY NOT and counterfactuals: the engine functions and `llm-advisor explain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cli.main import cli
+from engine.explain import Candidate, candidates, changed, explain
+from engine.facts import make_case
+from engine.inference import Result as Inferred
+from engine.inference import evaluate
+from engine.loader import load_knowledge_base
+from engine.model import KnowledgeBase
+
+KBS = Path(__file__).parent / "kbs"
+RULES = str(KBS / "audit")
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge_base(RULES)
+
+
+@pytest.fixture(scope="module")
+def mini() -> KnowledgeBase:
+    return load_knowledge_base(KBS / "mini")
+
+
+def run(kb: KnowledgeBase, **raw: object) -> Inferred:
+    return evaluate(kb, make_case(kb, raw))
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+# --- HOW ------------------------------------------------------------------------------------------
+
+
+def test_how_follows_derivations_back(mini: KnowledgeBase) -> None:
+    ex = explain(mini, run(mini, size="2M", urgent="yes"), what_if=False)
+    steps = {s.firing.rule_id: s for s in ex.how}
+    assert list(steps) == ["big", "big-and-urgent", "pressing-fancy"]
+    assert steps["pressing-fancy"].supported_by == ("big-and-urgent",)
+    assert steps["big-and-urgent"].supported_by == ("big",)
+    assert steps["big"].derives == ("big",)
+
+
+def test_how_leaves_out_firings_that_decided_nothing(
+    mini: KnowledgeBase, kb: KnowledgeBase
+) -> None:
+    ex = explain(mini, run(mini, size="2M", urgent="no"), what_if=False)
+    assert [s.firing.rule_id for s in ex.how] == []  # `big` derived a fact nothing used
+    ex = explain(kb, run(kb, size="2M"), what_if=False)
+    assert [s.firing.rule_id for s in ex.how] == ["big", "big-favours-fancy", "red-favours-cheap"]
+
+
+# --- WHY NOT --------------------------------------------------------------------------------------
+
+
+def test_why_not_lists_exclusions_and_what_held_others_back(kb: KnowledgeBase) -> None:
+    ex = explain(kb, run(kb, size="2M", urgent="yes", budget="$5k"), what_if=False)
+    assert ex.result.recommendation == "fancy"
+    why = {w.approach: w for w in ex.why_not}
+    assert set(why) == {"cheap", "exotic"}
+    assert why["exotic"].excluded_by == (("small-budget", "The budget is too small."),)
+    cheap = why["cheap"]
+    assert (cheap.score, cheap.winner_score, cheap.lost_tie) == (2, 8, False)
+    assert [(c.rule_id, c.winner_delta, c.other_delta, c.margin) for c in cheap.held_back] == [
+        ("urgent-favours-fancy", 4, -1, 5),
+        ("big-favours-fancy", 4, 0, 4),
+    ]
+
+
+def test_why_not_notes_a_lost_tie(mini: KnowledgeBase) -> None:
+    ex = explain(mini, run(mini, size="2M"), what_if=False)  # both 0: the tie goes to cheap
+    assert ex.result.recommendation == "cheap"
+    (fancy,) = ex.why_not
+    assert fancy.lost_tie and fancy.score == fancy.winner_score == 0 and fancy.held_back == ()
+
+
+# --- counterfactuals ------------------------------------------------------------------------------
+
+
+def test_candidates_cover_every_band_but_the_current_one(kb: KnowledgeBase) -> None:
+    budget = kb.fact("budget")
+    labels = [c.label for c in candidates(kb, budget, None)]
+    assert labels == ["< $20k", ">= $20k and < $200k", ">= $200k"]
+    assert [c.label for c in candidates(kb, budget, 50_000.0)] == ["< $20k", ">= $200k"]
+    for c in candidates(kb, budget, None):
+        assert c.value in (0.0, 20_000.0, 200_000.0)
+    assert [c.value for c in candidates(kb, kb.fact("color"), "red")] == ["green", "blue"]
+    assert [c.label for c in candidates(kb, kb.fact("urgent"), True)] == ["no"]
+    assert [c.label for c in candidates(kb, kb.fact("size"), 5.0)] == [">= 1M"]
+
+
+def test_single_changes_are_found_and_confirmed(mini: KnowledgeBase) -> None:
+    result = run(mini, size="2M", urgent="yes")
+    ex = explain(mini, result)
+    found = {(c.changes[0].fact, c.changes[0].label): c.recommendation for c in ex.counterfactuals}
+    assert found == {
+        ("size", "< 1M"): "cheap",
+        ("color", "blue"): "cheap",
+        ("urgent", "no"): "cheap",
+    }
+    assert all(len(c.changes) == 1 for c in ex.counterfactuals)
+    for cf in ex.counterfactuals:
+        assert evaluate(mini, changed(result.case, cf.changes)).recommendation == cf.recommendation
+
+
+def test_two_fact_changes_when_no_single_change_works(kb: KnowledgeBase) -> None:
+    result = run(kb, size="2M", urgent="yes", budget="50k")
+    ex = explain(kb, result)
+    assert ex.counterfactuals and all(len(c.changes) == 2 for c in ex.counterfactuals)
+    found = {
+        tuple((c.fact, c.label) for c in cf.changes): cf.recommendation for cf in ex.counterfactuals
+    }
+    assert found[(("size", "< 1M"), ("urgent", "no"))] == "cheap"
+    assert found[(("budget", ">= $200k"), ("urgent", "no"))] == "exotic"
+    for cf in ex.counterfactuals:
+        assert evaluate(kb, changed(result.case, cf.changes)).recommendation == cf.recommendation
+    # no single change alone would do
+    for fact in kb.facts:
+        for c in candidates(kb, fact, result.case.get(fact.name)):
+            assert evaluate(kb, changed(result.case, (c,))).recommendation == "fancy"
+
+
+def test_changed_case_counts_changes_as_given(kb: KnowledgeBase) -> None:
+    case = make_case(kb, {"size": "2M"})
+    new = changed(case, (Candidate("color", "blue", "blue"),))
+    assert new.get("color") == "blue" and new.status_of("color") == "given"
+    assert new.get("size") == case.get("size") and new.status_of("urgent") == "unknown"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.sampled_from([None, "0", "1M"]),
+    budget=st.sampled_from([None, "$1k", "$50k", "$1M"]),
+    color=st.sampled_from([None, "red", "green", "blue"]),
+    urgent=st.sampled_from([None, "yes", "no"]),
+)
+def test_counterfactuals_are_minimal_and_real(
+    kb: KnowledgeBase, size: str | None, budget: str | None, color: str | None, urgent: str | None
+) -> None:
+    raw = {
+        k: v
+        for k, v in {"size": size, "budget": budget, "color": color, "urgent": urgent}.items()
+        if v
+    }
+    result = evaluate(kb, make_case(kb, raw))
+    ex = explain(kb, result)
+    sizes = {len(cf.changes) for cf in ex.counterfactuals}
+    assert len(sizes) <= 1
+    for cf in ex.counterfactuals:
+        assert cf.recommendation != result.recommendation
+        assert evaluate(kb, changed(result.case, cf.changes)).recommendation == cf.recommendation
+    singles = [
+        c
+        for fact in kb.facts
+        for c in candidates(kb, fact, result.case.get(fact.name))
+        if evaluate(kb, changed(result.case, (c,))).recommendation != result.recommendation
+    ]
+    assert (sizes == {1}) == bool(singles)
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def test_explain_facts_text() -> None:
+    out = invoke(
+        "explain",
+        "--rules",
+        RULES,
+        "--fact",
+        "size=2M",
+        "--fact",
+        "urgent=yes",
+        "--fact",
+        "budget=50k",
+    )
+    assert out.exit_code == 0, out.output
+    text = out.stdout
+    assert "Recommendation: Fancy" in text
+    assert "How the rules reached it" in text and "[rules.yaml:" in text
+    assert (
+        "resting on: big" in text
+        and "because: Fancy handles volume." in text
+        and "source: A test source" in text
+    )
+    assert (
+        "Cheap: score +2, 6 behind" in text and "urgent-favours-fancy: Fancy +4, Cheap -1" in text
+    )
+    assert "size: 2M -> < 1M and urgent: yes -> no  =>  Cheap" in text
+
+
+def test_explain_facts_json() -> None:
+    out = invoke(
+        "explain",
+        "--rules",
+        RULES,
+        "--fact",
+        "size=2M",
+        "--fact",
+        "urgent=yes",
+        "--fact",
+        "budget=$5k",
+        "--json",
+    )
+    assert out.exit_code == 0
+    data = json.loads(out.stdout)
+    assert data["recommendation"] == "fancy" and data["audit_id"] is None
+    assert [s["rule"] for s in data["how"]] == [
+        "big",
+        "big-favours-fancy",
+        "urgent-favours-fancy",
+        "red-favours-cheap",
+        "small-budget",
+    ]
+    assert data["how"][1]["supported_by"] == ["big"] and data["how"][1]["location"].startswith(
+        "rules.yaml:"
+    )
+    why = {w["approach"]: w for w in data["why_not"]}
+    assert why["exotic"]["excluded"] and why["exotic"]["excluded_by"][0]["rule"] == "small-budget"
+    assert (
+        why["cheap"]["behind"] == 6
+        and why["cheap"]["held_back"][0]["rule"] == "urgent-favours-fancy"
+    )
+    cfs = data["counterfactuals"]
+    assert cfs["facts_changed"] == 2 and cfs["complete"] and cfs["evaluated"] > 0
+    first = cfs["changes"][0]
+    assert set(first) == {"set", "recommendation", "combine_with"}
+    assert set(first["set"][0]) == {"fact", "from", "to", "value"}
+
+
+def test_explain_an_audit_record(tmp_path: Path) -> None:
+    db = tmp_path / "audit.sqlite3"
+    out = invoke(
+        "recommend", "--rules", RULES, "--fact", "size=2M", "--json", "--audit-db", str(db)
+    )
+    audit_id = json.loads(out.stdout)["audit_id"]
+    out = invoke("explain", audit_id[:5], "--audit-db", str(db))
+    assert out.exit_code == 0, out.output
+    assert f"Audit record {audit_id}" in out.stdout and "Recommendation: Fancy" in out.stdout
+    data = json.loads(invoke("explain", audit_id, "--json", "--audit-db", str(db)).stdout)
+    assert data["audit_id"] == audit_id and data["recommendation"] == "fancy"
+    # the same record under other rules
+    data = json.loads(
+        invoke(
+            "explain", audit_id, "--rules", str(KBS / "mini"), "--json", "--audit-db", str(db)
+        ).stdout
+    )
+    assert data["recommendation"] == "cheap" and data["rulebase"]["directory"].endswith("mini")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["abc123", "--fact", "size=2M"],
+        ["--fact", "nonsense=1"],
+        ["--fact", "size=lots"],
+        ["--facts", "/nonexistent/facts.yaml"],
+        ["ffffffffffff"],
+        ["not-hex!"],
+    ],
+)
+def test_explain_bad_input(args: list[str], tmp_path: Path) -> None:
+    out = invoke("explain", "--rules", RULES, "--audit-db", str(tmp_path / "a.db"), *args)
+    assert out.exit_code == 2, out.output
+    assert "Traceback" not in out.output
+    assert len([line for line in out.stderr.splitlines() if line.strip()]) == 1

@@ -1,0 +1,546 @@
+"""Loading rule bases: every kind of error names `file:line:`; DNF, strata and fingerprints."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.errors import InputError, RuleError
+from engine.loader import load_knowledge_base
+from engine.model import DerivedTest, FactTest, KnowledgeBase, Literal_
+
+MINI = Path(__file__).parent / "kbs" / "mini"
+
+RULE_TEMPLATE = """\
+  - id: {id}
+    title: {title}
+    when: {when}
+    then: {then}
+    because: For the test.
+    source: test
+"""
+
+
+def copy_mini(tmp_path: Path) -> Path:
+    target = tmp_path / "kb"
+    shutil.copytree(MINI, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must occur exactly once) with `new` in a file of the rule base."""
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} does not occur exactly once in {path.name}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def line_of(path: Path, marker: str, *, exact: bool = False) -> int:
+    """The 1-based line of the only line containing `marker` (or equal to it, stripped)."""
+    lines = [
+        i
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if (line.strip() == marker if exact else marker in line)
+    ]
+    assert len(lines) == 1, f"{marker!r} is on lines {lines} of {path.name}"
+    return lines[0]
+
+
+def rules_file(*rules: str) -> str:
+    return "rules:\n" + "".join(rules)
+
+
+def rule(id: str, when: str, then: str = "{score: {cheap: 1}}", title: str = "A rule") -> str:
+    return RULE_TEMPLATE.format(id=id, title=title, when=when, then=then)
+
+
+def load_error(directory: Path, file: str, line: int) -> str:
+    """Load a broken rule base; check the error names `file:line:` and return its message."""
+    with pytest.raises(RuleError) as caught:
+        load_knowledge_base(directory)
+    message = str(caught.value)
+    assert message.startswith(f"{file}:{line}: "), message
+    assert "\n" not in message
+    return message
+
+
+# --- one test per kind of error ---------------------------------------------------------------
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "title: Lots of text", "title: Lots: of text")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "Lots: of"))
+    assert "YAML syntax" in message
+
+
+def test_yaml_syntax_error_in_schema_file(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "facts.yaml", "values: [red, green, blue]", "values: [red, green, blue")
+    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "question: Which color?"))
+    assert "YAML syntax" in message
+
+
+def test_anchor_rejected(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "because: Big is big.", "because: &why Big is big.")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "&why"))
+    assert "anchors and aliases are not allowed" in message
+
+
+def test_alias_rejected(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "title: Lots of text", "title: &t Lots of text")
+    edit(kb / "rules.yaml", "title: Big and urgent", "title: *t")
+    # The anchor is reported first: it is where the document starts depending on itself.
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "&t"))
+    assert "anchors and aliases are not allowed" in message
+
+
+def test_alias_without_anchor_rejected(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "title: Big and urgent", "title: *t")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "*t"))
+    assert "anchors and aliases are not allowed" in message
+
+
+def test_unknown_key_in_rule(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "because: Both.", "becuase: Both.")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "becuase"))
+    assert "unknown key 'becuase' in a rule" in message
+
+
+def test_unknown_key_in_fact_condition(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(
+        kb / "rules.yaml", "        - fact: urgent\n", "        - fact: urgent\n          unit: x\n"
+    )
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "unit: x"))
+    assert "unknown key 'unit'" in message
+
+
+def test_unknown_key_in_combinator_condition(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "          is: yes\n", "          is: yes\n      label: x\n")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "label: x"))
+    assert "unknown key 'label'" in message
+
+
+def test_unknown_key_in_effects(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "then: {derive: pressing}", "then: {derive: pressing, boost: 1}")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "boost"))
+    assert "unknown key 'boost'" in message
+
+
+def test_unknown_key_in_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(
+        kb / "facts.yaml",
+        "    question: Which color?\n",
+        "    question: Which color?\n    colour: x\n",
+    )
+    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "colour"))
+    assert "unknown key 'colour' in a fact" in message
+
+
+def test_unknown_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "{fact: size, at_least: 1M}", "{fact: sise, at_least: 1M}")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "sise"))
+    assert "unknown fact 'sise'" in message
+
+
+def test_unknown_derived_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "not: {derived: big}", "not: {derived: bigg}")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "bigg"))
+    assert "unknown derived fact 'bigg'" in message
+
+
+def test_unknown_enum_value(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "in: [blue]", "in: [blue, purple]")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "purple"))
+    assert "'purple'" in message
+    assert "red, green, blue" in message
+
+
+def test_below_on_an_enum_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "{fact: color, in: [blue]}", "{fact: color, below: 3}")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "below: 3"))
+    assert "'below' needs a quantity fact" in message
+
+
+def test_at_least_on_a_bool_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "          is: yes\n", "          at_least: 1\n")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "at_least: 1", exact=True))
+    assert "'at_least' needs a quantity fact; urgent is bool" in message
+
+
+def test_is_on_a_quantity_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "{fact: size, at_least: 1M}", "{fact: size, is: 1M}")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "is: 1M"))
+    assert "size is a quantity" in message
+
+
+def test_bad_quantity(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "at_least: 1M", "below: lots")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "lots"))
+    assert "bad quantity 'lots' for size" in message
+
+
+def test_negative_quantity(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "at_least: 1M", "at_least: -5")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "-5"))
+    assert "bad quantity" in message
+
+
+def test_duplicate_rule_id_across_files(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    # Files load in name order: rules.yaml first, then zz-more.yaml.
+    (kb / "zz-more.yaml").write_text(
+        rules_file(rule("fine", "{fact: urgent, is: no}"), rule("big", "{fact: urgent, is: no}"))
+    )
+    first = line_of(kb / "rules.yaml", "- id: big", exact=True)
+    message = load_error(kb, "zz-more.yaml", line_of(kb / "zz-more.yaml", "id: big"))
+    assert f"duplicate rule id 'big' (first at rules.yaml:{first})" in message
+
+
+def test_unknown_source(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(
+        kb / "rules.yaml", "because: Both.\n    source: test", "because: Both.\n    source: nowhere"
+    )
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "nowhere"))
+    assert "unknown source 'nowhere'" in message
+
+
+def test_derivation_cycle(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    (kb / "cycle.yaml").write_text(
+        rules_file(
+            rule("make-a", "{derived: b}", "{derive: a}"),
+            rule("make-b", "{derived: a}", "{derive: b}"),
+        )
+    )
+    message = load_error(kb, "cycle.yaml", line_of(kb / "cycle.yaml", "id: make-a"))
+    assert "derivation cycle: a -> b -> a" in message
+
+
+def test_derivation_cycle_through_negation(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    (kb / "cycle.yaml").write_text(rules_file(rule("self", "{not: {derived: a}}", "{derive: a}")))
+    message = load_error(kb, "cycle.yaml", line_of(kb / "cycle.yaml", "id: self"))
+    assert "derivation cycle: a -> a" in message
+
+
+def test_duplicate_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    facts = kb / "facts.yaml"
+    first = line_of(facts, "- name: color")
+    facts.write_text(facts.read_text() + "  - name: colour\n    type: bool\n    question: Again?\n")
+    second = line_of(facts, "- name: colour")
+    edit(facts, "- name: colour", "- name: color")
+    message = load_error(kb, "facts.yaml", second)
+    assert f"duplicate fact 'color' (first at line {first})" in message
+
+
+def test_duplicate_key_in_a_mapping(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "    because: Both.\n", "    because: Both.\n    because: Again.\n")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "Again."))
+    assert "duplicate key 'because'" in message
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "    title: Big and urgent\n", "")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "id: big-and-urgent"))
+    assert "missing 'title'" in message
+
+
+def test_missing_required_key_in_fact(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "facts.yaml", "    question: Is it urgent?\n", "")
+    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "name: urgent"))
+    assert "missing 'question'" in message
+
+
+def test_missing_schema_file(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    (kb / "sources.yaml").unlink()
+    with pytest.raises(InputError, match=r"sources\.yaml: missing"):
+        load_knowledge_base(kb)
+
+
+@pytest.mark.parametrize(
+    "combine",
+    ["[cheap, cheap]", "[cheap, posh]", "[cheap]", "[cheap, fancy, cheap]", "cheap"],
+)
+def test_bad_combine(tmp_path: Path, combine: str) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "combine: [cheap, fancy]", f"combine: {combine}")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "combine:"))
+    assert "'combine' needs two different approaches from: cheap, fancy" in message
+
+
+@pytest.mark.parametrize("score", ["2.5", "lots", "yes", "'3'", "1001", "[3]"])
+def test_non_integer_score(tmp_path: Path, score: str) -> None:
+    kb = copy_mini(tmp_path)
+    edit(
+        kb / "rules.yaml",
+        "then: {score: {cheap: 1}}",
+        f"then:\n      score:\n        cheap: {score}",
+    )
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", f"cheap: {score}"))
+    assert "score for cheap must be an integer" in message
+
+
+def test_score_for_unknown_approach(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", "then: {score: {cheap: 1}}", "then: {score: {posh: 1}}")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "posh"))
+    assert "unknown key 'posh'" in message
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    path = kb / "rules.yaml"
+    expected = line_of(path, "title: Big and urgent")
+    path.write_bytes(path.read_bytes().replace(b"Big and urgent", b"Big and urg\xe9nt"))
+    message = load_error(kb, "rules.yaml", expected)
+    assert "not valid UTF-8" in message
+
+
+def test_deeply_nested_condition(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    when = "{not: " * 100 + "{fact: urgent, is: yes}" + "}" * 100
+    (kb / "deep.yaml").write_text(rules_file(rule("deep", when)))
+    message = load_error(kb, "deep.yaml", line_of(kb / "deep.yaml", "when:"))
+    assert "nesting deeper than" in message
+
+
+def test_deeply_nested_document(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    # Deep enough that composing it without a limit would exhaust Python's recursion limit.
+    (kb / "deep.yaml").write_text("rules:\n  - " + "[" * 1000 + "]" * 1000 + "\n")
+    message = load_error(kb, "deep.yaml", 2)
+    assert "nesting deeper than 64 levels" in message
+
+
+def test_deeply_nested_block_document(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    text = "rules:\n" + "".join("  " * i + "- x:\n" for i in range(1, 80))
+    (kb / "deep.yaml").write_text(text)
+    # Line L holds a list at depth 2L - 2 and a mapping at 2L - 1 whose key is at 2L: the key on
+    # line 33 is the first node with 65 nodes above it, one more than allowed.
+    message = load_error(kb, "deep.yaml", 33)
+    assert "nesting deeper than 64 levels" in message
+
+
+def with_bool_facts(kb: Path, count: int) -> None:
+    """Add bool facts f0, f1, ... to a copied rule base."""
+    extra = "".join(f"  - name: f{i}\n    type: bool\n    question: F{i}?\n" for i in range(count))
+    (kb / "facts.yaml").write_text((kb / "facts.yaml").read_text() + extra)
+
+
+@pytest.mark.parametrize("parts", [9, 11])  # 2**9: too many in the end; 2**11: too many midway
+def test_condition_that_expands_too_much(tmp_path: Path, parts: int) -> None:
+    kb = copy_mini(tmp_path)
+    with_bool_facts(kb, 2 * parts)
+    terms = [
+        f"{{any: [{{fact: f{2 * i}, is: yes}}, {{fact: f{2 * i + 1}, is: yes}}]}}"
+        for i in range(parts)
+    ]
+    (kb / "wide.yaml").write_text(rules_file(rule("wide", "{all: [" + ", ".join(terms) + "]}")))
+    message = load_error(kb, "wide.yaml", line_of(kb / "wide.yaml", "when:"))
+    assert "condition too complex" in message
+
+
+def test_wide_condition_keeps_every_conjunct(tmp_path: Path) -> None:
+    # 3**7 combinations before simplification: more than the loader keeps in one step. Every
+    # alternative must still require the last conjunct (an earlier loader dropped it).
+    term = "{any: [{fact: color, is: red}, {fact: color, is: green}, {fact: size, below: 1k}]}"
+    when = "{all: [" + ", ".join([term] * 7) + ", {fact: urgent, is: yes}]}"
+    kb = load_with_rules(tmp_path, rule("wide", when))
+    alternatives = kb.rule("wide").alternatives
+    assert len(alternatives) == 5
+    for alternative in alternatives:
+        assert ("urgent", "in", frozenset({True})) in next(iter(shape((alternative,))))
+
+
+@pytest.mark.parametrize(
+    ("content", "marker"),
+    [
+        ("", None),
+        ("rules: {}\n", "rules:"),
+        ("rule:\n  - id: x\n", "rule:"),
+        ("- just a list\n", "just a list"),
+    ],
+)
+def test_malformed_rule_file_shapes(tmp_path: Path, content: str, marker: str | None) -> None:
+    kb = copy_mini(tmp_path)
+    (kb / "odd.yaml").write_text(content)
+    line = line_of(kb / "odd.yaml", marker) if marker else 1
+    load_error(kb, "odd.yaml", line)
+
+
+def test_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a rule base directory"):
+        load_knowledge_base(tmp_path / "missing")
+
+
+# --- what a valid rule base loads into --------------------------------------------------------
+
+
+def shape(alternatives: tuple[tuple[Literal_, ...], ...]) -> set[frozenset[tuple[object, ...]]]:
+    """Alternatives without line numbers, order-insensitive, for comparison."""
+    out = set()
+    for alternative in alternatives:
+        items: set[tuple[object, ...]] = set()
+        for lit in alternative:
+            if isinstance(lit, FactTest):
+                detail = frozenset(lit.values) if lit.op == "in" else lit.threshold
+                items.add((lit.fact, lit.op, detail))
+            else:
+                assert isinstance(lit, DerivedTest)
+                items.add(("derived", lit.name, lit.value))
+        out.add(frozenset(items))
+    return out
+
+
+def load_with_rules(tmp_path: Path, *rules: str) -> KnowledgeBase:
+    kb = copy_mini(tmp_path)
+    (kb / "extra.yaml").write_text(rules_file(*rules))
+    return load_knowledge_base(kb)
+
+
+DNF_CASES = {
+    # `not` of `in` is the complement within the enum's values.
+    "{not: {fact: color, in: [blue]}}": {frozenset({("color", "in", frozenset({"red", "green"}))})},
+    # `not` of `in` over every value can never hold.
+    "{not: {fact: color, in: [red, green, blue]}}": set(),
+    # `not below` is `at_least`, `not at_least` is `below`.
+    "{not: {fact: size, below: 200k}}": {frozenset({("size", "ge", 200_000.0)})},
+    "{not: {fact: size, at_least: 200k}}": {frozenset({("size", "lt", 200_000.0)})},
+    "{not: {fact: urgent, is: yes}}": {frozenset({("urgent", "in", frozenset({False}))})},
+    "{not: {derived: big}}": {frozenset({("derived", "big", False)})},
+    "{not: {not: {derived: big}}}": {frozenset({("derived", "big", True)})},
+    # De Morgan.
+    "{not: {all: [{fact: urgent, is: yes}, {derived: big}]}}": {
+        frozenset({("urgent", "in", frozenset({False}))}),
+        frozenset({("derived", "big", False)}),
+    },
+    "{not: {any: [{fact: urgent, is: yes}, {derived: big}]}}": {
+        frozenset({("urgent", "in", frozenset({False})), ("derived", "big", False)})
+    },
+    # Tests on one fact merge: one-of sets intersect, bounds tighten.
+    "{all: [{fact: color, in: [red, green]}, {fact: color, in: [green, blue]}]}": {
+        frozenset({("color", "in", frozenset({"green"}))})
+    },
+    "{all: [{fact: size, at_least: 1k}, {fact: size, at_least: 5k}, {fact: size, below: 1M}]}": {
+        frozenset({("size", "ge", 5000.0), ("size", "lt", 1e6)})
+    },
+    # Contradictory conjunctions drop out; the consistent alternative stays.
+    "{any: [{all: [{fact: color, is: red}, {fact: color, is: blue}]}, {fact: urgent, is: no}]}": {
+        frozenset({("urgent", "in", frozenset({False}))})
+    },
+    "{all: [{fact: size, below: 1k}, {fact: size, at_least: 1k}]}": set(),
+    "{all: [{derived: big}, {not: {derived: big}}]}": set(),
+    # Distribution of `all` over `any`.
+    "{all: [{any: [{fact: color, is: red}, {fact: urgent, is: yes}]}, {derived: big}]}": {
+        frozenset({("color", "in", frozenset({"red"})), ("derived", "big", True)}),
+        frozenset({("urgent", "in", frozenset({True})), ("derived", "big", True)}),
+    },
+}
+
+
+@pytest.mark.parametrize(("when", "expected"), list(DNF_CASES.items()))
+def test_dnf_and_negation(
+    tmp_path: Path, when: str, expected: set[frozenset[tuple[object, ...]]]
+) -> None:
+    kb = load_with_rules(tmp_path, rule("probe", when))
+    assert shape(kb.rule("probe").alternatives) == expected
+
+
+def test_negated_tests_on_unknown_values_do_not_hold(tmp_path: Path) -> None:
+    kb = load_with_rules(tmp_path, rule("probe", "{not: {fact: size, below: 200k}}"))
+    (alternative,) = kb.rule("probe").alternatives
+    (lit,) = alternative
+    assert isinstance(lit, FactTest)
+    assert lit.holds(300_000.0)
+    assert not lit.holds(100_000.0)
+    assert not lit.holds(None)  # unknown: neither `below` nor its negation holds
+
+
+def test_strata(tmp_path: Path) -> None:
+    kb = load_knowledge_base(MINI)
+    assert kb.strata == (("big",), ("pressing",))
+    assert kb.derived == ("big", "pressing")
+    strata = {r.id: r.stratum for r in kb.rules}
+    assert strata == {
+        "big": 0,
+        "big-and-urgent": 1,
+        "pressing-fancy": 2,
+        "not-big": 1,
+        "blue-excludes": 0,
+    }
+
+
+def test_strata_of_a_longer_chain(tmp_path: Path) -> None:
+    kb = load_with_rules(
+        tmp_path,
+        rule("third", "{all: [{derived: second}, {not: {derived: big}}]}", "{derive: third}"),
+        rule("second", "{derived: pressing}", "{derive: second}"),
+        rule("use-third", "{not: {derived: third}}"),
+    )
+    assert kb.strata == (("big",), ("pressing",), ("second",), ("third",))
+    assert kb.rule("third").stratum == 3
+    assert kb.rule("use-third").stratum == 4
+    # Every rule comes after the strata of the derived facts it tests.
+    level = {name: s for s, names in enumerate(kb.strata) for name in names}
+    for r in kb.rules:
+        assert all(level[d] < r.stratum for d in r.derived_used)
+
+
+# --- fingerprint ------------------------------------------------------------------------------
+
+
+def test_fingerprint_is_stable(tmp_path: Path) -> None:
+    first = load_knowledge_base(MINI).fingerprint
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    assert load_knowledge_base(MINI).fingerprint == first
+    # It depends on the files' names and contents, not on where the directory is.
+    assert load_knowledge_base(copy_mini(tmp_path)).fingerprint == first
+
+
+@pytest.mark.parametrize("name", ["facts.yaml", "approaches.yaml", "sources.yaml", "rules.yaml"])
+def test_fingerprint_changes_with_any_file(tmp_path: Path, name: str) -> None:
+    kb = copy_mini(tmp_path)
+    original = load_knowledge_base(kb).fingerprint
+    path = kb / name
+    text = path.read_text()
+    path.write_text(text + "# a comment changes the bytes, not the meaning\n")
+    changed = load_knowledge_base(kb).fingerprint
+    assert changed != original
+    path.write_text(text)
+    assert load_knowledge_base(kb).fingerprint == original
+
+
+def test_fingerprint_changes_when_a_rule_file_is_added_or_renamed(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    original = load_knowledge_base(kb).fingerprint
+    (kb / "extra.yaml").write_text(rules_file(rule("extra", "{fact: urgent, is: no}")))
+    added = load_knowledge_base(kb).fingerprint
+    (kb / "extra.yaml").rename(kb / "other.yaml")
+    renamed = load_knowledge_base(kb).fingerprint
+    assert len({original, added, renamed}) == 3

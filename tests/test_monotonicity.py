@@ -1,0 +1,123 @@
+"""Property tests: the shipped rule base is monotone in change frequency, cost and examples.
+
+With every other fact equal:
+(a) knowledge changing more often never moves the recommendation away from RAG;
+(b) a smaller budget or a shorter timeline never moves it toward a costlier approach, in the
+    order prompt_engineering < rag < fine_tuning < from_scratch;
+(c) fewer labeled examples never moves it toward fine-tuning.
+
+Fact sets are drawn in full: enums and bools from their values, quantities from representative
+strings that span every band the rules split the quantity into (the thresholds themselves are
+added, so a moved threshold stays covered).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import load_knowledge_base, quantity, recommend
+
+KB = load_knowledge_base()
+ORDER = ("prompt_engineering", "rag", "fine_tuning", "from_scratch")
+FREQUENCIES = KB.fact("change_frequency").values
+
+REPRESENTATIVE = {
+    "data_volume": ["0", "50k", "150k", "5M", "500M", "50B", "500B"],
+    "labeled_examples": ["0", "5", "20", "60", "200", "800", "20k"],
+    "budget": ["$0", "$500", "$5k", "$50k", "$150k", "$250k", "$3M"],
+    "timeline": ["1d", "5d", "3w", "6w", "3mo", "6mo", "1y"],
+}
+
+
+def _quantity_strings(name: str) -> list[str]:
+    unit = KB.fact(name).unit
+    assert unit is not None
+    at_thresholds = [quantity.display(t, unit) for t in KB.thresholds(name)]
+    values = {s: quantity.parse(s, unit) for s in REPRESENTATIVE[name] + at_thresholds}
+    return sorted(values, key=lambda s: values[s])
+
+
+QUANTITIES = {name: _quantity_strings(name) for name in REPRESENTATIVE}
+
+
+def _choices(name: str) -> list[str]:
+    fact = KB.fact(name)
+    if fact.type == "quantity":
+        return QUANTITIES[name]
+    if fact.type == "bool":
+        return ["yes", "no"]
+    return list(fact.values)
+
+
+full_facts = st.fixed_dictionaries(
+    {name: st.sampled_from(_choices(name)) for name in KB.fact_names}
+)
+
+
+def rec(facts: dict[str, Any]) -> str:
+    result = recommend(KB, facts)
+    assert result.recommendation is not None, f"every approach excluded for {facts}"
+    return result.recommendation
+
+
+def _ordered_pair(name: str) -> st.SearchStrategy[tuple[str, str]]:
+    """Two values of a quantity, the first not larger than the second."""
+    values = QUANTITIES[name]
+    return st.tuples(st.sampled_from(values), st.sampled_from(values)).map(
+        lambda p: tuple(sorted(p, key=values.index))  # type: ignore[return-value]
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    facts=full_facts,
+    pair=st.tuples(st.sampled_from(FREQUENCIES), st.sampled_from(FREQUENCIES)).map(
+        lambda p: tuple(sorted(p, key=FREQUENCIES.index))
+    ),
+)
+def test_a_more_frequent_change_keeps_rag(facts: dict[str, Any], pair: tuple[str, str]) -> None:
+    slower, faster = pair
+    before = rec({**facts, "change_frequency": slower})
+    if before == "rag":
+        assert rec({**facts, "change_frequency": faster}) == "rag", (slower, faster, facts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts, pair=_ordered_pair("budget"))
+def test_b_smaller_budget_never_costlier(facts: dict[str, Any], pair: tuple[str, str]) -> None:
+    smaller, larger = pair
+    low = rec({**facts, "budget": smaller})
+    high = rec({**facts, "budget": larger})
+    assert ORDER.index(low) <= ORDER.index(high), (smaller, low, larger, high, facts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts, pair=_ordered_pair("timeline"))
+def test_b_shorter_timeline_never_costlier(facts: dict[str, Any], pair: tuple[str, str]) -> None:
+    shorter, longer = pair
+    low = rec({**facts, "timeline": shorter})
+    high = rec({**facts, "timeline": longer})
+    assert ORDER.index(low) <= ORDER.index(high), (shorter, low, longer, high, facts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts, pair=_ordered_pair("labeled_examples"))
+def test_c_fewer_examples_never_toward_finetuning(
+    facts: dict[str, Any], pair: tuple[str, str]
+) -> None:
+    fewer, more = pair
+    if rec({**facts, "labeled_examples": more}) != "fine_tuning":
+        assert rec({**facts, "labeled_examples": fewer}) != "fine_tuning", (fewer, more, facts)
+
+
+def test_quantity_strings_span_every_band() -> None:
+    for name, strings in QUANTITIES.items():
+        unit = KB.fact(name).unit
+        assert unit is not None
+        values = [quantity.parse(s, unit) for s in strings]
+        cuts = (0.0, *KB.thresholds(name))
+        for low, high in zip(cuts, (*cuts[1:], float("inf")), strict=True):
+            assert any(low <= v < high for v in values), (name, low, high)
