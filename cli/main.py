@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -50,7 +51,7 @@ class LazyGroup(click.Group):
             raise UsageFailure(str(err)) from None
         except AdvisorError as err:
             raise click.ClickException(str(err)) from None
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise
         except OSError as err:
             raise click.ClickException(f"{err.filename or 'I/O'}: {err.strerror or err}") from None
@@ -81,3 +82,6 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -12,8 +12,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import textwrap
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -51,7 +53,7 @@ SUFFIXES = {
 }
 SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
-SUBTITLE_WRAP = 110
+SUBTITLE_WRAP = 100
 JOIN_HINT = (
     "install poppler-utils (Debian/Ubuntu: sudo apt-get install poppler-utils; macOS: brew "
     "install poppler)"
@@ -129,17 +131,9 @@ def write_file(path: Path, data: bytes) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        with _suppress_os_error():
+        with suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, err: object, tb: object) -> bool:
-        return isinstance(err, OSError)
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -159,7 +153,11 @@ def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Cas
     status = dict(case.status)
     for name, fixed in given.items():
         own = values.get(name)
-        if own is not None and status[name] == "given" and an.cell_of(name, own) != an.cell_of(name, fixed):
+        if (
+            own is not None
+            and status[name] == "given"
+            and an.cell_of(name, own) != an.cell_of(name, fixed)
+        ):
             fact = kb.fact(name)
             raise InputError(
                 f"the highlighted case has {name}={display_value(fact, own)}, which contradicts "
@@ -195,9 +193,7 @@ def highlight(kb: KnowledgeBase, diagram: DecisionDiagram, case: Case) -> CasePa
     return CasePath(path.nodes, path.decision, None, described)
 
 
-def titles(
-    kb: KnowledgeBase, request: Request, path: CasePath | None
-) -> tuple[str, list[str]]:
+def titles(kb: KnowledgeBase, request: Request, path: CasePath | None) -> tuple[str, list[str]]:
     """The title line and subtitle lines of every page."""
     title = f"Decision diagram · rule base {kb.fingerprint[:12]}"
     if request.date:
@@ -213,7 +209,9 @@ def titles(
         if path.decision is not None:
             main, detail = decision_text(kb, path.decision)
             outcome = " ".join([main, *detail])
-            lines.extend(_wrap(f"Highlighted case{note}: {path.description or 'no facts'} → {outcome}"))
+            lines.extend(
+                _wrap(f"Highlighted case{note}: {path.description or 'no facts'} → {outcome}")
+            )
         else:
             lines.extend(
                 _wrap(
@@ -225,8 +223,6 @@ def titles(
 
 
 def _wrap(text: str) -> list[str]:
-    import textwrap
-
     return textwrap.wrap(text, SUBTITLE_WRAP, break_on_hyphens=False) or [""]
 
 
@@ -357,3 +353,21 @@ def join_pdfs(parts: list[bytes]) -> bytes:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
             raise AdvisorError(f"pdfunite failed: {message[-1] if message else done.returncode}")
         return Path(out).read_bytes()
+
+
+def write_diagram(
+    kb: KnowledgeBase,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    case: Case | None = None,
+    case_note: str = "",
+    paper: str = "a4",
+    date: str | None = None,
+) -> Document:
+    """Render the diagram (optionally with a case's path) and write it to `path` atomically."""
+    chosen = format_for(path, fmt)
+    check_writable(path)
+    document = render(kb, Request(chosen, paper, date, {}, case, case_note))
+    write_file(path, document.data)
+    return document

@@ -40,6 +40,8 @@ NODESEP = 0.1
 RANKSEP = 0.3
 """Inches between the nodes of a rank, and between ranks."""
 EDGE_WRAP = 18
+LEGEND_WRAP = 100
+"""Characters per line of edge labels and of the legend."""
 INSTALL = (
     "install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install "
     "graphviz; macOS: brew install graphviz; Windows: winget install graphviz)"
@@ -115,13 +117,18 @@ def title_label(kb: KnowledgeBase, scene: Scene) -> str:
     """The graph label: title, subtitle lines and the colour legend."""
     title = f'<font point-size="{TITLE_PT}"><b>{_text(scene.title)}</b></font>'
     rows = [title, *(_text(line) for line in scene.subtitle)]
-    swatches = "   ".join(
-        f'<font color="{colours(kb, approach or None)[1]}" point-size="{TITLE_PT}">\u25a0</font> '
-        f"{_text(name)}"
-        for approach, name in scene.legend
-    )
-    if swatches:
-        rows.append(f"Recommendation:   {swatches}")
+    line = "Recommendation:"
+    used = len(line)
+    for approach, name in scene.legend:
+        if used + len(name) + 5 > LEGEND_WRAP:
+            rows.append(line)
+            line, used = "", 0
+        colour = colours(kb, approach or None)[1]
+        swatch = f'<font color="{colour}" point-size="{TITLE_PT}">\u25a0</font>'
+        line += f"   {swatch} {_text(name)}"
+        used += len(name) + 5
+    if scene.legend:
+        rows.append(line)
     cells = "".join(f'<tr><td align="left">{row}</td></tr>' for row in rows)
     return f'<<table border="0" cellborder="0" cellspacing="0" cellpadding="2">{cells}</table>>'
 

@@ -31,6 +31,8 @@ TITLE_GAP = 8.0
 """Points between the title block and the drawing."""
 VIRTUAL = 8.0
 """Points an edge takes up across a rank it passes through."""
+TREE_FACTOR = 1.05
+"""`dot` draws trees up to about this much broader than their outlines stacked tightly."""
 ROUND = 0.97
 """A page that overflows is split again demanding the estimate shrink by its overflow, and 3%."""
 MIN_SHARE = 0.3
@@ -73,89 +75,6 @@ def parents(diagram: DecisionDiagram) -> dict[int, list[int]]:
     return found
 
 
-def estimate(
-    scene: Scene, sizes: dict[str, Size], labels: dict[str, Size], spacing: Spacing
-) -> Size:
-    """The drawn size of a scene, from the measured sizes of its nodes and edge labels.
-
-    Along the ranks, each rank (and each rank of edge labels between them) is as thick as its
-    thickest item; across them, the page is as wide as its widest rank, or as its sibling
-    subtrees side by side, whichever is more.
-    """
-
-    def along(size: Size) -> float:
-        return size[0] if spacing.left_to_right else size[1]
-
-    def across(size: Size) -> float:
-        return size[1] if spacing.left_to_right else size[0]
-
-    successors: dict[str, list[tuple[str, str]]] = {node.id: [] for node in scene.nodes}
-    incoming = dict.fromkeys(successors, 0)
-    for edge in scene.edges:
-        successors[edge.tail].append((edge.head, edge.label))
-        incoming[edge.head] += 1
-    sources = [n for n, count in incoming.items() if count == 0]
-    rank = dict.fromkeys(successors, 0)
-    ready = deque(sources)
-    while ready:
-        node_id = ready.popleft()
-        for head, _ in successors[node_id]:
-            rank[head] = max(rank[head], rank[node_id] + 1)
-            incoming[head] -= 1
-            if incoming[head] == 0:
-                ready.append(head)
-
-    size_of = {node.id: sizes.get(node.id, (100.0, 36.0)) for node in scene.nodes}
-    ranks: dict[int, list[Size]] = {}
-    for node_id, size in size_of.items():
-        ranks.setdefault(2 * rank[node_id], []).append(size)
-    for edge in scene.edges:
-        first = 2 * rank[edge.tail] + 1
-        for r in range(first, 2 * rank[edge.head]):
-            label = labels.get(edge.label, (0.0, 0.0)) if edge.label and r == first else None
-            ranks.setdefault(r, []).append(label or (VIRTUAL, VIRTUAL))
-    gap = spacing.ranksep / 2  # dot halves the rank separation when edges have labels
-    length = sum(max(along(s) for s in items) for items in ranks.values())
-    length += gap * (len(ranks) - 1)
-    breadth = max(
-        sum(across(s) for s in items) + spacing.nodesep * (len(items) - 1)
-        for items in ranks.values()
-    )
-
-    rankb = breadth
-    # Sibling subtrees rarely interleave: add up their breadths over a spanning tree.
-    claimed: set[str] = set()
-    extent: dict[str, float] = {}
-    order: list[str] = []
-    stack = list(reversed(sources))
-    kids: dict[str, list[tuple[str, str]]] = {}
-    while stack:
-        node_id = stack.pop()
-        order.append(node_id)
-        for head, label in successors[node_id]:
-            if head not in claimed and head not in sources:
-                claimed.add(head)
-                kids.setdefault(node_id, []).append((head, label))
-                stack.append(head)
-    contours: dict[str, Contour] = {}
-    for node_id in reversed(order):
-        half = across(size_of[node_id]) / 2
-        below = [
-            _with_label(contours[head], 2 * rank[head] - 1, across(labels[label]) / 2 if label else 0.0)
-            for head, label in kids.get(node_id, [])
-        ]
-        contours[node_id] = _stack(below, spacing.nodesep, {2 * rank[node_id]: (-half, half)})
-    whole = _stack([contours[s] for s in sources], spacing.nodesep, {})
-    trees = max(hi for _, hi in whole.values()) - min(lo for lo, _ in whole.values())
-    import os
-    breadth = eval(os.environ.get('FORMULA','max(rankb, trees)'))
-    global LAST; LAST=(rankb, trees)
-
-    width, height = (length, breadth) if spacing.left_to_right else (breadth, length)
-    title_w, title_h = sizes["title"]
-    return max(width, title_w), height + title_h + TITLE_GAP
-
-
 Contour = dict[int, tuple[float, float]]
 """Per level (rank, or rank of edge labels), the extent of a subtree across the ranks."""
 
@@ -185,6 +104,85 @@ def _stack(children: list[Contour], sep: float, own: Contour) -> Contour:
         old = result.get(lv)
         result[lv] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
     return result
+
+
+def estimate(
+    scene: Scene, sizes: dict[str, Size], labels: dict[str, Size], spacing: Spacing
+) -> Size:
+    """The drawn size of a scene (without its title), from its nodes' and labels' sizes.
+
+    Along the ranks, each rank (and each rank of edge labels between two ranks) is as thick as
+    its thickest item. Across them, the drawing is as broad as its broadest rank, or as its
+    subtrees placed side by side as closely as their outlines allow, whichever is more.
+    """
+
+    def along(size: Size) -> float:
+        return size[0] if spacing.left_to_right else size[1]
+
+    def across(size: Size) -> float:
+        return size[1] if spacing.left_to_right else size[0]
+
+    successors: dict[str, list[tuple[str, str]]] = {node.id: [] for node in scene.nodes}
+    incoming = dict.fromkeys(successors, 0)
+    for edge in scene.edges:
+        successors[edge.tail].append((edge.head, edge.label))
+        incoming[edge.head] += 1
+    sources = [n for n, count in incoming.items() if count == 0]
+    rank = dict.fromkeys(successors, 0)
+    ready = deque(sources)
+    while ready:
+        node_id = ready.popleft()
+        for head, _ in successors[node_id]:
+            rank[head] = max(rank[head], rank[node_id] + 1)
+            incoming[head] -= 1
+            if incoming[head] == 0:
+                ready.append(head)
+    size_of = {node.id: sizes.get(node.id, (100.0, 36.0)) for node in scene.nodes}
+
+    def label_size(label: str) -> Size:
+        return labels.get(label, (0.0, 0.0)) if label else (0.0, 0.0)
+
+    ranks: dict[int, list[Size]] = {}
+    for node_id, size in size_of.items():
+        ranks.setdefault(2 * rank[node_id], []).append(size)
+    for edge in scene.edges:
+        first = 2 * rank[edge.tail] + 1
+        for r in range(first, 2 * rank[edge.head]):
+            item = label_size(edge.label) if edge.label and r == first else (VIRTUAL, VIRTUAL)
+            ranks.setdefault(r, []).append(item)
+    gap = spacing.ranksep / 2  # dot halves the rank separation when edges have labels
+    length = sum(max(along(s) for s in items) for items in ranks.values())
+    length += gap * (len(ranks) - 1)
+    breadth = max(
+        sum(across(s) for s in items) + spacing.nodesep * (len(items) - 1)
+        for items in ranks.values()
+    )
+
+    # Outlines of subtrees over a spanning tree, stacked bottom-up.
+    claimed: set[str] = set(sources)
+    order: list[str] = []
+    kids: dict[str, list[tuple[str, str]]] = {}
+    stack = list(reversed(sources))
+    while stack:
+        node_id = stack.pop()
+        order.append(node_id)
+        for head, label in successors[node_id]:
+            if head not in claimed:
+                claimed.add(head)
+                kids.setdefault(node_id, []).append((head, label))
+                stack.append(head)
+    contours: dict[str, Contour] = {}
+    for node_id in reversed(order):
+        below = [
+            _with_label(contours[head], 2 * rank[head] - 1, across(label_size(label)) / 2)
+            for head, label in kids.get(node_id, [])
+        ]
+        half = across(size_of[node_id]) / 2
+        contours[node_id] = _stack(below, spacing.nodesep, {2 * rank[node_id]: (-half, half)})
+    outline = _stack([contours[s] for s in sources], spacing.nodesep, {})
+    trees = max(hi for _, hi in outline.values()) - min(lo for lo, _ in outline.values())
+    breadth = max(breadth, trees * TREE_FACTOR)
+    return (length, breadth) if spacing.left_to_right else (breadth, length)
 
 
 class Paginator:
@@ -233,10 +231,17 @@ class Paginator:
         }
         return Page(tuple(r for r, _ in chosen), members, entries)
 
+    def room(self) -> Size:
+        """The size left for the drawing below the title block."""
+        title_h = self.sizes["title"][1]
+        return self.limit[0], self.limit[1] - title_h - TITLE_GAP
+
     def fits(self, parts: Iterable[Part], share: float) -> bool:
+        """Whether a page's estimated drawing fits within `share` of the room for it."""
         scene = self.scene_for(self.page(parts))
         width, height = estimate(scene, self.sizes, self.labels, self.spacing)
-        return width <= self.limit[0] * share and height <= self.limit[1] * share
+        room_w, room_h = self.room()
+        return width <= room_w * share and height <= room_h * share
 
     def split(self, root: int, allowed: frozenset[int], share: float) -> list[Part]:
         """Cut the questions below `root` (within `allowed`) into parts that fit, top-down."""
@@ -277,29 +282,50 @@ class Paginator:
                 pages.append([part])
         return pages
 
+    def relieve(self, parts: list[Part], share: float) -> tuple[list[Part], list[Part]]:
+        """Take parts (or, for a single part, subtrees) off a page until its estimate fits."""
+        kept = sorted(parts, key=lambda part: self.bfs[part[0]])
+        removed: list[Part] = []
+        while len(kept) > 1 and not self.fits(kept, share):
+            removed.append(kept.pop())
+        if not self.fits(kept, share):
+            first, *rest = self.split(kept[0][0], kept[0][1], share)
+            kept = [first]
+            removed.extend(rest)
+        return kept, removed
+
     def run(self) -> list[Page]:
         """Every page: the one with the diagram's root first, the rest in breadth-first order."""
         root = self.diagram.root
         if isinstance(self.diagram.nodes[root], Leaf):
             return [Page((root,), frozenset())]
-        todo = [(parts, 1.0) for parts in self.pack(self.split(root, frozenset(self.bfs), 1.0), 1.0)]
+        todo = [
+            (parts, 1.0) for parts in self.pack(self.split(root, frozenset(self.bfs), 1.0), 1.0)
+        ]
         done: list[list[Part]] = []
         while todo:
             self.rounds += 1
             measured = self.measure([self.page(parts) for parts, _ in todo])
             again: list[tuple[list[Part], float]] = []
+            pool: list[Part] = []
+            pool_share = 1.0
             for (parts, share), (width, height) in zip(todo, measured, strict=True):
-                over = max(width / self.limit[0], height / self.limit[1])
+                room_w, room_h = self.room()
+                widest = max(room_w, self.sizes["title"][0])  # the title is never split
+                over = max(width / widest, (height - (self.limit[1] - room_h)) / room_h)
                 if over <= 1 or (len(parts) == 1 and len(parts[0][1]) == 1):
                     done.append(parts)
                     continue
-                # Demand as much less of the estimate as the real layout overflowed, and more.
+                # Demand as much less of the estimate as the real layout overflowed, and a bit.
                 stricter = share / over * ROUND
                 if stricter < MIN_SHARE:
                     done.append(parts)
                     continue
-                pieces = [p for r, m in parts for p in self.split(r, m, stricter)]
-                again.extend((page, stricter) for page in self.pack(pieces, stricter))
+                kept, removed = self.relieve(parts, stricter)
+                again.append((kept, stricter))
+                pool.extend(removed)
+                pool_share = min(pool_share, stricter)
+            again.extend((page, pool_share) for page in self.pack(pool, pool_share))
             todo = again
         pages = [self.page(parts) for parts in done]
         pages.sort(key=lambda p: (root not in p.roots, min(self.bfs[r] for r in p.roots)))

@@ -251,10 +251,11 @@ class Analyzer:
         for i, (now, before) in enumerate(zip(state, base.state, strict=True)):
             if now != before:
                 changed |= 1 << i
-        dchanged = -1 if base is self._top else 0
+        fresh = base is self._top
+        dchanged = 0
         for entry in base.residual:
             r, alts, fmask, dmask = entry
-            if not (fmask & changed or dmask & dchanged):
+            if not (fresh or fmask & changed or dmask & dchanged):
                 residual.append(entry)  # nothing it tests has changed: still open, as it was
                 continue
             rule_status = FALSE

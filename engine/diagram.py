@@ -205,9 +205,19 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("llm-advisor"))
 
 
+def _code_version() -> str:
+    """A hash of the code that compiles diagrams, so a changed analysis never reads a stale cache."""
+    import hashlib
+
+    digest = hashlib.sha256(str(CACHE_VERSION).encode())
+    for module in ("analysis.py", "diagram.py", "model.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def load_diagram(kb: KnowledgeBase) -> DecisionDiagram:
     """The diagram of the whole rule base, from the on-disk cache when it is there."""
-    path = cache_dir() / f"diagram-{kb.fingerprint[:32]}-v{CACHE_VERSION}.json"
+    path = cache_dir() / f"diagram-{kb.fingerprint[:32]}-{_code_version()}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("fingerprint") == kb.fingerprint and data.get("version") == CACHE_VERSION:

@@ -11,7 +11,7 @@ from .analysis import FALSE, OPEN, TRUE, Analyzer, Decision, Partial, State
 from .diagram import DecisionDiagram, Leaf, Question, compile_diagram, load_diagram
 from .facts import Case, display_value
 from .inference import evaluate
-from .model import Advise, Fact, KnowledgeBase, Rule, Value
+from .model import Advise, Exclude, Fact, KnowledgeBase, Rule, Value
 
 Level = Literal["error", "warning"]
 
@@ -253,11 +253,20 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
         if decision.recommendation is None:
             example = _example(an, state)
             where = "; ".join(f"{f} in {{{', '.join(c)}}}" for f, c in _conditions(an, state))
+            statuses = an.evaluate(state).rules
+            blamed = [
+                rule
+                for r, rule in enumerate(kb.rules)
+                if statuses[r] == TRUE and any(isinstance(e, Exclude) for e in rule.effects)
+            ]
             findings.append(
                 Finding(
                     "error",
                     "all-excluded",
-                    f"every approach is excluded when {where or 'always'}",
+                    f"every approach is excluded when {where or 'always'}, by rules "
+                    + ", ".join(f"{rule.id} ({rule.location})" for rule in blamed),
+                    rule=blamed[0].id if blamed else None,
+                    location=blamed[0].location if blamed else None,
                     example=_shown(an, example),
                 )
             )
@@ -266,7 +275,6 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
             findings.append(
                 Finding("warning", "never-recommended", f"approach {approach} is never recommended")
             )
-    produced = {name for rule in kb.rules for name in rule.derives}
     used = {name for rule in kb.rules for name in rule.derived_used}
     for r, rule in enumerate(kb.rules):
         where = {"rule": rule.id, "location": rule.location}
@@ -277,15 +285,6 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
         if not rule.source:
             findings.append(
                 Finding("error", "missing-source", f"rule {rule.id} cites no 'source'", **where)
-            )
-        for name in sorted(rule.derived_used - produced):
-            findings.append(
-                Finding(
-                    "error",
-                    "derived-never-produced",
-                    f"rule {rule.id} tests derived fact {name!r}, which no rule derives",
-                    **where,
-                )
             )
         for name in sorted(set(rule.derives) - used):
             findings.append(

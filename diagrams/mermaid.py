@@ -1,0 +1,112 @@
+"""Mermaid flowchart output, for wikis and READMEs that GitHub and GitLab render.
+
+Every label is a quoted string in which the characters Mermaid or HTML would interpret are
+written as Mermaid entity codes (`#quot;`, `#lt;`, `#35;` ...), so text from rule files cannot
+break the syntax. Node ids are the scene's (`n12`, `n3_12`, `c7_12`), which are always safe.
+"""
+
+from __future__ import annotations
+
+from engine.model import KnowledgeBase
+
+from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, colours, node_colours
+
+MAX_TEXT = 50_000
+MAX_EDGES = 500
+"""Mermaid's default limits (maxTextSize, maxEdges); larger diagrams are not rendered."""
+
+_ENTITIES = {
+    "&": "#amp;",
+    "<": "#lt;",
+    ">": "#gt;",
+    '"': "#quot;",
+    "#": "#35;",
+    "|": "#124;",
+    "`": "#96;",
+    "%": "#37;",
+}
+
+
+def escape(text: str) -> str:
+    """Text for inside a quoted Mermaid label: entity codes for special characters."""
+    out = []
+    for ch in text:
+        if ord(ch) < 32 or ord(ch) == 127:
+            out.append(" ")
+        else:
+            out.append(_ENTITIES.get(ch, ch))
+    return "".join(out)
+
+
+def _yaml_string(text: str) -> str:
+    """A YAML double-quoted string (for the front matter title)."""
+    clean = "".join(" " if ord(ch) < 32 else ch for ch in text)
+    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def label(node: SceneNode) -> str:
+    """A node's label: main lines, then detail lines, joined by line breaks."""
+    return "<br/>".join(escape(line) for line in (*node.lines, *node.detail))
+
+
+def shape(node: SceneNode) -> str:
+    """The node statement: rectangles for questions, rounded boxes for outcomes."""
+    text = f'"{label(node)}"'
+    if node.kind == "leaf":
+        return f"{node.id}({text})"
+    if node.kind in ("continuation", "entry"):
+        return f"{node.id}>{text}]"
+    return f"{node.id}[{text}]"
+
+
+def to_mermaid(kb: KnowledgeBase, scene: Scene) -> str:
+    """A Mermaid flowchart of a scene; the same scene always gives the same text."""
+    title = " · ".join([scene.title, *scene.subtitle]) if scene.subtitle else scene.title
+    lines = ["---", f"title: {_yaml_string(title)}", "---", "flowchart LR"]
+    lines.append(f"  %% llm-advisor decision diagram, rule base {kb.fingerprint[:12]}")
+    styles: dict[tuple[str, str, str, str], str] = {}
+    members: dict[str, list[str]] = {}
+    for node in scene.nodes:
+        lines.append(f"  {shape(node)}")
+        fill, border, text = node_colours(kb, node)
+        width = "3px" if node.state in ("path", "stop") else "1px"
+        key = (fill, border, text, width)
+        name = styles.setdefault(key, f"s{len(styles)}")
+        members.setdefault(name, []).append(node.id)
+    bold: list[str] = []
+    faded: list[str] = []
+    for i, edge in enumerate(scene.edges):
+        arrow = f'-->|"{escape(edge.label)}"|' if edge.label else "-->"
+        lines.append(f"  {edge.tail} {arrow} {edge.head}")
+        if edge.state == "path":
+            bold.append(str(i))
+        elif edge.state == "faded":
+            faded.append(str(i))
+    if scene.legend:
+        lines.append('  subgraph legend["Recommendation"]')
+        for i, (approach, name) in enumerate(scene.legend):
+            lines.append(f'    legend{i}("{escape(name)}")')
+            fill, border = colours(kb, approach or None)
+            key = (fill, border, "#000000", "1px")
+            members.setdefault(styles.setdefault(key, f"s{len(styles)}"), []).append(f"legend{i}")
+        lines.append("  end")
+    for (fill, border, text, width), name in styles.items():
+        lines.append(
+            f"  classDef {name} fill:{fill},stroke:{border},color:{text},stroke-width:{width}"
+        )
+        lines.append(f"  class {','.join(members[name])} {name}")
+    if bold:
+        lines.append(f"  linkStyle {','.join(bold)} stroke:{HIGHLIGHT},stroke-width:3px")
+    if faded:
+        lines.append(f"  linkStyle {','.join(faded)} stroke:{FADED_LINE}")
+    return "\n".join(lines) + "\n"
+
+
+def too_large(text: str) -> str | None:
+    """Why GitHub's or GitLab's Mermaid would refuse to draw this text, if it would."""
+    edges = text.count("-->")  # labels never contain it: `>` is always escaped
+    if len(text) > MAX_TEXT:
+        return f"it has {len(text)} characters (Mermaid draws at most {MAX_TEXT} by default)"
+    if edges > MAX_EDGES:
+        return f"it has {edges} edges (Mermaid draws at most {MAX_EDGES} by default)"
+    return None
