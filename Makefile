@@ -14,6 +14,7 @@ test: $(STAMP) graphviz
 	$(VENV)/bin/ruff check engine cli diagrams tests benchmarks
 	$(VENV)/bin/ruff format --check engine cli diagrams tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/llm-advisor rules check --cross-check 2000
 	$(VENV)/bin/pytest
 
 docs: $(STAMP) graphviz

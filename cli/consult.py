@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
+from cli.audit import audit_db_option
 from cli.options import json_option, load_kb, rules_option
-from engine.consultation import Consultation, Prompt
+from engine.consultation import Consultation, Dependency, Prompt
+from engine.inference import Result
 from engine.model import KnowledgeBase
 
 COMMANDS = "Type a number or a value; '?' help, 'why', 'back', 'unknown' (don't know), 'quit'."
@@ -24,7 +27,7 @@ def _read(prompt: str, err: bool) -> str:
         line = input()
     except EOFError:
         raise EndOfInput from None
-    if not click.get_text_stream("stdin").isatty():
+    if not sys.stdin.isatty():
         click.echo(line, err=err)  # echo piped answers so transcripts read naturally
     return line.strip()
 
@@ -79,12 +82,7 @@ def _parse_choice(p: Prompt, text: str) -> object:
 
 @click.command()
 @rules_option
-@click.option(
-    "--audit-db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Audit store (default: the user's data directory).",
-)
+@audit_db_option
 @click.option("--no-audit", is_flag=True, help="Do not record this consultation.")
 @json_option
 @click.option(
@@ -107,8 +105,16 @@ def consult(
     'help', 'why', 'back', 'unknown' (don't know), 'quit'. Answers may also be piped in, one
     per line.
     """
-    from cli.report import print_result, result_json
+    from cli.audit import record_result, report_unrecorded
+    from cli.explain import counterfactual_json, print_what_if
+    from cli.report import result_json
+    from engine.audit import resolve_path
+    from engine.errors import InputError
+    from engine.explain import explain
 
+    if no_audit and audit_db is not None:
+        raise InputError("give --audit-db PATH or --no-audit, not both")
+    store = None if no_audit else resolve_path(audit_db)
     kb = load_kb(rules_dir)
     session = Consultation(kb)
     err = as_json  # keep stdout pure JSON
@@ -131,9 +137,9 @@ def consult(
                 if session.back() is None:
                     click.echo("    Nothing to go back to.", err=err)
             elif word in ("unknown", "u", "don't know", "dont know", "idk"):
-                default = session.dont_know(p.fact.name)
-                shown = "left open" if default is None else f"assuming {default!s}"
-                click.echo(f"    Noted: {p.fact.name} unknown ({shown}).", err=err)
+                assumed = session.dont_know(p.fact.name)
+                note = "left open" if assumed is None else f"assuming {assumed!s}"
+                click.echo(f"    Noted: {p.fact.name} unknown ({note}).", err=err)
             elif word in ("quit", "q", "exit"):
                 click.echo("Consultation abandoned; nothing was recorded.", err=True)
                 raise click.exceptions.Exit(1)
@@ -152,8 +158,14 @@ def consult(
     result = session.result()
     skipped = len(kb.facts) - session.questions_asked
     dependencies = session.dependencies()
+    what_if = explain(kb, result)
+    audit_id, problem = record_result(store, kb, result, "consult") if store else (None, None)
+    if diagram_file is not None:
+        from cli.diagram import write_highlighted
+
+        write_highlighted(kb, result, diagram_file)
     if as_json:
-        data = result_json(kb, result)
+        data = result_json(kb, result, audit_id)
         data["questions_asked"] = session.questions_asked
         data["depends_on"] = [
             {
@@ -163,8 +175,32 @@ def consult(
             }
             for d in dependencies
         ]
+        data["counterfactuals"] = [
+            counterfactual_json(kb, cf, result.case) for cf in what_if.counterfactuals
+        ]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        return
+    else:
+        _print_outcome(kb, session, result, skipped, dependencies)
+        click.echo()
+        print_what_if(kb, what_if)
+        if audit_id is not None:
+            click.echo(f"\nAudit id: {audit_id} (llm-advisor explain {audit_id})")
+        if diagram_file is not None:
+            click.echo(f"Decision tree with this path highlighted: {diagram_file}")
+    if problem is not None:
+        report_unrecorded(problem)
+        raise click.exceptions.Exit(1)
+
+
+def _print_outcome(
+    kb: KnowledgeBase,
+    session: Consultation,
+    result: Result,
+    skipped: int,
+    dependencies: tuple[Dependency, ...],
+) -> None:
+    from cli.report import print_result
+
     click.echo()
     click.echo(
         f"Decided after {session.questions_asked} questions; {skipped} of {len(kb.facts)} "

@@ -118,6 +118,31 @@ def explanation_json(
     }
 
 
+def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
+    """Print the counterfactuals: the smallest fact changes that change the recommendation."""
+    from engine.facts import display_value
+
+    echo = click.echo
+    result = ex.result
+    echo(click.style("What would change the recommendation", bold=True))
+    for cf in ex.counterfactuals[:MAX_SHOWN]:
+        parts = []
+        for c in cf.changes:
+            before = result.case.get(c.fact)
+            shown = display_value(kb.fact(c.fact), before) if before is not None else "unknown"
+            parts.append(f"{c.fact}: {shown} -> {c.label}")
+        echo(f"  {' and '.join(parts)}  =>  {outcome_text(kb, cf.recommendation, cf.combine_with)}")
+    if len(ex.counterfactuals) > MAX_SHOWN:
+        echo(f"  ... and {len(ex.counterfactuals) - MAX_SHOWN} more (see --json)")
+    if not ex.counterfactuals:
+        echo(
+            "  no change of one or two facts changes it"
+            + ("" if ex.searched else " (search cut short)")
+        )
+    else:
+        echo(f"  (each confirmed by inference; {ex.evaluated} cases evaluated)")
+
+
 def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print HOW, WHY NOT and the counterfactuals for people."""
     from cli.report import effect_text
@@ -169,23 +194,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     if not ex.why_not:
         echo("  (there is no other approach)")
     echo()
-    echo(bold("What would change the recommendation"))
-    for cf in ex.counterfactuals[:MAX_SHOWN]:
-        parts = []
-        for c in cf.changes:
-            before = result.case.get(c.fact)
-            shown = display_value(kb.fact(c.fact), before) if before is not None else "unknown"
-            parts.append(f"{c.fact}: {shown} -> {c.label}")
-        echo(f"  {' and '.join(parts)}  =>  {outcome_text(kb, cf.recommendation, cf.combine_with)}")
-    if len(ex.counterfactuals) > MAX_SHOWN:
-        echo(f"  ... and {len(ex.counterfactuals) - MAX_SHOWN} more (see --json)")
-    if not ex.counterfactuals:
-        echo(
-            "  no change of one or two facts changes it"
-            + ("" if ex.searched else " (search cut short)")
-        )
-    else:
-        echo(f"  (each confirmed by inference; {ex.evaluated} cases evaluated)")
+    print_what_if(kb, ex)
     echo()
     given = [
         f"{n}={display_value(kb.fact(n), v)}"

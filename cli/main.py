@@ -51,7 +51,12 @@ class LazyGroup(click.Group):
             raise UsageFailure(str(err)) from None
         except AdvisorError as err:
             raise click.ClickException(str(err)) from None
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+        except (
+            click.ClickException,
+            click.exceptions.Exit,
+            click.exceptions.Abort,
+            BrokenPipeError,
+        ):
             raise
         except OSError as err:
             raise click.ClickException(f"{err.filename or 'I/O'}: {err.strerror or err}") from None

@@ -128,11 +128,12 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             echo(f"  combined with: {', '.join(names[a] for a in result.combine_with)}")
     echo()
     echo(_heading("Ranking"))
+    width = max(len(name) for name in names.values())
     for i, r in enumerate(result.ranking, 1):
         if r.excluded:
-            echo(f"  -  {names[r.approach]:<22} excluded: {'; '.join(r.reasons)}")
+            echo(f"  -  {names[r.approach]:<{width}}  excluded: {'; '.join(r.reasons)}")
         else:
-            echo(f"  {i}. {names[r.approach]:<22} score {r.score:+d}")
+            echo(f"  {i}. {names[r.approach]:<{width}}  score {r.score:+d}")
     echo()
     shown = result.firings if explain else tuple(key_firings(result))
     echo(_heading("How the rules decided" if explain else "Reasons that mattered most"))

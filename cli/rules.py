@@ -10,7 +10,7 @@ import click
 from cli.options import json_option, load_kb, rules_option
 from cli.report import effect_text
 from engine.errors import InputError
-from engine.model import DerivedTest, FactTest, KnowledgeBase, Literal_
+from engine.model import Advise, DerivedTest, Exclude, FactTest, KnowledgeBase, Literal_
 
 
 @click.group()
@@ -103,9 +103,9 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
     click.echo(f"  when:       {describe_condition(kb, rule.alternatives)}")
     click.echo(f"  then:       {', '.join(effect_text(e) for e in rule.effects)}")
     for effect in rule.effects:
-        if hasattr(effect, "reason"):
+        if isinstance(effect, Exclude):
             click.echo(f"              ({effect.approach}: {effect.reason})")
-        if hasattr(effect, "text"):
+        elif isinstance(effect, Advise):
             click.echo(f"              advice: {effect.text}")
     click.echo(f"  because:    {rule.because or '(missing)'}")
     if source:

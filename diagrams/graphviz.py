@@ -70,7 +70,8 @@ class Pad:
 def _text(text: str) -> str:
     """Escape text for an HTML-like label; control characters become spaces."""
     clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
-    return html.escape(clean, quote=False).replace('"', "&quot;")
+    # Graphviz expands escapes such as \N in HTML-like labels too; a doubled backslash is literal.
+    return html.escape(clean, quote=False).replace('"', "&quot;").replace("\\", "\\\\")
 
 
 def _lines(lines: tuple[str, ...], *, bold: bool = False) -> str:

@@ -132,7 +132,8 @@ def node_colours(kb: KnowledgeBase, node: SceneNode) -> tuple[str, str, str]:
 def wrap(text: str, width: int = WRAP) -> tuple[str, ...]:
     """Split text into lines of about `width` characters (never an empty tuple)."""
     flat = " ".join(text.split())
-    return tuple(textwrap.wrap(flat, width, break_on_hyphens=False)) or ("",)
+    lines = textwrap.wrap(flat, width, break_long_words=False, break_on_hyphens=False)
+    return tuple(lines) or ("",)
 
 
 def decision_text(kb: KnowledgeBase, decision: Decision) -> tuple[str, tuple[str, ...]]:

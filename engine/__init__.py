@@ -1,26 +1,38 @@
 """llm-advisor's engine: rule loading and validation, Rete inference, analysis and audit.
 
-The engine is domain-neutral: it runs any rule base written in the rule language.
+The engine is domain-neutral: it runs any rule base written in the rule language. Submodules
+are imported on first use, so that `import engine.errors` stays cheap for the command line.
 """
 
-from .errors import AdvisorError, EngineError, InputError, RuleError
-from .loader import load_knowledge_base
-from .model import KnowledgeBase
+from __future__ import annotations
 
-__all__ = [
-    "AdvisorError",
-    "EngineError",
-    "InputError",
-    "KnowledgeBase",
-    "RuleError",
-    "load_knowledge_base",
-    "recommend",
-]
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .inference import Result
+    from .loader import load_knowledge_base
+    from .model import KnowledgeBase
+
+__all__ = ["KnowledgeBase", "__version__", "load_knowledge_base", "recommend"]
 
 
-def recommend(kb: KnowledgeBase, raw: dict[str, object]) -> "Result":  # noqa: F821
+def recommend(kb: KnowledgeBase, raw: dict[str, object]) -> Result:
     """Validate raw facts and run inference on them (a convenience for callers and tests)."""
     from .facts import make_case
     from .inference import evaluate
 
     return evaluate(kb, make_case(kb, raw))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "load_knowledge_base":
+        from .loader import load_knowledge_base
+
+        return load_knowledge_base
+    if name == "KnowledgeBase":
+        from .model import KnowledgeBase
+
+        return KnowledgeBase
+    raise AttributeError(name)

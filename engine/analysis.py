@@ -210,9 +210,10 @@ class Analyzer:
                 cell.low is not None
                 and isinstance(value, int | float)
                 and not isinstance(value, bool)
+                and value >= cell.low
+                and (cell.high is None or value < cell.high)
             ):
-                if value >= cell.low and (cell.high is None or value < cell.high):
-                    return c
+                return c
         raise ValueError(f"{value!r} is not a value of {fact}")
 
     def state_of(self, known: Mapping[str, Value | None]) -> State:

@@ -9,7 +9,6 @@ their SHA-256. Each record's hash covers its canonical JSON and the previous rec
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -118,14 +117,10 @@ def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
-@functools.cache
 def tool_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from . import __version__
 
-    try:
-        return version(APP_NAME)
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def effect_record(effect: Effect) -> dict[str, Any]:

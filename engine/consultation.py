@@ -7,6 +7,7 @@ always comes from inference on the answers given, exactly as `recommend` would c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .analysis import Analyzer, Cell, Decision, Partial
 from .facts import make_case, parse_value
@@ -124,7 +125,15 @@ class Consultation:
     # --- results --------------------------------------------------------------------------
 
     def raw_facts(self) -> dict[str, object]:
-        return {a.fact: ("unknown" if a.value is None else a.value) for a in self.answers}
+        # make_case re-parses the answers; a duration needs its unit (days, written exactly).
+        return {
+            a.fact: "unknown"
+            if a.value is None
+            else f"{Decimal(a.value):f}d"
+            if self.kb.fact(a.fact).unit == "duration"
+            else a.value
+            for a in self.answers
+        }
 
     def result(self) -> Result:
         """Inference on the answers, exactly as `recommend` computes it for the same facts."""

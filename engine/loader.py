@@ -529,7 +529,7 @@ def _strata(rules: list[Rule]) -> tuple[tuple[str, ...], ...]:
         if name in level:
             return level[name]
         if name in visiting:
-            cycle = visiting[visiting.index(name) :] + [name]
+            cycle = [*visiting[visiting.index(name) :], name]
             rule = producers[name][0]
             raise RuleError(rule.file, rule.line, f"derivation cycle: {' -> '.join(cycle)}")
         visiting.append(name)

@@ -201,11 +201,8 @@ def sample_cases(kb: KnowledgeBase, n: int, seed: int = 0) -> Iterator[dict[str,
             cell = rng.choice(an.cells[i])
             if cell.low is not None:
                 top = cell.high if cell.high is not None else max(cell.low * 10, 1e3)
-                case[fact.name] = (
-                    float(int(rng.uniform(cell.low, top))) if top > cell.low else cell.low
-                )
-                if case[fact.name] >= top:
-                    case[fact.name] = cell.low
+                drawn = float(int(rng.uniform(cell.low, top)))
+                case[fact.name] = drawn if cell.low <= drawn < top else cell.low
             else:
                 case[fact.name] = cell.value
         yield case
@@ -277,14 +274,25 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
             )
     used = {name for rule in kb.rules for name in rule.derived_used}
     for r, rule in enumerate(kb.rules):
-        where = {"rule": rule.id, "location": rule.location}
         if not rule.because:
             findings.append(
-                Finding("error", "missing-because", f"rule {rule.id} has no 'because'", **where)
+                Finding(
+                    "error",
+                    "missing-because",
+                    f"rule {rule.id} has no 'because'",
+                    rule=rule.id,
+                    location=rule.location,
+                )
             )
         if not rule.source:
             findings.append(
-                Finding("error", "missing-source", f"rule {rule.id} cites no 'source'", **where)
+                Finding(
+                    "error",
+                    "missing-source",
+                    f"rule {rule.id} cites no 'source'",
+                    rule=rule.id,
+                    location=rule.location,
+                )
             )
         for name in sorted(set(rule.derives) - used):
             findings.append(
@@ -292,17 +300,28 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
                     "warning",
                     "derived-never-used",
                     f"rule {rule.id} derives {name!r}, which no rule tests",
-                    **where,
+                    rule=rule.id,
+                    location=rule.location,
                 )
             )
         if not _satisfiable(an, r):
             findings.append(
-                Finding("error", "never-fires", f"rule {rule.id} can never fire", **where)
+                Finding(
+                    "error",
+                    "never-fires",
+                    f"rule {rule.id} can never fire",
+                    rule=rule.id,
+                    location=rule.location,
+                )
             )
         elif redundancy and not has_advice(rule) and not _changes_outcome(kb, r, diagram, an):
             findings.append(
                 Finding(
-                    "warning", "no-effect", f"rule {rule.id} never changes any outcome", **where
+                    "warning",
+                    "no-effect",
+                    f"rule {rule.id} never changes any outcome",
+                    rule=rule.id,
+                    location=rule.location,
                 )
             )
     findings.extend(cross_check(kb, cross) if cross else [])
