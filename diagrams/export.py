@@ -54,6 +54,8 @@ SUFFIXES = {
 SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
 SUBTITLE_WRAP = 100
+PNG_OPTIONS = ("-Gdpi=144",)
+"""PNG pixels per inch: crisp enough for wikis and slides."""
 JOIN_HINT = (
     "install poppler-utils (Debian/Ubuntu: sudo apt-get install poppler-utils; macOS: brew "
     "install poppler)"
@@ -253,21 +255,23 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
     source = gv.to_dot(kb, scene)
     if request.fmt == "dot":
         return Document(source.encode("utf-8"), 1, path)
-    return Document(gv.run_dot(source, request.fmt), 1, path)
+    return Document(
+        gv.run_dot(source, request.fmt, PNG_OPTIONS if request.fmt == "png" else ()), 1, path
+    )
 
 
 # --- paged PDF --------------------------------------------------------------------------------
 
 
-def pdf_document(
+def page_scenes(
     kb: KnowledgeBase,
     diagram: DecisionDiagram,
     path: CasePath | None,
     sheet: Sheet,
     title: str,
     subtitle: list[str],
-) -> tuple[bytes, int]:
-    """A PDF with one landscape page per part of the diagram, nothing scaled down."""
+) -> tuple[list[Page], list[Scene]]:
+    """The pages of a paged document and the scene drawn on each, first page first."""
 
     def scene(page: Page, heading: str, page_of: Mapping[int, int]) -> Scene:
         return build_scene(
@@ -280,51 +284,64 @@ def pdf_document(
             subtitle=subtitle,
         )
 
-    widest = {n: PLACEHOLDER for n in diagram.reachable()}
-    placeholder = f"page {PLACEHOLDER} of {PLACEHOLDER}"
+    widest = dict.fromkeys(diagram.reachable(), PLACEHOLDER)
 
     def draft(page: Page) -> Scene:
-        return scene(page, placeholder, widest)
+        return scene(page, f"page {PLACEHOLDER} of {PLACEHOLDER}", widest)
 
     def measure(pages: list[Page]) -> list[tuple[float, float]]:
         return gv.measure([gv.to_dot(kb, draft(page)) for page in pages])
 
+    # One run of dot measures every node that any page may show.
     questions = [n for n in diagram.reachable() if isinstance(diagram.nodes[n], Question)]
-    extra = [
-        replace(continuation_node(kb, diagram, child, PLACEHOLDER, "normal"), id=f"c{child}_{n}")
-        for n in questions
-        for _, child in diagram.nodes[n].branches  # type: ignore[union-attr]
-        if isinstance(diagram.nodes[child], Question)
-    ]
-    extra += [entry_node(n, (PLACEHOLDER,), "normal") for n in questions]
+    extra = [entry_node(n, (PLACEHOLDER,), "normal") for n in questions]
+    for n in questions:
+        for child in {c for _, c in diagram.nodes[n].branches}:  # type: ignore[union-attr]
+            if isinstance(diagram.nodes[child], Question):
+                node = continuation_node(kb, diagram, child, PLACEHOLDER, "normal")
+                extra.append(replace(node, id=f"c{child}_{n}"))
     sizes = gv.catalog_sizes(kb, draft(whole(diagram)), extra)
     usable_w, usable_h = sheet.usable
     limit = (usable_w - SAFETY, usable_h - SAFETY)
     paginator = Paginator(diagram, draft, sizes, measure, limit, gv.spacing())
     pages = paginator.run()
     page_of = {n: i for i, page in enumerate(pages, 1) for n in page.members}
-    finals = []
+    numbered = []
+    scenes = []
     for number, page in enumerate(pages, 1):
         entries = {
             n: tuple(sorted({page_of[p] for p in paginator.parents.get(n, [])} - {number}))
             for n in page.entries
         }
-        page = Page(page.roots, page.members, entries)
-        finals.append(scene(page, f"page {number} of {len(pages)}", page_of))
+        numbered.append(Page(page.roots, page.members, entries))
+        scenes.append(scene(numbered[-1], f"page {number} of {len(pages)}", page_of))
+    return numbered, scenes
+
+
+def pdf_document(
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    path: CasePath | None,
+    sheet: Sheet,
+    title: str,
+    subtitle: list[str],
+) -> tuple[bytes, int]:
+    """A PDF with one landscape page per part of the diagram, nothing scaled down."""
+    _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
     # Fill each page to the usable height with an invisible spacer (dot puts it at the bottom),
-    # then pad the drawing to the exact paper size.
-    heights = [h for _, h in gv.measure([gv.to_dot(kb, final) for final in finals])]
+    # so that drawings start at the top, then pad the drawing to the exact paper size.
+    usable_h = sheet.usable[1]
+    heights = [h for _, h in gv.measure([gv.to_dot(kb, scene) for scene in scenes])]
     spacers = [max(0.0, usable_h - h - gv.NODESEP * 72) for h in heights]
-    drafts = [gv.to_dot(kb, f, spacer=s) for f, s in zip(finals, spacers, strict=True)]
-    measured = gv.measure(drafts)
+    drafts = [gv.to_dot(kb, sc, spacer=sp) for sc, sp in zip(scenes, spacers, strict=True)]
     sources = [
         gv.to_dot(
             kb,
-            final,
+            scene,
             spacer=spacer,
             pad=gv.Pad(max(0.0, (sheet.width - w) / 2), max(0.0, (sheet.height - h) / 2)),
         )
-        for final, spacer, (w, h) in zip(finals, spacers, measured, strict=True)
+        for scene, spacer, (w, h) in zip(scenes, spacers, gv.measure(drafts), strict=True)
     ]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         rendered = list(pool.map(lambda source: gv.run_dot(source, "pdf"), sources))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,14 +248,17 @@ def missing(fmt: str) -> GraphvizMissing:
     )
 
 
-def run_dot(source: str, fmt: str) -> bytes:
-    """Run `dot -T<fmt>` on DOT text and return its output."""
+def run_dot(source: str, fmt: str, options: Sequence[str] = ()) -> bytes:
+    """Run `dot -T<fmt>` (with more command-line options) on DOT text and return its output."""
     exe = shutil.which("dot")
     if exe is None:
         raise missing(fmt)
     try:
         done = subprocess.run(
-            [exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True, check=False
+            [exe, f"-T{fmt}", *options],
+            input=source.encode("utf-8"),
+            capture_output=True,
+            check=False,
         )
     except OSError as err:
         raise GraphvizMissing(f"cannot run Graphviz's 'dot': {err.strerror or err}") from None

@@ -270,7 +270,12 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
     for approach in kb.approach_ids:
         if approach not in recommended:
             findings.append(
-                Finding("warning", "never-recommended", f"approach {approach} is never recommended")
+                Finding(
+                    "warning",
+                    "never-recommended",
+                    f"approach {approach} is never recommended",
+                    location=f"approaches.yaml:{kb.approach(approach).line}",
+                )
             )
     used = {name for rule in kb.rules for name in rule.derived_used}
     for r, rule in enumerate(kb.rules):

@@ -165,7 +165,11 @@ def parse_dot_json(data: bytes) -> Drawn:
     nodes = {o["name"]: {"label": html_text(o.get("label", ""))} for o in objects}
     names = [o["name"] for o in objects]
     edges = [
-        (names[e["tail"]], names[e["head"]], {"label": html_text(e["label"])} if "label" in e else {})
+        (
+            names[e["tail"]],
+            names[e["head"]],
+            {"label": html_text(e["label"])} if "label" in e else {},
+        )
         for e in graph.get("edges", [])
     ]
     return Drawn(nodes, edges)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from engine import load_knowledge_base, recommend
-from engine.model import KnowledgeBase
+from engine.model import Exclude, FactTest, KnowledgeBase, Score
 
 CASES_FILE = Path(__file__).parent / "golden_cases.yaml"
 CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]
@@ -62,3 +62,42 @@ def test_cases_span_every_approach_and_combinations() -> None:
 def test_cases_use_only_known_facts(kb: KnowledgeBase) -> None:
     for case in CASES:
         assert set(case["facts"]) <= set(kb.fact_names), case["name"]
+
+
+# --- shape of the shipped knowledge base ---------------------------------------------------------
+
+
+def test_every_source_is_cited_and_every_fact_tested(kb: KnowledgeBase) -> None:
+    cited = {rule.source for rule in kb.rules}
+    assert {s.key for s in kb.sources} <= cited
+    assert {f"comparison-{d}" for d in ("accuracy", "complexity", "effort", "flexibility")} <= cited
+    tested = set().union(*(rule.facts_used for rule in kb.rules))
+    assert set(kb.fact_names) <= tested
+
+
+def test_few_thresholds_per_quantity(kb: KnowledgeBase) -> None:
+    for fact in kb.facts:
+        if fact.type == "quantity":
+            assert 1 <= len(kb.thresholds(fact.name)) <= 4, fact.name
+
+
+def test_derivations_chain_into_scores(kb: KnowledgeBase) -> None:
+    assert len(kb.strata) >= 3, "derived facts built on derived facts built on derived facts"
+    deep = set().union(*kb.strata[1:])
+    scoring = [
+        rule
+        for rule in kb.rules
+        if any(isinstance(e, Score | Exclude) for e in rule.effects) and rule.derived_used & deep
+    ]
+    assert scoring, "no scoring rule uses a derived fact of the second level or deeper"
+
+
+def test_exclusions_keep_a_recommendation_and_only_trigger_below(kb: KnowledgeBase) -> None:
+    for rule in kb.rules:
+        excluded = {e.approach for e in rule.effects if isinstance(e, Exclude)}
+        assert "prompt_engineering" not in excluded, rule.id
+        if excluded:
+            for alternative in rule.alternatives:
+                for literal in alternative:
+                    if isinstance(literal, FactTest) and literal.op != "in":
+                        assert literal.op == "lt", f"{rule.id} excludes above a threshold"
