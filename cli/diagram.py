@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from cli.options import fact_option, facts_file_option, load_kb, read_facts, rul
 from engine.errors import InputError
 from engine.facts import Case
 from engine.model import KnowledgeBase, Value
+
+if TYPE_CHECKING:
+    from engine.inference import Result
 
 
 @click.command()
@@ -198,3 +202,17 @@ def _recorded_case(
     if dropped:
         note += f"; facts this rule base lacks: {', '.join(dropped)}"
     return kb, case, note
+
+
+def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:
+    """Write the decision tree with a result's path highlighted (`consult --diagram FILE`).
+
+    The format follows the file name; bad paths are `InputError`s, a missing Graphviz an
+    `AdvisorError`, and nothing is left behind when writing fails.
+    """
+    from diagrams.export import format_for, write_diagram
+
+    fmt = format_for(path, None)
+    document = write_diagram(kb, path, fmt=fmt, case=result.case, date=_date(None, fmt))
+    pages = f", {document.pages} pages" if document.pages > 1 else ""
+    click.echo(f"Wrote {path} ({fmt.upper()}{pages}) with this case's path highlighted.", err=True)

@@ -145,7 +145,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
 
 def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print HOW, WHY NOT and the counterfactuals for people."""
-    from cli.report import effect_text
+    from cli.report import effect_text, print_facts
     from engine.facts import display_value
 
     echo = click.echo
@@ -196,24 +196,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     echo()
     print_what_if(kb, ex)
     echo()
-    given = [
-        f"{n}={display_value(kb.fact(n), v)}"
-        for n, v in result.case.values
-        if v is not None and result.case.status_of(n) == "given"
-    ]
-    defaulted = [
-        f"{n}={display_value(kb.fact(n), v)}"
-        for n, v in result.case.values
-        if v is not None and result.case.status_of(n) == "defaulted"
-    ]
-    unknown = [n for n, v in result.case.values if v is None]
-    echo(bold("Facts"))
-    echo(f"  given: {', '.join(given) or 'none'}")
-    if defaulted:
-        echo(f"  assumed (documented defaults): {', '.join(defaulted)}")
-    if unknown:
-        echo(f"  unknown: {', '.join(unknown)}")
-    echo(f"  rule base: {kb.fingerprint[:12]}")
+    print_facts(kb, result)
 
 
 @click.command()

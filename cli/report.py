@@ -8,22 +8,9 @@ import click
 
 from engine.facts import display_value
 from engine.inference import Firing, Result
-from engine.model import Advise, Combine, Derive, Effect, Exclude, KnowledgeBase, Score
+from engine.model import Combine, Derive, Effect, Exclude, KnowledgeBase, Score, effect_json
 
 TOP_REASONS = 5
-
-
-def effect_json(effect: Effect) -> dict[str, Any]:
-    if isinstance(effect, Derive):
-        return {"derive": effect.name}
-    if isinstance(effect, Score):
-        return {"score": {"approach": effect.approach, "delta": effect.delta}}
-    if isinstance(effect, Exclude):
-        return {"exclude": {"approach": effect.approach, "reason": effect.reason}}
-    if isinstance(effect, Combine):
-        return {"combine": [effect.first, effect.second]}
-    assert isinstance(effect, Advise)
-    return {"advise": effect.text}
 
 
 def effect_text(effect: Effect) -> str:
@@ -165,21 +152,24 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             for item in items:
                 echo(f"  - {item}")
     echo()
-    given = [
-        f"{n}={display_value(kb.fact(n), v)}"
-        for n, v in result.case.values
-        if v is not None and result.case.status_of(n) == "given"
-    ]
-    defaulted = [
-        f"{n}={display_value(kb.fact(n), v)}"
-        for n, v in result.case.values
-        if v is not None and result.case.status_of(n) == "defaulted"
-    ]
+    print_facts(kb, result)
+
+
+def print_facts(kb: KnowledgeBase, result: Result) -> None:
+    """Print which facts were given, assumed from their defaults, or unknown."""
+    shown = {
+        status: [
+            f"{n}={display_value(kb.fact(n), v)}"
+            for n, v in result.case.values
+            if v is not None and result.case.status_of(n) == status
+        ]
+        for status in ("given", "defaulted")
+    }
     unknown = [n for n, v in result.case.values if v is None]
-    echo(_heading("Facts"))
-    echo(f"  given: {', '.join(given) or 'none'}")
-    if defaulted:
-        echo(f"  assumed (documented defaults): {', '.join(defaulted)}")
+    click.echo(_heading("Facts"))
+    click.echo(f"  given: {', '.join(shown['given']) or 'none'}")
+    if shown["defaulted"]:
+        click.echo(f"  assumed (documented defaults): {', '.join(shown['defaulted'])}")
     if unknown:
-        echo(f"  unknown: {', '.join(unknown)}")
-    echo(f"  rule base: {kb.fingerprint[:12]}")
+        click.echo(f"  unknown: {', '.join(unknown)}")
+    click.echo(f"  rule base: {kb.fingerprint[:12]}")

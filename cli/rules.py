@@ -78,7 +78,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
         ) from None
     source = kb.source(rule.source) if rule.source else None
     if as_json:
-        from cli.report import effect_json
+        from engine.model import effect_json
 
         click.echo(
             json.dumps(

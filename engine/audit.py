@@ -40,6 +40,7 @@ from .model import (
     RuleFile,
     Score,
     Value,
+    effect_json,
 )
 from .outcome import Outcome, Ranked
 
@@ -123,19 +124,6 @@ def tool_version() -> str:
     return __version__
 
 
-def effect_record(effect: Effect) -> dict[str, Any]:
-    if isinstance(effect, Derive):
-        return {"derive": effect.name}
-    if isinstance(effect, Score):
-        return {"score": {"approach": effect.approach, "delta": effect.delta}}
-    if isinstance(effect, Exclude):
-        return {"exclude": {"approach": effect.approach, "reason": effect.reason}}
-    if isinstance(effect, Combine):
-        return {"combine": [effect.first, effect.second]}
-    assert isinstance(effect, Advise)
-    return {"advise": effect.text}
-
-
 def result_body(kb: KnowledgeBase, result: Result) -> dict[str, Any]:
     """What inference produced for a case, as the JSON parts of a record (`RESULT_KEYS`)."""
     fired = []
@@ -151,7 +139,7 @@ def result_body(kb: KnowledgeBase, result: Result) -> dict[str, Any]:
                 "location": rule.location,
                 "matched": [[name, value] for name, value in firing.matched],
                 "matched_derived": [[name, value] for name, value in firing.matched_derived],
-                "effects": [effect_record(e) for e in firing.effects],
+                "effects": [effect_json(e) for e in firing.effects],
             }
         )
     return {
@@ -740,7 +728,7 @@ def stored_case(data: dict[str, Any]) -> Case:
 
 
 def effect_from_record(entry: dict[str, Any]) -> Effect:
-    """The inverse of `effect_record`."""
+    """The inverse of `engine.model.effect_json`."""
     if "derive" in entry:
         return Derive(entry["derive"])
     if "score" in entry:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Value = str | bool | float
 """A normalised fact value: an enum value, a bool, or a quantity in its base unit."""
@@ -142,6 +142,19 @@ class Advise:
 
 
 Effect = Derive | Score | Exclude | Combine | Advise
+
+
+def effect_json(effect: Effect) -> dict[str, Any]:
+    """An effect as plain JSON data, the form used in reports and audit records."""
+    if isinstance(effect, Derive):
+        return {"derive": effect.name}
+    if isinstance(effect, Score):
+        return {"score": {"approach": effect.approach, "delta": effect.delta}}
+    if isinstance(effect, Exclude):
+        return {"exclude": {"approach": effect.approach, "reason": effect.reason}}
+    if isinstance(effect, Combine):
+        return {"combine": [effect.first, effect.second]}
+    return {"advise": effect.text}
 
 
 @dataclass(frozen=True)
