@@ -109,12 +109,17 @@ def consult(
     from cli.explain import counterfactual_json, print_what_if
     from cli.report import result_json
     from engine.audit import resolve_path
-    from engine.errors import InputError
+    from engine.errors import AdvisorError, InputError
     from engine.explain import explain
 
     if no_audit and audit_db is not None:
         raise InputError("give --audit-db PATH or --no-audit, not both")
     store = None if no_audit else resolve_path(audit_db)
+    if diagram_file is not None:  # a bad path fails now, not after all the questions
+        from diagrams.export import check_writable, format_for
+
+        format_for(diagram_file, None)
+        check_writable(diagram_file)
     kb = load_kb(rules_dir)
     session = Consultation(kb)
     err = as_json  # keep stdout pure JSON
@@ -160,10 +165,6 @@ def consult(
     dependencies = session.dependencies()
     what_if = explain(kb, result)
     audit_id, problem = record_result(store, kb, result, "consult") if store else (None, None)
-    if diagram_file is not None:
-        from cli.diagram import write_highlighted
-
-        write_highlighted(kb, result, diagram_file)
     if as_json:
         data = result_json(kb, result, audit_id)
         data["questions_asked"] = session.questions_asked
@@ -185,10 +186,18 @@ def consult(
         print_what_if(kb, what_if)
         if audit_id is not None:
             click.echo(f"\nAudit id: {audit_id} (llm-advisor explain {audit_id})")
-        if diagram_file is not None:
-            click.echo(f"Decision tree with this path highlighted: {diagram_file}")
+    failed = False
+    if diagram_file is not None:
+        from cli.diagram import write_highlighted
+
+        try:
+            write_highlighted(kb, result, diagram_file)
+        except AdvisorError as error:
+            click.echo(f"Error: the diagram was not written: {error}", err=True)
+            failed = True
     if problem is not None:
         report_unrecorded(problem)
+    if failed or problem is not None:
         raise click.exceptions.Exit(1)
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     "audit_id",
     default=None,
     metavar="AUDIT_ID",
-    help="Highlight the path of a recorded recommendation.",
+    help="Highlight a recorded recommendation's path (on its own rule base unless --rules).",
 )
 @fact_option
 @facts_file_option
@@ -84,8 +84,9 @@ def diagram(
     """Draw the decision tree of the rule base.
 
     Questions show their short text and fact name, edges the answers, leaves the recommended
-    approach in its colour. A PDF is split into landscape pages that print at full size
-    (joining pages needs poppler's pdfunite); PDF, SVG and PNG need Graphviz's 'dot'.
+    approach in its colour. --highlight or --fact draws one case's path bold and fades the
+    rest. A PDF is split into landscape pages that print at full size (joining pages needs
+    poppler's pdfunite); PDF, SVG and PNG need Graphviz's 'dot'.
 
     \b
     Examples:
@@ -131,7 +132,11 @@ def diagram(
 
         problem = too_large(document.data.decode("utf-8"))
         if problem:
-            click.echo(f"warning: GitHub and GitLab may not draw this diagram: {problem}", err=True)
+            click.echo(
+                f"warning: GitHub and GitLab may not draw this diagram: {problem}; "
+                "draw a part of it with --given NAME=VALUE",
+                err=True,
+            )
     if output is None:
         click.echo(document.data.decode("utf-8"), nl=False)
     else:
@@ -140,12 +145,14 @@ def diagram(
         click.echo(f"Wrote {output} ({chosen.upper()}{pages}).", err=True)
     path = document.path
     if path is not None:
-        end = (
-            f"ends at {path.decision.recommendation or 'no approach'}"
-            if path.decision is not None
-            else f"stops at {path.stopped_at} (unknown)"
-        )
-        click.echo(f"Highlighted path: {len(path.nodes)} nodes, {end}.", err=True)
+        if path.decision is not None:
+            names = {a.id: a.name for a in kb.approaches}
+            outcome = names.get(path.decision.recommendation or "", "no approach fits")
+            asked = len(path.nodes) - 1
+            end = f"{asked} question{'s' if asked != 1 else ''} to {outcome}"
+        else:
+            end = f"stops at {path.stopped_at}, which is unknown"
+        click.echo(f"Highlighted path: {end}.", err=True)
 
 
 def _date(text: str | None, fmt: str) -> str | None:

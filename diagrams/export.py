@@ -26,7 +26,7 @@ from engine.facts import Case, display_value
 from engine.model import KnowledgeBase, Value
 
 from . import graphviz as gv
-from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet
+from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet, parents
 from .scene import (
     CasePath,
     Page,
@@ -37,11 +37,11 @@ from .scene import (
     decision_text,
     describe_case,
     entry_node,
+    legend,
     whole,
 )
 
 FORMATS = ("pdf", "svg", "png", "dot", "mermaid")
-TEXT_FORMATS = ("dot", "mermaid", "svg")
 SUFFIXES = {
     ".pdf": "pdf",
     ".svg": "svg",
@@ -53,7 +53,7 @@ SUFFIXES = {
 }
 SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
-SUBTITLE_WRAP = 100
+SUBTITLE_WRAP = 120
 PNG_OPTIONS = ("-Gdpi=144",)
 """PNG pixels per inch: crisp enough for wikis and slides."""
 JOIN_HINT = (
@@ -130,7 +130,9 @@ def write_file(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        os.chmod(tmp, 0o644)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
         os.replace(tmp, path)
     except BaseException:
         with suppress(OSError):
@@ -238,7 +240,7 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
             item=request.paper,
         )
     if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
-        gv.run_dot("", request.fmt)  # raises GraphvizMissing with the install hint
+        raise gv.missing(request.fmt)
     diagram = diagram_for(kb, request.given)
     path = None
     if request.case is not None:
@@ -272,6 +274,7 @@ def page_scenes(
     subtitle: list[str],
 ) -> tuple[list[Page], list[Scene]]:
     """The pages of a paged document and the scene drawn on each, first page first."""
+    key = legend(kb, diagram)
 
     def scene(page: Page, heading: str, page_of: Mapping[int, int]) -> Scene:
         return build_scene(
@@ -282,6 +285,7 @@ def page_scenes(
             path=path,
             title=f"{title} · {heading}",
             subtitle=subtitle,
+            key=key,
         )
 
     widest = dict.fromkeys(diagram.reachable(), PLACEHOLDER)
@@ -294,7 +298,10 @@ def page_scenes(
 
     # One run of dot measures every node that any page may show.
     questions = [n for n in diagram.reachable() if isinstance(diagram.nodes[n], Question)]
-    extra = [entry_node(n, (PLACEHOLDER,), "normal") for n in questions]
+    callers = parents(diagram)
+    extra = [
+        entry_node(n, (PLACEHOLDER,) * max(1, len(callers.get(n, []))), "normal") for n in questions
+    ]
     for n in questions:
         for child in {c for _, c in diagram.nodes[n].branches}:  # type: ignore[union-attr]
             if isinstance(diagram.nodes[child], Question):
@@ -328,6 +335,12 @@ def pdf_document(
 ) -> tuple[bytes, int]:
     """A PDF with one landscape page per part of the diagram, nothing scaled down."""
     _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
+    joiner = shutil.which("pdfunite")
+    if len(scenes) > 1 and joiner is None:
+        raise AdvisorError(
+            f"this diagram needs {len(scenes)} PDF pages, and joining them needs 'pdfunite', "
+            f"which is not on PATH: {JOIN_HINT}; or write SVG or PNG (one large page)"
+        )
     # Fill each page to the usable height with an invisible spacer (dot puts it at the bottom),
     # so that drawings start at the top, then pad the drawing to the exact paper size.
     usable_h = sheet.usable[1]
@@ -345,19 +358,13 @@ def pdf_document(
     ]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         rendered = list(pool.map(lambda source: gv.run_dot(source, "pdf"), sources))
-    if len(rendered) == 1:
+    if len(rendered) == 1 or joiner is None:
         return rendered[0], 1
-    return join_pdfs(rendered), len(rendered)
+    return join_pdfs(rendered, joiner), len(rendered)
 
 
-def join_pdfs(parts: list[bytes]) -> bytes:
+def join_pdfs(parts: list[bytes], exe: str) -> bytes:
     """Join one-page PDFs into one document with poppler's `pdfunite`."""
-    exe = shutil.which("pdfunite")
-    if exe is None:
-        raise AdvisorError(
-            f"this diagram needs {len(parts)} PDF pages, and joining them needs 'pdfunite', "
-            f"which is not on PATH: {JOIN_HINT}; or write SVG or PNG (one large page)"
-        )
     with tempfile.TemporaryDirectory(prefix="llm-advisor-pdf-") as tmp:
         names = []
         for i, data in enumerate(parts, 1):

@@ -40,7 +40,7 @@ NODESEP = 0.1
 RANKSEP = 0.3
 """Inches between the nodes of a rank, and between ranks."""
 EDGE_WRAP = 18
-LEGEND_WRAP = 100
+LEGEND_WRAP = 125
 """Characters per line of edge labels and of the legend."""
 INSTALL = (
     "install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install "
@@ -216,10 +216,9 @@ def to_dot(
 
 
 def catalog_dot(kb: KnowledgeBase, scene: Scene, extra: Iterable[SceneNode] = ()) -> str:
-    """A graph of unconnected nodes so that one run of `dot` measures them all: the title as
-    `title`, every node of the scene and of `extra`, and each distinct edge label as `l<i>`."""
+    """A graph of unconnected nodes so that one run of `dot` measures them all: every node of
+    the scene and of `extra`, and each distinct edge label as `l<i>`."""
     dot = _digraph(kb, "catalog", None)
-    dot.node("title", label=title_label(kb, scene), shape="plaintext", style="")
     for node in (*scene.nodes, *extra):
         dot.node(node.id, **node_attrs(kb, node))
     labels = sorted({edge.label for edge in scene.edges if edge.label})
@@ -286,12 +285,19 @@ def measure(sources: list[str]) -> list[tuple[float, float]]:
 def catalog_sizes(
     kb: KnowledgeBase, scene: Scene, extra: Iterable[SceneNode] = ()
 ) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
-    """Sizes in points of the title, of the nodes of a scene and `extra`, and of edge labels."""
-    plain = run_dot(catalog_dot(kb, scene, extra), "plain").decode("utf-8", "replace")
+    """Sizes in points of the nodes of a scene and `extra`, of its title block (as `title`), and
+    of its edge labels."""
+    title_only = to_dot(kb, Scene(scene.title, scene.subtitle, scene.legend, (), ()))
+    plain = run_dot(f"{catalog_dot(kb, scene, extra)}\n{title_only}", "plain").decode()
     sizes: dict[str, tuple[float, float]] = {}
+    graphs = 0
     for line in plain.splitlines():
         parts = line.split(" ", 6)
-        if parts[0] == "node":
+        if parts[0] == "graph":
+            graphs += 1
+            if graphs == 2:  # the second graph is the title block alone
+                sizes["title"] = (float(parts[2]) * 72, float(parts[3]) * 72)
+        elif parts[0] == "node":
             sizes[parts[1]] = (float(parts[4]) * 72, float(parts[5]) * 72)
     labels = sorted({edge.label for edge in scene.edges if edge.label})
     label_sizes = {text: sizes.pop(f"l{i}") for i, text in enumerate(labels)}

@@ -4,9 +4,9 @@ Pages are filled top-down: starting from a page's root, questions join the page 
 breadth-first order while an estimate of the page's layout still fits; a question that does not
 fit starts a later page, and small later pages are packed together. The estimate adds up the
 sizes `dot` measured for every node and edge label the way `dot` places them (in ranks, with
-sibling subtrees side by side). Every page is then laid out for real (`dot -Tplain`); a page that
-still overflows is split again with a stricter estimate. Nothing is ever scaled down, so text
-keeps its size in print.
+sibling subtrees side by side). Every page is then laid out for real (`dot -Tplain`); parts are
+taken off a page that still overflows, demanding a stricter estimate, and laid out again.
+Nothing is ever scaled down, so text keeps its size in print.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MeasurePages = Callable[[list[Page]], list[Size]]
 Part = tuple[int, frozenset[int]]
 """Questions that go onto a page together: a root and the questions below it."""
 
-PLACEHOLDER = 99
+PLACEHOLDER = 999
 """The page number used while measuring; at least as wide as the real ones."""
 TITLE_GAP = 8.0
 """Points between the title block and the drawing."""
@@ -36,6 +36,9 @@ TREE_FACTOR = 1.05
 ROUND = 0.97
 """A page that overflows is split again demanding the estimate shrink by its overflow, and 3%."""
 MIN_SHARE = 0.3
+"""A page whose estimate would have to shrink below this share is accepted as it is."""
+CLOSE_AFTER = 12
+"""Parts a page may refuse while packing before it counts as full."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,6 @@ class Paginator:
         self.limit = limit
         self.spacing = spacing
         self.parents = parents(diagram)
-        self.rounds = 0
         self.bfs: dict[int, int] = {}
         queue = deque([diagram.root])
         while queue:
@@ -221,14 +223,15 @@ class Paginator:
         return [c for _, c in node.branches if isinstance(self.diagram.nodes[c], Question)]
 
     def page(self, parts: Iterable[Part]) -> Page:
-        """A page of parts, with placeholder entries for questions reached from elsewhere."""
+        """A page of parts, with placeholder entries for questions reached from elsewhere (as
+        many placeholder pages as there are parents elsewhere, so never too few)."""
         chosen = sorted(parts, key=lambda part: self.bfs[part[0]])
         members = frozenset().union(*(m for _, m in chosen))
-        entries = {
-            n: (PLACEHOLDER,)
-            for n in sorted(members)
-            if any(p not in members for p in self.parents.get(n, []))
-        }
+        entries = {}
+        for n in sorted(members):
+            outside = {p for p in self.parents.get(n, []) if p not in members}
+            if outside:
+                entries[n] = (PLACEHOLDER,) * len(outside)
         return Page(tuple(r for r, _ in chosen), members, entries)
 
     def room(self) -> Size:
@@ -271,15 +274,23 @@ class Paginator:
         return parts
 
     def pack(self, parts: list[Part], share: float) -> list[list[Part]]:
-        """Put parts onto pages, first fit; the diagram's root keeps its page to itself."""
+        """Put parts onto pages, first fit; the diagram's root keeps its page to itself.
+
+        A page that has refused `CLOSE_AFTER` parts counts as full and is not tried again.
+        """
         pages: list[list[Part]] = []
+        refusals: list[int] = []
         for part in sorted(parts, key=lambda p: self.bfs[p[0]]):
-            for page in pages:
-                if page[0][0] != self.diagram.root and self.fits([*page, part], share):
+            for i, page in enumerate(pages):
+                if refusals[i] >= CLOSE_AFTER or page[0][0] == self.diagram.root:
+                    continue
+                if self.fits([*page, part], share):
                     page.append(part)
                     break
+                refusals[i] += 1
             else:
                 pages.append([part])
+                refusals.append(0)
         return pages
 
     def relieve(self, parts: list[Part], share: float) -> tuple[list[Part], list[Part]]:
@@ -304,7 +315,6 @@ class Paginator:
         ]
         done: list[list[Part]] = []
         while todo:
-            self.rounds += 1
             measured = self.measure([self.page(parts) for parts, _ in todo])
             again: list[tuple[list[Part], float]] = []
             pool: list[Part] = []

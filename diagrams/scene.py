@@ -12,6 +12,7 @@ another page, and `e<id>` for the entry node of a question reached from other pa
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -129,6 +130,7 @@ def node_colours(kb: KnowledgeBase, node: SceneNode) -> tuple[str, str, str]:
     return fill, border, "#000000"
 
 
+@functools.cache
 def wrap(text: str, width: int = WRAP) -> tuple[str, ...]:
     """Split text into lines of about `width` characters (never an empty tuple)."""
     flat = " ".join(text.split())
@@ -280,9 +282,14 @@ def build_scene(
     path: CasePath | None = None,
     title: str = "",
     subtitle: Sequence[str] = (),
+    key: tuple[tuple[str, str], ...] | None = None,
 ) -> Scene:
-    """The scene of one page (default: the whole diagram), optionally with a case's path."""
+    """The scene of one page (default: the whole diagram), optionally with a case's path.
+
+    `key` is the legend, when the caller has it already (it takes a walk over the diagram).
+    """
     page = page or whole(diagram)
+    key = legend(kb, diagram) if key is None else key
     page_of = page_of or {}
     steps = set(zip(path.nodes, path.nodes[1:], strict=False)) if path else set()
     stop = path.nodes[-1] if path and path.stopped_at else None
@@ -294,7 +301,7 @@ def build_scene(
     edges: list[SceneEdge] = []
     if isinstance(diagram.nodes[diagram.root], Leaf):
         nodes.append(leaf_node(kb, diagram, diagram.root, None, state(True)))
-        return Scene(title, tuple(subtitle), legend(kb, diagram), tuple(nodes), ())
+        return Scene(title, tuple(subtitle), key, tuple(nodes), ())
 
     order = page_order(diagram, page)
     for node_id in order:
@@ -324,4 +331,4 @@ def build_scene(
                 nodes.append(replace(target, id=head))
             label = edge_label(diagram, node.fact, cells)
             edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
-    return Scene(title, tuple(subtitle), legend(kb, diagram), tuple(nodes), tuple(edges))
+    return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges))

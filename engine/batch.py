@@ -28,13 +28,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, TypeVar, cast
 
 from .errors import InputError
 from .model import KnowledgeBase
@@ -43,7 +43,6 @@ from .outcome import Ranked, decide
 if TYPE_CHECKING:
     from .analysis import Analyzer
     from .diagram import DecisionDiagram
-    from .facts import Case
     from .inference import Engine
 
 Format = Literal["csv", "jsonl"]
@@ -60,6 +59,9 @@ OUTPUT_COLUMNS = (
     "fired",
     "error",
 )
+_OUTPUT = frozenset(OUTPUT_COLUMNS)
+_UNIT = "\x1f"
+"""Joins a row's values into one memo key (the ASCII unit separator)."""
 SEPARATOR = ";"
 """Joins the lists `combine_with` and `fired` in CSV output."""
 CACHE_SIZE = 1 << 15
@@ -68,43 +70,61 @@ ANALYSIS_CACHE_SIZE = 1 << 10
 CHUNK = 64
 """Rows per task sent to a worker when tracing."""
 PROGRESS_EVERY = 1024
+OUTPUT_BUFFER = 1 << 20
 
 Values = tuple[object, ...]
 """A row's raw fact values, in the order of the decider's fact names (None: not given)."""
 T = TypeVar("T")
 
 
+_DUMP = json.JSONEncoder(ensure_ascii=False).encode
+CSV_TERMINATOR = "\r\n"
+
+
+def _tails(columns: dict[str, str | list[str] | None]) -> tuple[str, str]:
+    """The output columns rendered once for every row that shares them: as the end of a CSV
+    line (`,rag,...\r\n`, lists joined by `SEPARATOR`) and as the last members of a JSON object
+    (`"recommendation": "rag", ...`)."""
+    buffer = io.StringIO()
+    cells = [SEPARATOR.join(v) if isinstance(v, list) else v or "" for v in columns.values()]
+    csv.writer(buffer, lineterminator=CSV_TERMINATOR).writerow(["", *cells])
+    return buffer.getvalue(), _DUMP(columns)[1:-1]
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of one row. `fired` is in rule-base order on the fast path and in firing
-    order when traced; `text` is the row's output columns as CSV text."""
+    order when traced; `csv_tail` and `json_tail` are its output columns, rendered."""
 
     recommendation: str | None
     combine_with: tuple[str, ...]
     ranking: tuple[Ranked, ...]
     fired: tuple[str, ...]
     via: Via
-    text: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    csv_tail: str = field(init=False, repr=False, compare=False)
+    json_tail: str = field(init=False, repr=False, compare=False)
+    tally: tuple[str | None, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "text",
-            (
-                self.recommendation or "",
-                SEPARATOR.join(self.combine_with),
-                *self.top(),
-                SEPARATOR.join(self.fired),
-                "",
-            ),
+        object.__setattr__(self, "tally", (self.recommendation, self.via))
+        csv_tail, json_tail = _tails(
+            {
+                "recommendation": self.recommendation,
+                "combine_with": list(self.combine_with),
+                **{f"rank{k}": text for k, text in enumerate(self.top(), 1)},
+                "fired": list(self.fired),
+                "error": None,
+            }
         )
+        object.__setattr__(self, "csv_tail", csv_tail)
+        object.__setattr__(self, "json_tail", json_tail)
 
-    def top(self) -> tuple[str, ...]:
+    def top(self) -> list[str | None]:
         """The first `TOP` places of the ranking as `approach:score` (`approach:excluded`)."""
-        shown = [
+        shown: list[str | None] = [
             f"{r.approach}:{'excluded' if r.excluded else r.score}" for r in self.ranking[:TOP]
         ]
-        return (*shown, *[""] * (TOP - len(shown)))
+        return shown + [None] * (TOP - len(shown))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +133,15 @@ class RowError:
 
     message: str
     fact: str | None = None
+    csv_tail: str = field(init=False, repr=False, compare=False)
+    json_tail: str = field(init=False, repr=False, compare=False)
+    tally: tuple[str | None, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def text(self) -> tuple[str, ...]:
-        return (*[""] * (len(OUTPUT_COLUMNS) - 1), self.message)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tally", (None, "error"))
+        csv_tail, json_tail = _tails({**dict.fromkeys(OUTPUT_COLUMNS), "error": self.message})
+        object.__setattr__(self, "csv_tail", csv_tail)
+        object.__setattr__(self, "json_tail", json_tail)
 
 
 Decided = Verdict | RowError
@@ -139,10 +164,13 @@ class Summary:
 
 class Decider:
     """The fast path for rows whose values come in the order of `facts` (a subset of the rule
-    base's facts, each at most once).
+    base's facts, each at most once; the others count as not given).
 
-    With `typed`, values of different types that compare equal (`1`, `1.0`, `True`) are kept
-    apart in the memo, as they may not parse alike; CSV values are all strings and need not be.
+    Each raw value is validated once per distinct value by `make_case` itself (so defaults and
+    messages are those of inference) and mapped to its cell; the outcome depends on the cells
+    only, since every rule test is constant within a cell. With `typed`, values of different
+    types that compare equal (`1`, `1.0`, `True`) are kept apart in the memos, as they may not
+    parse alike; CSV values are all strings and need not be.
     """
 
     def __init__(self, kb: KnowledgeBase, facts: tuple[str, ...], *, typed: bool = False) -> None:
@@ -157,51 +185,77 @@ class Decider:
         self.typed = typed
         self.an: Analyzer = Analyzer(kb)
         self.diagram: DecisionDiagram = load_diagram(kb)
-        self._rows: dict[Hashable, Decided] = {}
+        self.memo: dict[Hashable, Decided] = {}
+        """Raw row (`key`) → its verdict or error."""
+        self._separators = len(facts) - 1
+        position = {name: i for i, name in enumerate(facts)}
+        self._where = tuple(position.get(name) for name in kb.fact_names)
+        self._cells: tuple[dict[Hashable, int | RowError], ...] = tuple({} for _ in kb.facts)
         self._states: dict[tuple[int, ...], Verdict] = {}
         self._rule_index = {rule.id: r for r, rule in enumerate(kb.rules)}
 
+    def key(self, values: Values) -> Hashable:
+        """The memo's key for a row's values: for strings, one string (one hash, one compare)
+        unless a value contains the separator."""
+        if self.typed:
+            return tuple(v if v.__class__ is str else (v.__class__, v) for v in values)
+        key = _UNIT.join(values)  # type: ignore[arg-type]
+        return key if key.count(_UNIT) == self._separators else values
+
     def decide(self, values: Values) -> Decided:
-        key: Hashable = (
-            tuple(v if v.__class__ is str else (v.__class__, v) for v in values)
-            if self.typed
-            else values
-        )
-        found = self._rows.get(key)
+        key = self.key(values)
+        found = self.memo.get(key)
         if found is None:
             found = self._decide_new(values)
-            if len(self._rows) >= CACHE_SIZE:
-                self._rows.clear()
-            self._rows[key] = found
+            if len(self.memo) >= CACHE_SIZE:
+                self.memo.clear()
+            self.memo[key] = found
         return found
 
     def _decide_new(self, values: Values) -> Decided:
-        from .facts import make_case
-
-        raw = {name: v for name, v in zip(self.facts, values, strict=True) if v is not None}
-        try:
-            case = make_case(self.kb, raw)
-        except InputError as err:
-            return RowError(str(err), err.item)
-        # Every rule test is constant within a cell, so the outcome depends on cells only.
-        cells = tuple(-1 if v is None else self.an.cell_of(name, v) for name, v in case.values)
-        verdict = self._states.get(cells)
+        cells: list[int] = []
+        for i, where in enumerate(self._where):  # schema order: the first error, as make_case
+            raw = None if where is None else values[where]
+            memo = self._cells[i]
+            key: Hashable = raw if raw.__class__ is str else (raw.__class__, raw)
+            cell = memo.get(key)
+            if cell is None:
+                cell = self._cell(i, raw)
+                if len(memo) >= CACHE_SIZE:
+                    memo.clear()
+                memo[key] = cell
+            if isinstance(cell, RowError):
+                return cell
+            cells.append(cell)
+        state = tuple(cells)
+        verdict = self._states.get(state)
         if verdict is None:
-            verdict = self._infer(case) if -1 in cells else self._analyse(cells, case)
+            verdict = self._infer(values) if -1 in state else self._analyse(state, values)
             if len(self._states) >= CACHE_SIZE:
                 self._states.clear()
-            self._states[cells] = verdict
+            self._states[state] = verdict
         return verdict
 
-    def _analyse(self, cells: tuple[int, ...], case: Case) -> Verdict:
+    def _cell(self, i: int, raw: object) -> int | RowError:
+        """The cell of a raw value of the i-th fact (-1: unknown), validated by `make_case`."""
+        from .facts import make_case
+
+        name = self.kb.facts[i].name
+        try:
+            value = make_case(self.kb, {} if raw is None else {name: raw}).get(name)
+        except InputError as err:
+            return RowError(str(err), err.item)
+        return -1 if value is None else self.an.cell_of(name, value)
+
+    def _analyse(self, cells: tuple[int, ...], values: Values) -> Verdict:
         from .analysis import OPEN, TRUE, Decision
 
         an, kb = self.an, self.kb
         partial = an.evaluate(tuple(1 << c for c in cells))
-        if len(an._cache) > ANALYSIS_CACHE_SIZE:  # the memo above replaces the analysis' own
+        if len(an._cache) > ANALYSIS_CACHE_SIZE:  # the memos here replace the analysis' own
             an._cache.clear()
         if OPEN in partial.rules:  # cannot happen with every fact known; inference decides
-            return self._infer(case, "disagreement")
+            return self._infer(values, "disagreement")
         fired = [r for r, status in enumerate(partial.rules) if status == TRUE]
         outcome = decide(kb, (e for r in fired for e in kb.rules[r].effects))
         known = {
@@ -210,7 +264,7 @@ class Decider:
         }
         _, decision = self.diagram.walk(an, known)
         if decision != Decision(outcome.recommendation, outcome.combine_with):
-            return self._infer(case, "disagreement")
+            return self._infer(values, "disagreement")
         return Verdict(
             decision.recommendation,
             decision.combine_with,
@@ -219,10 +273,12 @@ class Decider:
             "diagram",
         )
 
-    def _infer(self, case: Case, via: Via = "inference") -> Verdict:
+    def _infer(self, values: Values, via: Via = "inference") -> Verdict:
+        from .facts import make_case
         from .inference import engine_for
 
-        verdict = _verdict(engine_for(self.kb).evaluate(case), via)
+        raw = {name: v for name, v in zip(self.facts, values, strict=True) if v is not None}
+        verdict = _verdict(engine_for(self.kb).evaluate(make_case(self.kb, raw)), via)
         fired = tuple(sorted(verdict.fired, key=self._rule_index.__getitem__))
         return Verdict(verdict.recommendation, verdict.combine_with, verdict.ranking, fired, via)
 
@@ -326,10 +382,10 @@ def decide_rows(
     if trace:
         yield from _traced(kb, facts, items, values, jobs or os.cpu_count() or 1)
         return
-    decider = Decider(kb, facts, typed=typed)
+    decide = Decider(kb, facts, typed=typed).decide
     for item in items:
         v = values(item)
-        yield item, v if isinstance(v, RowError) else decider.decide(v)
+        yield item, v if isinstance(v, RowError) else decide(v)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -374,7 +430,10 @@ def _check_column(where: str, kind: str, name: str, kb: KnowledgeBase, warn: War
         return
     close = difflib.get_close_matches(name, kb.fact_names, n=1, cutoff=0.75)
     if close:
-        warn(f"{where}: {kind} {name!r} is not a fact (did you mean {close[0]}?)", True)
+        warn(
+            f"{where}: {kind} {name!r} is not a fact (did you mean {close[0]}?); passed through",
+            True,
+        )
 
 
 def _is_utf8(text: str) -> bool:
@@ -431,32 +490,33 @@ def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Tabl
         trimmed = len(keep) != width
         last = line
         while True:
-            start = last + 1
             try:
-                row = next(reader)
-            except StopIteration:
+                for row in reader:
+                    start, last = last + 1, reader.line_num
+                    if len(row) == width and "".join(row).isascii():  # the common case
+                        yield start, [row[i] for i in keep] if trimmed else row, fact_values(row)
+                    elif row:  # not a blank line
+                        yield start, *odd(row)
                 return
             except csv.Error as err:
-                last = reader.line_num
+                start, last = last + 1, reader.line_num
                 yield start, [""] * len(keep), RowError(f"unreadable row: {err}")
-                continue
-            last = reader.line_num
-            if not row:
-                continue  # a blank line
-            values: Values | RowError
-            if len(row) != width:
-                values = RowError(f"expected {width} fields, found {len(row)}")
-                row = (row + [""] * width)[:width]
-            else:
-                values = fact_values(row)
-            if not "".join(row).isascii() and not all(map(_is_utf8, row)):
-                bad = next(columns[i] for i, text in enumerate(row) if not _is_utf8(text))
-                if not isinstance(values, RowError):
-                    values = RowError(f"column {bad!r} is not valid UTF-8", bad)
-                row = [_repaired(text) for text in row]
-            if trimmed:
-                row = [row[i] for i in keep]
-            yield start, row, values
+
+    def odd(row: list[str]) -> tuple[list[str], Values | RowError]:
+        """A row with non-ASCII text or the wrong number of fields."""
+        width = len(columns)
+        values: Values | RowError
+        if len(row) != width:
+            values = RowError(f"expected {width} fields, found {len(row)}")
+            row = (row + [""] * width)[:width]
+        else:
+            values = fact_values(row)
+        if not all(map(_is_utf8, row)):
+            bad = next(columns[i] for i, text in enumerate(row) if not _is_utf8(text))
+            if not isinstance(values, RowError):
+                values = RowError(f"column {bad!r} is not valid UTF-8", bad)
+            row = [_repaired(text) for text in row]
+        return [row[i] for i in keep], values
 
     return Table(
         path,
@@ -551,48 +611,43 @@ def open_table(path: Path, kb: KnowledgeBase, warn: Warn, *, scan: bool = False)
 def _csv_text(value: object) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else _DUMP(value)
 
 
-def _json_fields(verdict: Decided) -> dict[str, object]:
-    if isinstance(verdict, RowError):
-        return {**dict.fromkeys(OUTPUT_COLUMNS[:-1]), "error": verdict.message}
-    return {
-        "recommendation": verdict.recommendation,
-        "combine_with": list(verdict.combine_with),
-        **{f"rank{k}": text or None for k, text in enumerate(verdict.top(), 1)},
-        "fired": list(verdict.fired),
-        "error": None,
-    }
+def _json_line(obj: dict[str, object], verdict: Decided) -> str:
+    if not _OUTPUT.isdisjoint(obj):
+        obj = {key: value for key, value in obj.items() if key not in _OUTPUT}
+    head = _DUMP(obj)[:-1]
+    return f"{head}{', ' if obj else ''}{verdict.json_tail}}}\n"
 
 
 def _writer(table: Table, kind: Format, out: IO[str]) -> Callable[[Any, Decided], None]:
-    """A function writing one row with its verdict."""
-    if kind == "csv":
-        writer = csv.writer(out)
-        writer.writerow([*table.columns, *OUTPUT_COLUMNS])
-        write = writer.writerow
-        if table.format == "csv":
-
-            def csv_from_csv(fields: list[str], verdict: Decided) -> None:
-                fields += verdict.text
-                write(fields)
-
-            return csv_from_csv
-        columns = table.columns
-
-        def csv_from_jsonl(fields: dict[str, object], verdict: Decided) -> None:
-            write([*(_csv_text(fields.get(c)) for c in columns), *verdict.text])
-
-        return csv_from_jsonl
-    dump = json.JSONEncoder(ensure_ascii=False).encode
+    """A function writing one row with its verdict (input columns first, as read)."""
+    write = out.write
     columns = table.columns
+    if kind == "jsonl":
 
-    def jsonl(fields: Any, verdict: Decided) -> None:
-        obj = dict(zip(columns, fields, strict=True)) if table.format == "csv" else fields
-        out.write(dump({**obj, **_json_fields(verdict)}) + "\n")
+        def jsonl(fields: Any, verdict: Decided) -> None:
+            if table.format == "csv":
+                fields = dict(zip(columns, fields, strict=True))
+            write(_json_line(fields, verdict))
 
-    return jsonl
+        return jsonl
+    csv.writer(out, lineterminator=CSV_TERMINATOR).writerow([*table.columns, *OUTPUT_COLUMNS])
+    head = csv.writer(out, lineterminator="").writerow  # the verdict's tail ends the line
+    if table.format == "csv":
+
+        def csv_from_csv(fields: list[str], verdict: Decided) -> None:
+            head(fields)
+            write(verdict.csv_tail)
+
+        return csv_from_csv
+
+    def csv_from_jsonl(fields: dict[str, object], verdict: Decided) -> None:
+        head([_csv_text(fields.get(c)) for c in columns])
+        write(verdict.csv_tail)
+
+    return csv_from_jsonl
 
 
 @contextmanager
@@ -600,8 +655,8 @@ def _atomic(target: Path | BinaryIO) -> Iterator[BinaryIO]:
     """A file to write the output into; moved over `target` (or copied into the stream) only
     when the block finishes, and removed when it fails."""
     if not isinstance(target, Path):
-        with tempfile.TemporaryFile() as spool:
-            yield spool
+        with tempfile.TemporaryFile(buffering=OUTPUT_BUFFER) as spool:
+            yield cast(BinaryIO, spool)
             spool.seek(0)
             shutil.copyfileobj(spool, target)
             target.flush()
@@ -613,7 +668,7 @@ def _atomic(target: Path | BinaryIO) -> Iterator[BinaryIO]:
             f"cannot write {target}: {err.strerror or err}", item=str(target)
         ) from None
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb", buffering=OUTPUT_BUFFER) as out:
             yield out
         umask = os.umask(0)
         os.umask(umask)
@@ -651,9 +706,7 @@ def run_batch(
         if on_warning is not None:
             on_warning(message)
 
-    recommended: dict[str | None, int] = dict.fromkeys([*kb.approach_ids, None], 0)
-    via: dict[str, int] = {}
-    rows = errors = 0
+    tally: Counter[tuple[str | None, str]] = Counter()
     scan = output_format == "csv"  # CSV output needs every JSON key before the first row
     with open_table(source, kb, warn, scan=scan) as table, _atomic(target) as binary:
         out = io.TextIOWrapper(binary, encoding="utf-8", newline="")
@@ -667,27 +720,33 @@ def run_batch(
             jobs=jobs,
             typed=table.format == "jsonl",
         )
-        for (line, fields, _), verdict in decided:
-            rows += 1
+        for rows, ((line, fields, _), verdict) in enumerate(decided, 1):
+            tally[verdict.tally] += 1
             if verdict.__class__ is RowError:
-                assert isinstance(verdict, RowError)
-                errors += 1
                 if strict:
                     raise InputError(f"{source}:{line}: {verdict.message}", item=verdict.fact)
                 if on_error is not None:
                     on_error(line, verdict)
-            else:
-                assert isinstance(verdict, Verdict)
-                recommended[verdict.recommendation] += 1
-                via[verdict.via] = via.get(verdict.via, 0) + 1
             write(fields, verdict)
-            if on_progress is not None and rows % PROGRESS_EVERY == 0:
+            if on_progress is not None and not rows % PROGRESS_EVERY:
                 on_progress(table.position())
         out.flush()
         out.detach()
         if on_progress is not None:
             on_progress(table.position())
-    return Summary(rows, errors, tuple(recommended.items()), tuple(via.items()), output_format)
+    recommended = dict.fromkeys([*kb.approach_ids, None], 0)
+    via: dict[str, int] = {}
+    for (approach, how), count in tally.items():
+        if how != "error":
+            recommended[approach] += count
+        via[how] = via.get(how, 0) + count
+    return Summary(
+        sum(tally.values()),
+        via.pop("error", 0),
+        tuple(recommended.items()),
+        tuple(via.items()),
+        output_format,
+    )
 
 
 def _values(record: Record) -> Values | RowError:

@@ -1,0 +1,248 @@
+"""`llm-advisor diagram`: formats, bad input, missing tools, highlighting a recorded case."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, parse_dot, parse_mermaid
+
+from cli.main import cli
+from engine.audit import record_result
+from engine.diagram import Leaf, load_diagram
+from engine.facts import make_case
+from engine.inference import evaluate
+from engine.loader import load_knowledge_base
+
+MINI = str(KBS / "mini")
+WIDE = str(KBS / "wide")
+needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_ADVISOR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["diagram", *args])
+
+
+def one_line_error(result: Result, code: int) -> str:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    message = result.stderr.strip()
+    assert message.startswith("Error: ") and "\n" not in message, message
+    assert "Traceback" not in result.output
+    return message
+
+
+def run_without(tmp_path: Path, keep: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh process whose PATH holds only the named programs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in keep:
+        found = shutil.which(name)
+        assert found is not None
+        target = bin_dir / name
+        if not target.exists():
+            target.symlink_to(found)
+    env = {**os.environ, "PATH": str(bin_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "diagram", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+
+
+# --- formats ------------------------------------------------------------------------------------
+
+
+def test_dot_goes_to_standard_output_by_default() -> None:
+    result = run("--rules", MINI)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("// llm-advisor decision diagram")
+    parse_dot(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("name", "start"),
+    [("tree.dot", b"// llm-advisor"), ("tree.gv", b"// llm-advisor"), ("tree.mmd", b"---\n")],
+)
+def test_the_format_follows_the_file_name(name: str, start: bytes, tmp_path: Path) -> None:
+    target = tmp_path / name
+    result = run("--rules", MINI, "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().startswith(start)
+    assert f"Wrote {target}" in result.stderr
+
+
+@needs_dot
+@pytest.mark.parametrize(("name", "start"), [("t.svg", b"<?xml"), ("t.png", b"\x89PNG")])
+def test_graphviz_formats(name: str, start: bytes, tmp_path: Path) -> None:
+    target = tmp_path / name
+    result = run("--rules", MINI, "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().startswith(start)
+
+
+@needs_dot
+@pytest.mark.skipif(not HAVE_PDFINFO, reason="needs poppler's pdfinfo")
+def test_pdf_with_letter_paper(tmp_path: Path) -> None:
+    target = tmp_path / "tree.pdf"
+    result = run("--rules", MINI, "-o", str(target), "--paper", "letter")
+    assert result.exit_code == 0, result.output
+    info = subprocess.run(["pdfinfo", str(target)], capture_output=True, text=True).stdout
+    assert "792 x 612 pts" in info and re.search(r"^Pages:\s+1$", info, re.M)
+
+
+def test_explicit_format_wins_over_the_file_name(tmp_path: Path) -> None:
+    target = tmp_path / "tree.txt"
+    result = run("--rules", MINI, "-o", str(target), "--format", "mermaid")
+    assert result.exit_code == 0, result.output
+    parse_mermaid(target.read_text(encoding="utf-8"))
+
+
+def test_given_restricts_the_diagram() -> None:
+    result = run("--rules", MINI, "--given", "size=5M", "--format", "mermaid")
+    assert result.exit_code == 0, result.output
+    title, drawn = parse_mermaid(result.stdout)
+    assert "Given: size=5M" in title
+    assert not any(
+        n["label"].endswith(" size") or n["label"] == "size" for n in drawn.nodes.values()
+    )
+
+
+def test_fact_highlights_the_case() -> None:
+    result = run(
+        "--rules", MINI, "--fact", "size=5M", "--fact", "urgent=yes", "--fact", "color=green"
+    )
+    assert result.exit_code == 0, result.output
+    bold = [e for e in parse_dot(result.stdout).edges if e[2].get("penwidth") == "3"]
+    assert len(bold) == 3
+    assert "Highlighted path" in result.stderr
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--format", "jpeg"], "unknown format 'jpeg'"),
+        (["-o", "tree.jpeg"], "cannot tell the format"),
+        (["--paper", "a3"], "unknown paper 'a3'"),
+        (["--format", "pdf"], "give a file with -o"),
+        (["--given", "colour=red"], "unknown fact 'colour'"),
+        (["--given", "color=purple"], "bad value 'purple' for color"),
+        (["--given", "size"], "expected NAME=VALUE"),
+        (["--given", "size=unknown"], "--given size needs a value"),
+        (["--fact", "color=purple"], "bad value 'purple' for color"),
+        (["--highlight", "abc123", "--fact", "size=1"], "not both"),
+        (["--date", "yesterday"], "bad --date"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    assert needle in one_line_error(run("--rules", MINI, *args), 2)
+
+
+def test_unwritable_output_paths_are_bad_input(tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    for target in (tmp_path / "missing" / "t.dot", a_file / "t.dot", tmp_path):
+        message = one_line_error(run("--rules", MINI, "-o", str(target), "--format", "dot"), 2)
+        assert "cannot write" in message or "is a directory" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_nothing_is_written_when_the_input_is_bad(tmp_path: Path) -> None:
+    target = tmp_path / "tree.dot"
+    one_line_error(run("--rules", MINI, "-o", str(target), "--given", "nope=1"), 2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_the_old_file_alone(tmp_path: Path) -> None:
+    target = tmp_path / "tree.dot"
+    target.write_text("old")
+    one_line_error(run("--rules", MINI, "-o", str(target), "--given", "color=purple"), 2)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["tree.dot"]
+
+
+# --- missing programs ---------------------------------------------------------------------------
+
+
+def test_without_graphviz_documents_fail_with_an_install_hint(tmp_path: Path) -> None:
+    for name in ("tree.pdf", "tree.svg", "tree.png"):
+        done = run_without(tmp_path, [], "--rules", MINI, "-o", name)
+        assert done.returncode == 1, done.stderr
+        message = done.stderr.strip()
+        assert "\n" not in message and "Graphviz" in message and "install" in message
+        assert not (tmp_path / name).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
+    for fmt in ("dot", "mermaid"):
+        done = run_without(tmp_path, [], "--rules", MINI, "--format", fmt)
+        assert done.returncode == 0, done.stderr
+        assert "flowchart LR" in done.stdout or "digraph" in done.stdout
+
+
+@needs_dot
+def test_a_multi_page_pdf_without_pdfunite_says_what_to_install(tmp_path: Path) -> None:
+    done = run_without(tmp_path, ["dot"], "--rules", WIDE, "-o", "tree.pdf")
+    assert done.returncode == 1, done.stderr
+    assert "pdfunite" in done.stderr and "poppler" in done.stderr
+    assert not (tmp_path / "tree.pdf").exists()
+    done = run_without(tmp_path, ["dot"], "--rules", MINI, "-o", "small.pdf")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "small.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_drawing_imports_graphviz_and_networkx_only_when_needed() -> None:
+    code = (
+        "import sys, cli.diagram, diagrams.export\n"
+        "print('graphviz' in sys.modules, 'networkx' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+# --- a recorded case ----------------------------------------------------------------------------
+
+
+def test_highlight_an_audit_record(tmp_path: Path) -> None:
+    kb = load_knowledge_base(MINI)
+    case = make_case(kb, {"size": "3M", "urgent": "yes", "color": "red"})
+    result = evaluate(kb, case)
+    db = tmp_path / "audit.db"
+    record_id = record_result(db, kb, result)
+    for extra in ([], ["--rules", MINI]):
+        out = run("--highlight", record_id, "--audit-db", str(db), *extra)
+        assert out.exit_code == 0, out.output
+        drawn = parse_dot(out.stdout)
+        bold = {t: h for t, h, a in drawn.edges if a.get("penwidth") == "3"}
+        diagram = load_diagram(kb)
+        node = f"n{diagram.root}"
+        while node in bold:
+            node = bold[node]
+        leaf = diagram.nodes[int(node[1:].split("_")[0])]
+        assert isinstance(leaf, Leaf)
+        assert leaf.decision.recommendation == result.recommendation
+        assert leaf.decision.combine_with == result.combine_with
+        assert f"audit record {record_id}" in out.stdout
+
+
+def test_unknown_audit_id_is_bad_input(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    message = one_line_error(
+        run("--rules", MINI, "--highlight", "abcdef", "--audit-db", str(db)), 2
+    )
+    assert "abcdef" in message
+    assert not db.exists()
