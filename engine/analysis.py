@@ -66,6 +66,10 @@ class Partial:
     residual: tuple[tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int], ...] = ()
     dstatus: tuple[int, ...] = ()
     state: State = ()
+    # Internal, by approach position: score bounds, certain exclusions, open exclusion counts.
+    bounds: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+    open_exclusions: tuple[int, ...] = ()
+    open_combines: frozenset[int] = frozenset()
 
     def contenders(self, order: tuple[str, ...]) -> tuple[str, ...]:
         """Approaches that can still end up recommended."""
@@ -171,6 +175,16 @@ class Analyzer:
             )
             for r in self._by_stratum
         )
+        # Before anything is evaluated every rule is open: every contribution is possible.
+        low, high, open_exclusions = [0] * n, [0] * n, [0] * n
+        for r in range(len(kb.rules)):
+            for a, delta in self._scores[r]:
+                if delta > 0:
+                    high[a] += delta
+                else:
+                    low[a] += delta
+            for a in self._excludes[r]:
+                open_exclusions[a] += 1
         self._top = Partial(
             rules=(OPEN,) * len(kb.rules),
             derived={},
@@ -182,6 +196,9 @@ class Analyzer:
             residual=top_residual,
             dstatus=(-1,) * len(self._derived),
             state=(-1,) * len(self.facts),  # differs from every state: nothing evaluated yet
+            bounds=(tuple(low), tuple(high)),
+            open_exclusions=tuple(open_exclusions),
+            open_combines=frozenset(range(len(self._combines))),
         )
 
     @staticmethod
@@ -245,8 +262,11 @@ class Analyzer:
         status = list(base.rules)
         dstatus = list(base.dstatus)
         certain = list(base.key[0])  # type: ignore[call-overload]
-        excluded = [TRUE if e else FALSE for e in base.key[1]]  # type: ignore[attr-defined]
+        excluded_for_sure = list(base.key[1])  # type: ignore[call-overload]
         certain_combines = set(base.key[2])  # type: ignore[call-overload]
+        low, high = list(base.bounds[0]), list(base.bounds[1])
+        open_exclusions = list(base.open_exclusions)
+        open_combines = set(base.open_combines)
         residual = []
         changed = 0
         for i, (now, before) in enumerate(zip(state, base.state, strict=True)):
@@ -295,53 +315,60 @@ class Analyzer:
                 if alt_status == OPEN:
                     rule_status = OPEN
                     open_alts.append(tuple(open_lits))
-            if rule_status != OPEN:
-                for d in self._rule_derives[r]:
-                    if dstatus[d] == OPEN:
-                        dstatus[d] = -1
-                        dchanged |= 1 << d
             status[r] = rule_status
             if rule_status == OPEN:
                 residual.append(self._entry(r, tuple(open_alts)))
-            elif rule_status == TRUE:
-                for a, delta in self._scores[r]:
+                continue
+            # The rule is decided: its possible contributions become certain or vanish.
+            for d in self._rule_derives[r]:
+                if dstatus[d] == OPEN:
+                    dstatus[d] = -1
+                    dchanged |= 1 << d
+            for a, delta in self._scores[r]:
+                if delta > 0:
+                    high[a] -= delta
+                else:
+                    low[a] -= delta
+                if rule_status == TRUE:
                     certain[a] += delta
-                for a in self._excludes[r]:
-                    excluded[a] = TRUE
+                    low[a] += delta
+                    high[a] += delta
+            for a in self._excludes[r]:
+                open_exclusions[a] -= 1
+                if rule_status == TRUE:
+                    excluded_for_sure[a] = True
+            open_combines.difference_update(self._rule_combines[r])
+            if rule_status == TRUE:
                 certain_combines.update(self._rule_combines[r])
         for d, ds in enumerate(dstatus):
             if ds < 0:
                 producers = [status[p] for p in self._producers[d]]
                 dstatus[d] = TRUE if TRUE in producers else OPEN if OPEN in producers else FALSE
 
-        low, high = list(certain), list(certain)
-        certain_excluded = tuple(e == TRUE for e in excluded)
-        combines = [(self._combines[k], TRUE) for k in sorted(certain_combines)]
-        for r, *_ in residual:
-            for a, delta in self._scores[r]:
-                if delta > 0:
-                    high[a] += delta
-                else:
-                    low[a] += delta
-            for a in self._excludes[r]:
-                if excluded[a] == FALSE:
-                    excluded[a] = OPEN
-            combines.extend((self._combines[k], OPEN) for k in self._rule_combines[r])
+        excluded = [
+            TRUE if sure else OPEN if count else FALSE
+            for sure, count in zip(excluded_for_sure, open_exclusions, strict=True)
+        ]
         order = self.order
-        lows, highs = dict(zip(order, low, strict=True)), dict(zip(order, high, strict=True))
-        excl = dict(zip(order, excluded, strict=True))
-        key = (tuple(certain), certain_excluded, tuple(sorted(certain_combines)), tuple(residual))
         partial = Partial(
             rules=tuple(status),
             derived={n: ds for n, ds in zip(self._derived, dstatus, strict=True)},
-            low=lows,
-            high=highs,
-            excluded=excl,
-            decision=self._decide(lows, highs, excl, combines),
-            key=key,
+            low=dict(zip(order, low, strict=True)),
+            high=dict(zip(order, high, strict=True)),
+            excluded=dict(zip(order, excluded, strict=True)),
+            decision=self._decide(low, high, excluded, certain_combines, open_combines),
+            key=(
+                tuple(certain),
+                tuple(excluded_for_sure),
+                tuple(sorted(certain_combines)),
+                tuple(residual),
+            ),
             residual=tuple(residual),
             dstatus=tuple(dstatus),
             state=state,
+            bounds=(tuple(low), tuple(high)),
+            open_exclusions=tuple(open_exclusions),
+            open_combines=frozenset(open_combines),
         )
         if len(self._cache) > 200_000:
             self._cache.clear()
@@ -350,35 +377,37 @@ class Analyzer:
 
     def _decide(
         self,
-        low: dict[str, int],
-        high: dict[str, int],
-        excluded: dict[str, int],
-        combines: list[tuple[Combine, int]],
+        low: list[int],
+        high: list[int],
+        excluded: list[int],
+        certain_combines: set[int],
+        open_combines: set[int],
     ) -> Decision | None:
-        if all(excluded[a] == TRUE for a in self.order):
+        """The decided outcome (DESIGN.md's soundness criterion), or None when undecided."""
+        n = len(self.order)
+        if all(e == TRUE for e in excluded):
             return Decision(None, ())
-        for a in self.order:
+        for a in range(n):
             if excluded[a] != FALSE:
                 continue
-            beaten = all(
-                excluded[b] == TRUE
-                or high[b] < low[a]
-                or (high[b] == low[a] and self.position[a] < self.position[b])
-                for b in self.order
+            if not all(
+                excluded[b] == TRUE or high[b] < low[a] or (high[b] == low[a] and a < b)
+                for b in range(n)
                 if b != a
-            )
-            if not beaten:
+            ):
                 continue
             partners = set()
-            for effect, s in combines:
-                if a not in (effect.first, effect.second):
+            for k in (*certain_combines, *open_combines):
+                effect = self._combines[k]
+                ends = (self.position[effect.first], self.position[effect.second])
+                if a not in ends:
                     continue
-                other = effect.second if effect.first == a else effect.first
-                if s == OPEN or excluded[other] == OPEN:
+                other = ends[1] if ends[0] == a else ends[0]
+                if k in open_combines or excluded[other] == OPEN:
                     return None
                 if excluded[other] == FALSE:
                     partners.add(other)
-            return Decision(a, tuple(sorted(partners, key=self.position.__getitem__)))
+            return Decision(self.order[a], tuple(self.order[p] for p in sorted(partners)))
         return None
 
     # --- questions ------------------------------------------------------------------------

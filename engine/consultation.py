@@ -113,6 +113,10 @@ class Consultation:
         self.answers.append(Answer(fact, value))
         return value
 
+    def answer_value(self, fact: str, value: Value) -> None:
+        """Record an answer that is already a normalised value (e.g. from a stored case)."""
+        self.answers.append(Answer(fact, value))
+
     def dont_know(self, fact: str) -> Value | None:
         """Record "don't know"; returns the default that will be assumed, if any."""
         self.answers.append(Answer(fact, None))
