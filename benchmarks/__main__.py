@@ -21,6 +21,11 @@ from benchmarks.common import Figure, Skipped
 BENCHMARKS: dict[str, str] = {
     "engine_overhead": "benchmarks.engine_overhead",
     "cold_cli": "benchmarks.cold_cli",
+    "batch_fast": "benchmarks.batch_fast",
+    "batch_trace": "benchmarks.batch_trace",
+    "diagram_compile": "benchmarks.diagram_compile",
+    "consult_questions": "benchmarks.consult_questions",
+    "consult_start": "benchmarks.consult_start",
 }
 RESULTS = Path(__file__).with_name("results.json")
 

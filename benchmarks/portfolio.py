@@ -10,7 +10,13 @@ Values are written the way people type them: enum values, `yes`/`no`, and quanti
 from __future__ import annotations
 
 import csv
+import os
 import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.model import KnowledgeBase
@@ -49,3 +55,52 @@ def write_portfolio(path: Path, kb: KnowledgeBase, rows: int, distinct: int, see
         writer.writerow(["id", "team", *kb.fact_names])
         for i in range(rows):
             writer.writerow([i, f"team-{i % 211}", *rng.choice(pool)])
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished process: wall-clock and CPU seconds, and its peak resident memory."""
+
+    wall: float
+    cpu: float
+    peak_mb: float
+    returncode: int
+    stderr: str
+
+
+def run_process(argv: list[str], env: dict[str, str]) -> Run:
+    """Run a process to completion and measure it with `wait4`, which reports that one child's
+    CPU time and peak RSS (including any children it waited for) — unlike RUSAGE_CHILDREN,
+    which keeps the maximum over every child this process ever had."""
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        text = errors.read().decode("utf-8", "replace")
+    return Run(
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,  # KiB on Linux
+        process.returncode,
+        text,
+    )
+
+
+def batch_command(*args: str) -> list[str]:
+    """`llm-advisor batch ARGS` with this interpreter."""
+    return [sys.executable, "-m", "cli", "batch", *args]
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    """The environment the measured processes share: bytecode cached (as an installed package
+    has it) and the diagram cache, both in a throw-away directory."""
+    env = {
+        **os.environ,
+        "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
+        "LLM_ADVISOR_CACHE_DIR": str(tmp / "cache"),
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env

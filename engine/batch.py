@@ -24,8 +24,10 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import itertools
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter, deque
@@ -36,14 +38,14 @@ from operator import itemgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, TypeVar, cast
 
-from .errors import InputError
+from .errors import EngineError, InputError
 from .model import KnowledgeBase
 from .outcome import Ranked, decide
 
 if TYPE_CHECKING:
     from .analysis import Analyzer
     from .diagram import DecisionDiagram
-    from .inference import Engine
+    from .inference import Engine, Result
 
 Format = Literal["csv", "jsonl"]
 Via = Literal["diagram", "inference", "disagreement"]
@@ -64,7 +66,7 @@ _UNIT = "\x1f"
 """Joins a row's values into one memo key (the ASCII unit separator)."""
 SEPARATOR = ";"
 """Joins the lists `combine_with` and `fired` in CSV output."""
-CACHE_SIZE = 1 << 15
+CACHE_SIZE = 1 << 14
 """Entries per memo (raw rows; cell states); a full memo is cleared. About 1 KB an entry."""
 ANALYSIS_CACHE_SIZE = 1 << 10
 CHUNK = 64
@@ -79,22 +81,32 @@ T = TypeVar("T")
 
 _DUMP = json.JSONEncoder(ensure_ascii=False).encode
 CSV_TERMINATOR = "\r\n"
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
 
 
-def _tails(columns: dict[str, str | list[str] | None]) -> tuple[str, str]:
-    """The output columns rendered once for every row that shares them: as the end of a CSV
-    line (`,rag,...\r\n`, lists joined by `SEPARATOR`) and as the last members of a JSON object
-    (`"recommendation": "rag", ...`)."""
-    buffer = io.StringIO()
+def _csv_tail(columns: dict[str, str | list[str] | None]) -> str:
+    """The output columns as the end of a CSV line: `,rag,...\r\n` (lists joined by
+    `SEPARATOR`). Rendered once for all the rows that share a verdict."""
     cells = [SEPARATOR.join(v) if isinstance(v, list) else v or "" for v in columns.values()]
-    csv.writer(buffer, lineterminator=CSV_TERMINATOR).writerow(["", *cells])
-    return buffer.getvalue(), _DUMP(columns)[1:-1]
+    return f",{','.join(map(_csv_field, cells))}{CSV_TERMINATOR}"
+
+
+def _json_tail(columns: dict[str, str | list[str] | None]) -> str:
+    """The output columns as the last members of a JSON object: `"recommendation": "rag", ...`."""
+    return _DUMP(columns)[1:-1]
+
+
+def _csv_field(text: str) -> str:
+    """A field as the csv module writes it (quoted only when it has to be)."""
+    if _NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of one row. `fired` is in rule-base order on the fast path and in firing
-    order when traced; `csv_tail` and `json_tail` are its output columns, rendered."""
+    order when traced."""
 
     recommendation: str | None
     combine_with: tuple[str, ...]
@@ -102,22 +114,32 @@ class Verdict:
     fired: tuple[str, ...]
     via: Via
     csv_tail: str = field(init=False, repr=False, compare=False)
-    json_tail: str = field(init=False, repr=False, compare=False)
+    """The output columns, rendered for CSV."""
     tally: tuple[str | None, str] = field(init=False, repr=False, compare=False)
+    """What the run's summary counts: the recommendation and how it was reached."""
+    _json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tally", (self.recommendation, self.via))
-        csv_tail, json_tail = _tails(
-            {
-                "recommendation": self.recommendation,
-                "combine_with": list(self.combine_with),
-                **{f"rank{k}": text for k, text in enumerate(self.top(), 1)},
-                "fired": list(self.fired),
-                "error": None,
-            }
-        )
-        object.__setattr__(self, "csv_tail", csv_tail)
-        object.__setattr__(self, "json_tail", json_tail)
+        object.__setattr__(self, "csv_tail", _csv_tail(self.columns()))
+
+    @property
+    def json_tail(self) -> str:
+        """The output columns, rendered for JSON (on first use: only JSON output needs it)."""
+        if self._json is None:
+            object.__setattr__(self, "_json", _json_tail(self.columns()))
+        assert self._json is not None
+        return self._json
+
+    def columns(self) -> dict[str, str | list[str] | None]:
+        """The output columns: `OUTPUT_COLUMNS` with their values."""
+        return {
+            "recommendation": self.recommendation,
+            "combine_with": list(self.combine_with),
+            **{f"rank{k}": text for k, text in enumerate(self.top(), 1)},
+            "fired": list(self.fired),
+            "error": None,
+        }
 
     def top(self) -> list[str | None]:
         """The first `TOP` places of the ranking as `approach:score` (`approach:excluded`)."""
@@ -134,14 +156,18 @@ class RowError:
     message: str
     fact: str | None = None
     csv_tail: str = field(init=False, repr=False, compare=False)
-    json_tail: str = field(init=False, repr=False, compare=False)
     tally: tuple[str | None, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tally", (None, "error"))
-        csv_tail, json_tail = _tails({**dict.fromkeys(OUTPUT_COLUMNS), "error": self.message})
-        object.__setattr__(self, "csv_tail", csv_tail)
-        object.__setattr__(self, "json_tail", json_tail)
+        object.__setattr__(self, "csv_tail", _csv_tail(self.columns()))
+
+    @property
+    def json_tail(self) -> str:
+        return _json_tail(self.columns())
+
+    def columns(self) -> dict[str, str | list[str] | None]:
+        return {**dict.fromkeys(OUTPUT_COLUMNS), "error": self.message}
 
 
 Decided = Verdict | RowError
@@ -194,16 +220,14 @@ class Decider:
         self._states: dict[tuple[int, ...], Verdict] = {}
         self._rule_index = {rule.id: r for r, rule in enumerate(kb.rules)}
 
-    def key(self, values: Values) -> Hashable:
-        """The memo's key for a row's values: for strings, one string (one hash, one compare)
-        unless a value contains the separator."""
-        if self.typed:
-            return tuple(v if v.__class__ is str else (v.__class__, v) for v in values)
-        key = _UNIT.join(values)  # type: ignore[arg-type]
-        return key if key.count(_UNIT) == self._separators else values
-
     def decide(self, values: Values) -> Decided:
-        key = self.key(values)
+        key: Hashable
+        if self.typed:
+            key = tuple(v if v.__class__ is str else (v.__class__, v) for v in values)
+        else:  # strings: one joined string is one hash and one compare, unless a value holds
+            key = _UNIT.join(values)  # type: ignore[arg-type]  # the separator
+            if key.count(_UNIT) != self._separators:
+                key = values
         found = self.memo.get(key)
         if found is None:
             found = self._decide_new(values)
@@ -213,6 +237,9 @@ class Decider:
         return found
 
     def _decide_new(self, values: Values) -> Decided:
+        bad = utf8_error(self.facts, values)
+        if bad is not None:
+            return bad
         cells: list[int] = []
         for i, where in enumerate(self._where):  # schema order: the first error, as make_case
             raw = None if where is None else values[where]
@@ -283,7 +310,7 @@ class Decider:
         return Verdict(verdict.recommendation, verdict.combine_with, verdict.ranking, fired, via)
 
 
-def _verdict(result: Any, via: Via) -> Verdict:
+def _verdict(result: Result, via: Via) -> Verdict:
     """A verdict from an inference `Result`, with the fired rules in firing order."""
     return Verdict(
         result.recommendation,
@@ -298,6 +325,9 @@ def trace_one(kb: KnowledgeBase, facts: tuple[str, ...], engine: Engine, values:
     """Validate one row and run inference on it."""
     from .facts import make_case
 
+    bad = utf8_error(facts, values)
+    if bad is not None:
+        return bad
     raw = {name: v for name, v in zip(facts, values, strict=True) if v is not None}
     try:
         case = make_case(kb, raw)
@@ -339,28 +369,29 @@ def _traced(
             v = values(item)
             yield item, v if isinstance(v, RowError) else trace_one(kb, facts, engine, v)
         return
-    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    # Pool.imap would read the whole input ahead; a bounded window of chunks keeps memory flat.
+    # Executor.map would read the whole input ahead: a bounded window of chunks keeps memory
+    # flat. A worker that dies fails the run (BrokenProcessPool) where a Pool would hang.
     window = 2 * jobs
-    with multiprocessing.Pool(jobs, _init_worker, (kb, facts)) as pool:
-        pending: deque[tuple[list[T], Any]] = deque()
-        chunk: list[T] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) == CHUNK:
-                pending.append(
-                    (chunk, pool.apply_async(_trace_chunk, ([values(i) for i in chunk],)))
-                )
-                chunk = []
-                if len(pending) >= window:
-                    done, result = pending.popleft()
-                    yield from zip(done, result.get(), strict=True)
-        if chunk:
-            pending.append((chunk, pool.apply_async(_trace_chunk, ([values(i) for i in chunk],))))
-        while pending:
-            done, result = pending.popleft()
-            yield from zip(done, result.get(), strict=True)
+    rows = iter(items)
+    pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(kb, facts))
+    pending: deque[tuple[list[T], Future[list[Decided]]]] = deque()
+    try:
+        while True:
+            chunk = list(itertools.islice(rows, CHUNK))
+            if chunk:
+                pending.append((chunk, pool.submit(_trace_chunk, [values(i) for i in chunk])))
+            while pending and (len(pending) >= window or not chunk):
+                done, future = pending.popleft()
+                yield from zip(done, future.result(), strict=True)
+            if not chunk:
+                return
+    except BrokenProcessPool as err:
+        raise EngineError(f"a worker process stopped unexpectedly: {err}") from None
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def decide_rows(
@@ -376,23 +407,21 @@ def decide_rows(
     """Decide a stream of rows, in order: each item with its verdict or error.
 
     `values(item)` gives the item's raw fact values in the order of `facts` (or why the row cannot
-    be read). A generator: it reads ahead at most one item on the fast path and a bounded window
-    of chunks when tracing (`jobs` processes, default one per core).
+    be read). Lazy: it reads ahead one item on the fast path and a bounded window of chunks when
+    tracing (`jobs` processes, default one per core).
     """
     if trace:
-        yield from _traced(kb, facts, items, values, jobs or os.cpu_count() or 1)
-        return
+        return _traced(kb, facts, items, values, jobs or os.cpu_count() or 1)
     decide = Decider(kb, facts, typed=typed).decide
-    for item in items:
-        v = values(item)
-        yield item, v if isinstance(v, RowError) else decide(v)
+    return ((item, v if isinstance(v := values(item), RowError) else decide(v)) for item in items)
 
 
 # --- reading ----------------------------------------------------------------------------------
 
-Record = tuple[int, Any, Values | RowError]
-"""One input row: its line number, its fields as read (list for CSV, dict for JSON Lines) and
-its fact values (or why it cannot be read)."""
+Record = tuple[int, Any, str | None, Values | RowError]
+"""One input row: its line number, its fields (a list for CSV, a dict for JSON Lines), the CSV
+line as read when it can be written back as it is, and its fact values (or why the row cannot
+be read)."""
 
 
 def format_of(path: Path) -> Format:
@@ -436,6 +465,14 @@ def _check_column(where: str, kind: str, name: str, kb: KnowledgeBase, warn: War
         )
 
 
+def utf8_error(facts: tuple[str, ...], values: Values) -> RowError | None:
+    """The first fact whose value was not valid UTF-8 (read with `surrogateescape`), if any."""
+    for name, value in zip(facts, values, strict=True):
+        if isinstance(value, str) and not _is_utf8(value):
+            return RowError(f"the value of {name} is not valid UTF-8", name)
+    return None
+
+
 def _is_utf8(text: str) -> bool:
     """Whether text read with `surrogateescape` came from valid UTF-8."""
     if text.isascii():
@@ -452,15 +489,42 @@ def _repaired(text: str) -> str:
 
 
 def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Table:
-    reader = csv.reader(stream)
+    """Rows of a CSV file. A line without a quote character is split on commas, which is what
+    the csv module would do with it, and kept as read, to be written back as it was; a line with
+    one goes to the csv module, which reads on while a quoted field spans lines."""
+    lines = iter(stream)
+    held: list[str] = []
+    number = 0  # lines read so far
+
+    def feed() -> Iterator[str]:
+        while True:
+            text = held.pop() if held else next(lines, None)
+            if text is None:
+                return
+            yield text
+
+    reader = csv.reader(feed())
+
+    def parse(text: str) -> list[str]:
+        """The record that starts with the line `text`; raises `csv.Error`."""
+        nonlocal number
+        held.append(text)
+        before = reader.line_num
+        try:
+            return next(reader, [])
+        finally:
+            number += reader.line_num - before - 1
+
     header: list[str] = []
     line = 0
     while not header:
-        line = reader.line_num + 1
+        text = next(lines, None)
+        if text is None:
+            raise InputError(f"{path} is empty: expected a header row of fact names")
+        number += 1
+        line = number
         try:
-            header = next(reader)
-        except StopIteration:
-            raise InputError(f"{path} is empty: expected a header row of fact names") from None
+            header = parse(text)
         except csv.Error as err:
             raise InputError(f"{path}:{line}: unreadable header: {err}") from None
     columns = tuple(name.strip() for name in header)
@@ -486,37 +550,31 @@ def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Tabl
     )
 
     def records() -> Iterator[Record]:
+        nonlocal number
         width = len(columns)
         trimmed = len(keep) != width
-        last = line
-        while True:
-            try:
-                for row in reader:
-                    start, last = last + 1, reader.line_num
-                    if len(row) == width and "".join(row).isascii():  # the common case
-                        yield start, [row[i] for i in keep] if trimmed else row, fact_values(row)
-                    elif row:  # not a blank line
-                        yield start, *odd(row)
-                return
-            except csv.Error as err:
-                start, last = last + 1, reader.line_num
-                yield start, [""] * len(keep), RowError(f"unreadable row: {err}")
-
-    def odd(row: list[str]) -> tuple[list[str], Values | RowError]:
-        """A row with non-ASCII text or the wrong number of fields."""
-        width = len(columns)
-        values: Values | RowError
-        if len(row) != width:
-            values = RowError(f"expected {width} fields, found {len(row)}")
-            row = (row + [""] * width)[:width]
-        else:
-            values = fact_values(row)
-        if not all(map(_is_utf8, row)):
-            bad = next(columns[i] for i, text in enumerate(row) if not _is_utf8(text))
-            if not isinstance(values, RowError):
-                values = RowError(f"column {bad!r} is not valid UTF-8", bad)
-            row = [_repaired(text) for text in row]
-        return [row[i] for i in keep], values
+        for text in lines:
+            number += 1
+            start = number
+            as_read: str | None = None
+            if '"' in text:
+                try:
+                    row = parse(text)
+                except csv.Error as err:
+                    yield start, [""] * len(keep), None, RowError(f"unreadable row: {err}")
+                    continue
+            else:
+                as_read = text.rstrip("\r\n")
+                row = as_read.split(",") if as_read else []
+            if len(row) == width:
+                if trimmed:
+                    yield start, [row[i] for i in keep], None, fact_values(row)
+                else:
+                    yield start, row, as_read, fact_values(row)
+            elif row:  # not a blank line
+                error = RowError(f"expected {width} fields, found {len(row)}")
+                row = (row + [""] * width)[:width]
+                yield start, [row[i] for i in keep], None, error
 
     return Table(
         path,
@@ -559,16 +617,21 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn, sca
             try:
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as err:
-                yield number, {}, RowError(f"not valid UTF-8 (byte {err.start + 1} of the line)")
+                yield (
+                    number,
+                    {},
+                    None,
+                    RowError(f"not valid UTF-8 (byte {err.start + 1} of the line)"),
+                )
                 continue
             try:
                 obj = json.loads(text)
             except ValueError as err:
                 message = getattr(err, "msg", str(err))
-                yield number, {}, RowError(f"not valid JSON: {message}")
+                yield number, {}, None, RowError(f"not valid JSON: {message}")
                 continue
             if not isinstance(obj, dict):
-                yield number, {}, RowError("expected a JSON object")
+                yield number, {}, None, RowError("expected a JSON object")
                 continue
             for key in obj:
                 if key not in checked and key not in facts:
@@ -577,11 +640,11 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn, sca
             values = tuple(obj.get(name) for name in facts)
             bad = next((n for n, v in zip(facts, values, strict=True) if not _json_value(v)), None)
             if bad is not None:
-                yield number, obj, RowError(f"fact {bad!r} needs a single value", bad)
+                yield number, obj, None, RowError(f"fact {bad!r} needs a single value", bad)
             elif all(name not in obj for name in facts):
-                yield number, obj, RowError("no fact of the rule base in this object")
+                yield number, obj, None, RowError("no fact of the rule base in this object")
             else:
-                yield number, obj, values
+                yield number, obj, None, values
 
     return Table(path, "jsonl", tuple(columns), facts, records(), stream.tell)
 
@@ -621,31 +684,34 @@ def _json_line(obj: dict[str, object], verdict: Decided) -> str:
     return f"{head}{', ' if obj else ''}{verdict.json_tail}}}\n"
 
 
-def _writer(table: Table, kind: Format, out: IO[str]) -> Callable[[Any, Decided], None]:
-    """A function writing one row with its verdict (input columns first, as read)."""
+def _writer(table: Table, kind: Format, out: IO[str]) -> Callable[[Record, Decided], None]:
+    """A function writing one row with its verdict: the input columns, then the output's."""
     write = out.write
     columns = table.columns
     if kind == "jsonl":
 
-        def jsonl(fields: Any, verdict: Decided) -> None:
-            if table.format == "csv":
-                fields = dict(zip(columns, fields, strict=True))
+        def jsonl(record: Record, verdict: Decided) -> None:
+            fields = record[1]
+            if table.format == "csv":  # JSON text must be valid UTF-8: mend what was not
+                mended = fields if "".join(fields).isascii() else map(_repaired, fields)
+                fields = dict(zip(columns, mended, strict=True))
             write(_json_line(fields, verdict))
 
         return jsonl
-    csv.writer(out, lineterminator=CSV_TERMINATOR).writerow([*table.columns, *OUTPUT_COLUMNS])
-    head = csv.writer(out, lineterminator="").writerow  # the verdict's tail ends the line
+    csv.writer(out, lineterminator=CSV_TERMINATOR).writerow([*columns, *OUTPUT_COLUMNS])
     if table.format == "csv":
 
-        def csv_from_csv(fields: list[str], verdict: Decided) -> None:
-            head(fields)
-            write(verdict.csv_tail)
+        def csv_from_csv(record: Record, verdict: Decided) -> None:
+            as_read = record[2]
+            if as_read is None:
+                as_read = ",".join(map(_csv_field, record[1]))
+            write(as_read + verdict.csv_tail)
 
         return csv_from_csv
 
-    def csv_from_jsonl(fields: dict[str, object], verdict: Decided) -> None:
-        head([_csv_text(fields.get(c)) for c in columns])
-        write(verdict.csv_tail)
+    def csv_from_jsonl(record: Record, verdict: Decided) -> None:
+        fields = [_csv_field(_csv_text(record[1].get(c))) for c in columns]
+        write(",".join(fields) + verdict.csv_tail)
 
     return csv_from_jsonl
 
@@ -709,7 +775,8 @@ def run_batch(
     tally: Counter[tuple[str | None, str]] = Counter()
     scan = output_format == "csv"  # CSV output needs every JSON key before the first row
     with open_table(source, kb, warn, scan=scan) as table, _atomic(target) as binary:
-        out = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        # Columns passed through are written back byte for byte, even bytes that are not UTF-8.
+        out = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
         write = _writer(table, output_format, out)
         decided = decide_rows(
             kb,
@@ -720,14 +787,15 @@ def run_batch(
             jobs=jobs,
             typed=table.format == "jsonl",
         )
-        for rows, ((line, fields, _), verdict) in enumerate(decided, 1):
+        for rows, (record, verdict) in enumerate(decided, 1):
             tally[verdict.tally] += 1
             if verdict.__class__ is RowError:
                 if strict:
-                    raise InputError(f"{source}:{line}: {verdict.message}", item=verdict.fact)
+                    message = f"{source}:{record[0]}: {verdict.message}"
+                    raise InputError(message, item=verdict.fact)
                 if on_error is not None:
-                    on_error(line, verdict)
-            write(fields, verdict)
+                    on_error(record[0], verdict)
+            write(record, verdict)
             if on_progress is not None and not rows % PROGRESS_EVERY:
                 on_progress(table.position())
         out.flush()
@@ -750,4 +818,4 @@ def run_batch(
 
 
 def _values(record: Record) -> Values | RowError:
-    return record[2]
+    return record[3]

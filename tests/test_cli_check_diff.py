@@ -1,0 +1,279 @@
+"""`llm-advisor rules check` and `llm-advisor rules diff` on the command line: findings with rule
+ids and `file:line`, exit codes, the JSON shapes, and changed regions confirmed by `recommend`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from test_verify import EDITS, FLAWED, KBS, copy_kb
+
+from cli.main import cli
+from engine import load_knowledge_base
+from engine.facts import make_case
+from engine.inference import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI = KBS / "mini"
+FINDING_LINE = re.compile(r"^\w+\.yaml:\d+: (error|warning): .+ \[[a-z-]+\]$")
+FINDING_KEYS = {"level", "kind", "message", "rule", "location", "example"}
+# A rule that only fires in a narrow region of the shipped rule base's fact space.
+NARROW_RULE = """\
+rules:
+  - id: narrow-test-rule
+    title: A narrow rule added for a diff test
+    when:
+      all:
+        - {{fact: provenance, is: strict}}
+        - {{fact: deployment, is: on_prem}}
+        - {{fact: request_volume, is: high}}
+        - {{fact: problem_type, is: behavior}}
+        - {{fact: accuracy_need, is: low}}
+    then: {{score: {{prompt_engineering: 50}}}}
+    because: Only for testing.
+    source: {source}
+"""
+NARROW_CONDITIONS = {
+    "provenance": ["strict"],
+    "deployment": ["on_prem"],
+    "request_volume": ["high"],
+    "problem_type": ["behavior"],
+    "accuracy_need": ["low"],
+}
+
+
+def rules(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, ["rules", *map(str, args)])
+
+
+def assert_bad_input(result: Result, *names: str) -> None:
+    """Exit 2 with one line on stderr naming every item in `names`, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for name in names:
+        assert name in lines[0], lines[0]
+
+
+def recommend(rules_dir: Path | None, facts: dict[str, str]) -> tuple[str | None, list[str]]:
+    """`recommend --json` on one rule base: the recommendation and its partners."""
+    argv = ["recommend", "--json", "--no-audit"]
+    if rules_dir is not None:
+        argv += ["--rules", str(rules_dir)]
+    for name, value in facts.items():
+        argv += ["--fact", f"{name}={value}"]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code in (0, 1), result.output  # 1: every approach excluded
+    data = json.loads(result.stdout)
+    return data["recommendation"], data["combine_with"]
+
+
+def side(change: dict[str, Any], which: str) -> tuple[str | None, list[str]]:
+    return change[which]["recommendation"], change[which]["combine_with"]
+
+
+# --- rules check --------------------------------------------------------------------------------
+
+
+def test_check_flawed_reports_every_kind_with_rule_and_location() -> None:
+    result = rules("check", "--rules", FLAWED)
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    for line in (
+        "rules.yaml:15: error: rule contradiction can never fire [never-fires]",
+        "rules.yaml:22: error: rule no-because has no 'because' [missing-because]",
+        "rules.yaml:22: error: rule no-because cites no 'source' [missing-source]",
+        "approaches.yaml:8: warning: approach unused is never recommended [never-recommended]",
+        "rules.yaml:26: warning: rule lonely derives 'lonely_fact', which no rule tests"
+        " [derived-never-used]",
+        "rules.yaml:26: warning: rule lonely never changes any outcome [no-effect]",
+    ):
+        assert line in lines, result.stdout
+    [excluded] = [i for i, line in enumerate(lines) if line.endswith("[all-excluded]")]
+    assert (
+        "error: every approach is excluded when color in {blue}; urgent in {yes}"
+        in (lines[excluded])
+    )
+    assert "blue-excludes-all (rules.yaml:8)" in lines[excluded]
+    assert lines[excluded + 1].startswith("    example: ")
+    assert "color=blue, urgent=yes" in lines[excluded + 1]
+    findings = [line for line in lines if not line.startswith("    ")][:-1]
+    assert len(findings) == 7
+    for line in findings:
+        assert FINDING_LINE.match(line), line
+    assert lines[-1] == "5 rules checked: 4 errors, 3 warnings"
+
+
+def test_check_flawed_json() -> None:
+    result = rules("check", "--rules", FLAWED, "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"fingerprint", "errors", "warnings", "cross_checked", "findings"}
+    assert data["fingerprint"] == load_knowledge_base(FLAWED).fingerprint
+    assert (data["errors"], data["warnings"], data["cross_checked"]) == (4, 3, 0)
+    for finding in data["findings"]:
+        assert set(finding) == FINDING_KEYS
+        assert finding["location"] is not None, finding
+    by_kind = {(f["kind"], f["rule"]): f for f in data["findings"]}
+    assert set(by_kind) >= {
+        ("never-fires", "contradiction"),
+        ("missing-because", "no-because"),
+        ("missing-source", "no-because"),
+        ("never-recommended", None),
+        ("derived-never-used", "lonely"),
+        ("no-effect", "lonely"),
+    }
+    assert by_kind["never-fires", "contradiction"]["location"] == "rules.yaml:15"
+    [excluded] = [f for f in data["findings"] if f["kind"] == "all-excluded"]
+    assert excluded["level"] == "error"
+    assert excluded["rule"] in {"blue-excludes-all", "unused-loses"}
+    # The example really excludes every approach.
+    assert recommend(FLAWED, excluded["example"]) == (None, [])
+
+
+def test_check_shipped_rule_base_with_cross_check() -> None:
+    result = rules("check", "--cross-check", "500", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["errors"] == 0
+    assert data["cross_checked"] == 500
+    assert [f for f in data["findings"] if f["level"] == "error"] == []
+
+
+def test_check_clean_rule_base_text() -> None:
+    result = rules("check", "--rules", KBS / "layered", "--cross-check", "50")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "9 rules checked: 0 errors, 0 warnings; inference and diagram compared on 50 sampled cases"
+    )
+
+
+# --- rules diff ---------------------------------------------------------------------------------
+
+
+def test_diff_text(tmp_path: Path) -> None:
+    _, file, text, replacement = EDITS["mini-score"]
+    old = copy_kb(MINI, tmp_path / "old")
+    new = copy_kb(MINI, tmp_path / "new", (file, text, replacement))
+    result = rules("diff", old, new)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "2 of 12 cases (16.67%) change outcome, in 1 regions",
+        "  fancy + cheap -> cheap + fancy  (2 cases) when size in {≥ 1M}; color in {red, green};"
+        " urgent in {yes}",
+        "      e.g. size=1M, color=red, urgent=yes",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_diff_json_examples_are_confirmed_by_recommend(name: str, tmp_path: Path) -> None:
+    base, file, text, replacement = EDITS[name]
+    old = copy_kb(KBS / base, tmp_path / "old")
+    new = copy_kb(KBS / base, tmp_path / "new", (file, text, replacement))
+    result = rules("diff", old, new, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"old", "new", "cases", "changed_cases", "regions", "changes"}
+    assert data["old"] == load_knowledge_base(old).fingerprint
+    assert data["new"] == load_knowledge_base(new).fingerprint
+    assert data["regions"] == len(data["changes"]) > 0
+    assert data["changed_cases"] == sum(change["cases"] for change in data["changes"])
+    assert 0 < data["changed_cases"] <= data["cases"]
+    for change in data["changes"]:
+        assert set(change) == {"conditions", "cases", "old", "new", "example"}
+        assert side(change, "old") != side(change, "new")
+        assert recommend(old, change["example"]) == side(change, "old")
+        assert recommend(new, change["example"]) == side(change, "new")
+
+
+def test_diff_limits_the_regions_shown(tmp_path: Path) -> None:
+    base, file, text, replacement = EDITS["chain-exclusion"]
+    old = copy_kb(KBS / base, tmp_path / "old")
+    new = copy_kb(KBS / base, tmp_path / "new", (file, text, replacement))
+    result = rules("diff", old, new, "--examples", "3")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("in 8 regions")
+    assert sum(line.startswith("      e.g. ") for line in lines) == 3
+    assert lines[-1] == "  ... and 5 more regions (--examples, --json)"
+
+
+def test_diff_of_identical_copies(tmp_path: Path) -> None:
+    old = copy_kb(MINI, tmp_path / "old")
+    new = copy_kb(MINI, tmp_path / "new")
+    result = rules("diff", old, new)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "0 of 12 cases (0.00%) change outcome, in 0 regions\n"
+    data = json.loads(rules("diff", old, new, "--json").stdout)
+    assert (data["changed_cases"], data["regions"], data["changes"]) == (0, 0, [])
+
+
+def test_diff_of_the_shipped_rule_base_with_a_narrow_rule_added(tmp_path: Path) -> None:
+    """A realistic edit of the shipped rule base, through the real command line: the changes lie
+    where the new rule fires, and each example is confirmed by inference on both bases."""
+    kb = load_knowledge_base()
+    old = copy_kb(Path(kb.directory), tmp_path / "old")
+    new = copy_kb(Path(kb.directory), tmp_path / "new")
+    (new / "zz_narrow.yaml").write_text(NARROW_RULE.format(source=kb.sources[0].key))
+    argv = [sys.executable, "-m", "cli", "rules", "diff", str(old), str(new), "--json"]
+    try:
+        done = subprocess.run(
+            argv, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("`rules diff` took more than 60 s on the shipped rule base")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["changed_cases"] > 0
+    assert data["changed_cases"] <= data["cases"] // 3 // 2 // 2 // 2 // 4
+    old_kb, new_kb = load_knowledge_base(old), load_knowledge_base(new)
+    for change in data["changes"]:
+        for fact, values in NARROW_CONDITIONS.items():
+            assert change["conditions"].get(fact) == values, change["conditions"]
+        case = make_case(old_kb, change["example"])
+        before, after = evaluate(old_kb, case), evaluate(new_kb, case)
+        assert side(change, "old") == (before.recommendation, list(before.combine_with))
+        assert side(change, "new") == (after.recommendation, list(after.combine_with))
+        assert after.recommendation == "prompt_engineering"
+        assert "narrow-test-rule" in {f.rule_id for f in after.firings}
+
+
+def test_diff_refuses_different_fact_schemas() -> None:
+    assert_bad_input(rules("diff", MINI, KBS / "layered"), "facts.yaml")
+
+
+@pytest.mark.parametrize("which", ["old", "new"])
+def test_diff_missing_directory(which: str, tmp_path: Path) -> None:
+    present = copy_kb(MINI, tmp_path / "present")
+    missing = tmp_path / "missing"
+    args = (missing, present) if which == "old" else (present, missing)
+    assert_bad_input(rules("diff", *args), str(missing))
+    not_a_directory = present / "rules.yaml"
+    args = (not_a_directory, present) if which == "old" else (present, not_a_directory)
+    assert_bad_input(rules("diff", *args), str(not_a_directory))
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "named"),
+    [
+        ("extra.yaml", "rules:\n  - id: x\n    title: [unclosed\n", "extra.yaml:4:"),
+        ("extra.yaml", "rules:\n  - id: x\n    title: ok\n    bogus: 1\n", "extra.yaml:4:"),
+        ("facts.yaml", "facts: [\n", "facts.yaml:2:"),
+    ],
+)
+def test_diff_malformed_yaml_names_file_and_line(
+    file: str, content: str, named: str, tmp_path: Path
+) -> None:
+    old = copy_kb(MINI, tmp_path / "old")
+    new = copy_kb(MINI, tmp_path / "new")
+    (new / file).write_text(content)
+    assert_bad_input(rules("diff", old, new), named)
+    assert_bad_input(rules("diff", new, old), named)

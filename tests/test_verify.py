@@ -1,0 +1,226 @@
+"""Verification with the analysis (`engine.verify`): `check` and `diff`, each finding and each
+changed region confirmed by running inference. The shipped rule base is checked (with a
+cross-check) through the command line in test_cli_check_diff.py."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import load_knowledge_base
+from engine.analysis import Analyzer, Decision
+from engine.errors import InputError
+from engine.facts import make_case
+from engine.inference import evaluate
+from engine.model import KnowledgeBase, Value
+from engine.verify import Finding, Region, check, diff, full_case
+
+KBS = Path(__file__).parent / "kbs"
+FLAWED = KBS / "flawed"
+
+# Edits of small rule bases for `diff`: (rule base, file, text, replacement).
+EDITS = {
+    "mini-score": ("mini", "rules.yaml", "score: {fancy: 3}", "score: {fancy: 0}"),
+    "layered-threshold": (
+        "layered",
+        "rules.yaml",
+        "volume, at_least: 1M}",
+        "volume, at_least: 500k}",
+    ),
+    "chain-exclusion": (
+        "chain",
+        "rules.yaml",
+        "when: {fact: kind, is: z}",
+        "when: {fact: kind, is: y}",
+    ),
+    "consult-threshold": ("consult", "rules.yaml", "timeline, below: 1mo}", "timeline, below: 2w}"),
+    "layered-combination": ("layered", "rules.yaml", "combine: [mid, low]", "combine: [mid, high]"),
+}
+
+
+# --- helpers (also used by test_cli_check_diff.py) --------------------------------------------
+
+
+def copy_kb(source: Path, target: Path, edit: tuple[str, str, str] | None = None) -> Path:
+    """Copy a rule base directory, optionally replacing one text in one of its files."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    if edit is not None:
+        name, old, new = edit
+        path = target / name
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, f"{old!r} should occur once in {name}"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    return target
+
+
+def outcome(kb: KnowledgeBase, known: dict[str, Value]) -> Decision:
+    """Inference's decision on a fully specified case."""
+    result = evaluate(kb, full_case(kb, known))
+    return Decision(result.recommendation, result.combine_with)
+
+
+def outcome_of_example(kb: KnowledgeBase, example: tuple[tuple[str, str], ...]) -> Decision:
+    """Inference's decision on an example as the tools print it (values typed by people)."""
+    result = evaluate(kb, make_case(kb, dict(example)))
+    return Decision(result.recommendation, result.combine_with)
+
+
+def cells_of(*kbs: KnowledgeBase) -> Analyzer:
+    """An analyzer of the first rule base with the bands of all of them."""
+    bands = {f.name: [t for kb in kbs for t in kb.thresholds(f.name)] for f in kbs[0].facts}
+    return Analyzer(kbs[0], bands)
+
+
+def every_cell(an: Analyzer) -> Iterator[tuple[dict[str, Value], dict[str, str]]]:
+    """Every combination of cells: a representative case, and each fact's cell label."""
+    names = [f.name for f in an.facts]
+    for combo in itertools.product(*an.cells):
+        yield (
+            dict(zip(names, (cell.value for cell in combo), strict=True)),
+            dict(zip(names, (cell.label for cell in combo), strict=True)),
+        )
+
+
+def labels_of(an: Analyzer, known: dict[str, Value]) -> dict[str, str]:
+    """The label of the cell each value falls in."""
+    return {name: an.cells[an.index[name]][an.cell_of(name, v)].label for name, v in known.items()}
+
+
+def region_holds(region: Region, labels: dict[str, str]) -> bool:
+    return all(labels[fact] in allowed for fact, allowed in region.conditions)
+
+
+def findings_of(findings: list[Finding], kind: str) -> list[Finding]:
+    return [f for f in findings if f.kind == kind]
+
+
+# --- check on the flawed rule base -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flawed() -> tuple[KnowledgeBase, list[Finding]]:
+    kb = load_knowledge_base(FLAWED)
+    return kb, check(kb)
+
+
+def test_flawed_finds_every_kind(flawed: tuple[KnowledgeBase, list[Finding]]) -> None:
+    _, findings = flawed
+    kinds = {(f.level, f.kind, f.rule, f.location) for f in findings}
+    assert ("error", "never-fires", "contradiction", "rules.yaml:15") in kinds
+    assert ("error", "missing-because", "no-because", "rules.yaml:22") in kinds
+    assert ("error", "missing-source", "no-because", "rules.yaml:22") in kinds
+    assert ("warning", "derived-never-used", "lonely", "rules.yaml:26") in kinds
+    assert ("warning", "no-effect", "lonely", "rules.yaml:26") in kinds
+    assert ("warning", "never-recommended", None, "approaches.yaml:8") in kinds
+    [excluded] = findings_of(findings, "all-excluded")
+    assert excluded.level == "error"
+    assert "blue-excludes-all (rules.yaml:8)" in excluded.message
+    assert (excluded.rule, excluded.location) in {
+        ("blue-excludes-all", "rules.yaml:8"),
+        ("unused-loses", "rules.yaml:2"),
+    }
+    assert len(findings) == 7, findings
+    levels = [f.level for f in findings]
+    assert levels == sorted(levels, key=lambda level: level != "error"), "errors come first"
+
+
+def test_flawed_findings_hold_under_inference(flawed: tuple[KnowledgeBase, list[Finding]]) -> None:
+    """Run inference on every cell of the fact space and confirm each finding."""
+    kb, findings = flawed
+    [excluded] = findings_of(findings, "all-excluded")
+    assert outcome_of_example(kb, excluded.example) == Decision(None, ())
+    all_excluded = set()
+    recommended = set()
+    for known, labels in every_cell(Analyzer(kb)):
+        result = evaluate(kb, full_case(kb, known))
+        fired = {f.rule_id for f in result.firings}
+        assert "contradiction" not in fired
+        recommended.add(result.recommendation)
+        if result.recommendation is None:
+            all_excluded.add((labels["color"], labels["urgent"]))
+    assert all_excluded == {("blue", "yes")}
+    assert "unused" not in recommended
+
+
+def test_no_effect_rule_can_be_removed_without_any_change(tmp_path: Path) -> None:
+    """`lonely` changes no outcome: without it, `diff` finds nothing, nor does inference."""
+    old = load_knowledge_base(FLAWED)
+    text = (FLAWED / "rules.yaml").read_text(encoding="utf-8")
+    lonely = text[text.index("  - id: lonely") :]
+    new_dir = copy_kb(FLAWED, tmp_path / "new", ("rules.yaml", lonely, ""))
+    new = load_knowledge_base(new_dir)
+    assert "lonely" not in {r.id for r in new.rules}
+    assert diff(old, new).changed == 0
+    for known, _ in every_cell(cells_of(old, new)):
+        assert outcome(old, known) == outcome(new, known)
+
+
+def test_clean_rule_bases_have_no_errors() -> None:
+    for name in ("mini", "layered", "consult"):
+        errors = [f for f in check(load_knowledge_base(KBS / name)) if f.level == "error"]
+        assert errors == [], name
+
+
+# --- diff --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_diff_matches_inference_on_every_cell(name: str, tmp_path: Path) -> None:
+    """Every changed cell lies in exactly one region with the right outcomes; every region's
+    example changes as the region says; the counts add up."""
+    base, file, text, replacement = EDITS[name]
+    old_dir = copy_kb(KBS / base, tmp_path / "old")
+    new_dir = copy_kb(KBS / base, tmp_path / "new", (file, text, replacement))
+    old, new = load_knowledge_base(old_dir), load_knowledge_base(new_dir)
+    result = diff(old, new)
+
+    an = cells_of(old, new)
+    assert result.total == math.prod(len(cells) for cells in an.cells)
+    assert result.regions
+    assert result.changed == sum(r.size for r in result.regions)
+    for region in result.regions:
+        assert region.old != region.new
+        assert outcome_of_example(old, region.example) == region.old
+        assert outcome_of_example(new, region.example) == region.new
+        example = make_case(old, dict(region.example)).known()
+        assert region_holds(region, labels_of(an, example)), region
+
+    changed = 0
+    for known, labels in every_cell(an):
+        before, after = outcome(old, known), outcome(new, known)
+        inside = [r for r in result.regions if region_holds(r, labels)]
+        if before == after:
+            assert inside == [], (known, inside)
+            continue
+        changed += 1
+        assert len(inside) == 1, (known, inside)
+        assert (inside[0].old, inside[0].new) == (before, after)
+    assert changed == result.changed
+
+
+def test_diff_of_identical_rule_bases(tmp_path: Path) -> None:
+    for name in ("mini", "chain"):
+        old = load_knowledge_base(KBS / name)
+        new = load_knowledge_base(copy_kb(KBS / name, tmp_path / name))
+        assert new.fingerprint == old.fingerprint
+        result = diff(old, new)
+        assert (result.changed, result.regions) == (0, ())
+        assert result.total == math.prod(len(cells) for cells in Analyzer(old).cells)
+
+
+def test_diff_refuses_different_fact_schemas(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"facts\.yaml"):
+        diff(load_knowledge_base(KBS / "mini"), load_knowledge_base(KBS / "layered"))
+    # A single changed value list is enough.
+    edited = copy_kb(
+        KBS / "mini",
+        tmp_path / "new",
+        ("facts.yaml", "[red, green, blue]", "[red, green, blue, pink]"),
+    )
+    with pytest.raises(InputError, match=r"facts\.yaml"):
+        diff(load_knowledge_base(KBS / "mini"), load_knowledge_base(edited))
