@@ -11,6 +11,7 @@ import click
 from cli.audit import audit_db_option
 from cli.options import json_option, load_kb, rules_option
 from engine.consultation import Consultation, Dependency, Prompt
+from engine.facts import display_value
 from engine.inference import Result
 from engine.model import KnowledgeBase
 
@@ -53,7 +54,8 @@ def _help(p: Prompt, err: bool) -> None:
     for value, text in fact.value_help:
         click.echo(f"      {value}: {text}", err=err)
     if fact.default is not None:
-        click.echo(f"    'unknown' assumes the documented default: {fact.default!s}.", err=err)
+        shown = display_value(fact, fact.default)
+        click.echo(f"    'unknown' assumes the documented default: {shown}.", err=err)
     else:
         click.echo(
             "    'unknown' leaves it open; the result then says what it depends on.", err=err
@@ -143,7 +145,9 @@ def consult(
                     click.echo("    Nothing to go back to.", err=err)
             elif word in ("unknown", "u", "don't know", "dont know", "idk"):
                 assumed = session.dont_know(p.fact.name)
-                note = "left open" if assumed is None else f"assuming {assumed!s}"
+                note = (
+                    "left open" if assumed is None else f"assuming {display_value(p.fact, assumed)}"
+                )
                 click.echo(f"    Noted: {p.fact.name} unknown ({note}).", err=err)
             elif word in ("quit", "q", "exit"):
                 click.echo("Consultation abandoned; nothing was recorded.", err=True)
@@ -210,11 +214,15 @@ def _print_outcome(
 ) -> None:
     from cli.report import print_result
 
+    asked = session.questions_asked
+    questions = f"{asked} question{'s' if asked != 1 else ''}"
     click.echo()
-    click.echo(
-        f"Decided after {session.questions_asked} questions; {skipped} of {len(kb.facts)} "
-        "questions were not needed."
-    )
+    if dependencies:
+        click.echo(f"Stopped after {questions}: the rest depends on what you left open.")
+    else:
+        click.echo(
+            f"Decided after {questions}; {skipped} of {len(kb.facts)} questions were not needed."
+        )
     click.echo()
     print_result(kb, result, explain=True)
     if dependencies:

@@ -47,6 +47,9 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # before click turns it into "Aborted!" with exit 1
+            click.echo("\nInterrupted.", err=True)
+            raise click.exceptions.Exit(130) from None
         except InputError as err:
             raise UsageFailure(str(err)) from None
         except AdvisorError as err:

@@ -462,4 +462,26 @@ class Analyzer:
                 best, choice = score, i
         if choice is None and not relevant:
             raise AnalysisError("undecided, but no open fact is relevant")
+        if choice is not None and skip and not self.can_decide(state, partial, skip):
+            return None  # only the facts left open could still decide: asking more is useless
         return choice
+
+    def can_decide(self, state: State, partial: Partial, skip: frozenset[int]) -> bool:
+        """Whether some answers to the open facts outside `skip` decide the outcome."""
+        seen: set[object] = set()
+        stack = [(state, partial)]
+        while stack:
+            state, partial = stack.pop()
+            if partial.decision is not None:
+                return True
+            if partial.key in seen:
+                continue
+            seen.add(partial.key)
+            askable = [i for i in self.relevant(state, partial) if i not in skip]
+            if askable:
+                i = askable[0]
+                stack.extend(
+                    (self.fix(state, i, c), self.evaluate(self.fix(state, i, c), partial))
+                    for c in self.open_cells(state, i)
+                )
+        return False

@@ -134,22 +134,26 @@ def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
 def _merge(
     regions: list[tuple[State, Decision, Decision]],
 ) -> list[tuple[State, Decision, Decision]]:
-    """Merge regions with the same change that differ in one fact only, until none do."""
-    merged = True
-    while merged:
-        merged = False
-        for i, (s1, a1, b1) in enumerate(regions):
-            for j in range(i + 1, len(regions)):
-                s2, a2, b2 = regions[j]
-                differ = [k for k in range(len(s1)) if s1[k] != s2[k]]
-                if (a1, b1) == (a2, b2) and len(differ) == 1:
-                    k = differ[0]
-                    regions[i] = ((*s1[:k], s1[k] | s2[k], *s1[k + 1 :]), a1, b1)
-                    del regions[j]
-                    merged = True
-                    break
-            if merged:
-                break
+    """Merge regions with the same change that differ in one fact only, until none do.
+
+    For each fact in turn, regions equal in every other fact (and in the change) are grouped
+    and their masks for that fact joined; this repeats until a full pass merges nothing.
+    """
+    facts = len(regions[0][0]) if regions else 0
+    changed = True
+    while changed:
+        changed = False
+        for k in range(facts):
+            groups: dict[tuple[object, ...], int] = {}
+            for state, old, new in regions:
+                rest = (state[:k], state[k + 1 :], old, new)
+                groups[rest] = groups.get(rest, 0) | state[k]
+            if len(groups) < len(regions):
+                changed = True
+                regions = [
+                    ((*head, mask, *tail), old, new)  # type: ignore[misc]
+                    for (head, tail, old, new), mask in groups.items()
+                ]
     return regions
 
 
