@@ -98,7 +98,9 @@ def test_diagram_is_reduced_and_shared() -> None:
     assert compile_diagram(kb).to_json() == diagram.to_json(), "compilation is deterministic"
 
 
-def test_diagram_cache_is_keyed_by_fingerprint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_diagram_cache_is_keyed_by_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LLM_ADVISOR_CACHE_DIR", str(tmp_path))
     kb = load_knowledge_base(KBS / "layered")
     first = load_diagram(kb)
@@ -119,7 +121,12 @@ def test_given_facts_give_the_sub_diagram() -> None:
     sub = compile_diagram(kb, {"speed": "fast"})
     an = Analyzer(kb)
     for volume, money in itertools.product([0.0, 2e6, 2e9], [0.0, 5e4, 2e5]):
-        known: dict[str, Value] = {"volume": volume, "money": money, "speed": "fast", "strict": True}
+        known: dict[str, Value] = {
+            "volume": volume,
+            "money": money,
+            "speed": "fast",
+            "strict": True,
+        }
         assert sub.walk(an, known)[1] == inferred(kb, known)
     assert "speed" not in {d.get("fact") for _, d in sub.to_networkx().nodes(data=True)}
 
@@ -128,12 +135,36 @@ def test_given_facts_give_the_sub_diagram() -> None:
 
 CORE = ("problem_type", "change_frequency", "labeled_examples", "data_volume", "accuracy_need")
 SETTINGS: list[dict[str, str]] = [
-    {"budget": "$5k", "timeline": "1w", "needs_citations": "no", "ml_expertise": "none",
-     "domain_distance": "general", "deployment": "cloud", "request_volume": "low", "provenance": "flexible"},
-    {"budget": "$80k", "timeline": "3mo", "needs_citations": "yes", "ml_expertise": "some",
-     "domain_distance": "specialized", "deployment": "on_prem", "request_volume": "high", "provenance": "flexible"},
-    {"budget": "$5M", "timeline": "1y", "needs_citations": "no", "ml_expertise": "expert",
-     "domain_distance": "unfamiliar", "deployment": "on_prem", "request_volume": "high", "provenance": "strict"},
+    {
+        "budget": "$5k",
+        "timeline": "1w",
+        "needs_citations": "no",
+        "ml_expertise": "none",
+        "domain_distance": "general",
+        "deployment": "cloud",
+        "request_volume": "low",
+        "provenance": "flexible",
+    },
+    {
+        "budget": "$80k",
+        "timeline": "3mo",
+        "needs_citations": "yes",
+        "ml_expertise": "some",
+        "domain_distance": "specialized",
+        "deployment": "on_prem",
+        "request_volume": "high",
+        "provenance": "flexible",
+    },
+    {
+        "budget": "$5M",
+        "timeline": "1y",
+        "needs_citations": "no",
+        "ml_expertise": "expert",
+        "domain_distance": "unfamiliar",
+        "deployment": "on_prem",
+        "request_volume": "high",
+        "provenance": "strict",
+    },
 ]
 
 
