@@ -460,6 +460,8 @@ class Analyzer:
             score = (-decided / len(children), contenders / len(children), i)
             if best is None or score < best:
                 best, choice = score, i
+            if decided == contenders == len(children):
+                break  # every answer decides, with one contender each: nothing can do better
         if choice is None and not relevant:
             raise AnalysisError("undecided, but no open fact is relevant")
         if choice is not None and skip and not self.can_decide(state, partial, skip):
