@@ -25,6 +25,7 @@ from benchmarks.common import Figure, Skipped, median
 from benchmarks.portfolio import (
     Run,
     batch_command,
+    checked,
     environment,
     run_process,
     write_portfolio,
@@ -52,12 +53,6 @@ with open(sys.argv[1], newline="", encoding="utf-8") as source, \\
 """
 
 
-def _checked(run: Run, what: str) -> Run:
-    if run.returncode != 0:
-        raise Skipped(f"{what} exited with {run.returncode}: {run.stderr.strip()[-300:]}")
-    return run
-
-
 def run() -> list[Figure]:
     try:
         kb = load_knowledge_base()
@@ -73,18 +68,18 @@ def run() -> list[Figure]:
         decided, copied = tmp / "decided.csv", tmp / "copied.csv"
         batch = batch_command(str(portfolio), "-o", str(decided))
         copy = [sys.executable, "-c", COPY, str(portfolio), str(copied)]
-        _checked(run_process(batch, env), "batch")  # warm-up, untimed
-        _checked(run_process(copy, env), "csv copy")
+        checked(run_process(batch, env), "batch")  # warm-up, untimed
+        checked(run_process(copy, env), "csv copy")
         batch_runs: list[Run] = []
         copy_runs: list[Run] = []
         for _ in range(ROUNDS):
-            batch_runs.append(_checked(run_process(batch, env), "batch"))
-            copy_runs.append(_checked(run_process(copy, env), "csv copy"))
-        small_run = _checked(
+            batch_runs.append(checked(run_process(batch, env), "batch"))
+            copy_runs.append(checked(run_process(copy, env), "csv copy"))
+        small_run = checked(
             run_process(batch_command(str(small), "-o", str(tmp / "small-out.csv")), env),
             "batch (10,000 rows)",
         )
-        unique_run = _checked(
+        unique_run = checked(
             run_process(batch_command(str(unique), "-o", str(tmp / "unique-out.csv")), env),
             "batch (unique rows)",
         )

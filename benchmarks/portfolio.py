@@ -89,6 +89,15 @@ def run_process(argv: list[str], env: dict[str, str]) -> Run:
     )
 
 
+def checked(run: Run, what: str) -> Run:
+    """The run, if it succeeded; otherwise the benchmark is skipped with its error."""
+    from benchmarks.common import Skipped
+
+    if run.returncode != 0:
+        raise Skipped(f"{what} exited with {run.returncode}: {run.stderr.strip()[-300:]}")
+    return run
+
+
 def batch_command(*args: str) -> list[str]:
     """`llm-advisor batch ARGS` with this interpreter."""
     return [sys.executable, "-m", "cli", "batch", *args]

@@ -308,8 +308,10 @@ def export(
     if output is None or output == "-":
         click.echo(lines, nl=False)
         return
+    from engine.outfile import write_output
+
     try:
-        Path(output).write_text(lines, encoding="utf-8")
+        write_output(Path(output), lines.encode("utf-8"), "jsonl")
     except OSError as err:
         raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
     click.echo(f"{len(records)} record(s) written to {output}", err=True)

@@ -35,7 +35,9 @@ SHOWN_ERRORS = 100
     help="Run full Rete inference on every row (on all cores); fired rules in firing order.",
 )
 @click.option(
-    "--strict", is_flag=True, help="Stop at the first bad row or unknown column (exit 2)."
+    "--strict",
+    is_flag=True,
+    help="Stop at the first bad row, or at a column that looks like a misspelt fact (exit 2).",
 )
 @click.option(
     "-j",
@@ -65,10 +67,12 @@ def batch(
       fired            ids of the rules that fired, separated by ';' (in JSON
                        Lines: lists), in rule-base order; with --trace in firing order
       error            why the row could not be decided (empty when it was)
-    Columns that are not facts are passed through. Blank values are unknown
-    (their documented default applies). Bad rows are reported on stderr and kept,
-    with their error; --strict stops instead. The output file is written only
-    when every row has been decided.
+    Columns that are not facts are passed through (one that looks like a misspelt
+    fact is warned about). Blank values are unknown (their documented default
+    applies). Bad rows are reported on stderr with their line and kept, with their
+    error, and the exit code stays 0; --strict stops at the first instead (exit 2).
+    The output is written only when every row has been decided; a summary of the
+    recommendations goes to stderr.
 
     \b
     Examples:

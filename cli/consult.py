@@ -120,8 +120,7 @@ def consult(
     if diagram_file is not None:  # a bad path fails now, not after all the questions
         from diagrams.export import check_writable, format_for
 
-        format_for(diagram_file, None)
-        check_writable(diagram_file)
+        check_writable(diagram_file, format_for(diagram_file, None))
     kb = load_kb(rules_dir)
     session = Consultation(kb)
     err = as_json  # keep stdout pure JSON

@@ -110,7 +110,7 @@ def diagram(
     if audit_id is not None and (fact_args or facts_file):
         raise InputError("give either --highlight AUDIT_ID or --fact/--facts, not both")
     if output is not None:
-        check_writable(output)
+        check_writable(output, chosen)
     stamp = _date(date_text, chosen)
 
     case_note = ""
@@ -140,7 +140,7 @@ def diagram(
     if output is None:
         click.echo(document.data.decode("utf-8"), nl=False)
     else:
-        write_file(output, document.data)
+        write_file(output, document.data, chosen)
         pages = f", {document.pages} pages" if document.pages > 1 else ""
         click.echo(f"Wrote {output} ({chosen.upper()}{pages}).", err=True)
     path = document.path

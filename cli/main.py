@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import unicodedata
 from typing import Any
 
 import click
@@ -44,6 +45,18 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise usage_failure(err) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -53,7 +66,9 @@ class LazyGroup(click.Group):
         except InputError as err:
             raise UsageFailure(str(err)) from None
         except AdvisorError as err:
-            raise click.ClickException(str(err)) from None
+            raise Failure(str(err)) from None
+        except click.UsageError as err:
+            raise usage_failure(err) from None
         except (
             click.ClickException,
             click.exceptions.Exit,
@@ -62,15 +77,42 @@ class LazyGroup(click.Group):
         ):
             raise
         except OSError as err:
-            raise click.ClickException(f"{err.filename or 'I/O'}: {err.strerror or err}") from None
+            raise Failure(f"{err.filename or 'I/O'}: {err.strerror or err}") from None
         except Exception as err:  # a bug: still one line, never a traceback
-            raise click.ClickException(f"internal error: {type(err).__name__}: {err}") from None
+            raise Failure(f"internal error: {type(err).__name__}: {err}") from None
 
 
-class UsageFailure(click.ClickException):
+def one_line(text: str) -> str:
+    """A message as one line: line breaks, other control characters and unpaired surrogates
+    (from file names that are not UTF-8) written as escapes, so no name can break it."""
+    return "".join(
+        ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if ch != " " and (not ch.isprintable() or unicodedata.category(ch) == "Cs")
+        else ch
+        for ch in text.strip()
+    )
+
+
+class Failure(click.ClickException):
+    """An error printed as one line, exit code 1."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+class UsageFailure(Failure):
     """Bad input: printed as one line, exit code 2."""
 
     exit_code = 2
+
+
+def usage_failure(err: click.UsageError) -> click.ClickException:
+    """Click's usage errors as one line too, pointing to the command's help (a group given no
+    command still shows its help)."""
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        return err
+    where = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+    return UsageFailure(err.format_message() + where)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,7 +15,6 @@ import tempfile
 import textwrap
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from engine.diagram import DecisionDiagram, Question, compile_diagram, load_diag
 from engine.errors import AdvisorError, EngineError, InputError
 from engine.facts import Case, display_value
 from engine.model import KnowledgeBase, Value
+from engine.outfile import check_output, write_output
 
 from . import graphviz as gv
 from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet, parents
@@ -108,36 +108,15 @@ def format_for(path: Path | None, fmt: str | None) -> str:
     return found
 
 
-def check_writable(path: Path) -> None:
-    """Fail early, as bad input, when the output file could not be written."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"output path {path} is a directory", item=str(path))
-    if not parent.is_dir():
-        raise InputError(f"cannot write {path}: directory {parent} does not exist", item=str(path))
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InputError(f"cannot write {path}: permission denied", item=str(path))
+def check_writable(path: Path, fmt: str) -> None:
+    """Fail early, as bad input, when the output file could not or must not be written (it
+    exists and holds something other than a `fmt` document)."""
+    check_output(path, fmt)
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a temporary file beside it, then an atomic rename."""
-    check_writable(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}", item=str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+def write_file(path: Path, data: bytes, fmt: str) -> None:
+    """Write a `fmt` document whole or not at all (see `engine.outfile`)."""
+    write_output(path, data, fmt)
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -391,7 +370,7 @@ def write_diagram(
 ) -> Document:
     """Render the diagram (optionally with a case's path) and write it to `path` atomically."""
     chosen = format_for(path, fmt)
-    check_writable(path)
+    check_writable(path, chosen)
     document = render(kb, Request(chosen, paper, date, {}, case, case_note))
-    write_file(path, document.data)
+    write_file(path, document.data, chosen)
     return document

@@ -27,6 +27,7 @@ from .scene import (
     SceneNode,
     colours,
     node_colours,
+    visible,
 )
 
 FONT = "Helvetica"
@@ -68,10 +69,12 @@ class Pad:
 
 
 def _text(text: str) -> str:
-    """Escape text for an HTML-like label; control characters become spaces."""
-    clean = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
+    """Escape text for an HTML-like label (control characters become spaces: `visible`)."""
+    clean = visible(text)
     # Graphviz expands escapes such as \N in HTML-like labels too; a doubled backslash is literal.
-    return html.escape(clean, quote=False).replace('"', "&quot;").replace("\\", "\\\\")
+    # A text of nothing but "]" is a syntax error to Graphviz's label parser: write it as &#93;.
+    escaped = html.escape(clean, quote=False).replace('"', "&quot;").replace("]", "&#93;")
+    return escaped.replace("\\", "\\\\")
 
 
 def _lines(lines: tuple[str, ...], *, bold: bool = False) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from engine.model import KnowledgeBase
 
-from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, colours, node_colours
+from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, colours, node_colours, visible
 
 MAX_TEXT = 50_000
 MAX_EDGES = 500
@@ -28,20 +28,14 @@ _ENTITIES = {
 
 
 def escape(text: str) -> str:
-    """Text for inside a quoted Mermaid label: entity codes for special characters."""
-    out = []
-    for ch in text:
-        if ord(ch) < 32 or ord(ch) == 127:
-            out.append(" ")
-        else:
-            out.append(_ENTITIES.get(ch, ch))
-    return "".join(out)
+    """Text for inside a quoted Mermaid label: entity codes for special characters, spaces for
+    control characters (`visible`)."""
+    return "".join(_ENTITIES.get(ch, ch) for ch in visible(text))
 
 
 def _yaml_string(text: str) -> str:
     """A YAML double-quoted string (for the front matter title)."""
-    clean = "".join(" " if ord(ch) < 32 else ch for ch in text)
-    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + visible(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def label(node: SceneNode) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import textwrap
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -131,6 +132,15 @@ def node_colours(kb: KnowledgeBase, node: SceneNode) -> tuple[str, str, str]:
 
 
 @functools.cache
+def visible(text: str) -> str:
+    """Text for a label: control characters (C0 and C1), line and paragraph separators and the
+    non-characters U+FFFE and U+FFFF, which could break a line or the syntax, become spaces."""
+    return "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in "\ufffe\uffff" else ch
+        for ch in text
+    )
+
+
 def wrap(text: str, width: int = WRAP) -> tuple[str, ...]:
     """Split text into lines of about `width` characters (never an empty tuple)."""
     flat = " ".join(text.split())

@@ -61,26 +61,29 @@ OUTPUT_COLUMNS = (
     "fired",
     "error",
 )
-_OUTPUT = frozenset(OUTPUT_COLUMNS)
-_UNIT = "\x1f"
-"""Joins a row's values into one memo key (the ASCII unit separator)."""
 SEPARATOR = ";"
 """Joins the lists `combine_with` and `fired` in CSV output."""
+CSV_TERMINATOR = "\r\n"
 CACHE_SIZE = 1 << 14
-"""Entries per memo (raw rows; cell states); a full memo is cleared. About 1 KB an entry."""
+"""Entries per memo (raw rows; cell states; each fact's raw values); a full memo is cleared.
+About 2 KB an entry at most, so the memos stay within some tens of megabytes."""
 ANALYSIS_CACHE_SIZE = 1 << 10
+"""The analysis keeps its own memo of every state it evaluates; ours replaces it, so it is kept
+small."""
 CHUNK = 64
 """Rows per task sent to a worker when tracing."""
 PROGRESS_EVERY = 1024
+"""Rows between two progress reports."""
 OUTPUT_BUFFER = 1 << 20
 
 Values = tuple[object, ...]
 """A row's raw fact values, in the order of the decider's fact names (None: not given)."""
 T = TypeVar("T")
 
-
+_OUTPUT = frozenset(OUTPUT_COLUMNS)
+_UNIT = "\x1f"
+"""Joins a row's values into one memo key (the ASCII unit separator)."""
 _DUMP = json.JSONEncoder(ensure_ascii=False).encode
-CSV_TERMINATOR = "\r\n"
 _NEEDS_QUOTES = re.compile('[,"\r\n]')
 
 

@@ -43,7 +43,7 @@ def parse_value(fact: Fact, raw: object) -> Value:
             raise ValueError(
                 f"expected a duration with a unit, such as {quantity.EXAMPLES['duration']}"
             )
-        return float(raw)
+        return quantity.checked(float(raw), fact.unit)
     return quantity.parse(str(raw), fact.unit)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from durable.engine import Host, MessageNotHandledException, MessageObservedException
 
-from .compiler import ANCHOR, Compiled, compile_ruleset, field
+from .compiler import ANCHOR, Compiled, compile_ruleset, field, number
 from .errors import EngineError
 from .facts import Case
 from .model import Advise, Derive, DerivedTest, Effect, FactTest, KnowledgeBase, Value
@@ -69,6 +69,7 @@ class _Evaluation:
     """The mutable record of one evaluation, filled in by the rule actions."""
 
     def __init__(self) -> None:
+        self.values: dict[str, Value] = {}  # the case's known facts
         self.fired: dict[str, Firing] = {}
         self.derived: dict[str, None] = {}
         self.error: BaseException | None = None
@@ -99,7 +100,10 @@ class Engine:
         self._host = _Host(self)
         # durable_rules mutates the definition it registers (it removes each rule's `run`).
         definition = copy.deepcopy(self.compiled.definition)
-        self._host.register_rulesets({self.compiled.name: definition})
+        try:
+            self._host.register_rulesets({self.compiled.name: definition})
+        except Exception as err:  # durable_rules raises bare errors with a code
+            raise EngineError(f"durable_rules cannot compile the rule base: {err}") from None
         self._ruleset = self._host.get_ruleset(self.compiled.name)
         self._sids = itertools.count(1)
         self._live: dict[str, _Evaluation] = {}
@@ -121,21 +125,28 @@ class Engine:
         """Run inference on a case in a fresh session and delete the session afterwards."""
         sid = str(next(self._sids))
         ev = _Evaluation()
+        ev.values = case.known()
         self._live[sid] = ev
         try:
-            fact = {field(name): value for name, value in case.values if value is not None}
+            fact = {field(name): _engine_value(v) for name, v in case.values if v is not None}
             self._post(ev, {"sid": sid, "t": "case", **fact})
             for names in self.kb.strata:
                 for name in names:
                     if name not in ev.derived:
                         self._post(ev, {"sid": sid, "t": "derived", "name": name, "value": False})
-            state = self._ruleset.get_state(sid)
+            try:
+                state = self._ruleset.get_state(sid)
+            except Exception as err:  # durable_rules raises bare errors with a code
+                raise EngineError(f"durable_rules cannot read session {sid}: {err}") from None
             if "exception" in state:
-                raise EngineError(f"a rule action failed: {str(state['exception'])[:300]}")
+                raise EngineError(f"a rule action failed: {_action_error(state['exception'])}")
         finally:
             del self._live[sid]
             if ev.opened:
-                self._ruleset.delete_state(sid)
+                try:
+                    self._ruleset.delete_state(sid)
+                except Exception as err:
+                    raise EngineError(f"durable_rules cannot delete session {sid}: {err}") from None
         firings = tuple(sorted(ev.fired.values(), key=lambda f: f.order))
         outcome = decide(self.kb, (e for f in firings for e in f.effects))
         return Result(case, outcome, firings, tuple(ev.derived), self.kb.fingerprint)
@@ -153,6 +164,8 @@ class Engine:
                 fact = {**fact, "nonce": nonce + 1}
             except MessageNotHandledException:
                 raise EngineError(f"no rule handles the fact {fact!r}") from None
+            except Exception as err:  # durable_rules raises bare errors with a code
+                raise EngineError(f"durable_rules rejected the fact {fact!r}: {err}") from None
         else:
             raise EngineError(f"durable_rules rejected a new fact as a repeat: {fact!r}")
         ev.opened = True
@@ -171,12 +184,11 @@ class Engine:
             if rule.id in ev.fired:
                 return  # another alternative of the same rule fired already
             alternative = rule.alternatives[a]
-            case = c.m._d
             ev.fired[rule.id] = Firing(
                 order=len(ev.fired) + 1,
                 rule_id=rule.id,
                 matched=tuple(
-                    (lit.fact, case[field(lit.fact)])
+                    (lit.fact, ev.values[lit.fact])
                     for lit in alternative
                     if isinstance(lit, FactTest)
                 ),
@@ -192,6 +204,23 @@ class Engine:
                     self._post(ev, derived, c.assert_fact)
         except BaseException as err:  # durable_rules would swallow it: keep it for evaluate()
             ev.error = ev.error or err
+
+
+def _action_error(stored: object) -> str:
+    """The message of an exception durable_rules caught in an action, without the traceback
+    it stores with it ("exception caught MESSAGE, traceback [...]")."""
+    text = str(stored).removeprefix("exception caught ")
+    return text.split(", traceback [", 1)[0][:300]
+
+
+def _engine_value(value: Value) -> Value | int:
+    """A fact value as posted to durable_rules (quantities in a form its parser reads)."""
+    if isinstance(value, float):
+        try:
+            return number(value)
+        except ValueError as err:
+            raise EngineError(str(err)) from None
+    return value
 
 
 _ENGINES: dict[str, Engine] = {}

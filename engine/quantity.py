@@ -33,6 +33,8 @@ _SCALED = re.compile(rf"^{_NUMBER}\s*([kmbt]?)$")
 _DURATION = re.compile(rf"^{_NUMBER}\s*([a-z]+)$")
 _NOUNS = {"tokens": ("tokens", "token"), "count": ("examples", "example", "pairs")}
 MAX_VALUE = 1e18
+MIN_VALUE = 1e-4
+"""The smallest quantity other than 0 (the inference engine cannot read smaller numbers)."""
 
 EXAMPLES = {
     "tokens": "150k, 5M, 4B",
@@ -63,9 +65,16 @@ def parse(text: str, unit: str) -> float:
         if not match:
             raise QuantityError(f"expected a number such as {EXAMPLES[unit]}")
         value = float(match.group(1)) * _SCALE[match.group(2)]
+    return checked(value, unit)
+
+
+def checked(value: float, unit: str) -> float:
+    """A parsed quantity within the range every quantity keeps to; `QuantityError` if not."""
     if not math.isfinite(value) or value > MAX_VALUE:
         raise QuantityError(f"too large (at most {display(MAX_VALUE, unit)})")
-    return value
+    if 0 < value < MIN_VALUE:
+        raise QuantityError(f"too small (0, or at least {_digits(MIN_VALUE)})")
+    return value + 0.0  # -0.0 becomes 0.0
 
 
 def _digits(value: float) -> str:

@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Literal
@@ -30,7 +30,7 @@ from engine.inference import Engine
 from engine.loader import SCHEMA_FILES, load_knowledge_base
 from engine.model import KnowledgeBase, Value
 
-from .rulebase import Files, Mutant
+from .rulebase import Files, Mutant, mutants
 
 MAX_SECONDS = 2.0
 """The longest a load may take."""
@@ -144,8 +144,9 @@ def random_case(kb: KnowledgeBase, rng: random.Random) -> dict[str, Value]:
     return known
 
 
-def exercise(kb: KnowledgeBase, mutant: Mutant, cases: int = 2) -> None:
+def exercise(kb: KnowledgeBase, mutant: Mutant, cases: int = 2) -> bool:
     """Evaluate random complete cases on a fresh engine; the analysis must agree with it.
+    Returns False when the engine refuses the rule base (with a `file:line:` error).
 
     The engine's durable_rules ruleset is deleted afterwards, so that thousands of mutants do
     not keep thousands of rulesets alive.
@@ -154,7 +155,13 @@ def exercise(kb: KnowledgeBase, mutant: Mutant, cases: int = 2) -> None:
     engine = None
     try:
         with deadline(HANG_SECONDS):
-            engine = Engine(kb)
+            try:
+                engine = Engine(kb)
+            except RuleError as err:  # a rule base too large for durable_rules
+                problem = error_problem(err, mutant.files)
+                if problem is not None:
+                    raise ContractBroken(mutant, problem) from err
+                return False
             analyzer = Analyzer(kb)
             for _ in range(cases):
                 known = random_case(kb, rng)
@@ -181,3 +188,50 @@ def exercise(kb: KnowledgeBase, mutant: Mutant, cases: int = 2) -> None:
     finally:
         if engine is not None:
             durable_rules_engine.delete_ruleset(engine._ruleset._handle)
+    return True
+
+
+@dataclass
+class Stats:
+    """What a run of mutants did."""
+
+    mutants: int = 0
+    rejected: int = 0
+    loaded: int = 0
+    refused: int = 0  # loaded, but too large for durable_rules (a `file:line:` error)
+    slowest: float = 0.0
+    slowest_mutant: str = ""
+    problems: list[ContractBroken] = field(default_factory=list)
+    loaded_examples: list[Mutant] = field(default_factory=list)
+
+
+def campaign(
+    base: dict[str, bytes],
+    seed: int,
+    count: int,
+    directory: Path,
+    *,
+    start: int = 0,
+    keep_loaded: int = 0,
+) -> Stats:
+    """Load (and where it loads, exercise) mutants `start` .. `start + count - 1` of `seed`."""
+    stats = Stats()
+    for mutant in mutants(base, seed, count, start):
+        stats.mutants += 1
+        try:
+            loaded = load(directory, mutant)
+            if loaded.seconds > stats.slowest:
+                stats.slowest, stats.slowest_mutant = loaded.seconds, mutant.description
+            if loaded.seconds > MAX_SECONDS:
+                raise ContractBroken(mutant, f"loading took {loaded.seconds:.1f} s")
+            if loaded.kb is None:
+                stats.rejected += 1
+                continue
+            stats.loaded += 1
+            if not exercise(loaded.kb, mutant):
+                stats.refused += 1
+            elif len(stats.loaded_examples) < keep_loaded:
+                stats.loaded_examples.append(mutant)
+        except ContractBroken as broken:
+            stats.problems.append(broken)
+    return stats

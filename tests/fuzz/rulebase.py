@@ -111,19 +111,26 @@ WRONG: dict[str, tuple[Any, ...]] = {
 # --- walking a parsed document ----------------------------------------------------------------
 
 
-def _slots(node: Any, path: str = "") -> list[tuple[Any, Any, str]]:
-    """Every (container, key or index, path) in a parsed document, outermost first."""
+MAX_SLOTS = 20_000
+"""Places of a document a mutation chooses from (documents grown huge are not walked whole)."""
+
+
+def _slots(node: Any) -> list[tuple[Any, Any, str]]:
+    """(container, key or index, path) for the places in a parsed document, at most
+    `MAX_SLOTS`; paths keep their last 80 characters."""
     out: list[tuple[Any, Any, str]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{path}.{key}"
-            out.append((node, key, here))
-            out += _slots(value, here)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            here = f"{path}[{i}]"
-            out.append((node, i, here))
-            out += _slots(value, here)
+    stack: list[tuple[Any, str]] = [(node, "")]
+    while stack and len(out) < MAX_SLOTS:
+        current, path = stack.pop()
+        if isinstance(current, dict):
+            items = [(key, f"{path}.{key!s:.40}") for key in current]
+        elif isinstance(current, list):
+            items = [(i, f"{path}[{i}]") for i in range(len(current))]
+        else:
+            continue
+        for key, here in items:
+            out.append((current, key, here[-80:]))
+            stack.append((current[key], here[-80:]))
     return out
 
 
@@ -419,7 +426,7 @@ def laughs(rng: random.Random, files: Files) -> str:
     return f"{name}: {levels} levels of aliases"
 
 
-TAGS = (
+PLANTED = (
     b"!!python/object/apply:os.system ['echo executed']",
     b"!!python/object:builtins.dict {}",
     b"!!python/name:os.system",
@@ -430,15 +437,20 @@ TAGS = (
     b"!!omap [a: 1]",
     b"!custom thing",
     b"!!str 5",
+    b"2024-13-45",
+    b"9999-12-31 23:59:59 +99:00",
+    b"0o777777777777777777777777777777",
+    b"1:2:3:4:5",
 )
+"""Values that are tagged, or that YAML reads as something Python cannot hold."""
 
 
-def tag(rng: random.Random, files: Files) -> str:
-    """Put an explicit YAML tag (mostly Python object tags) in place of a value."""
+def plant(rng: random.Random, files: Files) -> str:
+    """Put a tagged value (mostly Python object tags) or an impossible date in place of one."""
     name = _pick_text(rng, files)
     lines = _lines(files[name] or b"")
     candidates = [i for i, line in enumerate(lines) if b": " in line and b"#" not in line[:2]]
-    chosen = rng.choice(TAGS)
+    chosen = rng.choice(PLANTED)
     if not candidates:
         files[name] = chosen + b"\n"
         return f"{name}: replaced by {chosen!r}"
@@ -452,6 +464,7 @@ def tag(rng: random.Random, files: Files) -> str:
 def encoding(rng: random.Random, files: Files) -> str:
     name = _pick_text(rng, files)
     data = files[name] or b""
+    text = data.decode("utf-8", "replace")
     kind = rng.choice(("crlf", "bom", "utf-16", "latin-1", "nul-end", "cr"))
     if kind == "crlf":
         files[name] = data.replace(b"\n", b"\r\n")
@@ -460,9 +473,9 @@ def encoding(rng: random.Random, files: Files) -> str:
     elif kind == "bom":
         files[name] = b"\xef\xbb\xbf" + data
     elif kind == "utf-16":
-        files[name] = data.decode("utf-8").encode("utf-16")
+        files[name] = text.encode("utf-16")
     elif kind == "latin-1":
-        files[name] = data.decode("utf-8").encode("latin-1", "replace") + b"\xe9"
+        files[name] = text.encode("latin-1", "replace") + b"\xe9"
     else:
         files[name] = data + b"\x00"
     return f"{name}: {kind}"
@@ -505,8 +518,8 @@ TEXTUAL: tuple[Callable[[random.Random, Files], str], ...] = (
     flip_bytes,
     binary,
     laughs,
-    tag,
-    tag,
+    plant,
+    plant,
     encoding,
     files_changed,
 )
@@ -529,8 +542,9 @@ def _parse(data: bytes) -> Any:
 
 
 def _dump(doc: Any, rng: random.Random) -> bytes:
-    text = yaml.safe_dump(
+    text = yaml.dump(
         doc,
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
         sort_keys=False,
         allow_unicode=rng.random() < 0.5,
         default_flow_style=rng.choice((False, None)),
@@ -546,8 +560,8 @@ def structural(rng: random.Random, files: Files) -> str:
     for name in names:
         try:
             doc = Doc(name, _parse(files[name] or b""))
-        except (yaml.YAMLError, ValueError):
-            continue  # an earlier textual mutation broke it
+        except Exception:  # an earlier textual mutation broke it (PyYAML may raise anything)
+            continue
         step = rng.choice(STRUCTURAL)(rng, doc)
         try:
             files[name] = _dump(doc.value, rng)
