@@ -264,9 +264,9 @@ def test_diff_missing_directory(which: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("file", "content", "named"),
     [
-        ("extra.yaml", "rules:\n  - id: x\n    title: [unclosed\n", "extra.yaml:4:"),
+        ("extra.yaml", "rules:\n  - id: x\n    title: [unclosed\n", "extra.yaml:3:"),
         ("extra.yaml", "rules:\n  - id: x\n    title: ok\n    bogus: 1\n", "extra.yaml:4:"),
-        ("facts.yaml", "facts: [\n", "facts.yaml:2:"),
+        ("facts.yaml", "facts: [\n", "facts.yaml:1:"),
     ],
 )
 def test_diff_malformed_yaml_names_file_and_line(
