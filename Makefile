@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: consult test docs bench lint graphviz clean
+.PHONY: consult test docs bench fuzz lint graphviz clean
 
 consult: $(STAMP) graphviz
 	$(VENV)/bin/llm-advisor consult
@@ -23,6 +23,14 @@ docs: $(STAMP) graphviz
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# Many more rule-base mutants than `make test` runs (FUZZ_N, on every core), then the input
+# and fault properties with FUZZ_SCALE times their examples, drawn at random.
+FUZZ_N     ?= 50000
+FUZZ_SCALE ?= 10
+fuzz: $(STAMP) graphviz
+	FUZZ_N=$(FUZZ_N) $(PY) -m tests.fuzz
+	FUZZ_SCALE=$(FUZZ_SCALE) $(VENV)/bin/pytest tests/test_fuzz_inputs.py tests/test_fuzz_rules.py tests/test_faults.py -k "not mutated_rule_bases"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "llm-advisor needs Python 3.11 or 3.12 (durable-rules does not import on 3.13); set PYTHON=python3.11")'

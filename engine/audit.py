@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import quantity
-from .errors import AdvisorError, InputError, RuleError
+from .errors import AdvisorError, InputError
 from .facts import Case, Status
 from .inference import Firing, Result, evaluate
 from .model import (
@@ -496,12 +496,19 @@ class AuditStore:
             raise AuditError(
                 f"the rule files of rule base {fingerprint[:12]} are missing from the store"
             )
+        for rule_file in files:  # an altered store must not write outside the directory
+            name = rule_file.name
+            if Path(name).name != name or not name.endswith(".yaml") or set(name) & {"\\", "\0"}:
+                raise AuditError(
+                    f"the stored rule base {fingerprint[:12]} has a file named "
+                    f"{rule_file.name!r}, which is not a plain .yaml file name"
+                )
         with tempfile.TemporaryDirectory(prefix="llm-advisor-replay-") as tmp:
             for rule_file in files:
                 (Path(tmp) / rule_file.name).write_bytes(rule_file.content)
             try:
                 kb = load_knowledge_base(tmp)
-            except RuleError as err:
+            except InputError as err:
                 raise AuditError(
                     f"the stored rule base {fingerprint[:12]} no longer loads: {err}"
                 ) from None

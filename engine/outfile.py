@@ -15,14 +15,13 @@ from pathlib import Path
 
 from .errors import InputError
 
-SIGNATURES = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n"}
-"""How binary outputs start; every other kind is UTF-8 text."""
-SNIFF_BYTES = 4096
-_KNOWN = (
-    (b"SQLite format 3\0", "an SQLite database"),
-    (b"%PDF-", "a PDF document"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+SIGNATURES = (
+    (b"%PDF-", "pdf", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "png", "a PNG image"),
+    (b"SQLite format 3\0", "sqlite", "an SQLite database"),
 )
+"""How files of some kinds start: outputs that are not text, and files never to replace."""
+SNIFF_BYTES = 4096
 
 
 def _is_text(head: bytes) -> bool:
@@ -40,15 +39,16 @@ def holds(head: bytes, kind: str) -> bool:
     """Whether a file starting with `head` holds content of `kind` (an empty file does)."""
     if not head:
         return True
-    if kind in SIGNATURES:
-        return head.startswith(SIGNATURES[kind])
-    if not _is_text(head):
+    for signature, signed, _ in SIGNATURES:
+        if head.startswith(signature):
+            return kind == signed
+    if kind in ("pdf", "png") or not _is_text(head):
         return False
     return kind != "svg" or b"<svg" in head
 
 
 def describe(head: bytes) -> str:
-    for signature, name in _KNOWN:
+    for signature, _, name in SIGNATURES:
         if head.startswith(signature):
             return name
     return "text" if _is_text(head) else "binary data"

@@ -20,6 +20,7 @@ import json
 import math
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,12 +197,17 @@ scalars = st.one_of(
     st.booleans(),
     st.none(),
 )
-documents = st.recursive(
+keys = st.one_of(names, words)
+documents = st.one_of(
     scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.one_of(names, words), inner, max_size=4)
+    st.lists(scalars, max_size=3),
+    st.dictionaries(keys, scalars, max_size=4),
+    st.lists(st.lists(scalars, max_size=2), max_size=2),
+    st.dictionaries(
+        keys,
+        st.one_of(st.lists(scalars, max_size=2), st.dictionaries(keys, scalars, max_size=2)),
+        max_size=3,
     ),
-    max_leaves=12,
 )
 fact_maps = st.dictionaries(names, st.one_of(scalars, documents), max_size=6)
 
@@ -219,7 +225,7 @@ def test_facts_documents_on_stdin(doc: object, style: str) -> None:
         text = as_text(doc, style)
     except (ValueError, yaml.YAMLError):  # not representable (e.g. NaN in strict JSON)
         return
-    result = run(["recommend", "--no-audit", "--facts", "-"], text)
+    result = run(["recommend", "--no-audit", "--facts", "-"], text.encode("utf-8", "surrogatepass"))
     check(result)
 
 
@@ -348,7 +354,7 @@ answers = st.one_of(
 @given(st.lists(answers, max_size=25), st.booleans())
 def test_consult_with_piped_answers(lines: list[str], as_json: bool) -> None:
     text = "".join(line.replace("\n", " ").replace("\r", " ") + "\n" for line in lines)
-    stdin = text.encode("utf-8", "surrogateescape")  # bytes that are not UTF-8, too
+    stdin = text.encode("utf-8", "surrogatepass")  # bytes that are not UTF-8, too
     result = run(["consult", "--no-audit", *(["--json"] if as_json else [])], stdin)
     check(result, frozenset({0, 1}))
     if result.exit_code == 1:
@@ -501,3 +507,63 @@ def test_partial_cases_give_exactly_one_recommendation(known: dict[str, Value]) 
     assert result.recommendation in APPROACHES
     assert sum(1 for r in result.ranking if not r.excluded) >= 1
     assert len({r.approach for r in result.ranking}) == len(APPROACHES)
+
+
+# --- output files -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder with an audit store holding one record, a PDF and a text file."""
+    result = run(["recommend", "--audit-db", str(tmp_path / "audit.db"), "--fact", "budget=5k"])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "old.pdf").write_bytes(b"%PDF-1.5\n% an older diagram\n")
+    (tmp_path / "notes.txt").write_text("some notes\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "target"),
+    [
+        (["diagram", "--format", "dot", "-o"], "audit.db"),
+        (["diagram", "--format", "svg", "-o"], "old.pdf"),
+        (["diagram", "--format", "pdf", "-o"], "notes.txt"),
+        (["diagram", "--format", "mermaid", "-o"], "audit.db"),
+        (["audit", "export", "-o"], "audit.db"),
+        (["audit", "export", "-o"], "old.pdf"),
+    ],
+)
+def test_an_output_never_replaces_a_file_of_another_kind(
+    folder: Path, args: list[str], target: str
+) -> None:
+    before = (folder / target).read_bytes()
+    result = run([*args, str(folder / target), "--audit-db", str(folder / "audit.db")])
+    check(result)
+    assert result.exit_code == 2
+    assert "refusing to replace" in result.stderr
+    assert (folder / target).read_bytes() == before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary left
+    verify = run(["audit", "verify", "--audit-db", str(folder / "audit.db")])
+    assert verify.exit_code == 0, verify.output
+
+
+@pytest.mark.parametrize("target", [".", "missing-dir/x.svg", "/dev/null"])
+def test_an_output_that_is_not_a_writable_file_is_bad_input(folder: Path, target: str) -> None:
+    where = target if target.startswith("/") else str(folder / target)
+    for args in (["diagram", "--format", "svg", "-o", where], ["audit", "export", "-o", where]):
+        result = run([*args, "--audit-db", str(folder / "audit.db")])
+        check(result)
+        assert result.exit_code == 2
+
+
+def test_outputs_of_the_same_kind_are_replaced_whole(folder: Path) -> None:
+    target = folder / "tree.dot"
+    target.write_text("digraph old {}\n")
+    assert run(["diagram", "-o", str(target)]).exit_code == 0
+    assert target.read_text().splitlines()[1] == "digraph decision_diagram {"
+    export = folder / "records.jsonl"
+    for _ in range(2):
+        result = run(["audit", "export", "-o", str(export), "--audit-db", str(folder / "audit.db")])
+        assert result.exit_code == 0, result.output
+    assert len(export.read_text().splitlines()) == 1
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]

@@ -8,13 +8,14 @@ a valid rule base or fail with a one-line `RuleError` (or, for a missing schema 
 mutant that loads must run on the engine (or be refused by it with `file:line:`, when it is too
 large for durable_rules) and the analysis must agree with inference on it.
 
-`FUZZ_N` sets how many mutants to run (default 2,000; `make fuzz` runs 50,000 with
-`python -m tests.fuzz`).
+Here 2,000 mutants run; `make fuzz` runs 50,000 more (`FUZZ_N`) on every core with
+`python -m tests.fuzz`.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -38,7 +39,7 @@ from engine.loader import load_knowledge_base
 
 KBS = Path(__file__).parent / "kbs"
 SEED = 20_240_501
-COUNT = int(os.environ.get("FUZZ_N", "2000"))
+COUNT = 2000
 BASE = shipped_files()
 
 
@@ -311,3 +312,35 @@ def test_any_label_text_renders(
     drawn = "".join(el.text or "" for el in root.iter() if el.tag.endswith("}text"))
     for text in (short, name):
         assert printable_words(text) in printable_words(drawn), (text, drawn)
+
+
+# --- rule bases stored in an altered audit store ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["{outside}/escaped.yaml", "../escaped.yaml", "sub/escaped.yaml", "nul\0.yaml", "x.sh"]
+)
+def test_stored_rule_files_with_unsafe_names_are_refused(tmp_path: Path, name: str) -> None:
+    """A reviewer may be handed an altered store: replaying it writes nothing outside a
+    temporary directory, whatever file names it claims."""
+    store = tmp_path / "audit.db"
+    runner = CliRunner()
+    made = runner.invoke(
+        cli, ["recommend", "--audit-db", str(store), "--json", "--fact", "budget=5k"]
+    )
+    assert made.exit_code == 0, made.output
+    record = json.loads(made.stdout)["audit_id"]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with sqlite3.connect(store) as conn:
+        conn.execute(
+            "UPDATE rulebase_files SET name = ? WHERE name = 'combinations.yaml'",
+            (name.format(outside=outside),),
+        )
+    for args in (["audit", "replay", record], ["explain", record], ["audit", "show", record]):
+        result = runner.invoke(cli, [*args, "--audit-db", str(store)])
+        assert result.exit_code == 1, result.output
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "not a plain .yaml file name" in result.stderr
+    assert not list(outside.iterdir())
+    assert not (tmp_path / "escaped.yaml").exists()
