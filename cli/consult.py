@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -123,6 +124,8 @@ def consult(
         check_writable(diagram_file, format_for(diagram_file, None))
     kb = load_kb(rules_dir)
     session = Consultation(kb)
+    if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8: not understood
+        sys.stdin.reconfigure(errors="replace")
     err = as_json  # keep stdout pure JSON
     if not as_json:
         click.echo(click.style("llm-advisor consultation", bold=True))
