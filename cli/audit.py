@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -81,6 +82,10 @@ def _selected(
     if fingerprint is not None and not all(ch in "0123456789abcdefABCDEF" for ch in fingerprint):
         raise InputError(
             f"bad --fingerprint {fingerprint!r}: expected hex digits", item=fingerprint
+        )
+    if approach is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", approach):
+        raise InputError(
+            f"bad --approach {approach!r}: expected an approach id such as rag", item=approach
         )
     start = parse_since(since) if since is not None else None
     return store.records(since=start, approach=approach, fingerprint=fingerprint)

@@ -237,6 +237,11 @@ class Verification:
 # --- the store ----------------------------------------------------------------------------------
 
 
+def _busy(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed because another connection holds a lock (worth retrying)."""
+    return "locked" in str(err) or "busy" in str(err)
+
+
 def _timestamp(moment: datetime) -> str:
     """A UTC time as stored: ISO 8601 with microseconds and `Z`, so that text order is time order."""
     if moment.tzinfo is not None:
@@ -295,30 +300,36 @@ class AuditStore:
                     f"cannot create the audit store directory: {err.strerror or err}"
                 ) from None
         mode = "rwc" if create else "rw"
-        try:
-            conn = sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode={mode}",
-                uri=True,
-                timeout=wait,
-                isolation_level=None,
-            )
-        except sqlite3.Error as err:
-            raise AuditError(f"cannot open the audit store {path}: {err}") from None
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
-            _migrate(conn, path)
-        except sqlite3.DatabaseError as err:
-            conn.close()
-            if "not a database" in str(err):
-                raise InputError(
-                    f"{path} is not an llm-advisor audit store", item=str(path)
-                ) from None
-            raise AuditError(f"cannot open the audit store {path}: {err}") from None
-        except AdvisorError:
-            conn.close()
-            raise
-        return cls(path, conn, wait)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                conn = sqlite3.connect(
+                    f"{path.absolute().as_uri()}?mode={mode}",
+                    uri=True,
+                    timeout=wait,
+                    isolation_level=None,
+                )
+            except sqlite3.Error as err:
+                raise AuditError(f"cannot open the audit store {path}: {err}") from None
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+                _migrate(conn, path)
+                return cls(path, conn, wait)
+            except sqlite3.DatabaseError as err:
+                conn.close()
+                if "not a database" in str(err):
+                    raise InputError(
+                        f"{path} is not an llm-advisor audit store", item=str(path)
+                    ) from None
+                # Processes creating the store at once can deadlock on its locks; SQLite then
+                # fails at once instead of waiting, so try again until the timeout runs out.
+                if not _busy(err) or time.monotonic() > deadline:
+                    raise AuditError(f"cannot open the audit store {path}: {err}") from None
+            except AdvisorError:
+                conn.close()
+                raise
+            time.sleep(random.uniform(0.001, 0.01))
 
     def close(self) -> None:
         self._conn.close()
@@ -344,8 +355,7 @@ class AuditStore:
                     conn.execute("BEGIN IMMEDIATE")
                     return
                 except sqlite3.OperationalError as err:
-                    busy = "locked" in str(err) or "busy" in str(err)
-                    if not busy or time.monotonic() > deadline:
+                    if not _busy(err) or time.monotonic() > deadline:
                         raise AuditError(
                             f"cannot write the audit store {self.path}: {err}"
                         ) from None

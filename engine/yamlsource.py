@@ -8,6 +8,8 @@ validation error can say `file:line:`.
 
 from __future__ import annotations
 
+import bisect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,43 @@ class Sequence(list[Any]):
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _scan(text: str, file: str) -> None:
+class _Text:
+    """A document's text, for errors that say `file:line:` with lines as editors count them.
+
+    YAML also ends a line at U+0085, U+2028 and U+2029, which editors show inside a line; its
+    line numbers are corrected for those, and kept inside the file (a problem at the end of the
+    text is reported one line past the last one).
+    """
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.file = file
+        self._extra = [m.start() for m in _EXTRA_BREAKS.finditer(text)]
+        breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+        self._last = breaks + (not text.endswith(("\n", "\r")))
+
+    def line(self, mark: Any) -> int:
+        """The line of a YAML mark (1 when there is none)."""
+        if mark is None:
+            return 1
+        line = int(mark.line) + 1 - bisect.bisect_left(self._extra, int(mark.index))
+        return max(1, min(line, self._last))
+
+    def error(self, at: yaml.Node | yaml.Event, message: str) -> RuleError:
+        return RuleError(self.file, self.line(at.start_mark), message)
+
+
+_EXTRA_BREAKS = re.compile("[\x85\u2028\u2029]")
+_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
+def _scan(src: _Text) -> None:
     """Reject anchors, aliases, tags, excessive nesting and size before anything is built."""
     depth = 0
     nodes = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(src.text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise RuleError(file, _line(event), "anchors and aliases are not allowed")
+            raise src.error(event, "anchors and aliases are not allowed")
         if isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         if not isinstance(event, yaml.NodeEvent):
@@ -57,79 +89,73 @@ def _scan(text: str, file: str) -> None:
         tag = getattr(event, "tag", None)
         if tag is not None and tag not in CORE_TAGS:
             shown = tag.replace("tag:yaml.org,2002:", "!!", 1)
-            raise RuleError(file, _line(event), f"the tag {shown} is not allowed: files are data")
+            raise src.error(event, f"the tag {shown} is not allowed: files are data")
         nodes += 1
         if nodes > MAX_NODES:
-            raise RuleError(file, _line(event), f"more than {MAX_NODES} values in one file")
+            raise src.error(event, f"more than {MAX_NODES} values in one file")
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise RuleError(file, _line(event), f"nesting deeper than {MAX_DEPTH} levels")
+                raise src.error(event, f"nesting deeper than {MAX_DEPTH} levels")
 
 
-def _line(node: yaml.Node | yaml.Event) -> int:
-    mark = node.start_mark
-    return int(mark.line) + 1 if mark is not None else 1
-
-
-def _build(loader: Any, node: yaml.Node, file: str, depth: int) -> Any:
+def _build(loader: Any, node: yaml.Node, src: _Text, depth: int) -> Any:
     if depth > MAX_DEPTH:
-        raise RuleError(file, _line(node), f"nesting deeper than {MAX_DEPTH} levels")
+        raise src.error(node, f"nesting deeper than {MAX_DEPTH} levels")
     if isinstance(node, yaml.MappingNode):
         mapping = Mapping()
-        mapping.line = _line(node)
+        mapping.line = src.line(node.start_mark)
         mapping.key_lines = {}
         for key_node, value_node in node.value:
-            key = _construct(loader, key_node, file)
+            key = _construct(loader, key_node, src)
             if not isinstance(key, str):
-                raise RuleError(file, _line(key_node), f"key {key!r} must be a string")
+                raise src.error(key_node, f"key {key!r} must be a string")
             if key in mapping:
-                raise RuleError(file, _line(key_node), f"duplicate key {key!r}")
-            mapping[key] = _build(loader, value_node, file, depth + 1)
-            mapping.key_lines[key] = _line(key_node)
+                raise src.error(key_node, f"duplicate key {key!r}")
+            mapping[key] = _build(loader, value_node, src, depth + 1)
+            mapping.key_lines[key] = src.line(key_node.start_mark)
         return mapping
     if isinstance(node, yaml.SequenceNode):
         sequence = Sequence()
-        sequence.line = _line(node)
+        sequence.line = src.line(node.start_mark)
         sequence.item_lines = []
         for item in node.value:
-            sequence.append(_build(loader, item, file, depth + 1))
-            sequence.item_lines.append(_line(item))
+            sequence.append(_build(loader, item, src, depth + 1))
+            sequence.item_lines.append(src.line(item.start_mark))
         return sequence
-    return _construct(loader, node, file)
+    return _construct(loader, node, src)
 
 
-def _construct(loader: Any, node: yaml.Node, file: str) -> Any:
+def _construct(loader: Any, node: yaml.Node, src: _Text) -> Any:
     """A scalar (or key) as Python data; a value YAML reads but Python cannot hold, such as
     the date 2024-13-45, is a `RuleError` too."""
     try:
         return loader.construct_object(node, deep=True)
     except (ValueError, OverflowError) as err:
-        raise RuleError(file, _line(node), f"bad value: {err}") from None
+        raise src.error(node, f"bad value: {err}") from None
 
 
 def parse(text: str, file: str) -> Any:
     """Parse one YAML document; syntax errors become `RuleError` with the line."""
     if len(text) > MAX_BYTES:
         raise RuleError(file, 1, f"file larger than {MAX_BYTES} bytes")
+    src = _Text(text, file)
     loader = None
     try:
-        _scan(text, file)
+        _scan(src)
         loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return None
-        return _build(loader, node, file, 0)
+        return _build(loader, node, src, 0)
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        # A problem at the end of the text is reported one line past the last one.
-        line = min(int(mark.line) + 1, len(text.splitlines()) or 1) if mark is not None else 1
+        line = src.line(err.problem_mark or err.context_mark)
         raise RuleError(file, line, f"YAML syntax: {err.problem or err.context}") from None
     except yaml.reader.ReaderError as err:
         # A character YAML does not allow (a control character, say); the error says where in
         # bytes or characters depending on the parser, so find the character itself.
         char = chr(err.character) if isinstance(err.character, int) else str(err.character)
-        line = text.count("\n", 0, max(0, text.find(char))) + 1
+        line = len(_BREAKS.findall(text, 0, max(0, text.find(char)))) + 1
         raise RuleError(file, line, f"YAML syntax: {err.reason} (U+{ord(char):04X})") from None
     except yaml.YAMLError as err:
         problem = " ".join(str(err).split())

@@ -595,6 +595,51 @@ def test_eight_processes_write_500_records_each(tmp_path: Path) -> None:
         assert [positions[i] for i in ids] == sorted(positions[i] for i in ids)
 
 
+OPENER = """
+import json, multiprocessing, sys
+from pathlib import Path
+from engine.audit import AuditStore, AuditError
+
+def opener(directory, barrier, errors):
+    failed = []
+    for n in range(int(sys.argv[2])):
+        barrier.wait()  # all processes create store n at the same moment
+        try:
+            with AuditStore.open(Path(directory, f"{n}.sqlite3"), create=True) as store:
+                store.count()
+        except AuditError as err:
+            failed.append(str(err))
+    errors.put(failed)
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("fork")
+    barrier, errors = context.Barrier(8), context.Queue()
+    workers = [context.Process(target=opener, args=(sys.argv[1], barrier, errors)) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    failed = [message for _ in workers for message in errors.get()]
+    for worker in workers:
+        worker.join()
+    print(json.dumps(failed))
+"""
+
+
+def test_processes_creating_a_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """Creating a store converts it to WAL; racing that, SQLite can fail without waiting."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", OPENER, str(tmp_path), "300"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=True,
+    )
+    assert json.loads(out.stdout) == []
+    assert len(list(tmp_path.glob("*.sqlite3"))) == 300
+
+
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path

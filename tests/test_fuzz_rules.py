@@ -120,6 +120,15 @@ def test_a_truncated_file_points_inside_it(tmp_path: Path) -> None:
     assert 1 <= caught.value.line <= len(cut.splitlines())
 
 
+def test_lines_are_counted_as_editors_count_them(tmp_path: Path) -> None:
+    """YAML also ends lines at U+2028 (pasted from web pages, say); editors do not."""
+    text = BASE["sources.yaml"] + '  pasted:\n    title: "one\u2028two"\n    colour: red\n'.encode()
+    directory = rule_base(tmp_path, **{"sources.yaml": text})
+    with pytest.raises(RuleError, match="unknown key 'colour'") as caught:
+        load_knowledge_base(directory)
+    assert caught.value.line == text.count(b"\n")
+
+
 def test_a_huge_flat_document_is_refused_quickly(tmp_path: Path) -> None:
     text = b"rules: [" + b"{}, " * 400_000 + b"]\n"
     directory = rule_base(tmp_path, **{"huge.yaml": text})
