@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import compress
+from operator import ne
 
 from .facts import display_value
 from .model import (
@@ -28,6 +30,9 @@ from .model import (
 FALSE, TRUE, OPEN = 0, 1, 2
 State = tuple[int, ...]
 """One bit mask per fact (in schema order): the cells the fact may still be in."""
+Entry = tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int]
+"""An open rule: its index, its open alternatives' literals, and bit masks of the facts and
+derived facts they test."""
 
 
 class AnalysisError(Exception):
@@ -54,30 +59,33 @@ class Decision:
 
 @dataclass(frozen=True)
 class Partial:
-    """The analysis of one partial state."""
+    """The analysis of one partial state; per-approach data is by position in the tie order."""
 
     rules: tuple[int, ...]
-    derived: Mapping[str, int]
-    low: Mapping[str, int]
-    high: Mapping[str, int]
-    excluded: Mapping[str, int]
     decision: Decision | None
     key: tuple[object, ...]
-    residual: tuple[tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int], ...] = ()
+    residual: tuple[Entry, ...] = ()
     dstatus: tuple[int, ...] = ()
     state: State = ()
-    # Internal, by approach position: score bounds, certain exclusions, open exclusion counts.
     bounds: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+    """The lowest and highest score each approach can still reach."""
+    excluded: tuple[int, ...] = ()
+    """Whether each approach is excluded: TRUE, FALSE or OPEN."""
+    certain: tuple[int, ...] = ()
+    """The score each approach has from rules that certainly fire."""
     open_exclusions: tuple[int, ...] = ()
+    certain_combines: frozenset[int] = frozenset()
     open_combines: frozenset[int] = frozenset()
 
     def contenders(self, order: tuple[str, ...]) -> tuple[str, ...]:
         """Approaches that can still end up recommended."""
-        floor = max((self.low[a] for a in order if self.excluded[a] == FALSE), default=None)
+        low, high = self.bounds
+        excluded = self.excluded
+        floor = max((low[a] for a, e in enumerate(excluded) if e == FALSE), default=None)
         return tuple(
-            a
-            for a in order
-            if self.excluded[a] != TRUE and (floor is None or self.high[a] >= floor)
+            order[a]
+            for a, e in enumerate(excluded)
+            if e != TRUE and (floor is None or high[a] >= floor)
         )
 
 
@@ -100,12 +108,23 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
 
 
 class Analyzer:
-    """Partial evaluation of one knowledge base over its fact cells."""
+    """Partial evaluation of one knowledge base over its fact cells.
+
+    With `outcome_only`, rules that can no longer change the outcome (advice only, or scores and
+    exclusions of approaches already out of the running) are dropped from the analysis and stay
+    undecided: questions, decisions and the diagram come out the same, for less work. Without
+    it, every rule is followed until it is decided (to tell which rules fire or can fire).
+    """
 
     def __init__(
-        self, kb: KnowledgeBase, thresholds: Mapping[str, Iterable[float]] | None = None
+        self,
+        kb: KnowledgeBase,
+        thresholds: Mapping[str, Iterable[float]] | None = None,
+        *,
+        outcome_only: bool = False,
     ) -> None:
         self.kb = kb
+        self.outcome_only = outcome_only
         self.order = kb.tie_order
         self.position = {a: i for i, a in enumerate(self.order)}
         self.facts = kb.facts
@@ -116,6 +135,7 @@ class Analyzer:
             for f in kb.facts
         )
         self.full: State = tuple((1 << len(c)) - 1 for c in self.cells)
+        self._bits = tuple(1 << i for i in range(len(kb.facts)))
         # Per rule, per alternative: literals as (fact index, mask of the cells where it holds)
         # or (-1 - derived index, 1 if it must hold else 0).
         self._derived = list(
@@ -165,6 +185,7 @@ class Analyzer:
         self._cache: dict[State, Partial] = {}
         n = len(self.order)
         self._rule_derives = [[dindex[name] for name in rule.derives] for rule in kb.rules]
+        self._effect_masks = self._outcome_effects()
         top_residual = tuple(
             self._entry(
                 r,
@@ -187,24 +208,56 @@ class Analyzer:
                 open_exclusions[a] += 1
         self._top = Partial(
             rules=(OPEN,) * len(kb.rules),
-            derived={},
-            low={},
-            high={},
-            excluded={},
             decision=None,
-            key=((0,) * n, (False,) * n, (), top_residual),
+            key=((0,) * n, (False,) * n, frozenset(), top_residual),
             residual=top_residual,
             dstatus=(-1,) * len(self._derived),
             state=(-1,) * len(self.facts),  # differs from every state: nothing evaluated yet
             bounds=(tuple(low), tuple(high)),
+            excluded=tuple(OPEN if count else FALSE for count in open_exclusions),
+            certain=(0,) * n,
             open_exclusions=tuple(open_exclusions),
             open_combines=frozenset(range(len(self._combines))),
         )
 
+    def _outcome_effects(self) -> list[tuple[int, int, int, list[int]]]:
+        """Per rule, bit masks: the derived facts it derives, the approaches it scores and
+        excludes, and the two approaches of each pair it combines."""
+        ends = [1 << self.position[e.first] | 1 << self.position[e.second] for e in self._combines]
+        return [
+            (
+                sum(1 << d for d in self._rule_derives[r]),
+                sum(1 << a for a, _ in self._scores[r]),
+                sum(1 << a for a in self._excludes[r]),
+                [ends[k] for k in self._rule_combines[r]],
+            )
+            for r in range(len(self.kb.rules))
+        ]
+
+    def _prune(self, residual: list[Entry], sure: int, out: int) -> list[Entry]:
+        """The open rules that can still change the outcome, with the approaches in `sure`
+        excluded for sure and those in `out` (a superset) unable to win: rules with such an
+        effect, and the rules deriving facts they (or those rules, in turn) still test."""
+        masks = self._effect_masks
+        kept: set[int] = set()
+        maybe: list[Entry] = []
+        used = 0
+        for entry in residual:
+            derives, scores, excludes, pairs = masks[entry[0]]
+            if scores & ~out or excludes & ~sure or any(not ends & sure for ends in pairs):
+                kept.add(entry[0])
+                used |= entry[3]
+            elif derives:
+                maybe.append(entry)
+        while needed := [entry for entry in maybe if masks[entry[0]][0] & used]:
+            for entry in needed:
+                kept.add(entry[0])
+                used |= entry[3]
+                maybe.remove(entry)
+        return [entry for entry in residual if entry[0] in kept]
+
     @staticmethod
-    def _entry(
-        r: int, alts: tuple[tuple[tuple[int, ...], ...], ...]
-    ) -> tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int]:
+    def _entry(r: int, alts: tuple[tuple[tuple[int, ...], ...], ...]) -> Entry:
         """A residual rule with bit masks of the facts and derived facts it still tests."""
         fmask = dmask = 0
         for lits in alts:
@@ -261,19 +314,18 @@ class Analyzer:
         base = base or self._top
         status = list(base.rules)
         dstatus = list(base.dstatus)
-        certain = list(base.key[0])  # type: ignore[call-overload]
-        excluded_for_sure = list(base.key[1])  # type: ignore[call-overload]
-        certain_combines = set(base.key[2])  # type: ignore[call-overload]
+        certain = list(base.certain)
+        excluded_for_sure = [e == TRUE for e in base.excluded]
+        certain_combines = set(base.certain_combines)
         low, high = list(base.bounds[0]), list(base.bounds[1])
         open_exclusions = list(base.open_exclusions)
         open_combines = set(base.open_combines)
         residual = []
-        changed = 0
-        for i, (now, before) in enumerate(zip(state, base.state, strict=True)):
-            if now != before:
-                changed |= 1 << i
+        changed = sum(compress(self._bits, map(ne, state, base.state)))
         fresh = base is self._top
         dchanged = 0
+        # Derived facts whose producers were decided here: their status is settled below.
+        unsettled = list(range(len(dstatus))) if fresh else []
         for entry in base.residual:
             r, alts, fmask, dmask = entry
             if not (fresh or fmask & changed or dmask & dchanged):
@@ -324,6 +376,7 @@ class Analyzer:
                 if dstatus[d] == OPEN:
                     dstatus[d] = -1
                     dchanged |= 1 << d
+                    unsettled.append(d)
             for a, delta in self._scores[r]:
                 if delta > 0:
                     high[a] -= delta
@@ -340,8 +393,8 @@ class Analyzer:
             open_combines.difference_update(self._rule_combines[r])
             if rule_status == TRUE:
                 certain_combines.update(self._rule_combines[r])
-        for d, ds in enumerate(dstatus):
-            if ds < 0:
+        for d in unsettled:
+            if dstatus[d] < 0:
                 producers = [status[p] for p in self._producers[d]]
                 dstatus[d] = TRUE if TRUE in producers else OPEN if OPEN in producers else FALSE
 
@@ -349,25 +402,40 @@ class Analyzer:
             TRUE if sure else OPEN if count else FALSE
             for sure, count in zip(excluded_for_sure, open_exclusions, strict=True)
         ]
-        order = self.order
+        if self.outcome_only:
+            sure = sum(1 << a for a, e in enumerate(excluded) if e == TRUE)
+            best = max((low[a] for a, e in enumerate(excluded) if e == FALSE), default=None)
+            # Out of the running for good: the highest score still reachable is below a score
+            # that an approach which cannot be excluded already has (scores only narrow).
+            out = sure | sum(1 << a for a, h in enumerate(high) if best is not None and h < best)
+            residual = self._prune(residual, sure, out)
+        # What is left to decide does not depend on a score shared by every approach, nor on
+        # the score of an approach excluded for sure: the key leaves them out.
+        floor = min(
+            (c for c, sure in zip(certain, excluded_for_sure, strict=True) if not sure), default=0
+        )
+        frozen_combines = frozenset(certain_combines)
+        rest = tuple(residual)
         partial = Partial(
             rules=tuple(status),
-            derived={n: ds for n, ds in zip(self._derived, dstatus, strict=True)},
-            low=dict(zip(order, low, strict=True)),
-            high=dict(zip(order, high, strict=True)),
-            excluded=dict(zip(order, excluded, strict=True)),
             decision=self._decide(low, high, excluded, certain_combines, open_combines),
             key=(
-                tuple(certain),
+                tuple(
+                    0 if sure else c - floor
+                    for c, sure in zip(certain, excluded_for_sure, strict=True)
+                ),
                 tuple(excluded_for_sure),
-                tuple(sorted(certain_combines)),
-                tuple(residual),
+                frozen_combines,
+                rest,
             ),
-            residual=tuple(residual),
+            residual=rest,
             dstatus=tuple(dstatus),
             state=state,
             bounds=(tuple(low), tuple(high)),
+            excluded=tuple(excluded),
+            certain=tuple(certain),
             open_exclusions=tuple(open_exclusions),
+            certain_combines=frozen_combines,
             open_combines=frozenset(open_combines),
         )
         if len(self._cache) > 200_000:
@@ -384,31 +452,31 @@ class Analyzer:
         open_combines: set[int],
     ) -> Decision | None:
         """The decided outcome (DESIGN.md's soundness criterion), or None when undecided."""
-        n = len(self.order)
         if all(e == TRUE for e in excluded):
             return Decision(None, ())
-        for a in range(n):
-            if excluded[a] != FALSE:
+        # Only the first approach with the highest certain score can be ahead of every other.
+        a = -1
+        for b, e in enumerate(excluded):
+            if e == FALSE and (a < 0 or low[b] > low[a]):
+                a = b
+        if a < 0:
+            return None
+        for b, e in enumerate(excluded):
+            if b != a and e != TRUE and not (high[b] < low[a] or (high[b] == low[a] and a < b)):
+                return None
+        partners = set()
+        for k in (*certain_combines, *open_combines):
+            effect = self._combines[k]
+            ends = (self.position[effect.first], self.position[effect.second])
+            if a not in ends:
                 continue
-            if not all(
-                excluded[b] == TRUE or high[b] < low[a] or (high[b] == low[a] and a < b)
-                for b in range(n)
-                if b != a
-            ):
-                continue
-            partners = set()
-            for k in (*certain_combines, *open_combines):
-                effect = self._combines[k]
-                ends = (self.position[effect.first], self.position[effect.second])
-                if a not in ends:
-                    continue
-                other = ends[1] if ends[0] == a else ends[0]
-                if k in open_combines or excluded[other] == OPEN:
-                    return None
-                if excluded[other] == FALSE:
-                    partners.add(other)
-            return Decision(self.order[a], tuple(self.order[p] for p in sorted(partners)))
-        return None
+            other = ends[1] if ends[0] == a else ends[0]
+            if excluded[other] == TRUE:
+                continue  # an excluded approach is never a partner
+            if k in open_combines or excluded[other] == OPEN:
+                return None
+            partners.add(other)
+        return Decision(self.order[a], tuple(self.order[p] for p in sorted(partners)))
 
     # --- questions ------------------------------------------------------------------------
 
@@ -454,14 +522,23 @@ class Analyzer:
         for i in relevant:
             if i in skip:
                 continue
-            children = self.split(state, i)
-            decided = sum(child.decision is not None for _, child in children)
-            contenders = sum(len(child.contenders(self.order)) for _, child in children)
-            score = (-decided / len(children), contenders / len(children), i)
-            if best is None or score < best:
-                best, choice = score, i
-            if decided == contenders == len(children):
-                break  # every answer decides, with one contender each: nothing can do better
+            cells = self.open_cells(state, i)
+            n = len(cells)
+            decided = contenders = 0
+            for done, cell in enumerate(cells):
+                # Stop once even the best answers left (each deciding, with no contender)
+                # cannot make this fact better than the best so far: the choice is the same.
+                if best is not None and (-(decided + n - done) / n, contenders / n, i) >= best:
+                    break
+                child = self.evaluate(self.fix(state, i, cell), partial)
+                decided += child.decision is not None
+                contenders += len(child.contenders(self.order))
+            else:
+                score = (-decided / n, contenders / n, i)
+                if best is None or score < best:
+                    best, choice = score, i
+                if decided == contenders == n:
+                    break  # every answer decides, with one contender each: nothing can do better
         if choice is None and not relevant:
             raise AnalysisError("undecided, but no open fact is relevant")
         if choice is not None and skip and not self.can_decide(state, partial, skip):

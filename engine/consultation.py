@@ -45,7 +45,7 @@ class Consultation:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self.an = Analyzer(kb)
+        self.an = Analyzer(kb, outcome_only=True)
         self.answers: list[Answer] = []
 
     # --- state ----------------------------------------------------------------------------

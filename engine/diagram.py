@@ -184,7 +184,7 @@ def compile_diagram(
 ) -> DecisionDiagram:
     """Compile the diagram of a rule base (optionally below some facts fixed in advance, and
     with quantities split at extra thresholds)."""
-    an = Analyzer(kb, thresholds)
+    an = Analyzer(kb, thresholds, outcome_only=True)
     compiler = Compiler(an)
     root = compiler.build(an.state_of(dict(given or {})))
     return DecisionDiagram(
