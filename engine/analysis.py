@@ -44,7 +44,7 @@ class Cell:
     """One branch of a fact: an enum value, yes/no, or a band `[low, high)` of a quantity."""
 
     label: str
-    value: Value
+    value: Value | None
     low: float | None = None
     high: float | None = None
 
@@ -110,7 +110,8 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
 class Analyzer:
     """Partial evaluation of one knowledge base over its fact cells.
 
-    With `outcome_only`, rules that can no longer change the outcome (advice only, or scores and
+    With `unknown`, every fact has one more cell, last: not known, where every test on the fact
+    is false, as in inference. With `outcome_only`, rules that can no longer change the outcome (advice only, or scores and
     exclusions of approaches already out of the running) are dropped from the analysis and stay
     undecided: questions, decisions and the diagram come out the same, for less work. Without
     it, every rule is followed until it is decided (to tell which rules fire or can fire).
@@ -121,6 +122,7 @@ class Analyzer:
         kb: KnowledgeBase,
         thresholds: Mapping[str, Iterable[float]] | None = None,
         *,
+        unknown: bool = False,
         outcome_only: bool = False,
     ) -> None:
         self.kb = kb
@@ -131,7 +133,10 @@ class Analyzer:
         self.index = {f.name: i for i, f in enumerate(kb.facts)}
         extra = thresholds or {}
         self.cells = tuple(
-            cells_for(f, extra[f.name] if f.name in extra else kb.thresholds(f.name))
+            (
+                *cells_for(f, extra[f.name] if f.name in extra else kb.thresholds(f.name)),
+                *((Cell("unknown", None),) if unknown else ()),
+            )
             for f in kb.facts
         )
         self.full: State = tuple((1 << len(c)) - 1 for c in self.cells)
@@ -270,7 +275,7 @@ class Analyzer:
 
     # --- states --------------------------------------------------------------------------
 
-    def cell_of(self, fact: str, value: Value) -> int:
+    def cell_of(self, fact: str, value: Value | None) -> int:
         """The index of the cell a value falls in."""
         i = self.index[fact]
         for c, cell in enumerate(self.cells[i]):

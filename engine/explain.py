@@ -1,21 +1,23 @@
 """Explanations of a result: HOW it was reached, WHY NOT the other outcomes, and what would change it.
 
-Counterfactuals are found by brute force through inference: every candidate change of one fact
-(then of two facts, if no single change works) is evaluated, so each one is confirmed by the
-authoritative path.
+Counterfactuals are found with the analysis: a change of one fact (then of two, if no single change
+works) is tried only where the three-valued evaluation says the recommendation may change, and
+each change found is confirmed by running inference, the authoritative path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import combinations, pairwise, product
+from itertools import combinations
 
+from .analysis import Analyzer
 from .facts import Case, display_value
 from .inference import Firing, Result, evaluate
 from .model import Combine, Derive, Exclude, Fact, KnowledgeBase, Score, Value
 
-MAX_PAIRS = 20_000
-"""At most this many two-fact changes are evaluated."""
+MAX_CONFIRMED = 2_000
+"""At most this many changes are confirmed by inference; the search stops there."""
 
 
 @dataclass(frozen=True)
@@ -171,29 +173,27 @@ def band_label(fact: Fact, low: float | None, high: float | None) -> str:
     return f">= {display_value(fact, low)} and < {display_value(fact, high)}"
 
 
+def _options(an: Analyzer, i: int, current: int) -> list[tuple[int, Candidate]]:
+    """The cells a fact can change to (every value or non-empty band but the current one and
+    "unknown"), each with the value to try."""
+    fact = an.facts[i]
+    out = []
+    for c, cell in enumerate(an.cells[i]):
+        if c == current or cell.value is None or cell.low == cell.high is not None:
+            continue
+        if cell.low is None:
+            label = display_value(fact, cell.value)
+        else:
+            label = band_label(fact, None if c == 0 else cell.low, cell.high)
+        out.append((c, Candidate(fact.name, cell.value, label)))
+    return out
+
+
 def candidates(kb: KnowledgeBase, fact: Fact, current: Value | None) -> tuple[Candidate, ...]:
     """One value per enum value, bool value or quantity band, except the one the case has."""
-    if fact.type != "quantity":
-        return tuple(
-            Candidate(fact.name, value, display_value(fact, value))
-            for value in fact.domain
-            if value != current
-        )
-    cuts = [t for t in kb.thresholds(fact.name) if t > 0]
-    if not cuts:
-        return ()
-    edges: list[float | None] = [None, *cuts, None]
-    out = []
-    for low, high in pairwise(edges):
-        inside = (
-            isinstance(current, float | int)
-            and (low is None or current >= low)
-            and (high is None or current < high)
-        )
-        if not inside:
-            value = 0.0 if low is None else low
-            out.append(Candidate(fact.name, value, band_label(fact, low, high)))
-    return tuple(out)
+    an = Analyzer(kb, unknown=True)
+    i = an.index[fact.name]
+    return tuple(c for _, c in _options(an, i, an.cell_of(fact.name, current)))
 
 
 def changed(case: Case, changes: tuple[Candidate, ...]) -> Case:
@@ -209,34 +209,51 @@ def counterfactuals(
 ) -> tuple[tuple[Counterfactual, ...], int, bool]:
     """The smallest fact changes (one fact, else two) that change the recommendation.
 
-    Returns the changes found, how many cases were evaluated, and whether the search covered
-    every pair (False when it stopped at `MAX_PAIRS`).
+    Returns the changes found, how many cases inference evaluated to confirm them, and whether
+    the search was complete (False when it stopped at `MAX_CONFIRMED`).
     """
+    an = Analyzer(kb, unknown=True, outcome_only=True)
     case = result.case
-    options = [candidates(kb, fact, case.get(fact.name)) for fact in kb.facts]
+    here = tuple(1 << an.cell_of(f.name, case.get(f.name)) for f in kb.facts)
+    options = [_options(an, i, here[i].bit_length() - 1) for i in range(len(kb.facts))]
+    found: list[Counterfactual] = []
     evaluated = 0
 
-    def attempt(changes: tuple[Candidate, ...]) -> Counterfactual | None:
+    def may_change(changes: Mapping[int, int]) -> bool:
+        """Whether some answers in the region (fact → mask of cells) change the recommendation."""
+        state = tuple(changes.get(i, mask) for i, mask in enumerate(here))
+        decision = an.evaluate(state).decision
+        return decision is None or decision.recommendation != result.recommendation
+
+    def confirm(changes: tuple[Candidate, ...]) -> None:
         nonlocal evaluated
         evaluated += 1
         other = evaluate(kb, changed(case, changes))
-        if other.recommendation == result.recommendation:
-            return None
-        return Counterfactual(changes, other.recommendation, other.combine_with)
+        if other.recommendation != result.recommendation:
+            found.append(Counterfactual(changes, other.recommendation, other.combine_with))
 
-    singles = [attempt((c,)) for opts in options for c in opts]
-    found = tuple(c for c in singles if c is not None)
+    def anywhere(opts: list[tuple[int, Candidate]]) -> int:
+        return sum(1 << c for c, _ in opts)
+
+    for i, opts in enumerate(options):
+        if opts and may_change({i: anywhere(opts)}):
+            for c, candidate in opts:
+                if may_change({i: 1 << c}):
+                    confirm((candidate,))
     if found:
-        return found, evaluated, True
-    pairs: list[Counterfactual] = []
-    for first, second in combinations(options, 2):
-        for a, b in product(first, second):
-            if evaluated >= MAX_PAIRS:
-                return tuple(pairs), evaluated, False
-            hit = attempt((a, b))
-            if hit is not None:
-                pairs.append(hit)
-    return tuple(pairs), evaluated, True
+        return tuple(found), evaluated, True
+    for (i, first), (j, second) in combinations(enumerate(options), 2):
+        if not (first and second and may_change({i: anywhere(first), j: anywhere(second)})):
+            continue
+        for c, a in first:
+            if not may_change({i: 1 << c, j: anywhere(second)}):
+                continue
+            for d, b in second:
+                if may_change({i: 1 << c, j: 1 << d}):
+                    if evaluated >= MAX_CONFIRMED:
+                        return tuple(found), evaluated, False
+                    confirm((a, b))
+    return tuple(found), evaluated, True
 
 
 def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Explanation:

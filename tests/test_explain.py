@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import combinations, product
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from engine.inference import Result as Inferred
 from engine.inference import evaluate
 from engine.loader import load_knowledge_base
 from engine.model import KnowledgeBase
+from engine.verify import full_case, sample_cases
 
 KBS = Path(__file__).parent / "kbs"
 RULES = str(KBS / "audit")
@@ -129,6 +131,62 @@ def test_two_fact_changes_when_no_single_change_works(kb: KnowledgeBase) -> None
     for fact in kb.facts:
         for c in candidates(kb, fact, result.case.get(fact.name)):
             assert evaluate(kb, changed(result.case, (c,))).recommendation == "fancy"
+
+
+def brute_force(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], str | None]:
+    """Every smallest change that alters the recommendation, by running inference on all."""
+    options = [candidates(kb, fact, result.case.get(fact.name)) for fact in kb.facts]
+    for size in (1, 2):
+        found = {}
+        for facts in combinations(options, size):
+            for changes in product(*facts):
+                other = evaluate(kb, changed(result.case, changes)).recommendation
+                if other != result.recommendation:
+                    found[tuple(f"{c.fact}={c.label}" for c in changes)] = other
+        if found:
+            return found
+    return {}
+
+
+def searched(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], str | None]:
+    ex = explain(kb, result)
+    assert ex.searched
+    return {
+        tuple(f"{c.fact}={c.label}" for c in cf.changes): cf.recommendation
+        for cf in ex.counterfactuals
+    }
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.sampled_from([None, "0", "1M", "5M"]),
+    budget=st.sampled_from([None, "$1k", "$50k", "$1M"]),
+    color=st.sampled_from([None, "red", "green", "blue"]),
+    urgent=st.sampled_from([None, "yes", "no"]),
+)
+def test_the_analysis_finds_exactly_what_brute_force_finds(
+    kb: KnowledgeBase, size: str | None, budget: str | None, color: str | None, urgent: str | None
+) -> None:
+    """Unknown facts included: the analysis treats them as inference does (every test false)."""
+    raw = {"size": size, "budget": budget, "color": color, "urgent": urgent}
+    result = evaluate(kb, make_case(kb, {k: v for k, v in raw.items() if v}))
+    assert searched(kb, result) == brute_force(kb, result)
+
+
+def test_the_analysis_finds_what_brute_force_finds_on_the_shipped_rules() -> None:
+    shipped = load_knowledge_base()
+    cases = [
+        make_case(shipped, {}),
+        make_case(shipped, {"data_volume": "5k", "labeled_examples": "0", "timeline": "1w"}),
+        make_case(shipped, {"labeled_examples": "50k", "change_frequency": "static"}),
+        *(full_case(shipped, known) for known in sample_cases(shipped, 2, seed=3)),
+    ]
+    for case in cases:
+        result = evaluate(shipped, case)
+        found = searched(shipped, result)
+        assert found == brute_force(shipped, result), case
+        assert explain(shipped, result).evaluated == len(found)  # inference only to confirm
+    assert len(next(iter(found))) == 2  # the last case needs two changes
 
 
 def test_changed_case_counts_changes_as_given(kb: KnowledgeBase) -> None:
