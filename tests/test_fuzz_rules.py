@@ -93,10 +93,10 @@ def test_exponential_aliases_are_rejected_at_once(tmp_path: Path) -> None:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]" for k in range(1, 12)]
     directory = rule_base(tmp_path, **{"extra.yaml": "\n".join(lines).encode()})
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(RuleError, match=r"^extra\.yaml:1: anchors and aliases are not allowed"):
         load_knowledge_base(directory)
-    assert time.perf_counter() - start < MAX_SECONDS
+    assert time.process_time() - start < MAX_SECONDS
 
 
 def test_control_characters_give_one_line_with_the_right_line(tmp_path: Path) -> None:
@@ -132,10 +132,10 @@ def test_lines_are_counted_as_editors_count_them(tmp_path: Path) -> None:
 def test_a_huge_flat_document_is_refused_quickly(tmp_path: Path) -> None:
     text = b"rules: [" + b"{}, " * 400_000 + b"]\n"
     directory = rule_base(tmp_path, **{"huge.yaml": text})
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(RuleError, match=r"^huge\.yaml:1: more than \d+ values in one file"):
         load_knowledge_base(directory)
-    assert time.perf_counter() - start < MAX_SECONDS
+    assert time.process_time() - start < MAX_SECONDS
 
 
 # --- rule bases the engine (durable_rules) cannot hold ------------------------------------------

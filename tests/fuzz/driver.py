@@ -116,7 +116,7 @@ def main() -> int:
         f"{len(loaded)} through rules check"
     )
     if slowest is not None:
-        print(f"slowest load: {slowest.slowest:.2f} s ({slowest.slowest_mutant[:100]})")
+        print(f"slowest load: {slowest.slowest:.2f} s CPU ({slowest.slowest_mutant[:100]})")
     for problem in problems[:20]:
         print(f"PROBLEM: {problem}")
     print(f"{len(problems)} problems")
