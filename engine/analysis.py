@@ -191,6 +191,7 @@ class Analyzer:
         n = len(self.order)
         self._rule_derives = [[dindex[name] for name in rule.derives] for rule in kb.rules]
         self._effect_masks = self._outcome_effects()
+        self._direct: dict[tuple[int, int], frozenset[int]] = {}
         top_residual = tuple(
             self._entry(
                 r,
@@ -243,23 +244,30 @@ class Analyzer:
         """The open rules that can still change the outcome, with the approaches in `sure`
         excluded for sure and those in `out` (a superset) unable to win: rules with such an
         effect, and the rules deriving facts they (or those rules, in turn) still test."""
-        masks = self._effect_masks
-        kept: set[int] = set()
-        maybe: list[Entry] = []
+        direct = self._direct.get((sure, out))
+        if direct is None:
+            direct = self._direct[sure, out] = frozenset(
+                r
+                for r, (_, scores, excludes, pairs) in enumerate(self._effect_masks)
+                if scores & ~out or excludes & ~sure or any(not ends & sure for ends in pairs)
+            )
+        kept = [entry for entry in residual if entry[0] in direct]
+        if len(kept) == len(residual):
+            return residual
         used = 0
-        for entry in residual:
-            derives, scores, excludes, pairs = masks[entry[0]]
-            if scores & ~out or excludes & ~sure or any(not ends & sure for ends in pairs):
-                kept.add(entry[0])
-                used |= entry[3]
-            elif derives:
-                maybe.append(entry)
-        while needed := [entry for entry in maybe if masks[entry[0]][0] & used]:
+        for entry in kept:
+            used |= entry[3]
+        derives = self._effect_masks
+        maybe = [entry for entry in residual if entry[0] not in direct and derives[entry[0]][0]]
+        while needed := [entry for entry in maybe if derives[entry[0]][0] & used]:
             for entry in needed:
-                kept.add(entry[0])
+                kept.append(entry)
                 used |= entry[3]
                 maybe.remove(entry)
-        return [entry for entry in residual if entry[0] in kept]
+        if len(kept) == len(residual):
+            return residual
+        chosen = {entry[0] for entry in kept}
+        return [entry for entry in residual if entry[0] in chosen]
 
     @staticmethod
     def _entry(r: int, alts: tuple[tuple[tuple[int, ...], ...], ...]) -> Entry:
@@ -408,11 +416,20 @@ class Analyzer:
             for sure, count in zip(excluded_for_sure, open_exclusions, strict=True)
         ]
         if self.outcome_only:
-            sure = sum(1 << a for a, e in enumerate(excluded) if e == TRUE)
-            best = max((low[a] for a, e in enumerate(excluded) if e == FALSE), default=None)
+            sure = 0
+            best: int | None = None
+            for a, e in enumerate(excluded):
+                if e == TRUE:
+                    sure |= 1 << a
+                elif e == FALSE and (best is None or low[a] > best):
+                    best = low[a]
             # Out of the running for good: the highest score still reachable is below a score
             # that an approach which cannot be excluded already has (scores only narrow).
-            out = sure | sum(1 << a for a, h in enumerate(high) if best is not None and h < best)
+            out = sure
+            if best is not None:
+                for a, h in enumerate(high):
+                    if h < best:
+                        out |= 1 << a
             residual = self._prune(residual, sure, out)
         # What is left to decide does not depend on a score shared by every approach, nor on
         # the score of an approach excluded for sure: the key leaves them out.
