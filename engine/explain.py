@@ -179,12 +179,15 @@ def _options(an: Analyzer, i: int, current: int) -> list[tuple[int, Candidate]]:
     fact = an.facts[i]
     out = []
     for c, cell in enumerate(an.cells[i]):
-        if c == current or cell.value is None or cell.low == cell.high is not None:
+        if cell.value is None or c == current:
             continue
         if cell.low is None:
             label = display_value(fact, cell.value)
         else:
-            label = band_label(fact, None if c == 0 else cell.low, cell.high)
+            low = cell.low or None  # quantities are never negative: a band from 0 has no floor
+            if low is None and cell.high is None or cell.low == cell.high:
+                continue  # the whole range (nothing compares the fact), or an empty band
+            label = band_label(fact, low, cell.high)
         out.append((c, Candidate(fact.name, cell.value, label)))
     return out
 

@@ -189,6 +189,43 @@ def test_the_analysis_finds_what_brute_force_finds_on_the_shipped_rules() -> Non
     assert len(next(iter(found))) == 2  # the last case needs two changes
 
 
+OPEN_ENDED = {
+    "facts.yaml": """facts:
+  - {name: size, type: quantity, unit: tokens, question: How much text?}
+  - {name: width, type: quantity, unit: tokens, question: How wide?}
+  - {name: urgent, type: bool, question: Is it urgent?}
+""",
+    "approaches.yaml": """approaches:
+  - {id: cheap, name: Cheap, profile: {accuracy: 1, complexity: 1, effort: 1, flexibility: 2}}
+  - {id: fancy, name: Fancy, profile: {accuracy: 1, complexity: 2, effort: 1, flexibility: 2}}
+""",
+    "sources.yaml": "sources: {test: {title: T}}\n",
+    "rules.yaml": """rules:
+  - {id: u, title: U, when: {fact: urgent, is: yes}, then: {score: {fancy: 1}}, because: B., source: test}
+  - id: w
+    title: W
+    when: {all: [{fact: width, at_least: 0}, {fact: width, below: 10}]}
+    then: {score: {fancy: 2}}
+    because: B.
+    source: test
+""",
+}
+
+
+def test_quantities_nothing_compares_or_compared_with_zero(tmp_path: Path) -> None:
+    """`size` has no bands to change to; `width`'s bands start at 0, not at a band below it."""
+    for name, text in OPEN_ENDED.items():
+        (tmp_path / name).write_text(text)
+    kb = load_knowledge_base(tmp_path)
+    assert candidates(kb, kb.fact("size"), None) == ()
+    assert [c.label for c in candidates(kb, kb.fact("width"), None)] == ["< 10", ">= 10"]
+    assert [c.label for c in candidates(kb, kb.fact("width"), 5.0)] == [">= 10"]
+    result = invoke("explain", "--rules", str(tmp_path), "--fact", "urgent=yes", "--json")
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.stdout)["counterfactuals"]["changes"]
+    assert [[c["set"][0]["fact"], c["set"][0]["to"]] for c in changes] == [["urgent", "no"]]
+
+
 def test_changed_case_counts_changes_as_given(kb: KnowledgeBase) -> None:
     case = make_case(kb, {"size": "2M"})
     new = changed(case, (Candidate("color", "blue", "blue"),))
