@@ -93,7 +93,7 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
     """The cells a fact splits into, given the thresholds of a quantity."""
     if fact.type != "quantity":
         return tuple(Cell(display_value(fact, v), v) for v in fact.domain)
-    bounds = sorted(set(thresholds))
+    bounds = sorted({t for t in thresholds if t > 0})  # no value is below 0: no band there
     if not bounds:
         return (Cell("any", 0.0, 0.0, None),)
     cells = [Cell(f"< {display_value(fact, bounds[0])}", 0.0, 0.0, bounds[0])]

@@ -185,8 +185,8 @@ def _options(an: Analyzer, i: int, current: int) -> list[tuple[int, Candidate]]:
             label = display_value(fact, cell.value)
         else:
             low = cell.low or None  # quantities are never negative: a band from 0 has no floor
-            if (low is None and cell.high is None) or cell.low == cell.high:
-                continue  # the whole range (nothing compares the fact), or an empty band
+            if low is None and cell.high is None:
+                continue  # the whole range: nothing compares the fact
             label = band_label(fact, low, cell.high)
         out.append((c, Candidate(fact.name, cell.value, label)))
     return out

@@ -50,6 +50,36 @@ def test_diagram_agrees_with_inference_exhaustively(name: str) -> None:
     assert count >= 12
 
 
+ZERO_RULES = """rules:
+  - id: some-width
+    title: Some width
+    when: {all: [{fact: width, at_least: 0}, {fact: width, below: 10}]}
+    then: {score: {fancy: 2}}
+    because: B.
+    source: test
+  - id: negative-width
+    title: Never
+    when: {fact: width, below: 0}
+    then: {score: {cheap: 5}}
+    because: B.
+    source: test
+"""
+
+
+def test_a_threshold_at_zero_makes_no_empty_band(tmp_path: Path) -> None:
+    """Quantities are never negative: `below: 0` never holds, `at_least: 0` always does."""
+    for name in ("facts.yaml", "approaches.yaml", "sources.yaml"):
+        (tmp_path / name).write_bytes((KBS / "mini" / name).read_bytes())
+    (tmp_path / "rules.yaml").write_text(ZERO_RULES.replace("width", "size"))
+    kb = load_knowledge_base(tmp_path)
+    an = Analyzer(kb)
+    assert [cell.label for cell in an.cells[an.index["size"]]] == ["< 10", "≥ 10"]
+    diagram = compile_diagram(kb)
+    for size in (0.0, 5.0, 10.0, 1e6):
+        known: dict[str, Value] = {"size": size, "color": "red", "urgent": False}
+        assert diagram.walk(an, known)[1] == inferred(kb, known), size
+
+
 @pytest.mark.parametrize("name", SMALL)
 def test_decided_partial_states_are_sound(name: str) -> None:
     """Whenever the analysis calls a partial state decided, every completion agrees."""
