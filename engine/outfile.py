@@ -3,15 +3,18 @@
 A file is written to a temporary file beside the target and renamed over it, so a reader sees
 the old file or the new one, never half of one. An existing target is replaced only when it is
 a regular file that already holds the kind of content being written (or nothing): a directory,
-a device, an SQLite audit store or a PDF given where SVG is written is refused as bad input.
+a device, an SQLite audit store or a PDF given where SVG is written is refused as bad input. A
+symbolic link is written through: the file it points to is replaced, the link stays.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import InputError
 
@@ -54,10 +57,16 @@ def describe(head: bytes) -> str:
     return "text" if _is_text(head) else "binary data"
 
 
+def target_of(path: Path) -> Path:
+    """The file that writing `path` replaces: a symbolic link's destination, else `path`."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def check_output(path: Path, kind: str) -> None:
     """Fail, as bad input, when `path` cannot or must not be written with `kind` content."""
-    parent = path.parent if str(path.parent) else Path(".")
     shown = str(path)
+    path = target_of(path)
+    parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise InputError(f"output path {shown} is a directory", item=shown)
     if not parent.is_dir():
@@ -81,22 +90,44 @@ def check_output(path: Path, kind: str) -> None:
         )
 
 
-def write_output(path: Path, data: bytes, kind: str) -> None:
-    """Write `data` (content of `kind`) to `path` atomically, after `check_output`."""
+def _cannot_write(path: Path, err: OSError) -> InputError:
+    return InputError(f"cannot write {path}: {err.strerror or err}", item=str(path))
+
+
+@contextmanager
+def atomic_output(path: Path, kind: str, buffering: int = -1) -> Iterator[BinaryIO]:
+    """A temporary file to write `kind` content into (after `check_output`); it replaces
+    `path` when the block finishes and is removed when the block fails."""
     check_output(path, kind)
-    parent = path.parent if str(path.parent) else Path(".")
+    target = target_of(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}", item=str(path)) from None
+        raise _cannot_write(path, err) from None
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        with os.fdopen(fd, "wb", buffering=buffering) as out:
+            yield out
+            try:
+                out.flush()
+            except OSError as err:  # a full disk, say
+                raise _cannot_write(path, err) from None
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
-        os.replace(tmp, path)
+        try:
+            os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
+            os.replace(tmp, target)
+        except OSError as err:  # an immutable file, say
+            raise _cannot_write(path, err) from None
     except BaseException:
         with suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_output(path: Path, data: bytes, kind: str) -> None:
+    """Write `data` (content of `kind`) to `path` whole or not at all."""
+    with atomic_output(path, kind) as out:
+        try:
+            out.write(data)
+        except OSError as err:
+            raise _cannot_write(path, err) from None
