@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import copy
 import itertools
+import signal
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +126,10 @@ class Engine:
 
     def evaluate(self, case: Case) -> Result:
         """Run inference on a case in a fresh session and delete the session afterwards."""
+        with _interrupts_held():
+            return self._evaluate(case)
+
+    def _evaluate(self, case: Case) -> Result:
         sid = str(next(self._sids))
         ev = _Evaluation()
         ev.values = case.known()
@@ -204,6 +211,27 @@ class Engine:
                     self._post(ev, derived, c.assert_fact)
         except BaseException as err:  # durable_rules would swallow it: keep it for evaluate()
             ev.error = ev.error or err
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then raise it: durable_rules catches a
+    KeyboardInterrupt met inside its action machinery, logs a traceback and reports it as a
+    failed action. Only where Python's own handler is in place (the main thread)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if held:
+            raise KeyboardInterrupt
 
 
 def _action_error(stored: object) -> str:

@@ -12,6 +12,8 @@ fault_memory` runs 100,000.
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,6 +129,28 @@ def test_a_fault_is_an_engine_error_and_leaves_nothing(name: str) -> None:
     assert_clean(engine, 2)
     assert engine.evaluate(CASE) == expected
     assert_clean(engine, 3)
+
+
+def test_ctrl_c_inside_an_action_is_held_until_the_session_is_deleted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real SIGINT in the middle of inference: KeyboardInterrupt after the evaluation, not
+    "a rule action failed", and nothing left behind."""
+    engine = Engine(SHIPPED)
+    expected = engine.evaluate(CASE)
+    act = Engine._act
+
+    def interrupted(self: Engine, action_name: str, c: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        act(self, action_name, c)
+
+    monkeypatch.setattr(Engine, "_act", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        engine.evaluate(CASE)
+    monkeypatch.undo()
+    assert_clean(engine, 2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert engine.evaluate(CASE) == expected
 
 
 def test_an_action_that_raises_is_an_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
