@@ -176,9 +176,9 @@ def _date(text: str | None, fmt: str) -> str | None:
 
 def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:
     """Normalised `--given` values; an unknown fact or value is bad input."""
-    from engine.facts import make_case, parse_assignment
+    from engine.facts import make_case, parse_assignments
 
-    raw = dict(parse_assignment(text) for text in given_args)
+    raw = parse_assignments(given_args, "--given")
     case = make_case(kb, raw, use_defaults=False)
     given: dict[str, Value] = {}
     for name in raw:

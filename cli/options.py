@@ -46,14 +46,12 @@ def load_kb(rules_dir: Path | None) -> KnowledgeBase:
 
 def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, object]:
     """Collect facts from a facts file and `--fact` assignments (the latter win)."""
-    from engine.facts import parse_assignment
+    from engine.facts import parse_assignments
 
     raw: dict[str, object] = {}
     if facts_file is not None:
         raw.update(read_facts_file(facts_file))
-    for text in fact_args:
-        name, value = parse_assignment(text)
-        raw[name] = value
+    raw.update(parse_assignments(fact_args))
     return raw
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -116,3 +116,16 @@ def parse_assignment(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise InputError(f"expected NAME=VALUE, got {text!r}", item=text)
     return name.strip(), value.strip()
+
+
+def parse_assignments(texts: Iterable[str], option: str = "--fact") -> dict[str, str]:
+    """`NAME=VALUE` assignments as a mapping; the same name with two values is bad input."""
+    values: dict[str, str] = {}
+    for text in texts:
+        name, value = parse_assignment(text)
+        if values.get(name, value) != value:
+            raise InputError(
+                f"{option} {name} given twice, as {values[name]!r} and {value!r}", item=name
+            )
+        values[name] = value
+    return values

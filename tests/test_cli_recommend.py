@@ -289,3 +289,12 @@ def test_shipped_rule_base_rejects_bad_values() -> None:
     shipped_or_skip()
     result = invoke("--fact", "change_frequency=hourly")
     assert_bad_input(result, "change_frequency", "hourly", "static, yearly, quarterly")
+
+
+def test_a_fact_given_twice_with_two_values_is_bad_input() -> None:
+    message = assert_bad_input(
+        invoke("--rules", MINI, "--fact", "size=2M", "--fact", "size= 5M", "--no-audit"), "size"
+    )
+    assert "'2M'" in message and "'5M'" in message
+    same = recommend_json("--fact", "size=2M", "--fact", "size=2M ", "--no-audit")
+    assert same == recommend_json("--fact", "size=2M", "--no-audit")

@@ -246,3 +246,8 @@ def test_unknown_audit_id_is_bad_input(tmp_path: Path) -> None:
     )
     assert "abcdef" in message
     assert not db.exists()
+
+
+def test_given_twice_with_two_values_is_bad_input() -> None:
+    result = run("--format", "dot", "--given", "budget=5k", "--given", "budget=1M")
+    assert "--given budget given twice" in one_line_error(result, 2)
