@@ -474,7 +474,8 @@ class AuditStore:
         return int(self._read("SELECT count(*) FROM records")[0][0])
 
     def get(self, ref: str) -> StoredRecord:
-        """The record whose id is `ref` or starts with it; unknown or ambiguous → InputError."""
+        """The record whose id is `ref` or starts with it; unknown or ambiguous → InputError;
+        a record that no longer matches its own hash → AuditError (never shown as genuine)."""
         prefix = ref.strip().lower()
         if not _ID.match(prefix):
             raise InputError(f"malformed audit id {ref!r}: expected up to 12 hex digits", item=ref)
@@ -486,7 +487,13 @@ class AuditStore:
             raise InputError(f"unknown audit id {ref!r} in {self.path}", item=ref)
         if len(rows) > 1:
             raise InputError(f"audit id prefix {ref!r} is ambiguous: give more digits", item=ref)
-        return _row(rows[0])
+        record = _row(rows[0])
+        problem = _content_problem(record, None, None)
+        if problem is not None:
+            raise AuditError(
+                f"record {record.id} was altered: {problem} (see llm-advisor audit verify)"
+            )
+        return record
 
     def rule_files(self, fingerprint: str) -> tuple[RuleFile, ...]:
         """The rule files stored for a fingerprint, by name."""

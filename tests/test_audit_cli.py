@@ -313,6 +313,26 @@ def test_verify_names_an_altered_record(db: Path, filled: list[str]) -> None:
     assert not data["ok"] and data["record"] == filled[0] and data["kind"] == "altered"
 
 
+def test_an_altered_record_is_never_shown_as_genuine(db: Path, filled: list[str]) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(
+        "UPDATE records SET body = replace(body, '\"score\":8', '\"score\":9') WHERE id = ?",
+        (filled[0],),
+    )
+    conn.close()
+    for args in (
+        ["audit", "show", filled[0]],
+        ["audit", "replay", filled[0]],
+        ["explain", filled[0]],
+        ["diagram", "--highlight", filled[0], "--format", "dot"],
+    ):
+        out = invoke(*args, "--audit-db", str(db))
+        message = one_line_error(out, 1)
+        assert f"record {filled[0]} was altered: its content does not match its hash" in message
+        assert out.stdout == ""
+    assert invoke("audit", "show", filled[1], "--audit-db", str(db)).exit_code == 0
+
+
 def test_verify_names_a_deleted_record(db: Path, filled: list[str]) -> None:
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("DELETE FROM records WHERE id = ?", (filled[1],))
