@@ -9,7 +9,7 @@ import click
 
 from cli.options import json_option, load_kb, rules_option
 from cli.report import effect_text
-from engine.errors import InputError
+from engine.errors import InputError, RuleError
 from engine.model import Advise, DerivedTest, Exclude, FactTest, KnowledgeBase, Literal_
 
 
@@ -195,7 +195,7 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
     """Show which regions of the fact space change recommendation between two rule bases."""
     from engine.verify import diff
 
-    old, new = load_kb(old_dir), load_kb(new_dir)
+    old, new = _load_named(old_dir), _load_named(new_dir)
     result = diff(old, new)
 
     def outcome(d: object) -> str:
@@ -245,3 +245,11 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
         click.echo("      e.g. " + ", ".join(f"{k}={v}" for k, v in r.example))
     if len(result.regions) > examples:
         click.echo(f"  ... and {len(result.regions) - examples} more regions (--examples, --json)")
+
+
+def _load_named(directory: Path) -> KnowledgeBase:
+    """Load one of two rule bases; an error in a rule file names its directory too."""
+    try:
+        return load_kb(directory)
+    except RuleError as err:
+        raise RuleError(str(directory / err.file), err.line, err.detail) from None

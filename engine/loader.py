@@ -566,7 +566,8 @@ def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
     """Load, validate and index the rule base in `directory` (default: the shipped one)."""
     root = Path(directory) if directory is not None else default_rules_dir()
     if not root.is_dir():
-        raise InputError(f"{root}: not a rule base directory (no such directory)", item=str(root))
+        why = "a file, not a directory" if root.exists() else "no such directory"
+        raise InputError(f"{root}: not a rule base directory ({why})", item=str(root))
     docs: dict[str, Any] = {}
     files: list[RuleFile] = []
     paths = sorted(root.glob("*.yaml"))
