@@ -251,3 +251,15 @@ def test_unknown_audit_id_is_bad_input(tmp_path: Path) -> None:
 def test_given_twice_with_two_values_is_bad_input() -> None:
     result = run("--format", "dot", "--given", "budget=5k", "--given", "budget=1M")
     assert "--given budget given twice" in one_line_error(result, 2)
+
+
+def test_output_through_a_symbolic_link_writes_its_target(tmp_path: Path) -> None:
+    real = tmp_path / "real.dot"
+    real.write_text("old\n")
+    link = tmp_path / "link.dot"
+    link.symlink_to(real)
+    result = run("-o", str(link), "--format", "dot")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == real
+    assert "digraph decision_diagram" in real.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.dot", "real.dot"]
