@@ -49,11 +49,14 @@ def filter_options(func: F) -> F:
     return func
 
 
-def open_store(audit_db: str | None) -> AuditStore:
-    """The audit store to read (a missing store reads as empty)."""
+def open_store(audit_db: str | None, *, must_exist: bool = False) -> AuditStore:
+    """The audit store to read (a missing store reads as empty, unless it `must_exist`)."""
     from engine.audit import AuditStore, resolve_path
 
-    return AuditStore.open(resolve_path(audit_db))
+    path = resolve_path(audit_db)
+    if must_exist and not path.exists():
+        raise InputError(f"no audit store at {path}: nothing was recorded there", item=str(path))
+    return AuditStore.open(path)
 
 
 def record_result(
@@ -83,10 +86,12 @@ def _selected(
         raise InputError(
             f"bad --fingerprint {fingerprint!r}: expected hex digits", item=fingerprint
         )
-    if approach is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", approach):
-        raise InputError(
-            f"bad --approach {approach!r}: expected an approach id such as rag", item=approach
-        )
+    if approach is not None:
+        approach = approach.strip().lower()  # ids are lower case: RAG means rag
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", approach):
+            raise InputError(
+                f"bad --approach {approach!r}: expected an approach id such as rag", item=approach
+            )
     start = parse_since(since) if since is not None else None
     return store.records(since=start, approach=approach, fingerprint=fingerprint)
 
@@ -176,7 +181,7 @@ def show(audit_id: str, as_json: bool, audit_db: str | None) -> None:
 @audit_db_option
 def verify(as_json: bool, audit_db: str | None) -> None:
     """Recompute the hash chain; exit 1 naming the first broken record."""
-    with open_store(audit_db) as store:
+    with open_store(audit_db, must_exist=True) as store:
         report = store.verify()
     if as_json:
         click.echo(

@@ -223,6 +223,7 @@ def test_list_json_and_filters(db: Path, filled: list[str]) -> None:
     assert ids() == filled
     assert ids("--approach", "exotic") == [filled[2]]
     assert ids("--approach", "nothing") == []
+    assert ids("--approach", " Exotic") == [filled[2]]
     fingerprint = load_knowledge_base(RULES).fingerprint
     assert ids("--fingerprint", fingerprint[:8]) == filled
     assert ids("--fingerprint", fingerprint[:8].upper()) == filled
@@ -298,6 +299,11 @@ def test_verify_intact(db: Path, filled: list[str]) -> None:
     assert out.exit_code == 0 and out.stdout.startswith("OK: 3 record(s)")
     data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
     assert data["ok"] and data["records"] == 3 and data["problem"] is None
+
+
+def test_verify_of_a_missing_store_is_bad_input(db: Path) -> None:
+    message = one_line_error(invoke("audit", "verify", "--audit-db", str(db)))
+    assert f"no audit store at {db}" in message and not db.exists()
 
 
 def test_verify_names_an_altered_record(db: Path, filled: list[str]) -> None:
