@@ -39,7 +39,7 @@ def parse_value(fact: Fact, raw: object) -> Value:
     if isinstance(raw, int | float):
         if raw < 0 or raw != raw or raw > quantity.MAX_VALUE:
             raise ValueError(f"expected a quantity such as {quantity.EXAMPLES[fact.unit]}")
-        if fact.unit == "duration":
+        if fact.unit == "duration" and raw != 0:
             raise ValueError(
                 f"expected a duration with a unit, such as {quantity.EXAMPLES['duration']}"
             )

@@ -55,6 +55,8 @@ def parse(text: str, unit: str) -> float:
         raw = raw.removeprefix("$").removesuffix("usd").removesuffix("dollars").strip()
     for noun in _NOUNS.get(unit, ()):
         raw = raw.removesuffix(noun).strip()
+    if unit == "duration" and raw in ("0", "0.0"):
+        return 0.0  # no time at all needs no unit
     if unit == "duration":
         match = _DURATION.match(raw)
         if not match or match.group(2) not in _DAYS:

@@ -45,6 +45,7 @@ no_deadline = settings(deadline=None)
         ("1.5y", "duration", 547.5),
         ("3 weeks", "duration", 21),
         ("  2W ", "duration", 14),
+        ("0", "duration", 0),  # no time at all needs no unit
         ("1000000T", "tokens", MAX_VALUE),
     ],
 )
