@@ -121,7 +121,7 @@ def consult(
     if diagram_file is not None:  # a bad path fails now, not after all the questions
         from diagrams.export import check_writable, format_for
 
-        check_writable(diagram_file, format_for(diagram_file, None))
+        check_writable(diagram_file, format_for(diagram_file, None, format_option=False))
     kb = load_kb(rules_dir)
     session = Consultation(kb)
     if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8: not understood

@@ -219,7 +219,7 @@ def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:
     """
     from diagrams.export import format_for, write_diagram
 
-    fmt = format_for(path, None)
+    fmt = format_for(path, None, format_option=False)
     document = write_diagram(kb, path, fmt=fmt, case=result.case, date=_date(None, fmt))
     pages = f", {document.pages} pages" if document.pages > 1 else ""
     click.echo(f"Wrote {path} ({fmt.upper()}{pages}) with this case's path highlighted.", err=True)

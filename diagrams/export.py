@@ -83,8 +83,9 @@ class Document:
     path: CasePath | None
 
 
-def format_for(path: Path | None, fmt: str | None) -> str:
-    """The output format: `--format` if given, else from the file name, else DOT."""
+def format_for(path: Path | None, fmt: str | None, *, format_option: bool = True) -> str:
+    """The output format: `--format` if given, else from the file name, else DOT (the error
+    suggests `--format` only where the command has it)."""
     if fmt is not None:
         chosen = fmt.strip().lower()
         if chosen == "mmd":
@@ -101,8 +102,8 @@ def format_for(path: Path | None, fmt: str | None) -> str:
     found = SUFFIXES.get(path.suffix.lower())
     if found is None:
         raise InputError(
-            f"cannot tell the format of {path.name!r} from its extension: use --format "
-            f"({', '.join(FORMATS)})",
+            f"cannot tell the format of {path.name!r} from its extension: end it in "
+            f"{', '.join(SUFFIXES)}" + (" or use --format" if format_option else ""),
             item=str(path),
         )
     return found

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from diagram_helpers import parse_dot
 
 from cli.main import cli
 from engine import load_knowledge_base
@@ -160,6 +161,21 @@ def test_stops_as_soon_as_decided_and_says_how_many_were_not_needed() -> None:
     decided = an.evaluate(an.state_of({"change_frequency": "weekly", "citations": True}))
     assert decided.decision is not None
     assert decided.decision.recommendation == "retrieval"
+
+
+def test_diagram_highlights_this_consultations_path(tmp_path: Path) -> None:
+    target = tmp_path / "path.dot"
+    result = consult("weekly", "yes", args=("--no-audit", "--diagram", str(target)))
+    assert result.exit_code == 0, result.output
+    bold = [edge for edge in parse_dot(target.read_text()).edges if edge[2].get("penwidth") == "3"]
+    assert [edge[2]["label"] for edge in bold] == ["weekly, daily", "yes"]  # merged answers
+    assert f"Wrote {target} (DOT) with this case's path highlighted." in result.stderr
+
+
+def test_a_diagram_file_of_unknown_kind_is_refused_before_any_question(tmp_path: Path) -> None:
+    result = consult("weekly", "yes", args=("--no-audit", "--diagram", str(tmp_path / "x.txt")))
+    assert result.exit_code == 2 and "Q1." not in result.output
+    assert "end it in .pdf" in result.stderr and "--format" not in result.stderr
 
 
 def test_a_finished_consultation_is_recorded_once() -> None:

@@ -138,7 +138,10 @@ def test_fact_highlights_the_case() -> None:
     ("args", "needle"),
     [
         (["--format", "jpeg"], "unknown format 'jpeg'"),
-        (["-o", "tree.jpeg"], "cannot tell the format"),
+        (
+            ["-o", "tree.jpeg"],
+            "end it in .pdf, .svg, .png, .dot, .gv, .mmd, .mermaid or use --format",
+        ),
         (["--paper", "a3"], "unknown paper 'a3'"),
         (["--format", "pdf"], "give a file with -o"),
         (["--given", "colour=red"], "unknown fact 'colour'"),
