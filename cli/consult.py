@@ -111,14 +111,19 @@ def consult(
     from cli.audit import record_result, report_unrecorded
     from cli.explain import counterfactual_json, print_what_if
     from cli.report import result_json
-    from engine.audit import resolve_path
+    from engine.audit import default_path, resolve_path
     from engine.errors import AdvisorError, InputError
     from engine.explain import explain
 
     if no_audit and audit_db is not None:
         raise InputError("give --audit-db PATH or --no-audit, not both")
     store = None if no_audit else resolve_path(audit_db)
-    if diagram_file is not None:  # a bad path fails now, not after all the questions
+    # Bad paths fail now, not after all the questions.
+    if store is not None and store != default_path() and not store.parent.is_dir():
+        raise InputError(
+            f"cannot record in {store}: directory {store.parent} does not exist", item=str(store)
+        )
+    if diagram_file is not None:
         from diagrams.export import check_writable, format_for
 
         check_writable(diagram_file, format_for(diagram_file, None, format_option=False))

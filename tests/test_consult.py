@@ -178,6 +178,15 @@ def test_a_diagram_file_of_unknown_kind_is_refused_before_any_question(tmp_path:
     assert "end it in .pdf" in result.stderr and "--format" not in result.stderr
 
 
+def test_an_audit_store_in_a_missing_directory_is_refused_before_any_question(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "missing" / "audit.sqlite3"
+    result = consult("weekly", "yes", args=("--audit-db", str(store)))
+    assert result.exit_code == 2 and "Q1." not in result.output
+    assert f"directory {store.parent} does not exist" in result.stderr
+
+
 def test_a_finished_consultation_is_recorded_once() -> None:
     result = consult("weekly", "yes")
     assert result.exit_code == 0, result.output
