@@ -17,6 +17,8 @@ from engine.inference import Result
 from engine.model import KnowledgeBase
 
 COMMANDS = "Type a number or a value; '?' help, 'why', 'back', 'unknown' (don't know), 'quit'."
+DEPENDENCIES_SHOWN = 12
+"""Conditions listed in the text result when it depends on facts left open (JSON has all)."""
 
 
 class EndOfInput(Exception):
@@ -236,7 +238,7 @@ def _print_outcome(
         names = {a.id: a.name for a in kb.approaches}
         click.echo()
         click.echo(click.style("It depends on what you left open", bold=True))
-        for d in dependencies:
+        for d in dependencies[:DEPENDENCIES_SHOWN]:
             rec = names.get(d.decision.recommendation or "", "nothing fits")
             combo = (
                 f" with {', '.join(names[a] for a in d.decision.combine_with)}"
@@ -245,3 +247,6 @@ def _print_outcome(
             )
             where = " and ".join(f"{f} is {' or '.join(c)}" for f, c in d.conditions)
             click.echo(f"  - {rec}{combo} if {where}")
+        if len(dependencies) > DEPENDENCIES_SHOWN:
+            more = len(dependencies) - DEPENDENCIES_SHOWN
+            click.echo(f"  ... and {more} more combinations of the open facts (see --json)")

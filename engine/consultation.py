@@ -6,6 +6,7 @@ always comes from inference on the answers given, exactly as `recommend` would c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -144,16 +145,20 @@ class Consultation:
         return evaluate(self.kb, make_case(self.kb, self.raw_facts()))
 
     def dependencies(self) -> tuple[Dependency, ...]:
-        """When the outcome still depends on facts left open: each outcome and its conditions."""
+        """When the outcome still depends on facts left open: each outcome and its conditions,
+        those covering the most combinations of answers first."""
         from .diagram import compile_diagram
-        from .verify import diagram_paths
+        from .verify import diagram_paths, merge_regions
 
         state = self.an.state_of(self.known())
         if self.an.evaluate(state).decision is not None:
             return ()
         diagram = compile_diagram(self.kb, self.known())
+        paths = [(s, d, d) for s, d in diagram_paths(diagram, self.an, state)]
+        regions = merge_regions(paths)  # fewer, wider conditions, the widest first
+        regions.sort(key=lambda region: -math.prod(m.bit_count() for m in region[0]))
         out = []
-        for path_state, decision in diagram_paths(diagram, self.an, state):
+        for path_state, decision, _ in regions:
             conditions = tuple(
                 (
                     fact.name,

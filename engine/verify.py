@@ -126,12 +126,12 @@ def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
     changed = list(_compare(diagram, a, b, exhaustive=True))
     regions = [
         Region(_conditions(a, state), _size(a, state), d1, d2, _shown(a, _example(a, state)))
-        for state, d1, d2 in _merge(changed)
+        for state, d1, d2 in merge_regions(changed)
     ]
     return Diff(_size(a, a.full), sum(r.size for r in regions), tuple(regions))
 
 
-def _merge(
+def merge_regions(
     regions: list[tuple[State, Decision, Decision]],
 ) -> list[tuple[State, Decision, Decision]]:
     """Merge regions with the same change that differ in one fact only, until none do.

@@ -15,6 +15,7 @@ Most cases run on `tests/kbs/consult`, a small rule base whose consultations are
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from decimal import Decimal
@@ -25,6 +26,7 @@ import pytest
 from click.testing import CliRunner, Result
 from diagram_helpers import parse_dot
 
+from cli.consult import DEPENDENCIES_SHOWN
 from cli.main import cli
 from engine import load_knowledge_base
 from engine.analysis import Analyzer
@@ -311,6 +313,34 @@ def test_unknown_without_a_default_says_what_it_depends_on() -> None:
             "combine_with": [],
         },
     ]
+
+
+def test_what_it_depends_on_comes_widest_first_and_the_text_is_short() -> None:
+    """Six facts left open on the shipped rules: hundreds of regions, the widest first."""
+    answers = ["unknown"] * 6
+    data = json.loads(consult(*answers, args=("--json", "--no-audit"), rules=None).stdout)
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    # Nothing answered: every fact is open to the analysis (defaults only stand in for facts
+    # never asked, as in `recommend`).
+    assert all(fact["status"] != "given" for fact in data["facts"].values())
+    open_facts = kb.fact_names
+    cells = {name: len(an.cells[an.index[name]]) for name in open_facts}
+
+    def size(dependency: dict[str, Any]) -> int:
+        conditions = dependency["conditions"]
+        return math.prod(len(conditions.get(name, range(cells[name]))) for name in open_facts)
+
+    sizes = [size(d) for d in data["depends_on"]]
+    assert len(sizes) > DEPENDENCIES_SHOWN and sizes == sorted(sizes, reverse=True)
+    text = consult(*answers, args=("--no-audit",), rules=None).stdout
+    listed = text.split("It depends on what you left open\n", 1)[1].split("\n\n", 1)[0]
+    lines = listed.splitlines()
+    assert len(lines) == DEPENDENCIES_SHOWN + 1
+    assert lines[-1] == (
+        f"  ... and {len(sizes) - DEPENDENCIES_SHOWN} more combinations of the open facts "
+        "(see --json)"
+    )
 
 
 def test_unknown_without_a_default_is_not_asked_again() -> None:
