@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import unicodedata
 from typing import Any
 
 import click
 
+from cli import _interrupted
 from engine.errors import AdvisorError, InputError
 
 COMMANDS = {
@@ -127,6 +129,8 @@ def cli() -> None:
 
 
 def main() -> None:
+    if signal.getsignal(signal.SIGINT) is _interrupted:  # now a KeyboardInterrupt, handled below
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cli.main(prog_name="llm-advisor")
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -166,6 +167,33 @@ def test_ctrl_c_exits_130_with_one_line() -> None:
     lines = [line for line in after.splitlines() if line.strip()]
     assert len(lines) == 1, output
     assert "Traceback" not in output
+
+
+CTRL_C_WHILE_LOADING = """
+import builtins, os, signal, cli
+
+load = builtins.__import__
+
+def interrupted_import(name, *args, **kwargs):
+    if name == "cli.main":  # Ctrl-C while the command line's modules load
+        os.kill(os.getpid(), signal.SIGINT)
+    return load(name, *args, **kwargs)
+
+builtins.__import__ = interrupted_import
+cli.run()
+"""
+
+
+def test_ctrl_c_while_modules_load_exits_130_with_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_LOADING, "consult"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "Interrupted.\n", "")
 
 
 def test_ctrl_d_ends_the_consultation_with_one_line() -> None:
