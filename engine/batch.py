@@ -26,13 +26,15 @@ import difflib
 import io
 import itertools
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections import Counter, deque
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -41,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TextIO, TypeVar, c
 from .errors import EngineError, InputError
 from .model import KnowledgeBase
 from .outcome import Ranked, decide
+from .outfile import atomic_output
 
 if TYPE_CHECKING:
     from .analysis import Analyzer
@@ -75,6 +78,9 @@ CHUNK = 64
 PROGRESS_EVERY = 1024
 """Rows between two progress reports."""
 OUTPUT_BUFFER = 1 << 20
+MAX_DEPTH = 100
+"""Levels of arrays and objects a JSON Lines row may nest: far within Python's recursion limit,
+so that any row read can be written back."""
 
 Values = tuple[object, ...]
 """A row's raw fact values, in the order of the decider's fact names (None: not given)."""
@@ -83,7 +89,8 @@ T = TypeVar("T")
 _OUTPUT = frozenset(OUTPUT_COLUMNS)
 _UNIT = "\x1f"
 """Joins a row's values into one memo key (the ASCII unit separator)."""
-_DUMP = json.JSONEncoder(ensure_ascii=False).encode
+_DUMP = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+"""Strict JSON: `NaN` and `Infinity` raise (input rows never hold them)."""
 _NEEDS_QUOTES = re.compile('[,"\r\n]')
 
 
@@ -343,7 +350,9 @@ _WORKER: tuple[KnowledgeBase, tuple[str, ...], Engine] | None = None
 
 
 def _init_worker(kb: KnowledgeBase, facts: tuple[str, ...]) -> None:
-    """Load the rule base into a worker process once: its own durable_rules host."""
+    """Load the rule base into a worker process once: its own durable_rules host. Ctrl-C
+    reaches every process of the terminal's group: workers ignore it, their parent stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from .inference import Engine
 
     global _WORKER
@@ -356,13 +365,27 @@ def _trace_chunk(chunk: list[Values | RowError]) -> list[Decided]:
     return [v if isinstance(v, RowError) else trace_one(kb, facts, engine, v) for v in chunk]
 
 
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT while the pool may start worker processes, so that they start with it
+    blocked until `_init_worker` ignores it; here it is raised when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # not on Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _traced(
     kb: KnowledgeBase,
     facts: tuple[str, ...],
     items: Iterable[T],
     values: Callable[[T], Values | RowError],
     jobs: int,
-) -> Iterator[tuple[T, Decided]]:
+) -> Generator[tuple[T, Decided], None, None]:
     """Inference on every row, in input order, over `jobs` processes (in this one when 1)."""
     if jobs == 1:
         from .inference import engine_for
@@ -376,7 +399,9 @@ def _traced(
     from concurrent.futures.process import BrokenProcessPool
 
     # Executor.map would read the whole input ahead: a bounded window of chunks keeps memory
-    # flat. A worker that dies fails the run (BrokenProcessPool) where a Pool would hang.
+    # flat. A worker that dies fails the run (BrokenProcessPool) where a Pool would hang. When
+    # the run stops early (Ctrl-C, an error), the chunks not started are cancelled and the few
+    # running ones finish: killing a worker could leave half a result in the pool's pipe.
     window = 2 * jobs
     rows = iter(items)
     pool = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(kb, facts))
@@ -385,7 +410,9 @@ def _traced(
         while True:
             chunk = list(itertools.islice(rows, CHUNK))
             if chunk:
-                pending.append((chunk, pool.submit(_trace_chunk, [values(i) for i in chunk])))
+                task = [values(i) for i in chunk]
+                with _sigint_held():  # submit may start a worker
+                    pending.append((chunk, pool.submit(_trace_chunk, task)))
             while pending and (len(pending) >= window or not chunk):
                 done, future = pending.popleft()
                 yield from zip(done, future.result(), strict=True)
@@ -406,12 +433,12 @@ def decide_rows(
     trace: bool = False,
     jobs: int | None = None,
     typed: bool = False,
-) -> Iterator[tuple[T, Decided]]:
+) -> Generator[tuple[T, Decided], None, None]:
     """Decide a stream of rows, in order: each item with its verdict or error.
 
     `values(item)` gives the item's raw fact values in the order of `facts` (or why the row cannot
     be read). Lazy: it reads ahead one item on the fast path and a bounded window of chunks when
-    tracing (`jobs` processes, default one per core).
+    tracing (`jobs` processes, default one per core; closing the generator stops them).
     """
     if trace:
         return _traced(kb, facts, items, values, jobs or os.cpu_count() or 1)
@@ -494,29 +521,47 @@ def _repaired(text: str) -> str:
 def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Table:
     """Rows of a CSV file. A line without a quote character is split on commas, which is what
     the csv module would do with it, and kept as read, to be written back as it was; a line with
-    one goes to the csv module, which reads on while a quoted field spans lines."""
+    one goes to the csv module, which reads on while a quoted field spans lines. A quoted field
+    still open at the end of the file fails the whole input: every line after its quote would be
+    one value."""
     lines = iter(stream)
     held: list[str] = []
+    consumed: list[str] = []  # the lines of the record being parsed, and "" once at the end
     number = 0  # lines read so far
 
     def feed() -> Iterator[str]:
         while True:
             text = held.pop() if held else next(lines, None)
             if text is None:
+                consumed.append("")
                 return
+            consumed.append(text)
             yield text
 
     reader = csv.reader(feed())
 
     def parse(text: str) -> list[str]:
-        """The record that starts with the line `text`; raises `csv.Error`."""
+        """The record that starts with the line `text`; raises `csv.Error`, or `InputError`
+        when it runs to the end of the file (the csv module would return it)."""
         nonlocal number
+        first = number
         held.append(text)
+        consumed.clear()
         before = reader.line_num
         try:
-            return next(reader, [])
+            row = next(reader, [])
         finally:
             number += reader.line_num - before - 1
+        if consumed[-1]:
+            return row
+        # The csv module asks for a line past the end only inside a quoted field, the record's
+        # last: its value is what follows its opening quote, with each quote doubled.
+        opening = len("".join(consumed)) - len(row[-1].replace('"', '""')) - 1
+        line = first + sum(end <= opening for end in itertools.accumulate(map(len, consumed)))
+        raise InputError(
+            f"{path}:{line}: the quoted field that starts on this line is never closed",
+            item=str(path),
+        )
 
     header: list[str] = []
     line = 0
@@ -593,19 +638,95 @@ def _json_value(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+class _NotStrict(ValueError):
+    """JSON that Python's parser accepts but that cannot be read unambiguously or written back
+    as strict JSON; the message is the whole row error."""
+
+    def __init__(self, message: str, item: str | None = None) -> None:
+        super().__init__(message)
+        self.item = item
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members; a key given twice is an error (the last value would win)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _NotStrict(f"key {key!r} appears twice", key)
+            seen.add(key)
+    return obj
+
+
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent; one beyond a float's range is an error (it
+    would be written back as the non-JSON `Infinity`)."""
+    value = float(text)
+    if math.isinf(value):
+        raise _NotStrict(f"not valid JSON: number out of range: {text[:40]}")
+    return value
+
+
+def _constant(name: str) -> float:
+    raise _NotStrict(f"not valid JSON: {name} is not a JSON number")
+
+
+_DECODE = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_float=_finite, parse_constant=_constant
+).decode
+
+
+def _depth(value: object) -> int:
+    """How many levels of arrays and objects `value` has (counted without recursion)."""
+    depth = 0
+    level = [value]
+    while containers := [v for v in level if isinstance(v, list | dict)]:
+        depth += 1
+        level = [x for c in containers for x in (c.values() if isinstance(c, dict) else c)]
+    return depth
+
+
+def _parse_json(raw: bytes, number: int) -> dict[str, Any] | RowError:
+    """A line of JSON Lines as an object, or why it is not one. Only strict JSON that can be
+    written back as it was read is accepted: no duplicate keys, no `NaN` or `Infinity`, no
+    unpaired surrogate, at most `MAX_DEPTH` levels of nesting."""
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as err:
+        return RowError(f"not valid UTF-8 (byte {err.start + 1} of the line)")
+    too_deep = f"not valid JSON: nested more than {MAX_DEPTH} levels deep"
+    try:
+        obj = _DECODE(text)
+    except _NotStrict as err:
+        return RowError(str(err), err.item)
+    except ValueError as err:
+        return RowError(f"not valid JSON: {getattr(err, 'msg', err)}")
+    except RecursionError:
+        return RowError(too_deep)
+    if not isinstance(obj, dict):
+        return RowError("expected a JSON object")
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(obj) > MAX_DEPTH:
+        return RowError(too_deep)
+    if "\\u" in text:  # only an escape can make an unpaired surrogate
+        try:
+            _DUMP(obj).encode("utf-8")
+        except UnicodeEncodeError as err:
+            code = f"\\u{ord(err.object[err.start]):04x}"
+            return RowError(f"not valid Unicode: unpaired surrogate {code}")
+    return obj
+
+
 def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn, scan: bool) -> Table:
     facts = kb.fact_names
     columns: dict[str, None] = {}
     lines = 0
-    for raw in stream:
+    for number, raw in enumerate(stream, 1):
         if raw.strip():
             lines += 1
             if not scan:
                 break
-            try:
-                found = json.loads(raw)
-            except ValueError:
-                continue
+            found = _parse_json(raw, number)
             if isinstance(found, dict):
                 columns.update((key, None) for key in found if key not in OUTPUT_COLUMNS)
     if not lines:
@@ -617,24 +738,9 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn, sca
         for number, raw in enumerate(stream, 1):
             if not raw.strip():
                 continue
-            try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                yield (
-                    number,
-                    {},
-                    None,
-                    RowError(f"not valid UTF-8 (byte {err.start + 1} of the line)"),
-                )
-                continue
-            try:
-                obj = json.loads(text)
-            except ValueError as err:
-                message = getattr(err, "msg", str(err))
-                yield number, {}, None, RowError(f"not valid JSON: {message}")
-                continue
-            if not isinstance(obj, dict):
-                yield number, {}, None, RowError("expected a JSON object")
+            obj = _parse_json(raw, number)
+            if isinstance(obj, RowError):
+                yield number, {}, None, obj
                 continue
             for key in obj:
                 if key not in checked and key not in facts:
@@ -720,33 +826,18 @@ def _writer(table: Table, kind: Format, out: IO[str]) -> Callable[[Record, Decid
 
 
 @contextmanager
-def _atomic(target: Path | BinaryIO) -> Iterator[BinaryIO]:
-    """A file to write the output into; moved over `target` (or copied into the stream) only
-    when the block finishes, and removed when it fails."""
-    if not isinstance(target, Path):
-        with tempfile.TemporaryFile(buffering=OUTPUT_BUFFER) as spool:
-            yield cast(BinaryIO, spool)
-            spool.seek(0)
-            shutil.copyfileobj(spool, target)
-            target.flush()
-        return
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    except OSError as err:
-        raise InputError(
-            f"cannot write {target}: {err.strerror or err}", item=str(target)
-        ) from None
-    try:
-        with os.fdopen(fd, "wb", buffering=OUTPUT_BUFFER) as out:
+def _output(target: Path | BinaryIO, kind: Format) -> Iterator[BinaryIO]:
+    """A file to write the output into: for a path, `atomic_output` (it replaces the file only
+    when the block finishes); for a stream, a temporary file copied into it then."""
+    if isinstance(target, Path):
+        with atomic_output(target, kind, buffering=OUTPUT_BUFFER) as out:
             yield out
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+        return
+    with tempfile.TemporaryFile(buffering=OUTPUT_BUFFER) as spool:
+        yield cast(BinaryIO, spool)
+        spool.seek(0)
+        shutil.copyfileobj(spool, target)
+        target.flush()
 
 
 # --- the whole run ----------------------------------------------------------------------------
@@ -777,7 +868,7 @@ def run_batch(
 
     tally: Counter[tuple[str | None, str]] = Counter()
     scan = output_format == "csv"  # CSV output needs every JSON key before the first row
-    with open_table(source, kb, warn, scan=scan) as table, _atomic(target) as binary:
+    with open_table(source, kb, warn, scan=scan) as table, _output(target, output_format) as binary:
         # Columns passed through are written back byte for byte, even bytes that are not UTF-8.
         out = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
         write = _writer(table, output_format, out)
@@ -790,17 +881,18 @@ def run_batch(
             jobs=jobs,
             typed=table.format == "jsonl",
         )
-        for rows, (record, verdict) in enumerate(decided, 1):
-            tally[verdict.tally] += 1
-            if verdict.__class__ is RowError:
-                if strict:
-                    message = f"{source}:{record[0]}: {verdict.message}"
-                    raise InputError(message, item=verdict.fact)
-                if on_error is not None:
-                    on_error(record[0], verdict)
-            write(record, verdict)
-            if on_progress is not None and not rows % PROGRESS_EVERY:
-                on_progress(table.position())
+        with closing(decided):  # when the run stops early too (Ctrl-C): stop the workers now
+            for rows, (record, verdict) in enumerate(decided, 1):
+                tally[verdict.tally] += 1
+                if verdict.__class__ is RowError:
+                    if strict:
+                        message = f"{source}:{record[0]}: {verdict.message}"
+                        raise InputError(message, item=verdict.fact)
+                    if on_error is not None:
+                        on_error(record[0], verdict)
+                write(record, verdict)
+                if on_progress is not None and not rows % PROGRESS_EVERY:
+                    on_progress(table.position())
         out.flush()
         out.detach()
         if on_progress is not None:

@@ -8,10 +8,13 @@ import itertools
 import json
 import os
 import random
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -480,6 +483,138 @@ def test_bad_json_lines(tmp_path: Path) -> None:
     ]
 
 
+def strict_json(line: str) -> Any:
+    """Parse a line as strict JSON: `NaN` and `Infinity` are errors."""
+
+    def refuse(name: str) -> object:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def decided_lines(result: Result) -> tuple[list[str], list[dict[str, Any]]]:
+    """The lines of stderr that report a row, and the output objects (strict JSON)."""
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "in.jsonl:" in line]
+    objects = [strict_json(line) for line in result.stdout.splitlines()]
+    assert all(isinstance(o, dict) for o in objects)
+    return errors, objects
+
+
+def test_deeply_nested_json_is_a_row_error(tmp_path: Path) -> None:
+    def nested(depth: int) -> str:
+        return "[" * depth + "]" * depth
+
+    lines = [
+        '{"problem_type": "knowledge"}',
+        f'{{"x": {nested(100_000)}, "problem_type": "knowledge"}}',  # beyond the recursion limit
+        f'{{"x": {nested(150)}, "problem_type": "knowledge"}}',  # beyond MAX_DEPTH
+        f'{{"x": {nested(batch.MAX_DEPTH - 1)}, "problem_type": "behavior"}}',  # the limit
+    ]
+    source = write(tmp_path / "in.jsonl", "\n".join(lines) + "\n")
+    errors, objects = decided_lines(invoke(str(source)))
+    assert [e.split(": ", 1)[0] for e in errors] == [f"{source}:2", f"{source}:3"]
+    assert all("nested" in e for e in errors)
+    assert [o["error"] is None for o in objects] == [True, False, False, True]
+    assert objects[3]["x"] == json.loads(nested(batch.MAX_DEPTH - 1))
+    as_csv = invoke(str(source), "-o", str(tmp_path / "out.csv"))  # reads every row twice
+    assert as_csv.exit_code == 0, as_csv.stderr
+    assert len(read_csv((tmp_path / "out.csv").read_text())) == 4
+    one_line_error(invoke(str(source), "--strict"), "in.jsonl:2", "nested")
+
+
+def test_unpaired_surrogates_are_row_errors(tmp_path: Path) -> None:
+    lines = [
+        r'{"problem_type": "knowledge", "n": "\ud800"}',
+        r'{"problem_type": "knowledge", "\udc00x": 1}',
+        r'{"problem_type": "knowle\ud800dge"}',
+        r'{"problem_type": "knowledge", "n": ["a", {"b": "\udfff"}]}',
+        r'{"problem_type": "knowledge", "n": "\ud83d\ude00 \\ud800"}',  # a pair; a backslash
+    ]
+    source = write(tmp_path / "in.jsonl", "\n".join(lines) + "\n")
+    errors, objects = decided_lines(invoke(str(source)))
+    assert [e.split(": ", 1)[0] for e in errors] == [f"{source}:{n}" for n in (1, 2, 3, 4)]
+    assert all("surrogate" in e for e in errors)
+    assert [o["error"] is None for o in objects] == [False, False, False, False, True]
+    assert objects[4]["n"] == "\U0001f600 \\ud800"
+    as_csv = invoke(str(source), "-o", str(tmp_path / "out.csv"))
+    assert as_csv.exit_code == 0, as_csv.stderr
+    header = (tmp_path / "out.csv").read_text("utf-8").splitlines()[0]
+    assert header == ",".join(["problem_type", "n", *OUTPUT])
+    one_line_error(invoke(str(source), "--strict"), "in.jsonl:1", "surrogate")
+
+
+def test_non_finite_numbers_are_row_errors(tmp_path: Path) -> None:
+    """Python reads them, but they are not JSON and could only be written back as `NaN`."""
+    lines = [
+        '{"problem_type": "knowledge", "n": 1e400}',
+        '{"problem_type": "knowledge", "n": NaN}',
+        '{"problem_type": "knowledge", "n": [Infinity]}',
+        '{"problem_type": "knowledge", "n": -Infinity}',
+        '{"problem_type": "knowledge", "budget": -1e999}',
+        '{"problem_type": "knowledge", "n": 1e-400, "m": 1.5e300}',
+    ]
+    source = write(tmp_path / "in.jsonl", "\n".join(lines) + "\n")
+    errors, objects = decided_lines(invoke(str(source)))
+    assert [e.split(": ", 1)[0] for e in errors] == [f"{source}:{n}" for n in range(1, 6)]
+    assert "number out of range: 1e400" in errors[0] and "-1e999" in errors[4]
+    assert all("not valid JSON" in e for e in errors)
+    assert (objects[5]["n"], objects[5]["m"], objects[5]["error"]) == (0.0, 1.5e300, None)
+    as_csv = invoke(str(source), "-o", str(tmp_path / "out.csv"))
+    assert as_csv.exit_code == 0, as_csv.stderr
+    rows = read_csv((tmp_path / "out.csv").read_text())
+    assert [r["n"] for r in rows] == ["", "", "", "", "", "0.0"]
+    one_line_error(invoke(str(source), "--strict"), "in.jsonl:1", "out of range")
+
+
+def test_duplicate_json_keys_are_row_errors(tmp_path: Path) -> None:
+    lines = [
+        '{"problem_type": "knowledge", "problem_type": "behavior"}',
+        '{"problem_type": "both", "meta": {"a": 1, "a": 2}}',
+        '{"problem_type": "both", "meta": [{"a": 1}, {"a": 2}]}',
+    ]
+    source = write(tmp_path / "in.jsonl", "\n".join(lines) + "\n")
+    errors, objects = decided_lines(invoke(str(source)))
+    assert len(errors) == 2
+    assert f"{source}:1:" in errors[0] and "'problem_type' appears twice" in errors[0]
+    assert f"{source}:2:" in errors[1] and "'a' appears twice" in errors[1]
+    assert [o["error"] is None for o in objects] == [False, False, True]
+    one_line_error(invoke(str(source), "--strict"), "in.jsonl:1", "problem_type", "twice")
+
+
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        ('problem_type,notes\nknowledge,"abc\nbehavior,y\n', 2),
+        ('problem_type,notes\nknowledge,x\r\nboth,"a""b\r\n\r\nbehavior,y', 3),
+        ('problem_type,notes\nknowledge,"a\nb"\nbehavior,"y\n\n', 4),  # a record of two lines
+        ('problem_type,notes\n"x\ny","a\nb\n', 3),  # the field opens on the record's 2nd line
+        ('problem_type,"notes\nknowledge,x\n', 1),  # in the header
+    ],
+)
+def test_unclosed_quote_in_csv(tmp_path: Path, content: str, line: int) -> None:
+    """The rest of the file would be one value: the whole input is bad, naming the line where
+    the quoted field started; the output is not written."""
+    source = write(tmp_path / "cases.csv", content)
+    target = write(tmp_path / "out.csv", "old\n")
+    result = invoke(str(source), "-o", str(target))
+    message = one_line_error(result, f"cases.csv:{line}:", "never closed")
+    assert message.endswith(
+        f"cases.csv:{line}: the quoted field that starts on this line is never closed"
+    )
+    assert target.read_text() == "old\n"
+
+
+def test_quoted_line_breaks_at_the_end_of_a_csv(tmp_path: Path) -> None:
+    for end in ("", "\n", "\r\n"):
+        source = write(tmp_path / "cases.csv", f'problem_type,notes\nknowledge,"a\nb ""c"""{end}')
+        result = invoke(str(source))
+        assert result.exit_code == 0, result.stderr
+        [row] = read_csv(result.stdout)
+        assert row["notes"] == 'a\nb "c"' and row["error"] == ""
+
+
 # --- atomic output ----------------------------------------------------------------------------
 
 
@@ -523,6 +658,42 @@ def test_output_may_replace_the_input(tmp_path: Path) -> None:
     assert oct(source.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
 
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("plan.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"),
+        ("audit.jsonl", b"SQLite format 3\0" + bytes(100)),
+        ("image.csv", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+        ("data.jsonl", bytes(range(256))),
+    ],
+)
+def test_output_never_replaces_another_kind_of_file(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    source = write(tmp_path / "cases.csv", CASES)
+    target = write(tmp_path / name, content)
+    one_line_error(invoke(str(source), "-o", str(target)), name, "refusing to replace")
+    assert target.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cases.csv", name])
+
+
+def test_output_through_a_symbolic_link(tmp_path: Path) -> None:
+    source = write(tmp_path / "cases.csv", CASES)
+    real = write(tmp_path / "real.jsonl", '{"old": 1}\n')
+    (tmp_path / "link.jsonl").symlink_to(real)
+    result = invoke(str(source), "-o", str(tmp_path / "link.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "link.jsonl").is_symlink()
+    objects = [json.loads(line) for line in real.read_text().splitlines()]
+    assert [o["id"] for o in objects] == ["a", "b", "c"]
+
+
+def test_output_to_a_directory(tmp_path: Path) -> None:
+    source = write(tmp_path / "cases.csv", CASES)
+    (tmp_path / "out.csv").mkdir()
+    one_line_error(invoke(str(source), "-o", str(tmp_path / "out.csv")), "out.csv", "directory")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -559,3 +730,62 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, kb: KnowledgeBase) -> N
     child.close()
     assert child.exitstatus == 0, child.before
     assert "deciding" in child.before and "3,000 rows" in child.before
+
+
+# --- interrupts -------------------------------------------------------------------------------
+
+_REAL_TRACE_CHUNK = batch._trace_chunk
+
+
+def _interrupted_chunk(chunk: list[Values | RowError]) -> list[Decided]:
+    os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does to every process of the terminal's group
+    return _REAL_TRACE_CHUNK(chunk)
+
+
+def test_workers_ignore_ctrl_c(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C is the parent's to handle: a worker must not fail its chunk (or die, printing a
+    traceback of its own)."""
+    monkeypatch.setattr(batch, "_trace_chunk", _interrupted_chunk)
+    rows = list(generated_rows(kb, 3 * batch.CHUNK, seed=3))
+    try:
+        decided = list(decide_rows(kb, kb.fact_names, rows, same, trace=True, jobs=2))
+    except KeyboardInterrupt:
+        pytest.fail("a worker process was interrupted")
+    assert len(decided) == len(rows)
+
+
+def portfolio(kb: KnowledgeBase, count: int) -> str:
+    """CSV rows with valid values and `problem_type` left blank: every row goes to inference,
+    on the fast path too, so that a run takes seconds."""
+    rng = random.Random(5)
+    words = spellings(kb)
+    facts = [f.name for f in kb.facts if f.name != "problem_type"]
+    lines = [",".join(["problem_type", *facts])]
+    lines += [",".join(["", *(str(rng.choice(words[f])) for f in facts)]) for _ in range(count)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("extra", [[], ["--trace", "--jobs", "2"]])
+def test_ctrl_c_midway(tmp_path: Path, kb: KnowledgeBase, extra: list[str]) -> None:
+    """Ctrl-C in a terminal, once rows are being decided: exit 130, one line, no output."""
+    pexpect = pytest.importorskip("pexpect")
+    source = write(tmp_path / "cases.csv", portfolio(kb, 8 * batch.PROGRESS_EVERY))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cli", "batch", str(source), "-o", str(tmp_path / "out.csv"), *extra],
+        encoding="utf-8",
+        timeout=120,
+    )
+    child.expect(r"\] +[1-9]\d*%")  # the first progress report: 1,024 rows decided
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\^C", "", child.before)  # terminal controls, echo
+    lines = [
+        line
+        for line in re.split(r"[\r\n]+", text)
+        if re.search("[A-Za-z]", line) and not line.startswith("deciding")  # the bar
+    ]
+    assert child.exitstatus == 130, child.before
+    assert lines == ["Interrupted."], child.before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv"]
