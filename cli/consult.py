@@ -121,7 +121,7 @@ def consult(
         raise InputError("give --audit-db PATH or --no-audit, not both")
     store = None if no_audit else resolve_path(audit_db)
     # Bad paths fail now, not after all the questions.
-    if store is not None and store != default_path() and not store.parent.is_dir():
+    if store is not None and not store.parent.is_dir() and store != default_path():
         raise InputError(
             f"cannot record in {store}: directory {store.parent} does not exist", item=str(store)
         )

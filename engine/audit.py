@@ -292,7 +292,7 @@ class AuditStore:
             conn = sqlite3.connect(":memory:", isolation_level=None)
             _migrate(conn, path)
             return cls(path, conn)
-        if create and path == default_path():
+        if create and not path.parent.is_dir() and path == default_path():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as err:
