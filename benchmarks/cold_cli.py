@@ -10,7 +10,6 @@ an installed package always has its bytecode compiled.
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Figure, Skipped, median
+from benchmarks.common import Figure, Skipped, cold_start_env, console_script, median
 
 TARGET = 6.0
 RUNS = 7
@@ -48,19 +47,14 @@ def _children_cpu() -> float:
 
 
 def run() -> list[Figure]:
-    script = Path(sys.executable).parent / "llm-advisor"
-    if not script.exists():
-        raise Skipped("the llm-advisor console script is not installed beside this interpreter")
-    command = [str(script), "recommend", *(arg for fact in FACTS for arg in ("--fact", fact))]
+    command = [
+        str(console_script()),
+        "recommend",
+        *(arg for fact in FACTS for arg in ("--fact", fact)),
+    ]
     baseline = [sys.executable, "-c", "pass"]
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "LLM_ADVISOR_AUDIT_DB": str(Path(tmp) / "audit.db"),
-            # Cached bytecode, as an installed package has it, kept out of the source tree.
-            "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
-        }
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = cold_start_env(Path(tmp))
         timed(command, env)
         timed(baseline, env)
         cli_runs = []

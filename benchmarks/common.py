@@ -1,12 +1,20 @@
-"""What every benchmark returns, and small timing helpers."""
+"""What every benchmark returns, and small timing helpers (also used by the tests)."""
 
 from __future__ import annotations
 
+import os
+import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.model import Fact, Value
 
 
 @dataclass(frozen=True)
@@ -65,3 +73,45 @@ def interleaved(
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def rss() -> int:
+    """Resident set size now, in bytes (the peak where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def typed(fact: Fact, value: Value) -> str:
+    """A value written the way a user types it, exactly (no rounding)."""
+    if fact.type == "bool":
+        return "yes" if value else "no"
+    if fact.type == "enum":
+        return str(value)
+    number = f"{Decimal(value):f}"
+    return {"usd": f"${number}", "duration": f"{number}d"}.get(fact.unit or "", number)
+
+
+def console_script() -> Path:
+    """The installed `llm-advisor` command beside this interpreter."""
+    script = Path(sys.executable).parent / "llm-advisor"
+    if not script.exists():
+        raise Skipped("the llm-advisor console script is not installed beside this interpreter")
+    return script
+
+
+def cold_start_env(tmp: Path) -> dict[str, str]:
+    """The environment of a cold command run: cached bytecode (as an installed package has
+    it, even where PYTHONDONTWRITEBYTECODE is set) and a throw-away audit store and diagram
+    cache, all under `tmp`."""
+    env = {
+        **os.environ,
+        "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
+        "LLM_ADVISOR_AUDIT_DB": str(tmp / "audit.db"),
+        "LLM_ADVISOR_CACHE_DIR": str(tmp / "cache"),
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env

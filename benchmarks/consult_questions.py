@@ -14,29 +14,17 @@ from __future__ import annotations
 import collections
 import statistics
 import time
-from decimal import Decimal
 
-from benchmarks.common import Figure, Skipped
+from benchmarks.common import Figure, Skipped, typed
 from engine.analysis import Analyzer
 from engine.consultation import Consultation
 from engine.errors import AdvisorError
 from engine.loader import load_knowledge_base
-from engine.model import Fact, Value
 from engine.verify import sample_cases
 
 TARGET = 0.6
 CASES = 2000
 SEED = 20240605
-
-
-def typed(fact: Fact, value: Value) -> str:
-    """A value written the way a user types it, exactly."""
-    if fact.type == "bool":
-        return "yes" if value else "no"
-    if fact.type == "enum":
-        return str(value)
-    number = f"{Decimal(value):f}"
-    return {"usd": f"${number}", "duration": f"{number}d"}.get(fact.unit or "", number)
 
 
 def run() -> list[Figure]:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Figure, Skipped, median
+from benchmarks.common import Figure, Skipped, cold_start_env, console_script, median
 
 TARGET = 6.0
 RUNS = 7
@@ -53,18 +53,10 @@ def spawn_to_exit(argv: list[str], env: dict[str, str]) -> float:
 
 
 def run() -> list[Figure]:
-    script = Path(sys.executable).parent / "llm-advisor"
-    if not script.exists():
-        raise Skipped("the llm-advisor console script is not installed beside this interpreter")
-    command = [str(script), "consult", "--no-audit"]
+    command = [str(console_script()), "consult", "--no-audit"]
     baseline = [sys.executable, "-c", "pass"]
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
-            "LLM_ADVISOR_CACHE_DIR": str(Path(tmp) / "cache"),
-        }
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env = cold_start_env(Path(tmp))
         first_question(command, env)
         spawn_to_exit(baseline, env)
         consult_times = []

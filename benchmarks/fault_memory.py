@@ -13,8 +13,6 @@ durable_rules itself). The figure is RSS after ÷ RSS before.
 from __future__ import annotations
 
 import os
-import resource
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +21,7 @@ from typing import Any
 import durable_rules_engine
 from durable.engine import MessageObservedException, Ruleset
 
-from benchmarks.common import Figure, Skipped
+from benchmarks.common import Figure, Skipped, rss
 from benchmarks.engine_overhead import sample_cases
 from engine.errors import AdvisorError, EngineError
 from engine.inference import Engine
@@ -56,16 +54,6 @@ FAULTS: dict[str, tuple[Which, Make | None]] = {
 }
 """Per kind: which posted facts fail, and the error (a new one each time: raising one
 exception object again and again chains every traceback onto it, which is a leak of its own)."""
-
-
-def rss() -> int:
-    """Resident set size now, in bytes (the peak where /proc is missing)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * resource.getpagesize()
-    except OSError:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
 
 
 def run() -> list[Figure]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 
 from cli.main import cli
@@ -49,18 +50,6 @@ def write(path: Path, text: str | bytes) -> Path:
 
 def read_csv(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def one_line_error(result: Result, *names: str) -> str:
-    """Exit 2, nothing on stdout, one line on stderr naming every item in `names`."""
-    assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
 
 
 # --- generated rows ---------------------------------------------------------------------------
@@ -326,33 +315,33 @@ def test_other_rule_base(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    one_line_error(invoke(str(tmp_path / "nope.csv")), "nope.csv")
+    bad_input(invoke(str(tmp_path / "nope.csv")), "nope.csv")
 
 
 def test_unknown_extension(tmp_path: Path) -> None:
-    one_line_error(invoke(str(write(tmp_path / "cases.txt", CASES))), "cases.txt", ".csv")
+    bad_input(invoke(str(write(tmp_path / "cases.txt", CASES))), "cases.txt", ".csv")
     source = write(tmp_path / "cases.csv", CASES)
-    one_line_error(invoke(str(source), "-o", str(tmp_path / "out.xlsx")), "out.xlsx")
+    bad_input(invoke(str(source), "-o", str(tmp_path / "out.xlsx")), "out.xlsx")
 
 
 @pytest.mark.parametrize("name, content", [("e.csv", ""), ("e.csv", "\n\n"), ("e.jsonl", "\n")])
 def test_empty_file(tmp_path: Path, name: str, content: str) -> None:
-    one_line_error(invoke(str(write(tmp_path / name, content))), name, "empty")
+    bad_input(invoke(str(write(tmp_path / name, content))), name, "empty")
 
 
 def test_header_without_facts(tmp_path: Path) -> None:
     source = write(tmp_path / "cases.csv", "id,team\n1,x\n")
-    one_line_error(invoke(str(source)), "cases.csv:1", "no fact")
+    bad_input(invoke(str(source)), "cases.csv:1", "no fact")
 
 
 def test_duplicate_column(tmp_path: Path) -> None:
     source = write(tmp_path / "cases.csv", "budget,budget\n5k,6k\n")
-    one_line_error(invoke(str(source)), "budget", "twice")
+    bad_input(invoke(str(source)), "budget", "twice")
 
 
 def test_header_not_utf8(tmp_path: Path) -> None:
     source = write(tmp_path / "cases.csv", b"budget,t\xffeam\n5k,x\n")
-    one_line_error(invoke(str(source)), "UTF-8")
+    bad_input(invoke(str(source)), "UTF-8")
 
 
 def test_unknown_columns(tmp_path: Path) -> None:
@@ -366,7 +355,7 @@ def test_unknown_columns(tmp_path: Path) -> None:
     [row] = read_csv(result.stdout)
     assert (row["team"], row["budgt"]) == ("x", "5k")
     strict = invoke(str(source), "--strict", "-o", str(tmp_path / "out.csv"))
-    one_line_error(strict, "budgt", "budget")
+    bad_input(strict, "budgt", "budget")
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -412,7 +401,7 @@ def test_strict_stops_at_the_first_bad_row(tmp_path: Path) -> None:
     source = write(tmp_path / "cases.csv", BAD_ROWS)
     target = write(tmp_path / "out.csv", "old contents\n")
     result = invoke(str(source), "--strict", "-o", str(target))
-    one_line_error(result, "cases.csv:3", "budget", "lots")
+    bad_input(result, "cases.csv:3", "budget", "lots")
     assert target.read_text() == "old contents\n"  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv", "out.csv"]
 
@@ -521,7 +510,7 @@ def test_deeply_nested_json_is_a_row_error(tmp_path: Path) -> None:
     as_csv = invoke(str(source), "-o", str(tmp_path / "out.csv"))  # reads every row twice
     assert as_csv.exit_code == 0, as_csv.stderr
     assert len(read_csv((tmp_path / "out.csv").read_text())) == 4
-    one_line_error(invoke(str(source), "--strict"), "in.jsonl:2", "nested")
+    bad_input(invoke(str(source), "--strict"), "in.jsonl:2", "nested")
 
 
 def test_unpaired_surrogates_are_row_errors(tmp_path: Path) -> None:
@@ -542,7 +531,7 @@ def test_unpaired_surrogates_are_row_errors(tmp_path: Path) -> None:
     assert as_csv.exit_code == 0, as_csv.stderr
     header = (tmp_path / "out.csv").read_text("utf-8").splitlines()[0]
     assert header == ",".join(["problem_type", "n", *OUTPUT])
-    one_line_error(invoke(str(source), "--strict"), "in.jsonl:1", "surrogate")
+    bad_input(invoke(str(source), "--strict"), "in.jsonl:1", "surrogate")
 
 
 def test_non_finite_numbers_are_row_errors(tmp_path: Path) -> None:
@@ -565,7 +554,7 @@ def test_non_finite_numbers_are_row_errors(tmp_path: Path) -> None:
     assert as_csv.exit_code == 0, as_csv.stderr
     rows = read_csv((tmp_path / "out.csv").read_text())
     assert [r["n"] for r in rows] == ["", "", "", "", "", "0.0"]
-    one_line_error(invoke(str(source), "--strict"), "in.jsonl:1", "out of range")
+    bad_input(invoke(str(source), "--strict"), "in.jsonl:1", "out of range")
 
 
 def test_duplicate_json_keys_are_row_errors(tmp_path: Path) -> None:
@@ -580,7 +569,7 @@ def test_duplicate_json_keys_are_row_errors(tmp_path: Path) -> None:
     assert f"{source}:1:" in errors[0] and "'problem_type' appears twice" in errors[0]
     assert f"{source}:2:" in errors[1] and "'a' appears twice" in errors[1]
     assert [o["error"] is None for o in objects] == [False, False, True]
-    one_line_error(invoke(str(source), "--strict"), "in.jsonl:1", "problem_type", "twice")
+    bad_input(invoke(str(source), "--strict"), "in.jsonl:1", "problem_type", "twice")
 
 
 @pytest.mark.parametrize(
@@ -599,7 +588,7 @@ def test_unclosed_quote_in_csv(tmp_path: Path, content: str, line: int) -> None:
     source = write(tmp_path / "cases.csv", content)
     target = write(tmp_path / "out.csv", "old\n")
     result = invoke(str(source), "-o", str(target))
-    message = one_line_error(result, f"cases.csv:{line}:", "never closed")
+    message = bad_input(result, f"cases.csv:{line}:", "never closed")
     assert message.endswith(
         f"cases.csv:{line}: the quoted field that starts on this line is never closed"
     )
@@ -647,7 +636,7 @@ def test_failure_midway_leaves_no_output(
 
 def test_output_directory_missing(tmp_path: Path) -> None:
     source = write(tmp_path / "cases.csv", CASES)
-    one_line_error(invoke(str(source), "-o", str(tmp_path / "no" / "out.csv")), "out.csv")
+    bad_input(invoke(str(source), "-o", str(tmp_path / "no" / "out.csv")), "out.csv")
 
 
 def test_output_may_replace_the_input(tmp_path: Path) -> None:
@@ -672,7 +661,7 @@ def test_output_never_replaces_another_kind_of_file(
 ) -> None:
     source = write(tmp_path / "cases.csv", CASES)
     target = write(tmp_path / name, content)
-    one_line_error(invoke(str(source), "-o", str(target)), name, "refusing to replace")
+    bad_input(invoke(str(source), "-o", str(target)), name, "refusing to replace")
     assert target.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cases.csv", name])
 
@@ -691,7 +680,7 @@ def test_output_through_a_symbolic_link(tmp_path: Path) -> None:
 def test_output_to_a_directory(tmp_path: Path) -> None:
     source = write(tmp_path / "cases.csv", CASES)
     (tmp_path / "out.csv").mkdir()
-    one_line_error(invoke(str(source), "-o", str(tmp_path / "out.csv")), "out.csv", "directory")
+    bad_input(invoke(str(source), "-o", str(tmp_path / "out.csv")), "out.csv", "directory")
 
 
 def _umask() -> int:

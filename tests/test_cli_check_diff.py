@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 from test_verify import EDITS, FLAWED, KBS, copy_kb
 
@@ -51,17 +52,6 @@ NARROW_CONDITIONS = {
 
 def rules(*args: str | Path) -> Result:
     return CliRunner().invoke(cli, ["rules", *map(str, args)])
-
-
-def assert_bad_input(result: Result, *names: str) -> str:
-    """Exit 2 with one line on stderr naming every item in `names`, no traceback."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
 
 
 def recommend(rules_dir: Path | None, facts: dict[str, str]) -> tuple[str | None, list[str]]:
@@ -248,7 +238,7 @@ def test_diff_of_the_shipped_rule_base_with_a_narrow_rule_added(tmp_path: Path) 
 
 
 def test_diff_refuses_different_fact_schemas() -> None:
-    assert_bad_input(rules("diff", MINI, KBS / "layered"), "facts.yaml")
+    bad_input(rules("diff", MINI, KBS / "layered"), "facts.yaml")
 
 
 @pytest.mark.parametrize("which", ["old", "new"])
@@ -256,10 +246,10 @@ def test_diff_missing_directory(which: str, tmp_path: Path) -> None:
     present = copy_kb(MINI, tmp_path / "present")
     missing = tmp_path / "missing"
     args = (missing, present) if which == "old" else (present, missing)
-    assert_bad_input(rules("diff", *args), str(missing))
+    bad_input(rules("diff", *args), str(missing))
     not_a_directory = present / "rules.yaml"
     args = (not_a_directory, present) if which == "old" else (present, not_a_directory)
-    assert "a file, not a directory" in assert_bad_input(rules("diff", *args), str(not_a_directory))
+    assert "a file, not a directory" in bad_input(rules("diff", *args), str(not_a_directory))
 
 
 @pytest.mark.parametrize(
@@ -276,5 +266,5 @@ def test_diff_malformed_yaml_names_file_and_line(
     old = copy_kb(MINI, tmp_path / "old")
     new = copy_kb(MINI, tmp_path / "new")
     (new / file).write_text(content)
-    assert_bad_input(rules("diff", old, new), f"{new / named}")
-    assert_bad_input(rules("diff", new, old), f"{new / named}")
+    bad_input(rules("diff", old, new), f"{new / named}")
+    bad_input(rules("diff", new, old), f"{new / named}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 
 from cli.main import cli
@@ -31,18 +32,6 @@ def recommend_json(*args: str, input: str | None = None, rules: str = MINI) -> d
     assert isinstance(data, dict)
     data.pop("audit_id", None)  # differs between runs when the result is recorded
     return data
-
-
-def assert_bad_input(result: Result, *names: str) -> str:
-    """Exit 2, one line on stderr naming every item in `names`, nothing on stdout."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
 
 
 # --- the JSON contract ------------------------------------------------------------------------
@@ -162,78 +151,78 @@ def test_explain_lists_every_firing_with_matches_and_sources() -> None:
 
 
 def test_no_facts() -> None:
-    assert_bad_input(invoke("--rules", MINI), "--fact")
+    bad_input(invoke("--rules", MINI), "--fact")
 
 
 def test_unknown_fact() -> None:
-    assert_bad_input(invoke("--rules", MINI, "--fact", "sise=1"), "unknown fact", "'sise'")
+    bad_input(invoke("--rules", MINI, "--fact", "sise=1"), "unknown fact", "'sise'")
 
 
 def test_bad_enum_value_lists_the_allowed_values() -> None:
     result = invoke("--rules", MINI, "--fact", "color=purple")
-    assert_bad_input(result, "color", "purple", "red, green, blue")
+    bad_input(result, "color", "purple", "red, green, blue")
 
 
 def test_bad_bool_value() -> None:
-    assert_bad_input(invoke("--rules", MINI, "--fact", "urgent=maybe"), "urgent", "yes or no")
+    bad_input(invoke("--rules", MINI, "--fact", "urgent=maybe"), "urgent", "yes or no")
 
 
 @pytest.mark.parametrize("value", ["lots", "-5", "5x", "1e3"])
 def test_malformed_quantity(value: str) -> None:
-    assert_bad_input(invoke("--rules", MINI, "--fact", f"size={value}"), "size", value)
+    bad_input(invoke("--rules", MINI, "--fact", f"size={value}"), "size", value)
 
 
 def test_assignment_without_value() -> None:
-    assert_bad_input(invoke("--rules", MINI, "--fact", "size"), "NAME=VALUE", "size")
+    bad_input(invoke("--rules", MINI, "--fact", "size"), "NAME=VALUE", "size")
 
 
 def test_unreadable_facts_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(missing)), str(missing))
+    bad_input(invoke("--rules", MINI, "--facts", str(missing)), str(missing))
 
 
 def test_facts_file_is_a_directory(tmp_path: Path) -> None:
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(tmp_path)), str(tmp_path))
+    bad_input(invoke("--rules", MINI, "--facts", str(tmp_path)), str(tmp_path))
 
 
 def test_malformed_yaml_facts_file(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_text("size: 2M\nurgent: [yes\n")
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "YAML")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "YAML")
 
 
 def test_malformed_facts_on_stdin() -> None:
-    assert_bad_input(invoke("--rules", MINI, "--facts", "-", input="{size: "), "<stdin>")
+    bad_input(invoke("--rules", MINI, "--facts", "-", input="{size: "), "<stdin>")
 
 
 def test_facts_file_that_is_a_list(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_text("- size: 2M\n- urgent: yes\n")
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "mapping")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "mapping")
 
 
 def test_facts_file_with_a_nested_value(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_text("urgent: yes\nsize: {tokens: 2M}\n")
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(path)), f"{path}:2:", "size")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), f"{path}:2:", "size")
 
 
 def test_facts_file_with_a_negative_number(tmp_path: Path) -> None:
     path = tmp_path / "case.json"
     path.write_text('{"size": -5}')
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(path)), "size", "-5")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), "size", "-5")
 
 
 def test_facts_file_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_bytes(b"color: r\xe9d\n")
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "UTF-8")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "UTF-8")
 
 
 def test_facts_file_with_an_unknown_fact(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_text("size: 2M\nflavour: sweet\n")
-    assert_bad_input(invoke("--rules", MINI, "--facts", str(path)), "'flavour'")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), "'flavour'")
 
 
 def test_malformed_rule_directory(tmp_path: Path) -> None:
@@ -241,12 +230,12 @@ def test_malformed_rule_directory(tmp_path: Path) -> None:
     shutil.copytree(MINI, kb)
     rules = kb / "rules.yaml"
     rules.write_text(rules.read_text().replace("at_least: 1M", "at_least: lots"))
-    assert_bad_input(invoke("--rules", str(kb), *FACTS), "rules.yaml:4:", "lots")
+    bad_input(invoke("--rules", str(kb), *FACTS), "rules.yaml:4:", "lots")
 
 
 def test_missing_rule_directory(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    assert_bad_input(invoke("--rules", str(missing), *FACTS), str(missing))
+    bad_input(invoke("--rules", str(missing), *FACTS), str(missing))
 
 
 # --- the shipped knowledge base ---------------------------------------------------------------
@@ -288,11 +277,11 @@ def test_shipped_rule_base_smoke() -> None:
 def test_shipped_rule_base_rejects_bad_values() -> None:
     shipped_or_skip()
     result = invoke("--fact", "change_frequency=hourly")
-    assert_bad_input(result, "change_frequency", "hourly", "static, yearly, quarterly")
+    bad_input(result, "change_frequency", "hourly", "static, yearly, quarterly")
 
 
 def test_a_fact_given_twice_with_two_values_is_bad_input() -> None:
-    message = assert_bad_input(
+    message = bad_input(
         invoke("--rules", MINI, "--fact", "size=2M", "--fact", "size= 5M", "--no-audit"), "size"
     )
     assert "'2M'" in message and "'5M'" in message

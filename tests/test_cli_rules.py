@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 
 from cli.main import cli
@@ -19,15 +20,6 @@ MINI_RULES = ["big", "big-and-urgent", "pressing-fancy", "not-big", "blue-exclud
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, ["rules", *args])
-
-
-def assert_bad_input(result: Result, *names: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for name in names:
-        assert name in lines[0], lines[0]
 
 
 def test_list() -> None:
@@ -89,7 +81,7 @@ def test_show_json() -> None:
 
 
 def test_show_unknown_id() -> None:
-    assert_bad_input(invoke("show", "no-such-rule", "--rules", MINI), "'no-such-rule'")
+    bad_input(invoke("show", "no-such-rule", "--rules", MINI), "'no-such-rule'")
 
 
 def test_schema_is_json_schema() -> None:
@@ -107,7 +99,7 @@ def test_malformed_rule_directory(tmp_path: Path) -> None:
     kb = tmp_path / "kb"
     shutil.copytree(MINI, kb)
     (kb / "extra.yaml").write_text("rules:\n  - id: x\n    title: [unclosed\n")
-    assert_bad_input(invoke("list", "--rules", str(kb)), "extra.yaml:")
+    bad_input(invoke("list", "--rules", str(kb)), "extra.yaml:")
 
 
 def test_shipped_rule_base_lists_and_shows() -> None:

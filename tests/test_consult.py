@@ -18,7 +18,6 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 from click.testing import CliRunner, Result
 from diagram_helpers import parse_dot
 
+from benchmarks.common import typed
 from cli.consult import DEPENDENCIES_SHOWN
 from cli.main import cli
 from engine import load_knowledge_base
@@ -34,7 +34,7 @@ from engine.audit import AuditStore
 from engine.consultation import Consultation
 from engine.facts import make_case
 from engine.inference import evaluate
-from engine.model import Fact, KnowledgeBase, Value
+from engine.model import KnowledgeBase
 from engine.verify import full_case, sample_cases
 
 KBS = Path(__file__).parent / "kbs"
@@ -116,20 +116,6 @@ def assert_clean_failure(result: Result, message: str, *, transcript: bool = Fal
     assert len(lines) == 1, result.stderr
     assert message in lines[0], lines[0]
     assert "Recommendation" not in result.output
-
-
-def typed(fact: Fact, value: Value) -> str:
-    """A value written the way a user types it, exactly (no rounding)."""
-    if fact.type == "bool":
-        return "yes" if value else "no"
-    if fact.type == "enum":
-        return str(value)
-    number = f"{Decimal(value):f}"
-    if fact.unit == "usd":
-        return f"${number}"
-    if fact.unit == "duration":
-        return f"{number}d"
-    return number
 
 
 def script(kb: KnowledgeBase, answers: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 from durable.engine import MessageNotHandledException, MessageObservedException, Ruleset
 
+from benchmarks.common import rss
 from cli.main import cli
 from engine.errors import EngineError
 from engine.facts import Case, make_case
@@ -197,17 +198,6 @@ def test_durable_rules_failing_on_session_state(
 # --- many evaluations with every kind of fault -------------------------------------------------
 
 
-def current_rss() -> int:
-    """Resident set size in bytes (Linux; 0 elsewhere, which skips the memory check)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            import resource
-
-            return int(statm.read().split()[1]) * resource.getpagesize()
-    except OSError:
-        return 0
-
-
 def mixed_faults(kb: KnowledgeBase, cases: list[Case], count: int) -> tuple[int, int, int]:
     """`count` evaluations; every seventh meets one of the faults in turn. Returns the
     evaluations that failed, the live sessions left, and how much the RSS grew (bytes)."""
@@ -232,7 +222,7 @@ def mixed_faults(kb: KnowledgeBase, cases: list[Case], count: int) -> tuple[int,
     try:
         for i in range(count + 500):
             if i == 500:  # warmed up: allocators and caches are settled
-                start = current_rss()
+                start = rss()
             armed[0] = kinds[(i // 7) % len(kinds)] if i % 7 == 6 else None
             try:
                 result = engine.evaluate(cases[i % len(cases)])
@@ -242,7 +232,7 @@ def mixed_faults(kb: KnowledgeBase, cases: list[Case], count: int) -> tuple[int,
             assert result == expected[i % len(cases)]
     finally:
         Ruleset.assert_fact = real
-    growth = current_rss() - start if start else 0
+    growth = rss() - start if start else 0
     sids = range(1, len(cases) + count + 501)
     live = engine.live_sessions + sum(engine.session_exists(str(sid)) for sid in sids[::50])
     return failed, live, growth

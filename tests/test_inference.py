@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import itertools
 import random
-import resource
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks.common import rss
 from engine import inference
 from engine.errors import AdvisorError, EngineError
 from engine.facts import Case, make_case
@@ -275,16 +274,6 @@ def test_failure_inside_an_effect_surfaces_and_next_evaluation_works(
     assert engine.evaluate(case) == expected
 
 
-def current_rss() -> int:
-    """Resident set size in bytes now (falls back to the peak where /proc is missing)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * resource.getpagesize()
-    except OSError:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
-
-
 def test_no_session_leaks(chain: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine(chain)
     raws: list[dict[str, object]] = [
@@ -314,7 +303,7 @@ def test_no_session_leaks(chain: KnowledgeBase, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(Engine, "_act", act)
     for i in range(500):  # warm up allocators and caches before the first measurement
         engine.evaluate(cases[i % len(cases)])
-    before = current_rss()
+    before = rss()
     failures = 0
     for i in range(10_000):
         fail = i % 10 == 9
@@ -325,7 +314,7 @@ def test_no_session_leaks(chain: KnowledgeBase, monkeypatch: pytest.MonkeyPatch)
         else:
             assert not fail
             assert result == expected[i % len(cases)]
-    growth = current_rss() - before
+    growth = rss() - before
 
     assert failures == 1_000
     assert engine.live_sessions == 0
