@@ -1,54 +1,90 @@
-# Every target bootstraps itself: a virtual environment with the project and its test extras,
-# and Graphviz's `dot` (Debian's package, installed when running as root).
-VENV   := .venv
+# Every target bootstraps itself: a virtual environment holding the project (editable) and the
+# exact versions of constraints.txt, plus the machine packages the tests drive for real
+# (Graphviz, poppler, Chromium, PostgreSQL: apt-get when running as root, otherwise a message).
+PYTHON ?= python3
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-PYTHON ?= python3
+LINKED := $(VENV)/.linked
+LOCK   := constraints.txt
+EXTRAS := test,postgres
+# durable-rules 2.0.28 calls PyEval_CallObject, which Python 3.13 removed; the macro maps it to
+# its replacement (a no-op on older versions).
+export CPPFLAGS := -DPyEval_CallObject=PyObject_CallObject $(CPPFLAGS)
+# Every pip run, build environments included, takes the locked versions.
+export PIP_CONSTRAINT := $(abspath $(LOCK))
+# The interpreters `make test-all` looks for.
+SUPPORTED := 3.11 3.12 3.13
+LINT := engine cli diagrams rules tests benchmarks __init__.py __main__.py
 
-.PHONY: consult test docs bench fuzz lint graphviz clean
+.PHONY: consult test test-all docs bench fuzz lock dist system-deps clean
 
-consult: $(STAMP) graphviz
-	$(VENV)/bin/llm-advisor consult
+consult: $(LINKED)
+	@$(VENV)/bin/llm-advisor consult
 
-test: $(STAMP) graphviz
-	$(VENV)/bin/ruff check engine cli diagrams tests benchmarks
-	$(VENV)/bin/ruff format --check engine cli diagrams tests benchmarks
+test: $(LINKED) system-deps
+	$(VENV)/bin/ruff check $(LINT)
+	$(VENV)/bin/ruff format --check $(LINT)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/llm-advisor rules check --cross-check 2000
 	$(VENV)/bin/pytest
 
-docs: $(STAMP) graphviz
+# The suite on every supported interpreter found (python3.X on PATH, else a pyenv version),
+# each in its own virtual environment.
+test-all: system-deps
+	@found=0; for v in $(SUPPORTED); do \
+	  py=$$(sh scripts/find-python $$v) || { echo "test-all: Python $$v not found, skipped"; continue; }; \
+	  found=$$((found + 1)); echo "=== Python $$v ($$py)"; \
+	  $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v || exit 1; \
+	done; [ $$found -gt 0 ] || { echo "test-all: no supported Python found ($(SUPPORTED))" >&2; exit 1; }
+
+docs: $(LINKED) system-deps
 	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.pdf
 	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.svg
 
-bench: $(STAMP)
+bench: $(LINKED)
 	$(PY) -m benchmarks
 
 # Many more rule-base mutants than `make test` runs (FUZZ_N, on every core), then the input
 # and fault properties with FUZZ_SCALE times their examples, drawn at random.
 FUZZ_N     ?= 50000
 FUZZ_SCALE ?= 10
-fuzz: $(STAMP) graphviz
+fuzz: $(LINKED) system-deps
 	FUZZ_N=$(FUZZ_N) $(PY) -m tests.fuzz
 	FUZZ_SCALE=$(FUZZ_SCALE) $(VENV)/bin/pytest tests/test_fuzz_inputs.py tests/test_fuzz_rules.py tests/test_faults.py -k "not mutated_rule_bases"
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "llm-advisor needs Python 3.11 or 3.12 (durable-rules does not import on 3.13); set PYTHON=python3.11")'
+# Refresh the lock file: exact versions of everything the dev/test environment installs, for
+# every supported Python (uv's universal resolution).
+UV_VERSION := 0.9.9
+lock: $(STAMP)
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --extra test --extra postgres \
+	  --output-file $(LOCK) pyproject.toml
+
+# A wheel and an sdist in dist/, checked by twine.
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
+$(STAMP): pyproject.toml $(LOCK)
+	@sh scripts/check-python $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet pip setuptools wheel
+	@$(PY) -m pip install --quiet durable-rules || { \
+	  echo "Building durable-rules (a C extension) failed: it needs a C compiler (gcc or cc) and the Python headers (Debian: apt-get install build-essential python3-dev)." >&2; exit 1; }
+	$(PY) -m pip install --quiet --config-settings editable_mode=strict -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-graphviz:
-	@command -v dot >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz poppler-utils >/dev/null; \
-	  else \
-	    echo "Graphviz's 'dot' is missing: install it (Debian/Ubuntu: sudo apt-get install graphviz poppler-utils; macOS: brew install graphviz poppler)." >&2; exit 1; \
-	  fi; }
-	@command -v pdfinfo >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; fi; }
+# The editable install is a tree of links (setuptools' strict mode: no import hook, and mypy
+# sees the package); a module added, removed or renamed needs the tree made again.
+PACKAGE_DIRS := $(shell find engine cli diagrams rules -name __pycache__ -prune -o -type d -print)
+$(LINKED): $(STAMP) $(PACKAGE_DIRS) __init__.py __main__.py
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=strict -e .
+	touch $(LINKED)
+
+system-deps:
+	@sh scripts/system-deps
 
 clean:
-	rm -rf $(VENV) docs/*.pdf docs/*.svg .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-3.* build dist docs/*.pdf docs/*.svg .pytest_cache .mypy_cache .ruff_cache

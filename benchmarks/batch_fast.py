@@ -30,8 +30,8 @@ from benchmarks.portfolio import (
     run_process,
     write_portfolio,
 )
-from engine.errors import AdvisorError
-from engine.loader import load_knowledge_base
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.loader import load_knowledge_base
 
 ROWS = 1_000_000
 DISTINCT = 10_000

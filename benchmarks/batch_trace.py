@@ -25,8 +25,8 @@ from benchmarks.portfolio import (
     run_process,
     write_portfolio,
 )
-from engine.errors import AdvisorError
-from engine.loader import load_knowledge_base
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.loader import load_knowledge_base
 
 ROWS = 5_000
 ROUNDS = 4

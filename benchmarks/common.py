@@ -1,4 +1,4 @@
-"""What every benchmark returns, and small timing helpers (also used by the tests)."""
+"""What every benchmark returns, and small timing helpers ."""
 
 from __future__ import annotations
 
@@ -9,12 +9,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from engine.model import Fact, Value
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -83,16 +79,6 @@ def rss() -> int:
     except OSError:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
-
-
-def typed(fact: Fact, value: Value) -> str:
-    """A value written the way a user types it, exactly (no rounding)."""
-    if fact.type == "bool":
-        return "yes" if value else "no"
-    if fact.type == "enum":
-        return str(value)
-    number = f"{Decimal(value):f}"
-    return {"usd": f"${number}", "duration": f"{number}d"}.get(fact.unit or "", number)
 
 
 def console_script() -> Path:

@@ -15,12 +15,13 @@ import collections
 import statistics
 import time
 
-from benchmarks.common import Figure, Skipped, typed
-from engine.analysis import Analyzer
-from engine.consultation import Consultation
-from engine.errors import AdvisorError
-from engine.loader import load_knowledge_base
-from engine.verify import sample_cases
+from benchmarks.common import Figure, Skipped
+from llm_advisor.engine.analysis import Analyzer
+from llm_advisor.engine.consultation import Consultation
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.facts import exact_text
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.verify import sample_cases
 
 TARGET = 0.6
 CASES = 2000
@@ -43,7 +44,7 @@ def run() -> list[Figure]:
         session.an = analyzer
         while (prompt := session.next_prompt()) is not None:
             fact = prompt.fact
-            session.answer(fact.name, typed(fact, case[fact.name]))
+            session.answer(fact.name, exact_text(fact, case[fact.name]))
             per_fact[fact.name] += 1
         asked.append(session.questions_asked)
     seconds = time.process_time() - start

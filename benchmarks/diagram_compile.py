@@ -16,13 +16,13 @@ import math
 import time
 
 from benchmarks.common import Figure, Skipped, cpu_seconds_per_operation, median
-from engine.analysis import Analyzer
-from engine.diagram import compile_diagram
-from engine.errors import AdvisorError
-from engine.inference import engine_for
-from engine.loader import load_knowledge_base
-from engine.model import KnowledgeBase
-from engine.verify import full_case, sample_cases
+from llm_advisor.engine.analysis import Analyzer
+from llm_advisor.engine.diagram import compile_diagram
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.inference import engine_for
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.verify import full_case, sample_cases
 
 TARGET = 100.0
 COMPILE_TARGET_SECONDS = 2.0

@@ -19,13 +19,13 @@ from typing import Any
 from durable.engine import Host, MessageObservedException
 
 from benchmarks.common import Figure, Skipped, cpu_seconds_per_operation, interleaved, median
-from engine.compiler import compile_ruleset, field
-from engine.errors import AdvisorError
-from engine.facts import Case, make_case
-from engine.inference import Engine
-from engine.loader import load_knowledge_base
-from engine.model import KnowledgeBase
-from engine.quantity import display
+from llm_advisor.engine.compiler import compile_ruleset, field
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.facts import Case, make_case
+from llm_advisor.engine.inference import Engine
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.quantity import display
 
 TARGET = 1.5
 CASES = 300

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.model import KnowledgeBase
-from engine.quantity import display
+from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.quantity import display
 
 
 def vocabulary(kb: KnowledgeBase) -> dict[str, list[str]]:
@@ -100,7 +100,7 @@ def checked(run: Run, what: str) -> Run:
 
 def batch_command(*args: str) -> list[str]:
     """`llm-advisor batch ARGS` with this interpreter."""
-    return [sys.executable, "-m", "cli", "batch", *args]
+    return [sys.executable, "-m", "llm_advisor", "batch", *args]
 
 
 def environment(tmp: Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ def run() -> None:
     """The console script: Ctrl-C is handled before the command line's modules load."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted)
-    from cli.main import main
+    from llm_advisor.cli.main import main
 
     main()
 

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from cli.options import json_option, load_kb, rules_option
-from engine.errors import AdvisorError, InputError
+from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.engine.errors import AdvisorError, InputError
 
 if TYPE_CHECKING:
-    from engine.audit import AuditStore, Replay, StoredRecord
-    from engine.inference import Result
-    from engine.model import KnowledgeBase
+    from llm_advisor.engine.audit import AuditStore, Replay, StoredRecord
+    from llm_advisor.engine.inference import Result
+    from llm_advisor.engine.model import KnowledgeBase
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,7 +51,7 @@ def filter_options(func: F) -> F:
 
 def open_store(audit_db: str | None, *, must_exist: bool = False) -> AuditStore:
     """The audit store to read (a missing store reads as empty, unless it `must_exist`)."""
-    from engine.audit import AuditStore, resolve_path
+    from llm_advisor.engine.audit import AuditStore, resolve_path
 
     path = resolve_path(audit_db)
     if must_exist and not path.exists():
@@ -63,7 +63,7 @@ def record_result(
     path: Path, kb: KnowledgeBase, result: Result, kind: str = "recommend"
 ) -> tuple[str | None, str | None]:
     """Record a result; returns its audit id, or None and why it could not be recorded."""
-    from engine.audit import record_result as store_result
+    from llm_advisor.engine.audit import record_result as store_result
 
     try:
         return store_result(path, kb, result, kind=kind), None
@@ -80,7 +80,7 @@ def report_unrecorded(problem: str) -> None:
 def _selected(
     store: AuditStore, since: str | None, approach: str | None, fingerprint: str | None
 ) -> list[StoredRecord]:
-    from engine.audit import parse_since
+    from llm_advisor.engine.audit import parse_since
 
     if fingerprint is not None and not all(ch in "0123456789abcdefABCDEF" for ch in fingerprint):
         raise InputError(
@@ -152,8 +152,8 @@ def list_records(
 @audit_db_option
 def show(audit_id: str, as_json: bool, audit_db: str | None) -> None:
     """Show one record with its full explanation."""
-    from cli.explain import explanation_json, print_explanation, replayed
-    from engine.explain import explain
+    from llm_advisor.cli.explain import explanation_json, print_explanation, replayed
+    from llm_advisor.engine.explain import explain
 
     kb, result, record = replayed(audit_id, audit_db, None)
     ex = explain(kb, result)
@@ -220,7 +220,7 @@ def replay(
     --rules DIR or --current the report says whether the recommendation is the same and which
     rules fire differently.
     """
-    from engine.audit import replay as replay_record
+    from llm_advisor.engine.audit import replay as replay_record
 
     if rules_dir is not None and current:
         raise InputError("give --rules DIR or --current, not both")
@@ -263,7 +263,7 @@ def replay_json(rerun: Replay, against: str) -> dict[str, Any]:
 
 
 def print_replay(rerun: Replay, against: str) -> None:
-    from cli.explain import outcome_text
+    from llm_advisor.cli.explain import outcome_text
 
     kb = rerun.kb
     base = f"rule base {rerun.fingerprint[:12]}"
@@ -318,7 +318,7 @@ def export(
     if output is None or output == "-":
         click.echo(lines, nl=False)
         return
-    from engine.outfile import write_output
+    from llm_advisor.engine.outfile import write_output
 
     try:
         write_output(Path(output), lines.encode("utf-8"), "jsonl")

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
-from cli.options import load_kb, rules_option
+from llm_advisor.cli.options import load_kb, rules_option
 
 if TYPE_CHECKING:
-    from engine.batch import RowError, Summary
+    from llm_advisor.engine.batch import RowError, Summary
 
 SHOWN_ERRORS = 100
 """Rows with errors reported one by one on stderr; the rest are only counted."""
@@ -79,7 +79,7 @@ def batch(
       llm-advisor batch portfolio.csv -o decided.csv
       llm-advisor batch cases.jsonl --trace > decided.jsonl
     """
-    from engine.batch import run_batch
+    from llm_advisor.engine.batch import run_batch
 
     kb = load_kb(rules_dir)
     shown = 0

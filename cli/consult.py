@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from cli.audit import audit_db_option
-from cli.options import json_option, load_kb, rules_option
-from engine.consultation import Consultation, Dependency, Prompt
-from engine.facts import display_value
-from engine.inference import Result
-from engine.model import KnowledgeBase
+from llm_advisor.cli.audit import audit_db_option
+from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.engine.consultation import Consultation, Dependency, Prompt
+from llm_advisor.engine.facts import display_value
+from llm_advisor.engine.inference import Result
+from llm_advisor.engine.model import KnowledgeBase
 
 COMMANDS = "Type a number or a value; '?' help, 'why', 'back', 'unknown' (don't know), 'quit'."
 DEPENDENCIES_SHOWN = 12
@@ -110,12 +110,12 @@ def consult(
     'help', 'why', 'back', 'unknown' (don't know), 'quit'. Answers may also be piped in, one
     per line.
     """
-    from cli.audit import record_result, report_unrecorded
-    from cli.explain import counterfactual_json, print_what_if
-    from cli.report import result_json
-    from engine.audit import default_path, resolve_path
-    from engine.errors import AdvisorError, InputError
-    from engine.explain import explain
+    from llm_advisor.cli.audit import record_result, report_unrecorded
+    from llm_advisor.cli.explain import counterfactual_json, print_what_if
+    from llm_advisor.cli.report import result_json
+    from llm_advisor.engine.audit import default_path, resolve_path
+    from llm_advisor.engine.errors import AdvisorError, InputError
+    from llm_advisor.engine.explain import explain
 
     if no_audit and audit_db is not None:
         raise InputError("give --audit-db PATH or --no-audit, not both")
@@ -126,7 +126,7 @@ def consult(
             f"cannot record in {store}: directory {store.parent} does not exist", item=str(store)
         )
     if diagram_file is not None:
-        from diagrams.export import check_writable, format_for
+        from llm_advisor.diagrams.export import check_writable, format_for
 
         check_writable(diagram_file, format_for(diagram_file, None, format_option=False))
     kb = load_kb(rules_dir)
@@ -201,7 +201,7 @@ def consult(
             click.echo(f"\nAudit id: {audit_id} (llm-advisor explain {audit_id})")
     failed = False
     if diagram_file is not None:
-        from cli.diagram import write_highlighted
+        from llm_advisor.cli.diagram import write_highlighted
 
         try:
             write_highlighted(kb, result, diagram_file)
@@ -221,7 +221,7 @@ def _print_outcome(
     skipped: int,
     dependencies: tuple[Dependency, ...],
 ) -> None:
-    from cli.report import print_result
+    from llm_advisor.cli.report import print_result
 
     asked = session.questions_asked
     questions = f"{asked} question{'s' if asked != 1 else ''}"

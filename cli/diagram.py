@@ -9,13 +9,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.options import fact_option, facts_file_option, load_kb, read_facts, rules_option
-from engine.errors import InputError
-from engine.facts import Case
-from engine.model import KnowledgeBase, Value
+from llm_advisor.cli.options import (
+    fact_option,
+    facts_file_option,
+    load_kb,
+    read_facts,
+    rules_option,
+)
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.facts import Case
+from llm_advisor.engine.model import KnowledgeBase, Value
 
 if TYPE_CHECKING:
-    from engine.inference import Result
+    from llm_advisor.engine.inference import Result
 
 
 @click.command()
@@ -95,8 +101,8 @@ def diagram(
       llm-advisor diagram -o case.svg --fact problem_type=knowledge --fact budget=50k
       llm-advisor diagram -o on-prem.pdf --given deployment=on_prem
     """
-    from diagrams.export import Request, check_writable, format_for, render, write_file
-    from diagrams.paginate import PAPERS
+    from llm_advisor.diagrams.export import Request, check_writable, format_for, render, write_file
+    from llm_advisor.diagrams.paginate import PAPERS
 
     chosen = format_for(output, fmt)
     if paper.strip().lower() not in PAPERS:
@@ -120,7 +126,7 @@ def diagram(
         kb = load_kb(rules_dir)
         case = None
         if fact_args or facts_file:
-            from engine.facts import make_case
+            from llm_advisor.engine.facts import make_case
 
             case = make_case(kb, read_facts(fact_args, facts_file))
     given = _given(kb, given_args)
@@ -128,7 +134,7 @@ def diagram(
     document = render(kb, request)
 
     if chosen == "mermaid":
-        from diagrams.mermaid import too_large
+        from llm_advisor.diagrams.mermaid import too_large
 
         problem = too_large(document.data.decode("utf-8"))
         if problem:
@@ -176,7 +182,7 @@ def _date(text: str | None, fmt: str) -> str | None:
 
 def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:
     """Normalised `--given` values; an unknown fact or value is bad input."""
-    from engine.facts import make_case, parse_assignments
+    from llm_advisor.engine.facts import make_case, parse_assignments
 
     raw = parse_assignments(given_args, "--given")
     case = make_case(kb, raw, use_defaults=False)
@@ -193,7 +199,7 @@ def _recorded_case(
     audit_id: str, audit_db: Path | None, rules_dir: Path | None
 ) -> tuple[KnowledgeBase, Case, str]:
     """A recorded case and the rule base to draw it on: the record's own, unless --rules."""
-    from engine.audit import AuditStore, case_for, resolve_path, stored_case
+    from llm_advisor.engine.audit import AuditStore, case_for, resolve_path, stored_case
 
     with AuditStore.open(resolve_path(audit_db)) as store:
         record = store.get(audit_id)
@@ -217,7 +223,7 @@ def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:
     The format follows the file name; bad paths are `InputError`s, a missing Graphviz an
     `AdvisorError`, and nothing is left behind when writing fails.
     """
-    from diagrams.export import format_for, write_diagram
+    from llm_advisor.diagrams.export import format_for, write_diagram
 
     fmt = format_for(path, None, format_option=False)
     document = write_diagram(kb, path, fmt=fmt, case=result.case, date=_date(None, fmt))

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.audit import audit_db_option
-from cli.options import (
+from llm_advisor.cli.audit import audit_db_option
+from llm_advisor.cli.options import (
     fact_option,
     facts_file_option,
     json_option,
@@ -17,14 +17,14 @@ from cli.options import (
     read_facts,
     rules_option,
 )
-from engine.errors import InputError
+from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
-    from engine.audit import StoredRecord
-    from engine.explain import Counterfactual, Explanation
-    from engine.facts import Case
-    from engine.inference import Result
-    from engine.model import KnowledgeBase
+    from llm_advisor.engine.audit import StoredRecord
+    from llm_advisor.engine.explain import Counterfactual, Explanation
+    from llm_advisor.engine.facts import Case
+    from llm_advisor.engine.inference import Result
+    from llm_advisor.engine.model import KnowledgeBase
 
 MAX_SHOWN = 12
 """Counterfactuals listed in the text output (JSON lists all of them)."""
@@ -44,7 +44,7 @@ def outcome_text(
 
 
 def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> dict[str, Any]:
-    from engine.facts import display_value
+    from llm_advisor.engine.facts import display_value
 
     changes = []
     for c in cf.changes:
@@ -68,7 +68,7 @@ def explanation_json(
     kb: KnowledgeBase, ex: Explanation, audit_id: str | None = None
 ) -> dict[str, Any]:
     """The explanation as one JSON object."""
-    from cli.report import facts_json, firing_json
+    from llm_advisor.cli.report import facts_json, firing_json
 
     result = ex.result
     titles = {r.id: r.title for r in kb.rules}
@@ -120,7 +120,7 @@ def explanation_json(
 
 def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print the counterfactuals: the smallest fact changes that change the recommendation."""
-    from engine.facts import display_value
+    from llm_advisor.engine.facts import display_value
 
     echo = click.echo
     result = ex.result
@@ -145,8 +145,8 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
 
 def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print HOW, WHY NOT and the counterfactuals for people."""
-    from cli.report import effect_text, print_facts
-    from engine.facts import display_value
+    from llm_advisor.cli.report import effect_text, print_facts
+    from llm_advisor.engine.facts import display_value
 
     echo = click.echo
     result = ex.result
@@ -224,7 +224,7 @@ def explain(
       llm-advisor explain 3f9a2c
       llm-advisor explain --fact problem_type=knowledge --fact change_frequency=weekly --json
     """
-    from engine.explain import explain as explain_result
+    from llm_advisor.engine.explain import explain as explain_result
 
     if audit_id is not None and (fact_args or facts_file is not None):
         raise InputError("give an audit id or facts (--fact/--facts), not both")
@@ -234,8 +234,8 @@ def explain(
         kb, result, record = replayed(audit_id, audit_db, rules_dir)
         record_id: str | None = record.id
     else:
-        from engine.facts import make_case
-        from engine.inference import evaluate
+        from llm_advisor.engine.facts import make_case
+        from llm_advisor.engine.inference import evaluate
 
         kb = load_kb(rules_dir)
         result = evaluate(kb, make_case(kb, read_facts(fact_args, facts_file)))
@@ -257,7 +257,7 @@ def replayed(
     Without `rules_dir` the record is also re-run on its stored rules; a difference is reported on
     stderr (`audit verify` and `audit replay` say more).
     """
-    from engine.audit import AuditStore, replay, resolve_path, stored_result
+    from llm_advisor.engine.audit import AuditStore, replay, resolve_path, stored_result
 
     with AuditStore.open(resolve_path(audit_db)) as store:
         record = store.get(ref)

@@ -11,17 +11,17 @@ from typing import Any
 
 import click
 
-from cli import _interrupted
-from engine.errors import AdvisorError, InputError
+from llm_advisor.cli import _interrupted
+from llm_advisor.engine.errors import AdvisorError, InputError
 
 COMMANDS = {
-    "consult": "cli.consult:consult",
-    "recommend": "cli.recommend:recommend",
-    "explain": "cli.explain:explain",
-    "diagram": "cli.diagram:diagram",
-    "batch": "cli.batch:batch",
-    "rules": "cli.rules:rules",
-    "audit": "cli.audit:audit",
+    "consult": "llm_advisor.cli.consult:consult",
+    "recommend": "llm_advisor.cli.recommend:recommend",
+    "explain": "llm_advisor.cli.explain:explain",
+    "diagram": "llm_advisor.cli.diagram:diagram",
+    "batch": "llm_advisor.cli.batch:batch",
+    "rules": "llm_advisor.cli.rules:rules",
+    "audit": "llm_advisor.cli.audit:audit",
 }
 
 

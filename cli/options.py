@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from engine.errors import InputError
-from engine.model import KnowledgeBase
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.model import KnowledgeBase
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,14 +39,14 @@ facts_file_option = click.option(
 
 
 def load_kb(rules_dir: Path | None) -> KnowledgeBase:
-    from engine.loader import load_knowledge_base
+    from llm_advisor.engine.loader import load_knowledge_base
 
     return load_knowledge_base(rules_dir)
 
 
 def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, object]:
     """Collect facts from a facts file and `--fact` assignments (the latter win)."""
-    from engine.facts import parse_assignments
+    from llm_advisor.engine.facts import parse_assignments
 
     raw: dict[str, object] = {}
     if facts_file is not None:
@@ -57,8 +57,8 @@ def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, 
 
 def read_facts_file(name: str) -> dict[str, object]:
     """A facts file: a YAML or JSON mapping from fact name to value."""
-    from engine.errors import RuleError
-    from engine.yamlsource import Mapping, Sequence, parse
+    from llm_advisor.engine.errors import RuleError
+    from llm_advisor.engine.yamlsource import Mapping, Sequence, parse
 
     label = "<stdin>" if name == "-" else name
     try:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from cli.audit import audit_db_option
-from cli.options import (
+from llm_advisor.cli.audit import audit_db_option
+from llm_advisor.cli.options import (
     fact_option,
     facts_file_option,
     json_option,
@@ -16,7 +16,7 @@ from cli.options import (
     read_facts,
     rules_option,
 )
-from engine.errors import InputError
+from llm_advisor.engine.errors import InputError
 
 
 @click.command()
@@ -47,11 +47,11 @@ def recommend(
       llm-advisor recommend --fact problem_type=knowledge --fact change_frequency=weekly
       llm-advisor recommend --facts case.yaml --json
     """
-    from cli.audit import record_result, report_unrecorded
-    from cli.report import print_result, result_json
-    from engine.audit import resolve_path
-    from engine.facts import make_case
-    from engine.inference import evaluate
+    from llm_advisor.cli.audit import record_result, report_unrecorded
+    from llm_advisor.cli.report import print_result, result_json
+    from llm_advisor.engine.audit import resolve_path
+    from llm_advisor.engine.facts import make_case
+    from llm_advisor.engine.inference import evaluate
 
     if not fact_args and facts_file is None:
         raise InputError("give facts with --fact NAME=VALUE or --facts FILE (see --help)")

@@ -6,9 +6,17 @@ from typing import Any
 
 import click
 
-from engine.facts import display_value
-from engine.inference import Firing, Result
-from engine.model import Combine, Derive, Effect, Exclude, KnowledgeBase, Score, effect_json
+from llm_advisor.engine.facts import display_value
+from llm_advisor.engine.inference import Firing, Result
+from llm_advisor.engine.model import (
+    Combine,
+    Derive,
+    Effect,
+    Exclude,
+    KnowledgeBase,
+    Score,
+    effect_json,
+)
 
 TOP_REASONS = 5
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from cli.options import json_option, load_kb, rules_option
-from cli.report import effect_text
-from engine.errors import InputError, RuleError
-from engine.model import Advise, DerivedTest, Exclude, FactTest, KnowledgeBase, Literal_
+from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.cli.report import effect_text
+from llm_advisor.engine.errors import InputError, RuleError
+from llm_advisor.engine.model import Advise, DerivedTest, Exclude, FactTest, KnowledgeBase, Literal_
 
 
 @click.group()
@@ -19,7 +19,7 @@ def rules() -> None:
 
 
 def describe_literal(kb: KnowledgeBase, lit: Literal_) -> str:
-    from engine.facts import display_value
+    from llm_advisor.engine.facts import display_value
 
     if isinstance(lit, DerivedTest):
         return lit.name if lit.value else f"not {lit.name}"
@@ -78,7 +78,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
         ) from None
     source = kb.source(rule.source) if rule.source else None
     if as_json:
-        from engine.model import effect_json
+        from llm_advisor.engine.model import effect_json
 
         click.echo(
             json.dumps(
@@ -115,7 +115,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
 @rules.command("schema")
 def schema() -> None:
     """Print a JSON Schema of the rule files (for editors' YAML validation)."""
-    from engine.schema import json_schema
+    from llm_advisor.engine.schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -137,7 +137,7 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
 
     Exits with 1 when an error-level finding exists.
     """
-    from engine.verify import check, cross_check
+    from llm_advisor.engine.verify import check, cross_check
 
     kb = load_kb(rules_dir)
     findings = check(kb)
@@ -193,7 +193,7 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
 @click.option("--examples", type=click.IntRange(min=1), default=20, help="Regions to show at most.")
 def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> None:
     """Show which regions of the fact space change recommendation between two rule bases."""
-    from engine.verify import diff
+    from llm_advisor.engine.verify import diff
 
     old, new = _load_named(old_dir), _load_named(new_dir)
     result = diff(old, new)

@@ -18,12 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine.analysis import Analyzer
-from engine.diagram import DecisionDiagram, Question, compile_diagram, load_diagram
-from engine.errors import AdvisorError, EngineError, InputError
-from engine.facts import Case, display_value
-from engine.model import KnowledgeBase, Value
-from engine.outfile import check_output, write_output
+from llm_advisor.engine.analysis import Analyzer
+from llm_advisor.engine.diagram import DecisionDiagram, Question, compile_diagram, load_diagram
+from llm_advisor.engine.errors import AdvisorError, EngineError, InputError
+from llm_advisor.engine.facts import Case, display_value
+from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.outfile import check_output, write_output
 
 from . import graphviz as gv
 from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet, parents
@@ -159,7 +159,7 @@ def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Cas
 
 def highlight(kb: KnowledgeBase, diagram: DecisionDiagram, case: Case) -> CasePath:
     """The path of a case, checked against inference when it reaches a leaf."""
-    from engine.inference import evaluate
+    from llm_advisor.engine.inference import evaluate
 
     path = case_path(kb, diagram, dict(case.values))
     described = describe_case(kb, dict(case.values))

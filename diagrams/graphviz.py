@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import AdvisorError
-from engine.model import KnowledgeBase
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.model import KnowledgeBase
 
 from .paginate import Spacing
 from .scene import (

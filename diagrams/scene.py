@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from engine.analysis import Analyzer, Decision
-from engine.diagram import DecisionDiagram, Leaf, Question
-from engine.facts import display_value
-from engine.model import KnowledgeBase, Value
+from llm_advisor.engine.analysis import Analyzer, Decision
+from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Question
+from llm_advisor.engine.facts import display_value
+from llm_advisor.engine.model import KnowledgeBase, Value
 
 Kind = Literal["question", "leaf", "continuation", "entry"]
 State = Literal["normal", "path", "stop", "faded"]

@@ -1,21 +1,19 @@
 """llm-advisor's engine: rule loading and validation, Rete inference, analysis and audit.
 
 The engine is domain-neutral: it runs any rule base written in the rule language. Submodules
-are imported on first use, so that `import engine.errors` stays cheap for the command line.
+are imported on first use, so that `import llm_advisor.engine.errors` stays cheap for the command line.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:
     from .inference import Result
     from .loader import load_knowledge_base
     from .model import KnowledgeBase
 
-__all__ = ["KnowledgeBase", "__version__", "load_knowledge_base", "recommend"]
+__all__ = ["KnowledgeBase", "load_knowledge_base", "recommend"]
 
 
 def recommend(kb: KnowledgeBase, raw: dict[str, object]) -> Result:

@@ -119,7 +119,7 @@ def chain_hash(prev_hash: str, body: str) -> str:
 
 
 def tool_version() -> str:
-    from . import __version__
+    from llm_advisor import __version__
 
     return __version__
 

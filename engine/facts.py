@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from . import quantity
@@ -55,6 +56,14 @@ def display_value(fact: Fact, value: Value) -> str:
         return str(value)
     assert fact.unit is not None and isinstance(value, float | int)
     return quantity.display(float(value), fact.unit)
+
+
+def exact_text(fact: Fact, value: Value) -> str:
+    """A value written exactly as a user can type it, without the rounding of `display_value`."""
+    if fact.type != "quantity":
+        return display_value(fact, value)
+    number = f"{Decimal(float(value)):f}"
+    return {"usd": f"${number}", "duration": f"{number}d"}.get(fact.unit or "", number)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ or values, type mismatches, bad quantities, duplicate ids, unknown sources, deri
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
 from collections.abc import Iterator
 from itertools import product
@@ -49,11 +48,11 @@ _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
 def default_rules_dir() -> Path:
-    """The rule base shipped with the package: the `rules` package's directory (found without
+    """The rule base shipped with the package: the folder of `llm_advisor.rules` (found without
     `importlib.resources`, whose zip support costs a tenth of a cold start)."""
-    spec = importlib.util.find_spec("rules")
-    assert spec is not None and spec.submodule_search_locations is not None
-    return Path(next(iter(spec.submodule_search_locations)))
+    from llm_advisor import rules
+
+    return Path(rules.__file__ or "").parent
 
 
 def _line(node: Any, key: str | None = None, fallback: int = 1) -> int:

@@ -1,1 +1,1 @@
-"""Knowledge base shipped with llm-advisor: YAML files read by `engine.loader`."""
+"""The knowledge base shipped with llm-advisor: YAML files read by `llm_advisor.engine.loader`."""

@@ -9,8 +9,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.diagram import DecisionDiagram, Leaf, Question
-from engine.model import KnowledgeBase
+from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Question
+from llm_advisor.engine.model import KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 HAVE_DOT = shutil.which("dot") is not None

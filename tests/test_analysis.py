@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import load_knowledge_base
-from engine.analysis import Analyzer, Decision
-from engine.diagram import compile_diagram, load_diagram
-from engine.inference import evaluate
-from engine.model import KnowledgeBase, Value
-from engine.verify import full_case
+from llm_advisor.engine import load_knowledge_base
+from llm_advisor.engine.analysis import Analyzer, Decision
+from llm_advisor.engine.diagram import compile_diagram, load_diagram
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.verify import full_case
 
 KBS = Path(__file__).parent / "kbs"
 SMALL = ["mini", "layered", "chain"]
@@ -137,12 +137,12 @@ def test_diagram_cache_is_keyed_by_fingerprint(
     files = list(tmp_path.glob(f"diagram-{kb.fingerprint[:32]}-*.json"))
     assert len(files) == 1
 
-    import engine.diagram
+    from llm_advisor.engine import diagram
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached diagram should have been used")
 
-    monkeypatch.setattr(engine.diagram, "compile_diagram", fail)
+    monkeypatch.setattr(diagram, "compile_diagram", fail)
     assert load_diagram(kb) == first
 
 
@@ -207,7 +207,7 @@ def shipped() -> tuple[KnowledgeBase, Analyzer]:
 @pytest.mark.parametrize("setting", range(len(SETTINGS)))
 def test_shipped_core_bands_agree(shipped: tuple[KnowledgeBase, Analyzer], setting: int) -> None:
     """Every combination of the five core facts' bands, others fixed: diagram = inference."""
-    from engine.facts import make_case
+    from llm_advisor.engine.facts import make_case
 
     kb, an = shipped
     diagram = load_diagram(kb)

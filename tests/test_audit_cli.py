@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.main import cli
-from engine import audit
-from engine.audit import AuditStore, chain_hash
-from engine.errors import RuleError
-from engine.loader import load_knowledge_base
+from llm_advisor.cli.main import cli
+from llm_advisor.engine import audit
+from llm_advisor.engine.audit import AuditStore, chain_hash
+from llm_advisor.engine.errors import RuleError
+from llm_advisor.engine.loader import load_knowledge_base
 
 ROOT = Path(__file__).resolve().parent.parent
 KBS = Path(__file__).parent / "kbs"
@@ -174,7 +174,7 @@ def test_eight_cli_processes_create_one_store_at_once(db: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "cli",
+                "llm_advisor",
                 "recommend",
                 "--rules",
                 RULES,
@@ -405,7 +405,7 @@ def test_replay_of_a_record_its_rules_no_longer_reproduce_exits_1(
 
 @pytest.fixture(scope="module")
 def shipped() -> str:
-    from engine.loader import default_rules_dir
+    from llm_advisor.engine.loader import default_rules_dir
 
     try:
         load_knowledge_base()

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import audit
-from engine.audit import AuditError, AuditStore, canonical, chain_hash
-from engine.errors import InputError
-from engine.facts import make_case
-from engine.inference import Result, evaluate
-from engine.loader import load_knowledge_base
-from engine.model import KnowledgeBase
+from llm_advisor.engine import audit
+from llm_advisor.engine.audit import AuditError, AuditStore, canonical, chain_hash
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import Result, evaluate
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent
 KBS = Path(__file__).parent / "kbs"
@@ -542,10 +542,10 @@ def test_changing_the_chain_head_is_detected(
 WRITER = """
 import json, sys
 from pathlib import Path
-from engine.audit import AuditStore
-from engine.facts import make_case
-from engine.inference import evaluate
-from engine.loader import load_knowledge_base
+from llm_advisor.engine.audit import AuditStore
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.loader import load_knowledge_base
 
 db, rules, n, worker = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 cases = json.loads(sys.argv[5])
@@ -598,7 +598,7 @@ def test_eight_processes_write_500_records_each(tmp_path: Path) -> None:
 OPENER = """
 import json, multiprocessing, sys
 from pathlib import Path
-from engine.audit import AuditStore, AuditError
+from llm_advisor.engine.audit import AuditStore, AuditError
 
 def opener(directory, barrier, errors):
     failed = []
@@ -643,10 +643,10 @@ def test_processes_creating_a_new_store_at_once_all_open_it(tmp_path: Path) -> N
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from engine.audit import AuditStore, file_digests, result_body
-from engine.facts import make_case
-from engine.inference import evaluate
-from engine.loader import load_knowledge_base
+from llm_advisor.engine.audit import AuditStore, file_digests, result_body
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.loader import load_knowledge_base
 
 kb = load_knowledge_base(sys.argv[2])
 result = evaluate(kb, make_case(kb, {"size": "5M"}))

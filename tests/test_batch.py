@@ -20,12 +20,12 @@ import pytest
 from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 
-from cli.main import cli
-from engine import batch
-from engine.batch import Decided, RowError, Values, Verdict, decide_rows
-from engine.loader import load_knowledge_base
-from engine.model import KnowledgeBase
-from engine.quantity import display
+from llm_advisor.cli.main import cli
+from llm_advisor.engine import batch
+from llm_advisor.engine.batch import Decided, RowError, Values, Verdict, decide_rows
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.quantity import display
 
 KBS = Path(__file__).parent / "kbs"
 MINI = str(KBS / "mini")
@@ -121,7 +121,7 @@ def test_fast_path_and_trace_agree_on_generated_rows(kb: KnowledgeBase) -> None:
 
 
 def test_traced_rules_are_in_firing_order(kb: KnowledgeBase) -> None:
-    from engine import recommend
+    from llm_advisor.engine import recommend
 
     raw = {"problem_type": "both", "change_frequency": "weekly", "labeled_examples": "2k"}
     raw |= {"data_volume": "5M", "accuracy_need": "high", "budget": "$50k", "timeline": "3mo"}
@@ -287,7 +287,7 @@ def test_real_processes(tmp_path: Path) -> None:
     outputs = []
     for extra in ([], ["--trace"]):
         done = subprocess.run(
-            [sys.executable, "-m", "cli", "batch", str(source), *extra],
+            [sys.executable, "-m", "llm_advisor", "batch", str(source), *extra],
             capture_output=True,
             text=True,
             check=False,
@@ -711,7 +711,7 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, kb: KnowledgeBase) -> N
     source = write(tmp_path / "cases.csv", "id,problem_type,budget\n" + rows)
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "cli", "batch", str(source), "-o", str(tmp_path / "out.csv")],
+        ["-m", "llm_advisor", "batch", str(source), "-o", str(tmp_path / "out.csv")],
         encoding="utf-8",
         timeout=120,
     )
@@ -761,7 +761,7 @@ def test_ctrl_c_midway(tmp_path: Path, kb: KnowledgeBase, extra: list[str]) -> N
     source = write(tmp_path / "cases.csv", portfolio(kb, 8 * batch.PROGRESS_EVERY))
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "cli", "batch", str(source), "-o", str(tmp_path / "out.csv"), *extra],
+        ["-m", "llm_advisor", "batch", str(source), "-o", str(tmp_path / "out.csv"), *extra],
         encoding="utf-8",
         timeout=120,
     )

@@ -16,10 +16,10 @@ from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 from test_verify import EDITS, FLAWED, KBS, copy_kb
 
-from cli.main import cli
-from engine import load_knowledge_base
-from engine.facts import make_case
-from engine.inference import evaluate
+from llm_advisor.cli.main import cli
+from llm_advisor.engine import load_knowledge_base
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 MINI = KBS / "mini"
@@ -214,7 +214,7 @@ def test_diff_of_the_shipped_rule_base_with_a_narrow_rule_added(tmp_path: Path) 
     old = copy_kb(Path(kb.directory), tmp_path / "old")
     new = copy_kb(Path(kb.directory), tmp_path / "new")
     (new / "zz_narrow.yaml").write_text(NARROW_RULE.format(source=kb.sources[0].key))
-    argv = [sys.executable, "-m", "cli", "rules", "diff", str(old), str(new), "--json"]
+    argv = [sys.executable, "-m", "llm_advisor", "rules", "diff", str(old), str(new), "--json"]
     try:
         done = subprocess.run(
             argv, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=60

@@ -10,9 +10,9 @@ import pytest
 from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 
-from cli.main import cli
-from engine.errors import AdvisorError
-from engine.loader import load_knowledge_base
+from llm_advisor.cli.main import cli
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.loader import load_knowledge_base
 
 MINI = str(Path(__file__).parent / "kbs" / "mini")
 MINI_RULES = ["big", "big-and-urgent", "pressing-fancy", "not-big", "blue-excludes"]

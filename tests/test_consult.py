@@ -25,17 +25,16 @@ import pytest
 from click.testing import CliRunner, Result
 from diagram_helpers import parse_dot
 
-from benchmarks.common import typed
-from cli.consult import DEPENDENCIES_SHOWN
-from cli.main import cli
-from engine import load_knowledge_base
-from engine.analysis import Analyzer
-from engine.audit import AuditStore
-from engine.consultation import Consultation
-from engine.facts import make_case
-from engine.inference import evaluate
-from engine.model import KnowledgeBase
-from engine.verify import full_case, sample_cases
+from llm_advisor.cli.consult import DEPENDENCIES_SHOWN
+from llm_advisor.cli.main import cli
+from llm_advisor.engine import load_knowledge_base
+from llm_advisor.engine.analysis import Analyzer
+from llm_advisor.engine.audit import AuditStore
+from llm_advisor.engine.consultation import Consultation
+from llm_advisor.engine.facts import exact_text, make_case
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.verify import full_case, sample_cases
 
 KBS = Path(__file__).parent / "kbs"
 CONSULT = str(KBS / "consult")
@@ -513,7 +512,7 @@ def test_consultation_agrees_with_inference_on_sampled_cases(shipped: KnowledgeB
         while (prompt := session.next_prompt()) is not None:
             fact = prompt.fact
             assert fact.name not in given, f"{fact.name} asked twice"
-            given[fact.name] = typed(fact, case[fact.name])
+            given[fact.name] = exact_text(fact, case[fact.name])
             assert session.answer(fact.name, given[fact.name]) == case[fact.name]
         result = session.result()
         outcome = (result.recommendation, result.combine_with)
@@ -545,7 +544,7 @@ def test_consultation_agrees_with_inference_on_sampled_cases(shipped: KnowledgeB
 def test_cli_with_piped_answers_agrees_with_recommend(shipped: KnowledgeBase) -> None:
     kb = shipped
     for case in sample_cases(kb, 5, seed=11):
-        answers = {f.name: typed(f, case[f.name]) for f in kb.facts}
+        answers = {f.name: exact_text(f, case[f.name]) for f in kb.facts}
         asked = script(kb, answers)
         result = consult(*(text for _, text in asked), rules=None, args=("--json", "--no-audit"))
         assert result.exit_code == 0, result.output

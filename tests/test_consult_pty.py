@@ -13,9 +13,9 @@ from pathlib import Path
 import pexpect
 from click.testing import CliRunner
 
-from cli.main import cli
-from engine import load_knowledge_base
-from engine.model import Fact
+from llm_advisor.cli.main import cli
+from llm_advisor.engine import load_knowledge_base
+from llm_advisor.engine.model import Fact
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = re.compile(r"Q(\d+)\. [^\r\n]*\[(\w+)\]")
@@ -47,7 +47,7 @@ def spawn() -> pexpect.spawn:
     if script.exists():
         command, args = str(script), ["consult", "--no-audit"]
     else:
-        command, args = sys.executable, ["-m", "cli", "consult", "--no-audit"]
+        command, args = sys.executable, ["-m", "llm_advisor", "consult", "--no-audit"]
     return pexpect.spawn(
         command,
         args,
@@ -170,12 +170,13 @@ def test_ctrl_c_exits_130_with_one_line() -> None:
 
 
 CTRL_C_WHILE_LOADING = """
-import builtins, os, signal, cli
+import builtins, os, signal
+from llm_advisor import cli
 
 load = builtins.__import__
 
 def interrupted_import(name, *args, **kwargs):
-    if name == "cli.main":  # Ctrl-C while the command line's modules load
+    if name == "llm_advisor.cli.main":  # Ctrl-C while the command line's modules load
         os.kill(os.getpid(), signal.SIGINT)
     return load(name, *args, **kwargs)
 

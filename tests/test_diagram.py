@@ -23,16 +23,16 @@ from diagram_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagrams import graphviz as gv
-from diagrams.export import Request, page_scenes, render
-from diagrams.paginate import PAPERS
-from diagrams.scene import case_path
-from engine.diagram import Leaf, Question, compile_diagram, load_diagram
-from engine.errors import InputError, RuleError
-from engine.facts import make_case
-from engine.inference import evaluate
-from engine.loader import load_knowledge_base
-from engine.model import KnowledgeBase
+from llm_advisor.diagrams import graphviz as gv
+from llm_advisor.diagrams.export import Request, page_scenes, render
+from llm_advisor.diagrams.paginate import PAPERS
+from llm_advisor.diagrams.scene import case_path
+from llm_advisor.engine.diagram import Leaf, Question, compile_diagram, load_diagram
+from llm_advisor.engine.errors import InputError, RuleError
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase
 
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
 needs_pdf_tools = pytest.mark.skipif(

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner, Result
 from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, parse_dot, parse_mermaid
 
-from cli.main import cli
-from engine.audit import record_result
-from engine.diagram import Leaf, load_diagram
-from engine.facts import make_case
-from engine.inference import evaluate
-from engine.loader import load_knowledge_base
+from llm_advisor.cli.main import cli
+from llm_advisor.engine.audit import record_result
+from llm_advisor.engine.diagram import Leaf, load_diagram
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.loader import load_knowledge_base
 
 MINI = str(KBS / "mini")
 WIDE = str(KBS / "wide")
@@ -54,7 +54,7 @@ def run_without(tmp_path: Path, keep: list[str], *args: str) -> subprocess.Compl
             target.symlink_to(found)
     env = {**os.environ, "PATH": str(bin_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "cli", "diagram", *args],
+        [sys.executable, "-m", "llm_advisor", "diagram", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -210,7 +210,7 @@ def test_a_multi_page_pdf_without_pdfunite_says_what_to_install(tmp_path: Path) 
 
 def test_drawing_imports_graphviz_and_networkx_only_when_needed() -> None:
     code = (
-        "import sys, cli.diagram, diagrams.export\n"
+        "import sys, llm_advisor.cli.diagram, llm_advisor.diagrams.export\n"
         "print('graphviz' in sys.modules, 'networkx' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

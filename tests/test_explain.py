@@ -11,14 +11,14 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli.main import cli
-from engine.explain import Candidate, candidates, changed, explain
-from engine.facts import make_case
-from engine.inference import Result as Inferred
-from engine.inference import evaluate
-from engine.loader import load_knowledge_base
-from engine.model import KnowledgeBase
-from engine.verify import full_case, sample_cases
+from llm_advisor.cli.main import cli
+from llm_advisor.engine.explain import Candidate, candidates, changed, explain
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import Result as Inferred
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.verify import full_case, sample_cases
 
 KBS = Path(__file__).parent / "kbs"
 RULES = str(KBS / "audit")

@@ -23,14 +23,14 @@ import durable_rules_engine
 import pytest
 from click.testing import CliRunner
 from durable.engine import MessageNotHandledException, MessageObservedException, Ruleset
+from measure import rss
 
-from benchmarks.common import rss
-from cli.main import cli
-from engine.errors import EngineError
-from engine.facts import Case, make_case
-from engine.inference import Engine
-from engine.loader import load_knowledge_base
-from engine.model import KnowledgeBase
+from llm_advisor.cli.main import cli
+from llm_advisor.engine.errors import EngineError
+from llm_advisor.engine.facts import Case, make_case
+from llm_advisor.engine.inference import Engine
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 SHIPPED = load_knowledge_base()

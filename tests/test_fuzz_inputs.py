@@ -30,15 +30,15 @@ from fuzz import fuzz_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from cli.main import cli
-from engine.analysis import Analyzer
-from engine.diagram import load_diagram
-from engine.facts import display_value, make_case
-from engine.inference import evaluate
-from engine.loader import load_knowledge_base
-from engine.model import Value
-from engine.quantity import MAX_VALUE, MIN_VALUE
-from engine.verify import full_case
+from llm_advisor.cli.main import cli
+from llm_advisor.engine.analysis import Analyzer
+from llm_advisor.engine.diagram import load_diagram
+from llm_advisor.engine.facts import display_value, make_case
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import Value
+from llm_advisor.engine.quantity import MAX_VALUE, MIN_VALUE
+from llm_advisor.engine.verify import full_case
 
 KB = load_knowledge_base()
 APPROACHES = set(KB.approach_ids)

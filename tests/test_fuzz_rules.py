@@ -30,12 +30,12 @@ from fuzz.rulebase import shipped_files
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.main import cli
-from diagrams.export import Request, render
-from engine.errors import RuleError
-from engine.facts import make_case
-from engine.inference import Engine
-from engine.loader import load_knowledge_base
+from llm_advisor.cli.main import cli
+from llm_advisor.diagrams.export import Request, render
+from llm_advisor.engine.errors import RuleError
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import Engine
+from llm_advisor.engine.loader import load_knowledge_base
 
 KBS = Path(__file__).parent / "kbs"
 SEED = 20_240_501

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine import load_knowledge_base, recommend
-from engine.model import Exclude, FactTest, KnowledgeBase, Score
+from llm_advisor.engine import load_knowledge_base, recommend
+from llm_advisor.engine.model import Exclude, FactTest, KnowledgeBase, Score
 
 CASES_FILE = Path(__file__).parent / "golden_cases.yaml"
 CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]

@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from measure import rss
 
-from benchmarks.common import rss
-from engine import inference
-from engine.errors import AdvisorError, EngineError
-from engine.facts import Case, make_case
-from engine.inference import Engine, Result, _Evaluation, engine_for, evaluate
-from engine.loader import load_knowledge_base
-from engine.model import DerivedTest, FactTest, KnowledgeBase, Rule, Value
-from engine.outcome import decide
-from engine.quantity import display
+from llm_advisor.engine import inference
+from llm_advisor.engine.errors import AdvisorError, EngineError
+from llm_advisor.engine.facts import Case, make_case
+from llm_advisor.engine.inference import Engine, Result, _Evaluation, engine_for, evaluate
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import DerivedTest, FactTest, KnowledgeBase, Rule, Value
+from llm_advisor.engine.outcome import decide
+from llm_advisor.engine.quantity import display
 
 KBS = Path(__file__).parent / "kbs"
 

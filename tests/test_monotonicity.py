@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import load_knowledge_base, quantity, recommend
+from llm_advisor.engine import load_knowledge_base, quantity, recommend
 
 KB = load_knowledge_base()
 ORDER = ("prompt_engineering", "rag", "fine_tuning", "from_scratch")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from engine import load_knowledge_base
-from engine.analysis import Analyzer, Decision
-from engine.errors import InputError
-from engine.facts import make_case
-from engine.inference import evaluate
-from engine.model import KnowledgeBase, Value
-from engine.verify import Finding, Region, check, diff, full_case
+from llm_advisor.engine import load_knowledge_base
+from llm_advisor.engine.analysis import Analyzer, Decision
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.verify import Finding, Region, check, diff, full_case
 
 KBS = Path(__file__).parent / "kbs"
 FLAWED = KBS / "flawed"

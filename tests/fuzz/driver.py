@@ -66,7 +66,7 @@ def rules_check(seed: int, index: int) -> str | None:
         directory = Path(tmp) / "kb"
         write_rule_base(directory, mutate(shipped_files(), seed, index).files)
         done = subprocess.run(
-            [sys.executable, "-m", "cli", "rules", "check", "--rules", str(directory)],
+            [sys.executable, "-m", "llm_advisor", "rules", "check", "--rules", str(directory)],
             capture_output=True,
             text=True,
             timeout=CHUNK_SECONDS,
