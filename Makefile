@@ -71,8 +71,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	@sh scripts/check-python $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet pip setuptools wheel
-	@$(PY) -m pip install --quiet durable-rules || { \
-	  echo "Building durable-rules (a C extension) failed: it needs a C compiler (gcc or cc) and the Python headers (Debian: apt-get install build-essential python3-dev)." >&2; exit 1; }
+	$(PY) -m pip install --quiet durable-rules || sh scripts/check-build $(PY)
 	$(PY) -m pip install --quiet --config-settings editable_mode=strict -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 

@@ -12,6 +12,7 @@ import copy
 import itertools
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class Engine:
 
     def evaluate(self, case: Case) -> Result:
         """Run inference on a case in a fresh session and delete the session afterwards."""
-        with _interrupts_held():
+        with _interrupts_held(), _durable_deprecation_filtered():
             return self._evaluate(case)
 
     def _evaluate(self, case: Case) -> Result:
@@ -211,6 +212,17 @@ class Engine:
                     self._post(ev, derived, c.assert_fact)
         except BaseException as err:  # durable_rules would swallow it: keep it for evaluate()
             ev.error = ev.error or err
+
+
+@contextmanager
+def _durable_deprecation_filtered() -> Iterator[None]:
+    """durable_rules 2.0.28 calls `datetime.utcfromtimestamp`, deprecated since Python 3.12, for
+    every fact it is given; that one warning is dropped here, where the engine calls it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", r"datetime\.datetime\.utcfromtimestamp", DeprecationWarning, r"durable\."
+        )
+        yield
 
 
 @contextmanager

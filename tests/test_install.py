@@ -61,7 +61,7 @@ def new_venv(where: Path) -> Path:
 
 def test_twine_accepts_the_sdist_and_the_wheel(dist: Path) -> None:
     files = sorted(dist.iterdir())
-    assert [f.suffix for f in files] == [".gz", ".whl"]
+    assert sorted(f.suffix for f in files) == [".gz", ".whl"]
     ok(run(sys.executable, "-m", "twine", "check", "--strict", *files))
 
 
@@ -89,14 +89,14 @@ def test_installs_beside_pypi_diagrams_and_rules(
         ok(run(*pip, *theirs))
         ok(run(*pip, wheel_of(dist)))
     others = "from diagrams import Diagram; from rules import predicate; print('fine')"
-    assert ok(run(python, "-c", others)).strip() == "fine"
+    assert ok(run(python, "-c", others, cwd=tmp_path)).strip() == "fine"
     script = tmp_path / "venv" / "bin" / "llm-advisor"
     result = json.loads(ok(run(script, "recommend", "--json", "--no-audit", *CASE)))
     assert result["recommendation"] == "rag"
 
     ok(run(python, "-m", "pip", "uninstall", "--yes", "llm-advisor"))
-    assert ok(run(python, "-c", others)).strip() == "fine"
-    assert run(python, "-c", "import llm_advisor").returncode != 0
+    assert ok(run(python, "-c", others, cwd=tmp_path)).strip() == "fine"
+    assert run(python, "-c", "import llm_advisor", cwd=tmp_path).returncode != 0
 
 
 def test_runs_the_same_in_a_folder_with_its_own_rules_and_cli(tmp_path: Path) -> None:
