@@ -72,14 +72,14 @@ $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet pip setuptools wheel
 	$(PY) -m pip install --quiet durable-rules || sh scripts/check-build $(PY)
-	$(PY) -m pip install --quiet --config-settings editable_mode=strict -e '.[$(EXTRAS)]'
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet --config-settings editable_mode=strict -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 # The editable install is a tree of links (setuptools' strict mode: no import hook, and mypy
 # sees the package); a module added, removed or renamed needs the tree made again.
 PACKAGE_DIRS := $(shell find engine cli diagrams rules -name __pycache__ -prune -o -type d -print)
 $(LINKED): $(STAMP) $(PACKAGE_DIRS) __init__.py __main__.py
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=strict -e .
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet --no-deps --no-build-isolation --config-settings editable_mode=strict -e .
 	touch $(LINKED)
 
 system-deps:

@@ -8,7 +8,7 @@ class AdvisorError(Exception):
 
 
 class InputError(AdvisorError):
-    """Bad input from the user: unknown fact, bad value, unreadable facts file (exit code 2)."""
+    """Bad input from the user: unknown fact, bad value, unreadable facts file."""
 
     def __init__(self, message: str, *, item: str | None = None) -> None:
         super().__init__(message)
@@ -26,4 +26,4 @@ class RuleError(InputError):
 
 
 class EngineError(AdvisorError):
-    """The inference engine failed while evaluating a case (exit code 1)."""
+    """The inference engine failed while evaluating a case."""
