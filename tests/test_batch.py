@@ -23,6 +23,8 @@ from click.testing import CliRunner, Result
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import batch
 from llm_advisor.engine.batch import Decided, RowError, Values, Verdict, decide_rows
+from llm_advisor.engine.batch import decide as batch_decide
+from llm_advisor.engine.batch import trace as batch_trace
 from llm_advisor.engine.loader import load_knowledge_base
 from llm_advisor.engine.model import KnowledgeBase
 from llm_advisor.engine.quantity import display
@@ -172,7 +174,7 @@ def test_trace_streams_with_a_bounded_window(kb: KnowledgeBase) -> None:
 
 
 def test_memos_are_bounded(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "CACHE_SIZE", 16)
+    monkeypatch.setattr(batch_decide, "CACHE_SIZE", 16)
     decider = batch.Decider(kb, kb.fact_names)
     rows = list(generated_rows(kb, 200, seed=5))
     results = [decider.decide(row) for row in rows]
@@ -694,7 +696,7 @@ def _die(chunk: object) -> None:
 
 
 def test_a_dying_worker_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "_trace_chunk", _die)
+    monkeypatch.setattr(batch_trace, "_trace_chunk", _die)
     source = write(tmp_path / "cases.csv", CASES)
     result = invoke(str(source), "--trace", "--jobs", "2", "-o", str(tmp_path / "out.csv"))
     assert result.exit_code == 1, result.stderr
@@ -723,7 +725,7 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, kb: KnowledgeBase) -> N
 
 # --- interrupts -------------------------------------------------------------------------------
 
-_REAL_TRACE_CHUNK = batch._trace_chunk
+_REAL_TRACE_CHUNK = batch_trace._trace_chunk
 
 
 def _interrupted_chunk(chunk: list[Values | RowError]) -> list[Decided]:
@@ -734,7 +736,7 @@ def _interrupted_chunk(chunk: list[Values | RowError]) -> list[Decided]:
 def test_workers_ignore_ctrl_c(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C is the parent's to handle: a worker must not fail its chunk (or die, printing a
     traceback of its own)."""
-    monkeypatch.setattr(batch, "_trace_chunk", _interrupted_chunk)
+    monkeypatch.setattr(batch_trace, "_trace_chunk", _interrupted_chunk)
     rows = list(generated_rows(kb, 3 * batch.CHUNK, seed=3))
     try:
         decided = list(decide_rows(kb, kb.fact_names, rows, same, trace=True, jobs=2))
