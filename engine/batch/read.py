@@ -4,10 +4,9 @@ as records holding each row's fields and its fact values (or why the row cannot 
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
@@ -40,7 +39,7 @@ def format_of(path: Path) -> Format:
 @dataclass(frozen=True)
 class Table:
     """An open input: its format, its columns (for CSV, the header; for JSON Lines, the keys in
-    first-seen order, known only when `scan` was asked for) and the fact names it gives."""
+    first-seen order) and the fact names it gives."""
 
     path: Path
     format: Format
@@ -50,21 +49,60 @@ class Table:
     position: Callable[[], int]
 
 
-Warn = Callable[[str, bool], None]
-"""Reports a problem with the input as a whole; a suspect one (True) stops a strict run."""
+Warn = Callable[[str], None]
+"""Reports a problem with the input as a whole that does not stop the run."""
+
+
+def likely_fact(name: str, facts: Iterable[str]) -> str | None:
+    """The fact a column (or key) that is not a fact probably means: the same name but for case,
+    `-`, `_` or spaces, or one within an edit distance of a quarter of its length (at least 1)."""
+    folded = _fold(name)
+    best: tuple[int, str] | None = None
+    for fact in facts:
+        target = _fold(fact)
+        if folded == target:
+            return fact
+        distance = _edit_distance(folded, target, limit=max(1, len(target) // 4))
+        if distance is not None and (best is None or distance < best[0]):
+            best = (distance, fact)
+    return None if best is None else best[1]
+
+
+def _fold(name: str) -> str:
+    return "".join(ch for ch in name.strip().casefold() if ch not in "-_ ")
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int | None:
+    """The Damerau-Levenshtein distance of `a` and `b` (adjacent swaps count one), or None when
+    it is above `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return None
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, row = row, current
+    return row[-1] if row[-1] <= limit else None
 
 
 def _check_column(where: str, kind: str, name: str, kb: KnowledgeBase, warn: Warn) -> None:
-    """Warn about an input column (or key) that is not a fact and looks like a misspelt one, or
-    that an output column replaces; any other such column is passed through silently."""
+    """Check an input column (or key) that is not a fact: one that looks like a misspelt fact is
+    an error, since its rows would be decided without that fact; one that an output column
+    replaces is warned about; any other is passed through silently."""
     if name in OUTPUT_COLUMNS:
-        warn(f"{where}: {kind} {name!r} is replaced by this run's output", False)
+        warn(f"{where}: {kind} {name!r} is replaced by this run's output")
         return
-    close = difflib.get_close_matches(name, kb.fact_names, n=1, cutoff=0.75)
-    if close:
-        warn(
-            f"{where}: {kind} {name!r} is not a fact (did you mean {close[0]}?); passed through",
-            True,
+    fact = likely_fact(name, kb.fact_names)
+    if fact is not None:
+        raise InputError(
+            f"{where}: {kind} {name!r} is not a fact of the rule base; did you mean {fact}? "
+            "(rename it; nothing was decided)",
+            item=name,
         )
 
 
@@ -207,22 +245,27 @@ def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Tabl
     )
 
 
-def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn, scan: bool) -> Table:
+def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn) -> Table:
+    """Rows of a JSON Lines file. Every line is read once before the first row is decided, to
+    know its keys: for CSV output, and to find a misspelt fact anywhere in the file."""
     facts = kb.fact_names
     columns: dict[str, None] = {}
+    first: dict[str, int] = {}  # each key that is not a fact: the line it first appears on
     lines = 0
     for number, raw in enumerate(stream, 1):
         if raw.strip():
             lines += 1
-            if not scan:
-                break
             found = parse_json(raw, number)
             if isinstance(found, dict):
+                for key in found:
+                    if key not in columns and key not in first and key not in facts:
+                        first[key] = number
                 columns.update((key, None) for key in found if key not in OUTPUT_COLUMNS)
     if not lines:
         raise InputError(f"{path} is empty: expected one JSON object per line")
+    for key, number in first.items():
+        _check_column(f"{path}:{number}", "key", key, kb, warn)
     stream.seek(0)
-    checked: set[str] = set()
 
     def records() -> Iterator[Record]:
         for number, raw in enumerate(stream, 1):
@@ -232,10 +275,6 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn, sca
             if isinstance(obj, RowError):
                 yield number, {}, None, obj
                 continue
-            for key in obj:
-                if key not in checked and key not in facts:
-                    checked.add(key)
-                    _check_column(f"{path}:{number}", "key", key, kb, warn)
             values = tuple(obj.get(name) for name in facts)
             bad = next((n for n, v in zip(facts, values, strict=True) if not json_value(v)), None)
             if bad is not None:
@@ -249,7 +288,7 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn, sca
 
 
 @contextmanager
-def open_table(path: Path, kb: KnowledgeBase, warn: Warn, *, scan: bool = False) -> Iterator[Table]:
+def open_table(path: Path, kb: KnowledgeBase, warn: Warn) -> Iterator[Table]:
     """Open an input file; `InputError` when it is missing, empty or unusable as a whole."""
     kind = format_of(path)
     try:
@@ -264,4 +303,4 @@ def open_table(path: Path, kb: KnowledgeBase, warn: Warn, *, scan: bool = False)
         if isinstance(stream, io.TextIOWrapper):
             yield _read_csv(path, stream, kb, warn)
         else:
-            yield _read_jsonl(path, stream, kb, warn, scan)
+            yield _read_jsonl(path, stream, kb, warn)

@@ -48,19 +48,17 @@ def run_batch(
 ) -> Summary:
     """Decide every row of `source` and write them to `target` (a path: format by extension; a
     binary stream: the input's format). Bad rows are reported through `on_error` and written
-    with their `error`; with `strict` the first one (or any warning) raises `InputError`."""
+    with their `error`; with `strict` the first one raises `InputError` and nothing is written.
+    A column that looks like a misspelt fact raises `InputError` before any row is decided."""
     output_format = format_of(target) if isinstance(target, Path) else format_of(source)
 
-    def warn(message: str, suspect: bool) -> None:
-        if strict and suspect:
-            raise InputError(message)
+    def warn(message: str) -> None:
         if on_warning is not None:
             on_warning(message)
 
     tally: Counter[tuple[str | None, str]] = Counter()
-    scan = output_format == "csv"  # CSV output needs every JSON key before the first row
     with (
-        open_table(source, kb, warn, scan=scan) as table,
+        open_table(source, kb, warn) as table,
         open_output(target, output_format) as binary,
     ):
         # Columns passed through are written back byte for byte, even bytes that are not UTF-8.
@@ -80,7 +78,10 @@ def run_batch(
                 tally[verdict.tally] += 1
                 if verdict.__class__ is RowError:
                     if strict:
-                        message = f"{source}:{record[0]}: {verdict.message}"
+                        message = (
+                            f"{source}:{record[0]}: {verdict.message} "
+                            "(stopped at the first bad row; nothing was written)"
+                        )
                         raise InputError(message, item=verdict.fact)
                     if on_error is not None:
                         on_error(record[0], verdict)
