@@ -92,6 +92,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
                     "source": rule.source,
                     "source_title": source.title if source else None,
                     "source_url": source.url if source else None,
+                    "source_reference": source.reference if source else None,
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -109,7 +110,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
             click.echo(f"              advice: {effect.text}")
     click.echo(f"  because:    {rule.because or '(missing)'}")
     if source:
-        click.echo(f"  source:     {source.title}" + (f" <{source.url}>" if source.url else ""))
+        click.echo(f"  source:     {source.reference}")
 
 
 @rules.command("schema")
