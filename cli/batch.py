@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import click
 
 from llm_advisor.cli.options import load_kb, rules_option
+from llm_advisor.cli.wording import plural
 
 if TYPE_CHECKING:
     from llm_advisor.engine.batch import RowError, Summary
@@ -130,7 +131,7 @@ def print_summary(summary: Summary, output: Path | None, trace: bool, jobs: int 
     """Counts per approach, errors and how rows were decided, on stderr."""
     echo = click.echo
     where = str(output) if output is not None else "standard output"
-    echo(f"{summary.rows:,} rows, written to {where} ({summary.output_format})", err=True)
+    echo(f"{plural(summary.rows, 'row')}, written to {where} ({summary.output_format})", err=True)
     counts = [
         (approach or "none (every approach excluded)", n)
         for approach, n in summary.recommended
@@ -148,12 +149,15 @@ def print_summary(summary: Summary, output: Path | None, trace: bool, jobs: int 
     via = dict(summary.via)
     if trace:
         workers = jobs or os.cpu_count() or 1
-        echo(f"  every row by Rete inference, {workers} process(es)", err=True)
+        echo(f"  every row by Rete inference, {plural(workers, 'process', 'processes')}", err=True)
     elif via.get("inference"):
-        echo(f"  {via['inference']:,} rows with unknown facts decided by Rete inference", err=True)
+        echo(
+            f"  {plural(via['inference'], 'row')} with unknown facts decided by Rete inference",
+            err=True,
+        )
     if via.get("disagreement"):
         echo(
-            f"  warning: on {via['disagreement']:,} rows the decision diagram disagreed with the "
+            f"  warning: on {plural(via['disagreement'], 'row')} the decision diagram disagreed with the "
             "analysis; inference decided them (please report this)",
             err=True,
         )

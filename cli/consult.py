@@ -11,6 +11,7 @@ import click
 
 from llm_advisor.cli.audit import audit_db_option
 from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.cli.wording import plural
 from llm_advisor.engine.consultation import Consultation, Dependency, Prompt
 from llm_advisor.engine.facts import display_value
 from llm_advisor.engine.inference import Result
@@ -224,13 +225,14 @@ def _print_outcome(
     from llm_advisor.cli.report import print_result
 
     asked = session.questions_asked
-    questions = f"{asked} question{'s' if asked != 1 else ''}"
+    questions = plural(asked, "question")
     click.echo()
     if dependencies:
         click.echo(f"Stopped after {questions}: the rest depends on what you left open.")
     else:
         click.echo(
-            f"Decided after {questions}; {skipped} of {len(kb.facts)} questions were not needed."
+            f"Decided after {questions}; {skipped} of {len(kb.facts)} questions "
+            f"{'was' if skipped == 1 else 'were'} not needed."
         )
     click.echo()
     print_result(kb, result, explain=True)
