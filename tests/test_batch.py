@@ -810,3 +810,20 @@ def test_ctrl_c_midway(tmp_path: Path, kb: KnowledgeBase, extra: list[str]) -> N
     assert child.exitstatus == 130, child.before
     assert lines == ["Interrupted."], child.before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv"]
+
+
+def test_a_blank_cell_means_unknown(tmp_path: Path) -> None:
+    """In a survey a blank cell is how "don't know" is written (where `recommend` refuses an
+    empty value): the row is decided as if the fact were left out, in CSV and JSON Lines."""
+    blank = write(tmp_path / "blank.csv", "problem_type,budget,timeline\nknowledge,,3w\n")
+    left_out = write(tmp_path / "left_out.csv", "problem_type,timeline\nknowledge,3w\n")
+    lines = '{"problem_type": "knowledge", "budget": "", "timeline": "3w"}\n'
+    lines += '{"problem_type": "knowledge", "budget": null, "timeline": "3w"}\n'
+    jsonl = write(tmp_path / "blank.jsonl", lines)
+    [expected] = read_csv(invoke(str(left_out)).stdout)
+    [row] = read_csv(invoke(str(blank)).stdout)
+    assert row["error"] == "" and row["budget"] == ""
+    objects = [json.loads(line) for line in invoke(str(jsonl)).stdout.splitlines()]
+    for got in [row, *objects]:
+        assert got["recommendation"] == expected["recommendation"] != ""
+        assert (got["rank1"], got["rank2"]) == (expected["rank1"], expected["rank2"])
