@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import AdvisorError, InputError
 
 if TYPE_CHECKING:
@@ -92,8 +93,28 @@ def _selected(
             raise InputError(
                 f"bad --approach {approach!r}: expected an approach id such as rag", item=approach
             )
+        known = _approach_ids(store)
+        if approach not in known:
+            raise InputError(
+                f"--approach {approach}: not an approach of the rule base "
+                f"(one of: {', '.join(known)})",
+                item=approach,
+            )
     start = parse_since(since) if since is not None else None
     return store.records(since=start, approach=approach, fingerprint=fingerprint)
+
+
+def _approach_ids(store: AuditStore) -> list[str]:
+    """The approaches of the shipped rule base, then any other that a record names (recorded
+    with another rule base), so that a misspelt id is caught and an old record still found."""
+    from llm_advisor.cli.options import load_kb
+
+    ids = dict.fromkeys(load_kb(None).approach_ids)
+    for record in store.records():
+        for name in (record.recommendation, *record.data.get("combine_with", [])):
+            if isinstance(name, str):
+                ids[name] = None
+    return list(ids)
 
 
 def summary_json(record: StoredRecord) -> dict[str, Any]:
@@ -143,7 +164,7 @@ def list_records(
         click.echo(
             f"{record.id:<12}  {created:<19}  {record.kind:<9}  {record.fingerprint[:12]:<12}  {outcome}"
         )
-    click.echo(f"{len(records)} record(s)")
+    click.echo(plural(len(records), "record"))
 
 
 @audit.command("show")
@@ -198,7 +219,7 @@ def verify(as_json: bool, audit_db: str | None) -> None:
             )
         )
     elif report.ok:
-        click.echo(f"OK: {report.count} record(s), chain intact (head {report.head[:16]})")
+        click.echo(f"OK: {plural(report.count, 'record')}, chain intact (head {report.head[:16]})")
     else:
         click.echo(f"BROKEN: {report.problem}")
     if not report.ok:
@@ -324,4 +345,4 @@ def export(
         write_output(Path(output), lines.encode("utf-8"), "jsonl")
     except OSError as err:
         raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
-    click.echo(f"{len(records)} record(s) written to {output}", err=True)
+    click.echo(f"{plural(len(records), 'record')} written to {output}", err=True)

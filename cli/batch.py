@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import click
 
 from llm_advisor.cli.options import load_kb, rules_option
+from llm_advisor.cli.wording import plural
 
 if TYPE_CHECKING:
     from llm_advisor.engine.batch import RowError, Summary
@@ -37,7 +38,7 @@ SHOWN_ERRORS = 100
 @click.option(
     "--strict",
     is_flag=True,
-    help="Stop at the first bad row, or at a column that looks like a misspelt fact (exit 2).",
+    help="Stop at the first bad row and write nothing (exit 2).",
 )
 @click.option(
     "-j",
@@ -67,10 +68,12 @@ def batch(
       fired            ids of the rules that fired, separated by ';' (in JSON
                        Lines: lists), in rule-base order; with --trace in firing order
       error            why the row could not be decided (empty when it was)
-    Columns that are not facts are passed through (one that looks like a misspelt
-    fact is warned about). Blank values are unknown (their documented default
-    applies). Bad rows are reported on stderr with their line and kept, with their
-    error, and the exit code stays 0; --strict stops at the first instead (exit 2).
+    Columns that are not facts are passed through; one that looks like a misspelt
+    fact (case, '-' for '_', a letter or two) stops the run before any row is
+    decided (exit 2). A blank cell (in JSON Lines "" or null) means unknown: the
+    fact's documented default applies, as when its column is left out. Bad rows are
+    reported on stderr with their line and kept, with their error, and the exit
+    code stays 0; --strict stops at the first instead (exit 2).
     The output is written only when every row has been decided; a summary of the
     recommendations goes to stderr.
 
@@ -128,7 +131,7 @@ def print_summary(summary: Summary, output: Path | None, trace: bool, jobs: int 
     """Counts per approach, errors and how rows were decided, on stderr."""
     echo = click.echo
     where = str(output) if output is not None else "standard output"
-    echo(f"{summary.rows:,} rows, written to {where} ({summary.output_format})", err=True)
+    echo(f"{plural(summary.rows, 'row')}, written to {where} ({summary.output_format})", err=True)
     counts = [
         (approach or "none (every approach excluded)", n)
         for approach, n in summary.recommended
@@ -146,12 +149,15 @@ def print_summary(summary: Summary, output: Path | None, trace: bool, jobs: int 
     via = dict(summary.via)
     if trace:
         workers = jobs or os.cpu_count() or 1
-        echo(f"  every row by Rete inference, {workers} process(es)", err=True)
+        echo(f"  every row by Rete inference, {plural(workers, 'process', 'processes')}", err=True)
     elif via.get("inference"):
-        echo(f"  {via['inference']:,} rows with unknown facts decided by Rete inference", err=True)
+        echo(
+            f"  {plural(via['inference'], 'row')} with unknown facts decided by Rete inference",
+            err=True,
+        )
     if via.get("disagreement"):
         echo(
-            f"  warning: on {via['disagreement']:,} rows the decision diagram disagreed with the "
+            f"  warning: on {plural(via['disagreement'], 'row')} the decision diagram disagreed with the "
             "analysis; inference decided them (please report this)",
             err=True,
         )

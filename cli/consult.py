@@ -11,12 +11,16 @@ import click
 
 from llm_advisor.cli.audit import audit_db_option
 from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.cli.wording import plural
 from llm_advisor.engine.consultation import Consultation, Dependency, Prompt
 from llm_advisor.engine.facts import display_value
 from llm_advisor.engine.inference import Result
 from llm_advisor.engine.model import KnowledgeBase
 
 COMMANDS = "Type a number or a value; '?' help, 'why', 'back', 'unknown' (don't know), 'quit'."
+STATE_ENV = "LLM_ADVISOR_STATE_DIR"
+"""Overrides the folder where an unfinished consultation is saved (the user state directory)."""
+RESUME = "llm-advisor consult --resume"
 DEPENDENCIES_SHOWN = 12
 """Conditions listed in the text result when it depends on facts left open (JSON has all)."""
 
@@ -78,6 +82,90 @@ def _why(kb: KnowledgeBase, p: Prompt, err: bool) -> None:
         click.echo(f"      - {rule.title} ({rule.id}, {rule.location})", err=err)
 
 
+def saved_path() -> Path:
+    """Where the answers of an unfinished consultation are kept: `$LLM_ADVISOR_STATE_DIR`, else
+    the user state directory."""
+    import os
+
+    folder = os.environ.get(STATE_ENV)
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_state_dir("llm-advisor")
+    return Path(folder) / "consultation.json"
+
+
+class Keeper:
+    """Saves a consultation's answers each time they change, and says afterwards whether they
+    are saved; a save that fails is reported once and the consultation goes on."""
+
+    def __init__(self, path: Path, rules: str | None, err: bool) -> None:
+        self.path = path
+        self.rules = rules
+        self.err = err
+        self.saved = False
+        self.failed = False
+
+    def save(self, session: Consultation) -> None:
+        from llm_advisor.engine.errors import AdvisorError
+        from llm_advisor.engine.resume import save, saved_of
+
+        if self.failed:
+            return
+        try:
+            save(self.path, saved_of(session, self.rules))
+        except AdvisorError as error:
+            self.failed = True
+            click.echo(f"    warning: your answers cannot be saved: {error}", err=True)
+        else:
+            self.saved = True
+
+    def clear(self) -> None:
+        from llm_advisor.engine.resume import clear
+
+        if self.saved:
+            clear(self.path)
+
+    def stopped(self, session: Consultation) -> str:
+        """How to go on, for the message of a consultation that stops unfinished."""
+        n = len(session.answers)
+        if self.saved and not self.failed and n:
+            verb = "is" if n == 1 else "are"
+            return f" {plural(n, 'answer')} {verb} saved: '{RESUME}' continues it."
+        return ""
+
+
+def _resumed(
+    rules_dir: Path | None, path: Path
+) -> tuple[KnowledgeBase, Consultation, str | None, list[str]]:
+    """The last unfinished consultation, on its rule base (or on `rules_dir`), with the lines
+    that say what was restored and dropped. Bad input when there is none."""
+    from llm_advisor.engine.errors import InputError
+    from llm_advisor.engine.resume import load, restore
+
+    saved = load(path)
+    if saved is None:
+        raise InputError(f"there is no unfinished consultation to resume (looked in {path})")
+    if rules_dir is None and saved.rules is not None:
+        rules_dir = Path(saved.rules)
+    kb = load_kb(rules_dir)
+    restored = restore(kb, saved)
+    session = restored.session
+    given = ", ".join(
+        f"{a.fact}={'unknown' if a.value is None else display_value(kb.fact(a.fact), a.value)}"
+        for a in session.answers
+    )
+    notes = [
+        f"Resuming the unfinished consultation: {plural(len(session.answers), 'answer')} "
+        f"restored{f' ({given})' if given else ''}."
+    ]
+    if restored.changed:
+        notes.append("The rule base has changed since: answers it no longer takes are dropped.")
+    notes += [f"    dropped {fact}: {reason}" for fact, reason in restored.dropped]
+    rules = str(rules_dir.resolve()) if rules_dir is not None else None
+    return kb, session, rules, notes
+
+
 def _parse_choice(p: Prompt, text: str) -> object:
     """A number picks a listed answer; anything else is parsed as a value of the fact."""
     if p.fact.type != "quantity" and text.isdigit() and 1 <= int(text) <= len(p.cells):
@@ -97,18 +185,30 @@ def _parse_choice(p: Prompt, text: str) -> object:
     default=None,
     help="Also write the decision tree with this consultation's path highlighted.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the last unfinished consultation without asking its answered questions again.",
+)
 def consult(
     rules_dir: Path | None,
     audit_db: Path | None,
     no_audit: bool,
     as_json: bool,
     diagram_file: Path | None,
+    resume: bool,
 ) -> None:
     """Answer a few questions and get a recommendation with its reasons.
 
     Only the questions that can still change the outcome are asked. At any prompt: '?' or
     'help', 'why', 'back', 'unknown' (don't know), 'quit'. Answers may also be piped in, one
     per line.
+
+    Answers are saved as they are given (in the user state directory, or
+    $LLM_ADVISOR_STATE_DIR): a consultation stopped with 'quit', Ctrl-D or Ctrl-C
+    goes on with --resume, on the rule base it was started with (or --rules). If
+    that rule base has changed since, answers it no longer takes are dropped and
+    asked again. A finished consultation removes its saved answers.
     """
     from llm_advisor.cli.audit import record_result, report_unrecorded
     from llm_advisor.cli.explain import counterfactual_json, print_what_if
@@ -129,14 +229,30 @@ def consult(
         from llm_advisor.diagrams.export import check_writable, format_for
 
         check_writable(diagram_file, format_for(diagram_file, None, format_option=False))
-    kb = load_kb(rules_dir)
-    session = Consultation(kb)
+    err = as_json  # keep stdout pure JSON
+    path = saved_path()
+    notes: list[str] = []
+    if resume:
+        kb, session, rules, notes = _resumed(rules_dir, path)
+    else:
+        kb = load_kb(rules_dir)
+        session = Consultation(kb)
+        rules = str(rules_dir.resolve()) if rules_dir is not None else None
+        if path.exists():
+            notes.append(
+                f"(An unfinished consultation is saved: '{RESUME}' continues it; "
+                "answering here replaces it.)"
+            )
+    keeper = Keeper(path, rules, err)
+    if resume:  # what was dropped stays dropped; the saved answers now go with this rule base
+        keeper.save(session)
     if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8: not understood
         sys.stdin.reconfigure(errors="replace")
-    err = as_json  # keep stdout pure JSON
     if not as_json:
         click.echo(click.style("llm-advisor consultation", bold=True))
         click.echo(COMMANDS)
+    for note in notes:
+        click.echo(note, err=err)
     try:
         shown: tuple[str, int] | None = None
         while (p := session.next_prompt()) is not None:
@@ -152,14 +268,20 @@ def consult(
             elif word == "back":
                 if session.back() is None:
                     click.echo("    Nothing to go back to.", err=err)
+                else:
+                    keeper.save(session)
             elif word in ("unknown", "u", "don't know", "dont know", "idk"):
                 assumed = session.dont_know(p.fact.name)
+                keeper.save(session)
                 note = (
                     "left open" if assumed is None else f"assuming {display_value(p.fact, assumed)}"
                 )
                 click.echo(f"    Noted: {p.fact.name} unknown ({note}).", err=err)
             elif word in ("quit", "q", "exit"):
-                click.echo("Consultation abandoned; nothing was recorded.", err=True)
+                click.echo(
+                    f"Consultation stopped; nothing was recorded.{keeper.stopped(session)}",
+                    err=True,
+                )
                 raise click.exceptions.Exit(1)
             elif not text:
                 click.echo(f"    Please answer. {COMMANDS}", err=err)
@@ -168,12 +290,20 @@ def consult(
                     session.answer(p.fact.name, _parse_choice(p, text))
                 except ValueError as error:
                     click.echo(f"    Not understood: {error}. Try again ('?' for help).", err=err)
+                else:
+                    keeper.save(session)
     except EndOfInput:
         click.echo(
-            "\nInput ended before the consultation finished; nothing was recorded.", err=True
+            "\nInput ended before the consultation finished; nothing was recorded."
+            + keeper.stopped(session),
+            err=True,
         )
         raise click.exceptions.Exit(1) from None
+    except KeyboardInterrupt:  # Ctrl-C: say how to go on, exit 130 as for any command
+        click.echo("\nInterrupted." + keeper.stopped(session), err=True)
+        raise click.exceptions.Exit(130) from None
     result = session.result()
+    keeper.clear()
     skipped = len(kb.facts) - session.questions_asked
     dependencies = session.dependencies()
     what_if = explain(kb, result)
@@ -224,13 +354,14 @@ def _print_outcome(
     from llm_advisor.cli.report import print_result
 
     asked = session.questions_asked
-    questions = f"{asked} question{'s' if asked != 1 else ''}"
+    questions = plural(asked, "question")
     click.echo()
     if dependencies:
         click.echo(f"Stopped after {questions}: the rest depends on what you left open.")
     else:
         click.echo(
-            f"Decided after {questions}; {skipped} of {len(kb.facts)} questions were not needed."
+            f"Decided after {questions}; {skipped} of {len(kb.facts)} questions "
+            f"{'was' if skipped == 1 else 'were'} not needed."
         )
     click.echo()
     print_result(kb, result, explain=True)

@@ -59,6 +59,7 @@ def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> di
         )
     return {
         "set": changes,
+        "actionable": all(kb.fact(c.fact).actionable for c in cf.changes),
         "recommendation": cf.recommendation,
         "combine_with": list(cf.combine_with),
     }
@@ -119,28 +120,40 @@ def explanation_json(
 
 
 def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
-    """Print the counterfactuals: the smallest fact changes that change the recommendation."""
+    """Print the counterfactuals: the smallest fact changes that change the recommendation, those
+    a team can make first, changes of one fact's value with the same outcome on one line."""
+    from llm_advisor.cli.wording import plural
     from llm_advisor.engine.facts import display_value
 
     echo = click.echo
-    result = ex.result
+    case = ex.result.case
+
+    def change(fact: str, to: str) -> str:
+        before = case.get(fact)
+        shown = display_value(kb.fact(fact), before) if before is not None else "unknown"
+        return f"{fact}: {shown} -> {to}"
+
     echo(click.style("What would change the recommendation", bold=True))
-    for cf in ex.counterfactuals[:MAX_SHOWN]:
-        parts = []
-        for c in cf.changes:
-            before = result.case.get(c.fact)
-            shown = display_value(kb.fact(c.fact), before) if before is not None else "unknown"
-            parts.append(f"{c.fact}: {shown} -> {c.label}")
-        echo(f"  {' and '.join(parts)}  =>  {outcome_text(kb, cf.recommendation, cf.combine_with)}")
-    if len(ex.counterfactuals) > MAX_SHOWN:
-        echo(f"  ... and {len(ex.counterfactuals) - MAX_SHOWN} more (see --json)")
+    shown = ex.what_ifs[:MAX_SHOWN]
+    if ex.what_ifs and not ex.what_ifs[0].actionable:
+        echo("  no change the team can make to one or two facts changes it")
+    situation = False
+    for w in shown:
+        if not w.actionable and not situation:
+            situation = True
+            echo("  If the situation itself were different (facts the team cannot change):")
+        parts = [change(c.fact, c.label) for c in w.shared] + [change(w.fact, w.label)]
+        outcome = outcome_text(kb, w.recommendation, w.combine_with)
+        echo(f"  {'  ' if situation else ''}{' and '.join(parts)}  =>  {outcome}")
+    if len(ex.what_ifs) > MAX_SHOWN:
+        echo(f"  ... and {plural(len(ex.what_ifs) - MAX_SHOWN, 'more change')} (see --json)")
     if not ex.counterfactuals:
         echo(
             "  no change of one or two facts changes it"
             + ("" if ex.searched else " (search cut short)")
         )
     else:
-        echo(f"  (each confirmed by inference; {ex.evaluated} cases evaluated)")
+        echo(f"  (each confirmed by inference; {plural(ex.evaluated, 'case')} evaluated)")
 
 
 def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
@@ -157,10 +170,10 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     echo(bold(f"Recommendation: {outcome_text(kb, result.recommendation, result.combine_with)}"))
     echo()
     echo(bold("How the rules reached it"))
-    for step in ex.how:
+    for number, step in enumerate(ex.how, 1):
         rule = kb.rule(step.firing.rule_id)
         effects = ", ".join(effect_text(e) for e in rule.effects)
-        echo(f"  {step.firing.order:>2}. {rule.id}: {rule.title}  ({effects})  [{rule.location}]")
+        echo(f"  {number:>2}. {rule.id}: {rule.title}  ({effects})  [{rule.location}]")
         matched = [f"{n}={display_value(kb.fact(n), v)}" for n, v in step.firing.matched]
         matched += [f"{n}={'yes' if v else 'no'}" for n, v in step.firing.matched_derived]
         echo(f"      matched: {', '.join(matched) or 'always'}")
@@ -169,7 +182,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
         if rule.because:
             echo(f"      because: {rule.because}")
         if rule.source:
-            echo(f"      source: {kb.source(rule.source).title}")
+            echo(f"      source: {kb.source(rule.source).reference}")
     if not ex.how:
         echo("  (no rule scored, excluded or combined anything)")
     echo()

@@ -27,7 +27,7 @@ fact_option = click.option(
     "fact_args",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A fact, e.g. --fact budget=$50k (repeatable).",
+    help="A fact, e.g. --fact budget=50k (repeatable; quote a value with $: 'budget=$50k').",
 )
 facts_file_option = click.option(
     "--facts",
@@ -58,6 +58,7 @@ def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, 
 def read_facts_file(name: str) -> dict[str, object]:
     """A facts file: a YAML or JSON mapping from fact name to value."""
     from llm_advisor.engine.errors import RuleError
+    from llm_advisor.engine.facts import dont_know_hint, is_empty
     from llm_advisor.engine.yamlsource import Mapping, Sequence, parse
 
     label = "<stdin>" if name == "-" else name
@@ -76,7 +77,11 @@ def read_facts_file(name: str) -> dict[str, object]:
     if not isinstance(doc, Mapping):
         raise InputError(f"facts file {label} must be a mapping of fact name to value", item=label)
     for key, value in doc.items():
-        if isinstance(value, Mapping | Sequence) or value is None:
+        if is_empty(value):
+            line = doc.key_lines[key]
+            hint = dont_know_hint(str(key), f"{key}: unknown")
+            raise InputError(f"{label}:{line}: fact {key!r} has no value: {hint}", item=key)
+        if isinstance(value, Mapping | Sequence):
             line = doc.key_lines[key]
             raise InputError(f"{label}:{line}: fact {key!r} needs a single value", item=key)
     return dict(doc)

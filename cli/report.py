@@ -42,6 +42,7 @@ def firing_json(kb: KnowledgeBase, firing: Firing) -> dict[str, Any]:
         "because": rule.because,
         "source": rule.source,
         "source_title": kb.source(rule.source).title if rule.source else None,
+        "source_reference": kb.source(rule.source).reference if rule.source else None,
         "location": rule.location,
         "matched": {name: display_value(kb.fact(name), value) for name, value in firing.matched},
         "matched_derived": dict(firing.matched_derived),
@@ -62,7 +63,7 @@ def facts_json(kb: KnowledgeBase, result: Result) -> dict[str, Any]:
 
 
 def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) -> dict[str, Any]:
-    """The JSON object of `recommend --json` (DESIGN.md contract)."""
+    """The JSON object of `recommend --json` (the documented contract)."""
     chosen = kb.approach(result.recommendation) if result.recommendation else None
     return {
         "recommendation": result.recommendation,
@@ -132,15 +133,15 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
     echo()
     shown = result.firings if explain else tuple(key_firings(result))
     echo(_heading("How the rules decided" if explain else "Reasons that mattered most"))
-    for firing in shown:
+    for number, firing in enumerate(shown, 1):  # as shown (with --explain: the firing order)
         rule = kb.rule(firing.rule_id)
         effects = ", ".join(effect_text(e) for e in firing.effects)
-        echo(f"  {firing.order:>2}. {rule.title}  ({effects})")
+        echo(f"  {number:>2}. {rule.title}  ({effects})")
         echo(f"      {rule.because}" if rule.because else "")
         if explain:
             matched = [f"{n}={display_value(kb.fact(n), v)}" for n, v in firing.matched]
             matched += [f"{n}={'yes' if v else 'no'} (derived)" for n, v in firing.matched_derived]
-            source = kb.source(rule.source).title if rule.source else "no source"
+            source = kb.source(rule.source).reference if rule.source else "no source"
             echo(
                 f"      matched: {', '.join(matched) or 'always'}; source: {source}; {rule.location}"
             )

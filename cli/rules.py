@@ -9,6 +9,7 @@ import click
 
 from llm_advisor.cli.options import json_option, load_kb, rules_option
 from llm_advisor.cli.report import effect_text
+from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.model import Advise, DerivedTest, Exclude, FactTest, KnowledgeBase, Literal_
 
@@ -60,7 +61,7 @@ def list_rules(rules_dir: Path | None, as_json: bool) -> None:
     width = max(len(r.id) for r in kb.rules) if kb.rules else 0
     for rule in kb.rules:
         click.echo(f"{rule.id:<{width}}  {rule.title}  [{rule.location}]")
-    click.echo(f"{len(kb.rules)} rules, fingerprint {kb.fingerprint[:12]}")
+    click.echo(f"{plural(len(kb.rules), 'rule')}, fingerprint {kb.fingerprint[:12]}")
 
 
 @rules.command("show")
@@ -92,6 +93,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
                     "source": rule.source,
                     "source_title": source.title if source else None,
                     "source_url": source.url if source else None,
+                    "source_reference": source.reference if source else None,
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -109,7 +111,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
             click.echo(f"              advice: {effect.text}")
     click.echo(f"  because:    {rule.because or '(missing)'}")
     if source:
-        click.echo(f"  source:     {source.title}" + (f" <{source.url}>" if source.url else ""))
+        click.echo(f"  source:     {source.reference}")
 
 
 @rules.command("schema")
@@ -177,7 +179,8 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
             if f.example:
                 click.echo("    example: " + ", ".join(f"{k}={v}" for k, v in f.example))
         summary = (
-            f"{len(kb.rules)} rules checked: {errors} errors, {len(findings) - errors} warnings"
+            f"{plural(len(kb.rules), 'rule')} checked: {plural(errors, 'error')}, "
+            f"{plural(len(findings) - errors, 'warning')}"
         )
         if cross:
             summary += f"; inference and diagram compared on {cross} sampled cases"
@@ -237,11 +240,13 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
     share = 100 * result.changed / result.total if result.total else 0
     click.echo(
         f"{result.changed} of {result.total} cases ({share:.2f}%) change outcome, "
-        f"in {len(result.regions)} regions"
+        f"in {plural(len(result.regions), 'region')}"
     )
     for r in result.regions[:examples]:
         where = "; ".join(f"{f} in {{{', '.join(c)}}}" for f, c in r.conditions) or "everywhere"
-        click.echo(f"  {outcome(r.old)} -> {outcome(r.new)}  ({r.size} cases) when {where}")
+        click.echo(
+            f"  {outcome(r.old)} -> {outcome(r.new)}  ({plural(r.size, 'case')}) when {where}"
+        )
         click.echo("      e.g. " + ", ".join(f"{k}={v}" for k, v in r.example))
     if len(result.regions) > examples:
         click.echo(f"  ... and {len(result.regions) - examples} more regions (--examples, --json)")

@@ -313,6 +313,12 @@ class Analyzer:
     def open_cells(self, state: State, fact: int) -> list[int]:
         return [c for c in range(len(self.cells[fact])) if state[fact] >> c & 1]
 
+    def limit_cache(self, size: int) -> None:
+        """Forget the evaluated states when more than `size` are kept: for callers that memoise
+        the results themselves and need only a small memo here."""
+        if len(self._cache) > size:
+            self._cache.clear()
+
     # --- evaluation -----------------------------------------------------------------------
 
     def evaluate(self, state: State, base: Partial | None = None) -> Partial:

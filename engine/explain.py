@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, pairwise
 
 from .analysis import Analyzer
 from .facts import Case, display_value
@@ -56,11 +56,14 @@ class WhyNot:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A value to try for a fact; `label` shows it (a band such as `>= 200k` for quantities)."""
+    """A value to try for a fact; `label` shows it (a band such as `>= 200k` for quantities,
+    whose bounds are `low` and `high`, None where the band is open)."""
 
     fact: str
     value: Value
     label: str
+    low: float | None = None
+    high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,25 @@ class Counterfactual:
 
 
 @dataclass(frozen=True)
+class WhatIf:
+    """Counterfactuals that differ only in the value of one fact, with the same outcome, shown as
+    one change: the changes they share, then that fact with every value it may take (`options`,
+    in the fact's order, and `label`, their range as people read it). `actionable` when every
+    fact changed is one a team can change."""
+
+    shared: tuple[Candidate, ...]
+    fact: str
+    options: tuple[Candidate, ...]
+    label: str
+    recommendation: str | None
+    combine_with: tuple[str, ...]
+    actionable: bool
+
+
+@dataclass(frozen=True)
 class Explanation:
-    """HOW, WHY NOT and the smallest changes that would alter the recommendation."""
+    """HOW, WHY NOT and the smallest changes that would alter the recommendation (those a team
+    can make first), also merged into `what_ifs`."""
 
     result: Result
     how: tuple[Step, ...]
@@ -82,6 +102,7 @@ class Explanation:
     counterfactuals: tuple[Counterfactual, ...]
     evaluated: int
     searched: bool
+    what_ifs: tuple[WhatIf, ...] = ()
 
 
 def how(result: Result) -> tuple[Step, ...]:
@@ -188,6 +209,8 @@ def _options(an: Analyzer, i: int, current: int) -> list[tuple[int, Candidate]]:
             if low is None and cell.high is None:
                 continue  # the whole range: nothing compares the fact
             label = band_label(fact, low, cell.high)
+            out.append((c, Candidate(fact.name, cell.value, label, low, cell.high)))
+            continue
         out.append((c, Candidate(fact.name, cell.value, label)))
     return out
 
@@ -259,10 +282,70 @@ def counterfactuals(
     return tuple(found), evaluated, True
 
 
+def actionable(kb: KnowledgeBase, changes: tuple[Candidate, ...]) -> bool:
+    """Whether a team can make every one of these changes."""
+    return all(kb.fact(c.fact).actionable for c in changes)
+
+
+def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
+    """Several values of a fact as one label: adjacent quantity bands joined into one band, a run
+    of three or more adjacent values of an enum as `first to last`, others listed."""
+    if len(options) == 1:
+        return options[0].label
+    if fact.type == "quantity":
+        bands = sorted(options, key=lambda c: c.low or 0.0)
+        if all(a.high is not None and a.high == b.low for a, b in pairwise(bands)):
+            low, high = bands[0].low, bands[-1].high
+            return "any value" if low is None and high is None else band_label(fact, low, high)
+    elif fact.type == "enum":
+        where = [fact.values.index(str(c.value)) for c in options]
+        if len(where) >= 3 and where == list(range(where[0], where[0] + len(where))):
+            return f"{options[0].label} to {options[-1].label}"
+    labels = [c.label for c in options]
+    return f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
+def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[WhatIf, ...]:
+    """Counterfactuals merged where they differ only in the value of their last fact and lead to
+    the same outcome; those a team can act on first, each group in the order found."""
+    groups: dict[tuple[object, ...], list[Counterfactual]] = {}
+    for cf in found:
+        *shared, last = cf.changes
+        key = (tuple((c.fact, c.label) for c in shared), last.fact, cf.recommendation)
+        groups.setdefault((*key, cf.combine_with), []).append(cf)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        *shared, last = first.changes
+        fact = kb.fact(last.fact)
+        order = {value: i for i, value in enumerate(fact.values)}
+        options = tuple(
+            sorted(
+                (cf.changes[-1] for cf in members),
+                key=lambda c: (order.get(str(c.value), 0), c.low or 0.0, str(c.value)),
+            )
+        )
+        out.append(
+            WhatIf(
+                tuple(shared),
+                last.fact,
+                options,
+                value_range(fact, options),
+                first.recommendation,
+                first.combine_with,
+                actionable(kb, first.changes),
+            )
+        )
+    return tuple(sorted(out, key=lambda w: not w.actionable))
+
+
 def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Explanation:
     """Explain a result; with `what_if`, also search for counterfactuals (runs inference)."""
     found: tuple[Counterfactual, ...] = ()
     evaluated, complete = 0, True
     if what_if:
         found, evaluated, complete = counterfactuals(kb, result)
-    return Explanation(result, how(result), why_not(kb, result), found, evaluated, complete)
+        found = tuple(sorted(found, key=lambda cf: not actionable(kb, cf.changes)))
+    return Explanation(
+        result, how(result), why_not(kb, result), found, evaluated, complete, what_ifs(kb, found)
+    )

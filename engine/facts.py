@@ -119,19 +119,36 @@ def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: boo
     return Case(tuple(values), tuple(status))
 
 
-def parse_assignment(text: str) -> tuple[str, str]:
-    """Split a `NAME=VALUE` command-line assignment."""
+def is_empty(value: object) -> bool:
+    """Whether a value given explicitly is empty (`NAME=`, `NAME: ""`, `NAME:`): bad input where
+    a user types facts one by one, since it may be a value lost on the way (`$50k` expanded
+    away by the shell); where a blank cell is the usual way to say "don't know" (a batch survey),
+    it counts as unknown."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def dont_know_hint(name: str, unknown: str) -> str:
+    """How to say "don't know" instead of giving an empty value (`unknown` as it is written)."""
+    return f"leave {name} out or give {unknown} to say you don't know"
+
+
+def parse_assignment(text: str, option: str = "--fact") -> tuple[str, str]:
+    """Split a `NAME=VALUE` command-line assignment; an empty value is bad input."""
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise InputError(f"expected NAME=VALUE, got {text!r}", item=text)
-    return name.strip(), value.strip()
+    name = name.strip()
+    if is_empty(value):
+        hint = dont_know_hint(name, f"{name}=unknown")
+        raise InputError(f"{option} {name}= has no value: {hint}", item=name)
+    return name, value.strip()
 
 
 def parse_assignments(texts: Iterable[str], option: str = "--fact") -> dict[str, str]:
     """`NAME=VALUE` assignments as a mapping; the same name with two values is bad input."""
     values: dict[str, str] = {}
     for text in texts:
-        name, value = parse_assignment(text)
+        name, value = parse_assignment(text, option)
         if values.get(name, value) != value:
             raise InputError(
                 f"{option} {name} given twice, as {values[name]!r} and {value!r}", item=name

@@ -140,7 +140,16 @@ def _load_facts(f: _File, doc: Any) -> tuple[Fact, ...]:
             "a fact",
             line,
             required=("name", "type", "question"),
-            optional=("short", "help", "values", "value_help", "unit", "examples", "default"),
+            optional=(
+                "short",
+                "help",
+                "values",
+                "value_help",
+                "unit",
+                "examples",
+                "default",
+                "actionable",
+            ),
         )
         name = f.ident(node, "name")
         if name in facts:
@@ -198,6 +207,7 @@ def _load_facts(f: _File, doc: Any) -> tuple[Fact, ...]:
             unit=unit,
             examples=f.texts(node, "examples"),
             line=line,
+            actionable=_flag(f, node, "actionable", default=True),
         )
         if "default" in node:
             try:
@@ -256,12 +266,36 @@ def _load_sources(f: _File, doc: Any) -> tuple[Source, ...]:
             table[key],
             f"source {key!r}",
             table.key_lines[key],
-            required=("title",),
-            optional=("url",),
+            required=("title", "author", "year"),
+            optional=("url", "note"),
         )
+        year = node["year"]
+        if not isinstance(year, int) or isinstance(year, bool) or not 1000 <= year <= 9999:
+            raise f.error(
+                _line(node, "year"), f"source {key!r}: 'year' must be a year, got {year!r}"
+            )
         url = f.text(node, "url") if "url" in node else None
-        sources.append(Source(key=key, title=f.text(node, "title"), url=url))
+        if url is not None and not re.match(r"https?://\S+$", url):
+            raise f.error(_line(node, "url"), f"source {key!r}: 'url' must be an http(s) address")
+        sources.append(
+            Source(
+                key=key,
+                title=f.text(node, "title"),
+                url=url,
+                author=f.text(node, "author"),
+                year=year,
+                note=f.text(node, "note") if "note" in node else None,
+            )
+        )
     return tuple(sources)
+
+
+def _flag(f: _File, node: Mapping, key: str, *, default: bool) -> bool:
+    """An optional `true`/`false` key."""
+    value = node.get(key, default)
+    if not isinstance(value, bool):
+        raise f.error(_line(node, key), f"'{key}' must be true or false, got {value!r}")
+    return value
 
 
 # --- rules ------------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ class Fact:
     examples: tuple[str, ...] = ()
     default: Value | None = None
     line: int = 0
+    actionable: bool = True
+    """Whether a team can change the fact (its budget, its data) rather than it describing the
+    situation (its problem, its domain): what-if explanations put changes it can make first."""
 
     @property
     def domain(self) -> tuple[Value, ...]:
@@ -51,9 +54,22 @@ class Approach:
 
 @dataclass(frozen=True)
 class Source:
+    """A reference rules may cite: who wrote or published it, its title and year, and its address
+    where that is stable; `note` says what part of it is meant, or where else it is known from."""
+
     key: str
     title: str
     url: str | None = None
+    author: str = ""
+    year: int | None = None
+    note: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """The reference as a reader looks it up: `Author (year), "Title", note, address`."""
+        parts = [f"{self.author} ({self.year})" if self.year else self.author, f'"{self.title}"']
+        parts += [p for p in (self.note, self.url) if p]
+        return ", ".join(p for p in parts if p)
 
 
 # --- conditions -------------------------------------------------------------------------------

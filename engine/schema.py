@@ -99,6 +99,7 @@ def json_schema() -> dict[str, Any]:
             "value_help": {"type": "object", "additionalProperties": _TEXT},
             "examples": {"type": "array", "items": _TEXT},
             "default": {"type": ["string", "number", "boolean"]},
+            "actionable": {"type": "boolean"},
         },
     }
     approach = {
@@ -121,9 +122,15 @@ def json_schema() -> dict[str, Any]:
     }
     source = {
         "type": "object",
-        "required": ["title"],
+        "required": ["title", "author", "year"],
         "additionalProperties": False,
-        "properties": {"title": _TEXT, "url": {"type": "string", "format": "uri"}},
+        "properties": {
+            "title": _TEXT,
+            "author": _TEXT,
+            "year": {"type": "integer", "minimum": 1000, "maximum": 9999},
+            "url": {"type": "string", "format": "uri", "pattern": "^https?://"},
+            "note": _TEXT,
+        },
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -13,6 +13,12 @@ def _audit_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLM_ADVISOR_AUDIT_DB", str(tmp_path / "audit.db"))
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's saved consultation in a folder of its own, never the user's."""
+    monkeypatch.setenv("LLM_ADVISOR_STATE_DIR", str(tmp_path / "state"))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _diagram_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Compile each rule base's diagram once per test run, never into the user's cache."""

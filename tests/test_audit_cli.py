@@ -206,7 +206,7 @@ def test_list(db: Path, filled: list[str]) -> None:
     out = invoke("audit", "list", "--audit-db", str(db))
     assert out.exit_code == 0
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("ID") and lines[-1] == "3 record(s)"
+    assert lines[0].startswith("ID") and lines[-1] == "3 records"
     assert [line.split()[0] for line in lines[1:-1]] == filled
     assert "fancy" in lines[1] and "exotic + cheap" in lines[3]
 
@@ -222,7 +222,7 @@ def test_list_json_and_filters(db: Path, filled: list[str]) -> None:
     assert rows[2]["combine_with"] == ["cheap"]
     assert ids() == filled
     assert ids("--approach", "exotic") == [filled[2]]
-    assert ids("--approach", "nothing") == []
+    assert ids("--approach", "rag") == []  # an approach of the shipped rule base
     assert ids("--approach", " Exotic") == [filled[2]]
     fingerprint = load_knowledge_base(RULES).fingerprint
     assert ids("--fingerprint", fingerprint[:8]) == filled
@@ -237,9 +237,23 @@ def test_list_bad_filters_are_bad_input(db: Path, filled: list[str], args: list[
     one_line_error(invoke("audit", "list", "--audit-db", str(db), *args))
 
 
+@pytest.mark.parametrize("command", ["list", "export"])
+def test_an_approach_that_does_not_exist_is_bad_input(
+    db: Path, filled: list[str], command: str
+) -> None:
+    """`--approach foo` would list nothing and look like a real answer: exit 2 naming the
+    approaches there are (the shipped rule base's and any recorded ones)."""
+    out = invoke("audit", command, "--audit-db", str(db), "--approach", "foo")
+    assert out.exit_code == 2, out.output
+    [line] = out.stderr.strip().splitlines()
+    assert "--approach foo" in line and "Traceback" not in out.output
+    for approach in [*load_knowledge_base(None).approach_ids, "fancy", "exotic", "cheap"]:
+        assert approach in line, line
+
+
 def test_list_of_a_missing_store_is_empty_and_creates_nothing(db: Path) -> None:
     out = invoke("audit", "list", "--audit-db", str(db))
-    assert out.exit_code == 0 and "0 record(s)" in out.stdout
+    assert out.exit_code == 0 and "0 records" in out.stdout
     assert not db.exists()
 
 
@@ -296,7 +310,7 @@ def test_show_of_a_non_store_file_is_bad_input(tmp_path: Path) -> None:
 
 def test_verify_intact(db: Path, filled: list[str]) -> None:
     out = invoke("audit", "verify", "--audit-db", str(db))
-    assert out.exit_code == 0 and out.stdout.startswith("OK: 3 record(s)")
+    assert out.exit_code == 0 and out.stdout.startswith("OK: 3 records")
     data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
     assert data["ok"] and data["records"] == 3 and data["problem"] is None
 

@@ -23,6 +23,8 @@ from click.testing import CliRunner, Result
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import batch
 from llm_advisor.engine.batch import Decided, RowError, Values, Verdict, decide_rows
+from llm_advisor.engine.batch import decide as batch_decide
+from llm_advisor.engine.batch import trace as batch_trace
 from llm_advisor.engine.loader import load_knowledge_base
 from llm_advisor.engine.model import KnowledgeBase
 from llm_advisor.engine.quantity import display
@@ -172,7 +174,7 @@ def test_trace_streams_with_a_bounded_window(kb: KnowledgeBase) -> None:
 
 
 def test_memos_are_bounded(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "CACHE_SIZE", 16)
+    monkeypatch.setattr(batch_decide, "CACHE_SIZE", 16)
     decider = batch.Decider(kb, kb.fact_names)
     rows = list(generated_rows(kb, 200, seed=5))
     results = [decider.decide(row) for row in rows]
@@ -344,19 +346,50 @@ def test_header_not_utf8(tmp_path: Path) -> None:
     bad_input(invoke(str(source)), "UTF-8")
 
 
-def test_unknown_columns(tmp_path: Path) -> None:
-    """A column close to a fact's name is a likely misspelling: warned, passed through; with
-    --strict it stops the run. Any other column is passed through silently."""
-    source = write(tmp_path / "cases.csv", "team,budgt,problem_type\nx,5k,knowledge\n")
+@pytest.mark.parametrize(
+    ("column", "fact"),
+    [
+        ("budgt", "budget"),
+        ("problemtype", "problem_type"),
+        ("timline", "timeline"),
+        ("Problem-Type", "problem_type"),
+        ("BUDGET", "budget"),
+    ],
+)
+def test_misspelt_column_stops_the_run(tmp_path: Path, column: str, fact: str) -> None:
+    """A column close to a fact's name (edit distance, case, `-`/`_`) would have every row decided
+    without that fact: exit 2 naming the column and the fact, before any row is decided."""
+    source = write(tmp_path / "cases.csv", f"team,{column},change_frequency\nx,5k,weekly\n")
+    for extra in ([], ["--strict"], ["--trace", "--jobs", "1"]):
+        line = bad_input(invoke(str(source), "-o", str(tmp_path / "out.csv"), *extra), column)
+        assert f"did you mean {fact}?" in line and "nothing was decided" in line
+        assert not (tmp_path / "out.csv").exists()
+
+
+def test_misspelt_key_on_a_late_json_line(tmp_path: Path) -> None:
+    lines = ['{"problem_type": "knowledge"}'] * 50 + ['{"problem_type": "both", "timline": "3w"}']
+    source = write(tmp_path / "in.jsonl", "\n".join(lines) + "\n")
+    line = bad_input(
+        invoke(str(source), "-o", str(tmp_path / "out.jsonl")), "in.jsonl:51", "timline"
+    )
+    assert "did you mean timeline?" in line
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_other_unknown_columns_pass_through(tmp_path: Path) -> None:
+    source = write(tmp_path / "cases.csv", "team,notes,problem_type\nx,y,knowledge\n")
     result = invoke(str(source))
     assert result.exit_code == 0, result.stderr
-    assert "budgt" in result.stderr and "did you mean budget" in result.stderr
-    assert "team" not in result.stderr
+    assert "team" not in result.stderr and "notes" not in result.stderr
     [row] = read_csv(result.stdout)
-    assert (row["team"], row["budgt"]) == ("x", "5k")
-    strict = invoke(str(source), "--strict", "-o", str(tmp_path / "out.csv"))
-    bad_input(strict, "budgt", "budget")
-    assert not (tmp_path / "out.csv").exists()
+    assert (row["team"], row["notes"]) == ("x", "y")
+
+
+def test_strict_says_what_it_did(tmp_path: Path) -> None:
+    source = write(tmp_path / "cases.csv", "problem_type,budget\nknowledge,5k\nknowledge,lots\n")
+    line = bad_input(invoke(str(source), "--strict"), "cases.csv:3", "lots")
+    assert "stopped at the first bad row" in line and "nothing was written" in line
+    assert "passed through" not in line
 
 
 def test_output_columns_in_the_input_are_replaced(tmp_path: Path) -> None:
@@ -440,7 +473,7 @@ def test_bad_json_lines(tmp_path: Path) -> None:
         '{"budget": {"amount": 5}}',
         '{"id": 7}',
         '{"budget": "lots"}',
-        '{"problem_type": "both", "budgt": 5}',
+        '{"problem_type": "both", "team": 5}',
     ]
     source = write(tmp_path / "in.jsonl", "\n".join(lines).encode() + b"\n\xff\xfe\n")
     result = invoke(str(source))
@@ -452,7 +485,6 @@ def test_bad_json_lines(tmp_path: Path) -> None:
         ("in.jsonl:5:", "budget"),
         ("in.jsonl:6:", "no fact"),
         ("in.jsonl:7:", "lots"),
-        ("in.jsonl:8:", "budgt"),  # a warning: likely misspelt
         ("in.jsonl:9:", "UTF-8"),
     ]
     assert len(errors) == len(expected), result.stderr
@@ -694,7 +726,7 @@ def _die(chunk: object) -> None:
 
 
 def test_a_dying_worker_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "_trace_chunk", _die)
+    monkeypatch.setattr(batch_trace, "_trace_chunk", _die)
     source = write(tmp_path / "cases.csv", CASES)
     result = invoke(str(source), "--trace", "--jobs", "2", "-o", str(tmp_path / "out.csv"))
     assert result.exit_code == 1, result.stderr
@@ -723,7 +755,7 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, kb: KnowledgeBase) -> N
 
 # --- interrupts -------------------------------------------------------------------------------
 
-_REAL_TRACE_CHUNK = batch._trace_chunk
+_REAL_TRACE_CHUNK = batch_trace._trace_chunk
 
 
 def _interrupted_chunk(chunk: list[Values | RowError]) -> list[Decided]:
@@ -734,7 +766,7 @@ def _interrupted_chunk(chunk: list[Values | RowError]) -> list[Decided]:
 def test_workers_ignore_ctrl_c(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C is the parent's to handle: a worker must not fail its chunk (or die, printing a
     traceback of its own)."""
-    monkeypatch.setattr(batch, "_trace_chunk", _interrupted_chunk)
+    monkeypatch.setattr(batch_trace, "_trace_chunk", _interrupted_chunk)
     rows = list(generated_rows(kb, 3 * batch.CHUNK, seed=3))
     try:
         decided = list(decide_rows(kb, kb.fact_names, rows, same, trace=True, jobs=2))
@@ -778,3 +810,20 @@ def test_ctrl_c_midway(tmp_path: Path, kb: KnowledgeBase, extra: list[str]) -> N
     assert child.exitstatus == 130, child.before
     assert lines == ["Interrupted."], child.before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.csv"]
+
+
+def test_a_blank_cell_means_unknown(tmp_path: Path) -> None:
+    """In a survey a blank cell is how "don't know" is written (where `recommend` refuses an
+    empty value): the row is decided as if the fact were left out, in CSV and JSON Lines."""
+    blank = write(tmp_path / "blank.csv", "problem_type,budget,timeline\nknowledge,,3w\n")
+    left_out = write(tmp_path / "left_out.csv", "problem_type,timeline\nknowledge,3w\n")
+    lines = '{"problem_type": "knowledge", "budget": "", "timeline": "3w"}\n'
+    lines += '{"problem_type": "knowledge", "budget": null, "timeline": "3w"}\n'
+    jsonl = write(tmp_path / "blank.jsonl", lines)
+    [expected] = read_csv(invoke(str(left_out)).stdout)
+    [row] = read_csv(invoke(str(blank)).stdout)
+    assert row["error"] == "" and row["budget"] == ""
+    objects = [json.loads(line) for line in invoke(str(jsonl)).stdout.splitlines()]
+    for got in [row, *objects]:
+        assert got["recommendation"] == expected["recommendation"] != ""
+        assert (got["rank1"], got["rank2"]) == (expected["rank1"], expected["rank2"])

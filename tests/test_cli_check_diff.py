@@ -157,7 +157,7 @@ def test_diff_text(tmp_path: Path) -> None:
     result = rules("diff", old, new)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "2 of 12 cases (16.67%) change outcome, in 1 regions",
+        "2 of 12 cases (16.67%) change outcome, in 1 region",
         "  fancy + cheap -> cheap + fancy  (2 cases) when size in {≥ 1M}; color in {red, green};"
         " urgent in {yes}",
         "      e.g. size=1M, color=red, urgent=yes",

@@ -176,6 +176,44 @@ def test_assignment_without_value() -> None:
     bad_input(invoke("--rules", MINI, "--fact", "size"), "NAME=VALUE", "size")
 
 
+@pytest.mark.parametrize("text", ["size=", "size=  "])
+def test_empty_fact_value_is_bad_input(text: str) -> None:
+    """An empty value may be one the shell swallowed (`budget=$50k` unquoted): never taken as
+    "don't know" silently; the message says how to say that."""
+    line = bad_input(invoke("--rules", MINI, "--fact", text, "--fact", "urgent=yes"), "size=")
+    assert "leave size out" in line and "size=unknown" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("case.yaml", 'urgent: yes\nsize: ""\n'),
+        ("case.yaml", "urgent: yes\nsize:\n"),
+        ("case.json", '{"urgent": "yes", "size": ""}'),
+        ("case.json", '{"urgent": "yes", "size": null}'),
+    ],
+)
+def test_empty_value_in_facts_file_is_bad_input(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    line = bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "'size'")
+    assert "leave size out" in line and "size: unknown" in line
+    # the way the message suggests is accepted
+    path.write_text('{"urgent": "yes", "size": "unknown"}')
+    assert invoke("--rules", MINI, "--facts", str(path)).exit_code == 0
+
+
+def test_help_examples_do_not_teach_an_unquoted_dollar() -> None:
+    """`--fact budget=$50k` unquoted arrives as `budget=0k` in a POSIX shell."""
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    helps = [CliRunner().invoke(cli, [c, "--help"]).stdout for c in ("recommend", "explain")]
+    for text in [readme, *helps]:
+        for word in re.findall(r"(?<!['\"`$])\b\w+=\$\w+", text):
+            pytest.fail(f"unquoted shell example {word!r}")
+
+
 def test_unreadable_facts_file(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
     bad_input(invoke("--rules", MINI, "--facts", str(missing)), str(missing))

@@ -364,7 +364,7 @@ def test_nothing_more_is_asked_once_only_a_fact_left_open_could_decide() -> None
 @pytest.mark.parametrize("word", ["quit", "q"])
 def test_quit_records_nothing(word: str) -> None:
     result = consult("static", word, "3w", "no")
-    assert_clean_failure(result, "Consultation abandoned; nothing was recorded.")
+    assert_clean_failure(result, "Consultation stopped; nothing was recorded.")
     assert result.exit_code == 1
     assert recorded() == 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from itertools import combinations, product
 from pathlib import Path
 
@@ -199,7 +200,7 @@ OPEN_ENDED = {
   - {id: cheap, name: Cheap, profile: {accuracy: 1, complexity: 1, effort: 1, flexibility: 2}}
   - {id: fancy, name: Fancy, profile: {accuracy: 1, complexity: 2, effort: 1, flexibility: 2}}
 """,
-    "sources.yaml": "sources: {test: {title: T}}\n",
+    "sources.yaml": "sources: {test: {title: T, author: A, year: 2024}}\n",
     "rules.yaml": """rules:
   - {id: u, title: U, when: {fact: urgent, is: yes}, then: {score: {fancy: 1}}, because: B., source: test}
   - id: w
@@ -286,7 +287,7 @@ def test_explain_facts_text() -> None:
     assert (
         "resting on: big" in text
         and "because: Fancy handles volume." in text
-        and "source: A test source" in text
+        and 'source: The tests (2026), "A test source"' in text
     )
     assert (
         "Cheap: score +2, 6 behind" in text and "urgent-favours-fancy: Fancy +4, Cheap -1" in text
@@ -329,7 +330,7 @@ def test_explain_facts_json() -> None:
     cfs = data["counterfactuals"]
     assert cfs["facts_changed"] == 2 and cfs["complete"] and cfs["evaluated"] > 0
     first = cfs["changes"][0]
-    assert set(first) == {"set", "recommendation", "combine_with"}
+    assert set(first) == {"set", "actionable", "recommendation", "combine_with"}
     assert set(first["set"][0]) == {"fact", "from", "to", "value"}
 
 
@@ -370,3 +371,110 @@ def test_explain_bad_input(args: list[str], tmp_path: Path) -> None:
     assert out.exit_code == 2, out.output
     assert "Traceback" not in out.output
     assert len([line for line in out.stderr.splitlines() if line.strip()]) == 1
+
+
+# --- what a team can act on -----------------------------------------------------------------
+
+HEADING = "If the situation itself were different"
+
+
+def what_if_lines(text: str) -> list[str]:
+    """The lines of the "What would change the recommendation" section."""
+    section = text.split("What would change the recommendation\n", 1)[1]
+    return section.split("\n\n", 1)[0].splitlines()
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        ["problem_type=both", "labeled_examples=2k"],
+        ["problem_type=behavior", "labeled_examples=20", "budget=5k"],
+        ["problem_type=knowledge", "change_frequency=monthly", "budget=50k", "timeline=6w"],
+    ],
+)
+def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]) -> None:
+    """Changes a team can make are listed first; changes of the situation come after a heading
+    saying so; changes of one fact with the same outcome are one line; plurals agree."""
+    shipped = load_knowledge_base(None)
+    args = [x for fact in facts for x in ("--fact", fact)]
+    text = invoke("explain", *args)
+    data = json.loads(invoke("explain", *args, "--json").stdout)["counterfactuals"]
+    assert text.exit_code == 0, text.output
+    lines = what_if_lines(text.stdout)
+    changes = [line.strip() for line in lines if "=>" in line]
+    heading = next((i for i, line in enumerate(lines) if HEADING in line), len(lines))
+    for i, line in enumerate(lines):
+        if "=>" not in line:
+            continue
+        names = re.findall(r"(\w+): ", line.split("=>")[0])
+        assert all(shipped.fact(n).actionable == (i < heading) for n in names), line
+    # the JSON lists every change, those a team can act on first
+    flags = [cf["actionable"] for cf in data["changes"]]
+    assert flags == sorted(flags, reverse=True)
+    assert any(not flag for flag in flags) == (heading < len(lines))
+    # one line per fact and outcome: as many lines as distinct (facts, outcome) in the JSON
+    single = {
+        (tuple(s["fact"] for s in cf["set"]), cf["recommendation"], tuple(cf["combine_with"]))
+        for cf in data["changes"]
+        if len(cf["set"]) == 1
+    }
+    if all(len(cf["set"]) == 1 for cf in data["changes"]):
+        assert len(changes) == len(single) <= len(data["changes"])
+    count = int(re.search(r"(\d+) (cases?) evaluated", text.stdout)[1])  # type: ignore[index]
+    assert f"{count} {'case' if count == 1 else 'cases'} evaluated" in text.stdout
+
+
+def test_several_values_of_one_fact_are_merged_into_a_range() -> None:
+    """`problem_type=both, labeled_examples=2k`: several values of change_frequency lead to the
+    same outcome; they are one line naming the first and last of them."""
+    args = ["--fact", "problem_type=both", "--fact", "labeled_examples=2k"]
+    data = json.loads(invoke("explain", *args, "--json").stdout)["counterfactuals"]
+    by_outcome: dict[tuple[str, ...], list[str]] = {}
+    for cf in data["changes"]:
+        if [s["fact"] for s in cf["set"]] == ["change_frequency"]:
+            key = (cf["recommendation"], *cf["combine_with"])
+            by_outcome.setdefault(key, []).append(cf["set"][0]["to"])
+    values = max(by_outcome.values(), key=len)
+    assert len(values) >= 3, "the rules no longer give a range to merge here"
+    lines = [
+        line
+        for line in what_if_lines(invoke("explain", *args).stdout)
+        if "change_frequency" in line
+    ]
+    assert len(lines) == len(by_outcome)
+    assert any(f"{values[0]} to {values[-1]}" in line for line in lines), lines
+
+
+# --- explanations number what they show ------------------------------------------------------
+
+
+def numbers(text: str, heading: str) -> list[int]:
+    section = text.split(heading + "\n", 1)[1].split("\n\n", 1)[0]
+    return [int(m) for m in re.findall(r"^\s+(\d+)\. ", section, re.MULTILINE)]
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        ["problem_type=knowledge", "change_frequency=weekly", "needs_citations=yes"],
+        ["problem_type=both", "labeled_examples=2k", "budget=5k"],
+    ],
+)
+def test_explanations_number_only_what_they_show(facts: list[str]) -> None:
+    args = [x for fact in facts for x in ("--fact", fact)]
+    out = invoke("recommend", *args, "--no-audit").stdout
+    shown = numbers(out, "Reasons that mattered most")
+    assert shown == list(range(1, len(shown) + 1)) and shown
+    out = invoke("explain", *args).stdout
+    shown = numbers(out, "How the rules reached it")
+    assert shown == list(range(1, len(shown) + 1)) and shown
+
+
+def test_explanations_cite_full_references() -> None:
+    shipped = load_knowledge_base(None)
+    out = invoke("explain", "--fact", "problem_type=knowledge", "--fact", "budget=5k").stdout
+    cited = [line.split("source: ", 1)[1] for line in out.splitlines() if "source: " in line]
+    assert cited
+    references = {s.reference for s in shipped.sources}
+    assert all(c in references for c in cited)
+    assert "Source comparison" not in out

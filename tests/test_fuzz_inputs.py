@@ -361,7 +361,7 @@ def test_consult_with_piped_answers(lines: list[str], as_json: bool) -> None:
         assert (
             result.stderr.strip()
             .splitlines()[-1]
-            .startswith(("Input ended", "Consultation abandoned"))
+            .startswith(("Input ended", "Consultation stopped"))
         ), result.stderr
     elif as_json:
         assert json.loads(result.stdout)["recommendation"] in APPROACHES

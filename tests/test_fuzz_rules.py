@@ -122,7 +122,10 @@ def test_a_truncated_file_points_inside_it(tmp_path: Path) -> None:
 
 def test_lines_are_counted_as_editors_count_them(tmp_path: Path) -> None:
     """YAML also ends lines at U+2028 (pasted from web pages, say); editors do not."""
-    text = BASE["sources.yaml"] + '  pasted:\n    title: "one\u2028two"\n    colour: red\n'.encode()
+    text = (
+        BASE["sources.yaml"]
+        + '  pasted:\n    title: "one\u2028two"\n    author: A\n    year: 2024\n    colour: red\n'.encode()
+    )
     directory = rule_base(tmp_path, **{"sources.yaml": text})
     with pytest.raises(RuleError, match="unknown key 'colour'") as caught:
         load_knowledge_base(directory)

@@ -545,3 +545,61 @@ def test_fingerprint_changes_when_a_rule_file_is_added_or_renamed(tmp_path: Path
     (kb / "extra.yaml").rename(kb / "other.yaml")
     renamed = load_knowledge_base(kb).fingerprint
     assert len({original, added, renamed}) == 3
+
+
+# --- actionable facts and references --------------------------------------------------------
+
+
+def test_actionable_must_be_true_or_false(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(
+        kb / "facts.yaml",
+        "    question: Which color?\n",
+        "    question: Which color?\n    actionable: maybe\n",
+    )
+    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "actionable"))
+    assert "'actionable' must be true or false" in message and "maybe" in message
+
+
+def test_actionable_defaults_to_true_and_is_read(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(
+        kb / "facts.yaml",
+        "    question: Which color?\n",
+        "    question: Which color?\n    actionable: false\n",
+    )
+    loaded = load_knowledge_base(kb)
+    assert not loaded.fact("color").actionable and loaded.fact("size").actionable
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "marker", "expected"),
+    [
+        ("    year: 2026\n", "", "title:", "is missing 'year'"),
+        ("    author: The tests\n", "", "title:", "is missing 'author'"),
+        ("    year: 2026\n", "    year: recently\n", "year:", "'year' must be a year"),
+        (
+            "    year: 2026\n",
+            "    year: 2026\n    url: somewhere.example\n",
+            "url:",
+            "http(s) address",
+        ),
+    ],
+)
+def test_a_source_must_be_a_full_reference(
+    tmp_path: Path, old: str, new: str, marker: str, expected: str
+) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "sources.yaml", old, new)
+    message = load_error(kb, "sources.yaml", line_of(kb / "sources.yaml", marker))
+    assert expected in message and "'test'" in message
+
+
+def test_every_shipped_source_is_a_reference_a_reader_can_look_up() -> None:
+    kb = load_knowledge_base(None)
+    for source in kb.sources:
+        assert source.author and source.year and source.title, source.key
+        assert "source comparison" not in source.reference.lower(), source.key
+    pandey = [s for s in kb.sources if s.key.startswith("comparison-")]
+    assert pandey and all(s.author == "Vikesh Pandey" and s.year == 2023 for s in pandey)
+    assert all(s.url and s.url.startswith("https://medium.com/@pandey.vikesh/") for s in pandey)

@@ -1,0 +1,8 @@
+"""Small helpers for the wording of messages."""
+
+from __future__ import annotations
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """A count with its noun in the right number: `1 case`, `2 cases`, `1,000 processes`."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
