@@ -72,6 +72,9 @@ def test_the_wheel_holds_only_llm_advisor_with_its_rules(dist: Path) -> None:
     shipped = {Path(n).name for n in names if n.startswith("llm_advisor/rules/")}
     assert {p.name for p in (ROOT / "rules").glob("*.yaml")} <= shipped
     assert "llm_advisor/py.typed" in names
+    for folder in ("engine", "cli", "diagrams", "rules"):
+        for source in (ROOT / folder).rglob("*.py"):
+            assert f"llm_advisor/{source.relative_to(ROOT)}" in names, source
     assert not any(n.startswith("llm_advisor/tests/") for n in names)
 
 
