@@ -36,12 +36,13 @@ from .scene import (
     continuation_node,
     decision_text,
     describe_case,
+    outcome_names,
     entry_node,
     legend,
     whole,
 )
 
-FORMATS = ("pdf", "svg", "png", "dot", "mermaid")
+FORMATS = ("pdf", "svg", "png", "dot", "mermaid", "html")
 SUFFIXES = {
     ".pdf": "pdf",
     ".svg": "svg",
@@ -50,10 +51,16 @@ SUFFIXES = {
     ".gv": "dot",
     ".mmd": "mermaid",
     ".mermaid": "mermaid",
+    ".html": "html",
+    ".htm": "html",
 }
 SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
 SUBTITLE_WRAP = 120
+APPROACH_BUDGET = 20
+"""Questions a per-approach view asks at most."""
+POINTER = "→ exact: --detail"
+"""Where a leaf that lists several outcomes sends the reader."""
 PNG_OPTIONS = ("-Gdpi=144",)
 """PNG pixels per inch: crisp enough for wikis and slides."""
 JOIN_HINT = (
@@ -72,6 +79,9 @@ class Request:
     given: Mapping[str, Value] = field(default_factory=dict)
     case: Case | None = None
     case_note: str = ""
+    view: str = "detail"
+    """`overview`, `detail`, or `approach` (when `approach` is this view's approach id)."""
+    approach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,29 +167,57 @@ def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Cas
     )
 
 
-def highlight(kb: KnowledgeBase, diagram: DecisionDiagram, case: Case) -> CasePath:
-    """The path of a case, checked against inference when it reaches a leaf."""
+def highlight(
+    kb: KnowledgeBase, detail: DecisionDiagram, shown: DecisionDiagram, case: Case
+) -> CasePath:
+    """The path of a case through the drawn diagram, with its outcome from the exact one: the one
+    outcome, checked against inference, when the facts the exact diagram asks are known; else
+    every outcome still possible."""
     from llm_advisor.engine.inference import evaluate
 
-    path = case_path(kb, diagram, dict(case.values))
-    described = describe_case(kb, dict(case.values))
-    if path.decision is None:
-        return CasePath(path.nodes, None, path.stopped_at, described)
+    values = dict(case.values)
+    path = case_path(kb, shown, values)
+    exact = case_path(kb, detail, values)
+    described = describe_case(kb, values)
+    if exact.unknown or exact.decision is None:
+        return CasePath(path.trace, exact.decision, exact.outcomes, described)
     result = evaluate(kb, case)
     if (result.recommendation, result.combine_with) != (
-        path.decision.recommendation,
-        path.decision.combine_with,
+        exact.decision.recommendation,
+        exact.decision.combine_with,
     ):
         raise EngineError(
             "the decision diagram and inference disagree on the highlighted case "
-            f"({path.decision.recommendation} vs {result.recommendation}); run 'llm-advisor rules check'"
+            f"({exact.decision.recommendation} vs {result.recommendation}); run 'llm-advisor rules check'"
         )
-    return CasePath(path.nodes, path.decision, None, described)
+    return CasePath(path.trace, exact.decision, exact.outcomes, described)
+
+
+def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> DecisionDiagram:
+    """The diagram a request draws: the exact one, the overview, or one approach's view."""
+    from llm_advisor.engine.overview import recommends, summarize
+
+    if request.view == "overview":
+        return summarize(detail)
+    if request.view == "approach":
+        if request.approach not in kb.approach_ids:
+            raise InputError(
+                f"unknown approach {request.approach!r} (choose one of: "
+                f"{', '.join(kb.approach_ids)})",
+                item=str(request.approach),
+            )
+        return summarize(detail, classify=recommends(request.approach), budget=APPROACH_BUDGET)
+    return detail
 
 
 def titles(kb: KnowledgeBase, request: Request, path: CasePath | None) -> tuple[str, list[str]]:
     """The title line and subtitle lines of every page."""
-    title = f"Decision diagram · rule base {kb.fingerprint[:12]}"
+    names = {a.id: a.name for a in kb.approaches}
+    heading = {
+        "overview": "Decision overview",
+        "approach": f"When is {names.get(request.approach or '', '?')} recommended?",
+    }.get(request.view, "Decision diagram")
+    title = f"{heading} · rule base {kb.fingerprint[:12]}"
     if request.date:
         title += f" · {request.date}"
     lines: list[str] = []
@@ -193,16 +231,20 @@ def titles(kb: KnowledgeBase, request: Request, path: CasePath | None) -> tuple[
         if path.decision is not None:
             main, detail = decision_text(kb, path.decision)
             outcome = " ".join([main, *detail])
-            lines.extend(
-                _wrap(f"Highlighted case{note}: {path.description or 'no facts'} → {outcome}")
-            )
         else:
-            lines.extend(
-                _wrap(
-                    f"Highlighted case{note}: {path.description or 'no facts'} → undecided: "
-                    f"the path stops at {path.stopped_at}, which is unknown"
-                )
+            outcome = "one of " + "; ".join(outcome_names(kb, path.outcomes))
+        unknown = f" (unknown: {', '.join(path.unknown)})" if path.unknown else ""
+        lines.extend(
+            _wrap(f"Highlighted case{note}: {path.description or 'no facts'}{unknown} → {outcome}")
+        )
+    if request.view in ("overview", "approach"):
+        lines.extend(
+            _wrap(
+                "Questions in the rule base's order. A dashed leaf lists every outcome still "
+                "possible there and the facts that decide between them; the exact diagram "
+                "(llm-advisor diagram --detail) asks them."
             )
+        )
     return title, lines
 
 
@@ -221,15 +263,22 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         )
     if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
         raise gv.missing(request.fmt)
-    diagram = diagram_for(kb, request.given)
+    detail = diagram_for(kb, request.given)
+    diagram = view_of(kb, detail, request)
     path = None
     if request.case is not None:
-        path = highlight(kb, diagram, with_given(kb, request.case, request.given))
+        path = highlight(kb, detail, diagram, with_given(kb, request.case, request.given))
     title, subtitle = titles(kb, request, path)
-    if request.fmt == "pdf":
+    if request.fmt == "html":
+        from .html import to_html
+
+        return Document(to_html(kb, detail, title).encode("utf-8"), 1, path)
+    if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)
-    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle)
+    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle, pointer=POINTER)
+    if request.fmt == "pdf":
+        return Document(one_page(kb, scene, PAPERS[request.paper]), 1, path)
     if request.fmt == "mermaid":
         from .mermaid import to_mermaid
 
@@ -341,6 +390,21 @@ def pdf_document(
     if len(rendered) == 1 or joiner is None:
         return rendered[0], 1
     return join_pdfs(rendered, joiner), len(rendered)
+
+
+def one_page(kb: KnowledgeBase, scene: Scene, sheet: Sheet) -> bytes:
+    """A one-page PDF of exactly the paper's size: the drawing centred, scaled down to fit."""
+    usable_w, usable_h = sheet.usable
+    width, height = gv.measure([gv.to_dot(kb, scene)])[0]
+    scale = min(1.0, usable_w / width, usable_h / height)
+    # `dot` scales the padding with the drawing: pad so that both fill the sheet once scaled.
+    source = gv.to_dot(
+        kb,
+        scene,
+        pad=gv.Pad((sheet.width / scale - width) / 2, (sheet.height / scale - height) / 2),
+        size=(sheet.width, sheet.height) if scale < 1 else None,
+    )
+    return gv.run_dot(source, "pdf")
 
 
 def join_pdfs(parts: list[bytes], exe: str) -> bytes:

@@ -86,7 +86,7 @@ def _lines(lines: tuple[str, ...], *, bold: bool = False) -> str:
 
 def node_label(node: SceneNode, text_colour: str) -> str:
     """The HTML-like label of a node: main text (bold for questions and leaves), then details."""
-    body = _lines(node.lines, bold=node.kind in ("question", "leaf"))
+    body = _lines(node.lines, bold=node.kind in ("question", "leaf", "open"))
     if node.kind == "continuation":
         body = f"<i>{body}</i>"
     if node.detail:
@@ -141,11 +141,11 @@ def node_attrs(kb: KnowledgeBase, node: SceneNode) -> dict[str, str]:
     """The DOT attributes of a drawn node: label, colours, line style."""
     fill, border, text = node_colours(kb, node)
     attrs = {"label": node_label(node, text), "fillcolor": fill, "color": border}
-    if node.kind in ("continuation", "entry") or node.state == "stop":
+    if node.kind in ("continuation", "entry", "open"):
         attrs["style"] = "rounded,dashed,filled"
     if node.kind in ("continuation", "entry"):
         attrs["fontsize"] = str(EDGE_PT)
-    if node.state in ("path", "stop"):
+    if node.state == "path":
         attrs["penwidth"] = "3"
     return attrs
 
@@ -201,6 +201,7 @@ def to_dot(
     pad: Pad | None = None,
     spacer: float = 0.0,
     name: str = "decision_diagram",
+    size: tuple[float, float] | None = None,
 ) -> str:
     """DOT text for a scene; the same scene always gives the same bytes.
 
@@ -209,6 +210,8 @@ def to_dot(
     """
     dot = _digraph(kb, name, pad)
     dot.attr(label=title_label(kb, scene))
+    if size is not None:  # scale the drawing down to this many points
+        dot.attr(size=f"{size[0] / 72:.4f},{size[1] / 72:.4f}")
     if spacer > 0:
         dot.node("spacer", label="", style="invis", width="0.01", height=f"{spacer / 72:.4f}")
     for node in scene.nodes:

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from llm_advisor.engine.analysis import Analyzer, Decision
-from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Question
+from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question, Trace
 from llm_advisor.engine.facts import display_value
 from llm_advisor.engine.model import KnowledgeBase, Value
 
-Kind = Literal["question", "leaf", "continuation", "entry"]
-State = Literal["normal", "path", "stop", "faded"]
+Kind = Literal["question", "leaf", "open", "continuation", "entry"]
+State = Literal["normal", "path", "faded"]
 
 # One palette for every renderer: (fill, border) per approach, in rule-base order; colour-blind
 # safe hues (Okabe & Ito) with light fills so that black text stays readable.
@@ -42,12 +42,15 @@ PALETTE: tuple[tuple[str, str], ...] = (
 NO_FIT = ("#eeeeee", "#888888")
 """Colours of a leaf where every approach is excluded."""
 QUESTION = ("#ffffff", "#444444")
+OPEN = ("#f6f6f6", "#8a8a8a")
+"""Colours of a leaf that lists the outcomes still possible."""
 HIGHLIGHT = "#c2185b"
 FADED_TEXT = "#9a9a9a"
 FADED_LINE = "#cfcfcf"
 
 WRAP = 26
 LEAF_WRAP = 24
+OPEN_WRAP = 44
 """Characters per line of node text before it wraps."""
 
 
@@ -87,12 +90,21 @@ class Scene:
 
 @dataclass(frozen=True)
 class CasePath:
-    """Where one case goes through a diagram: the node ids from the root, and how it ends."""
+    """Where one case goes through a diagram: every node and edge it can take (all branches at a
+    fact it leaves unknown), the leaves it can reach, and its outcome when only one is possible."""
 
-    nodes: tuple[int, ...]
+    trace: Trace
     decision: Decision | None
-    stopped_at: str | None = None
+    outcomes: tuple[Decision, ...] = ()
     description: str = ""
+
+    @property
+    def nodes(self) -> frozenset[int]:
+        return self.trace.nodes
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        return self.trace.unknown
 
 
 @dataclass(frozen=True)
@@ -123,10 +135,16 @@ def blend(colour: str, amount: float) -> str:
 
 def node_colours(kb: KnowledgeBase, node: SceneNode) -> tuple[str, str, str]:
     """The fill, border and text colours of a drawn node, given its kind and highlight state."""
-    fill, border = colours(kb, node.approach) if node.kind == "leaf" else QUESTION
+    fill, border = (
+        colours(kb, node.approach)
+        if node.kind == "leaf"
+        else OPEN
+        if node.kind == "open"
+        else QUESTION
+    )
     if node.state == "faded":
         return blend(fill, 0.6), FADED_LINE, FADED_TEXT
-    if node.state in ("path", "stop"):
+    if node.state == "path":
         return fill, HIGHLIGHT, "#000000"
     return fill, border, "#000000"
 
@@ -158,7 +176,51 @@ def decision_text(kb: KnowledgeBase, decision: Decision) -> tuple[str, tuple[str
 
 def edge_label(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> str:
     """The answers an edge stands for, in the user's units, merged cells joined by commas."""
-    return ", ".join(diagram.cell_labels[fact][c] for c in cells)
+    return ", ".join(edge_labels(diagram, fact, cells))
+
+
+def edge_labels(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> list[str]:
+    """One label per edge to draw for a branch: the values of an enum or bool together, the
+    bands of a quantity merged into one range per run of adjacent bands."""
+    labels = diagram.cell_labels[fact]
+    if not all(_band(label) for label in labels):
+        return [", ".join(labels[c] for c in cells)]
+    runs: list[list[int]] = []
+    for c in sorted(cells):
+        if runs and runs[-1][-1] == c - 1:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return [_merged(labels[run[0]], labels[run[-1]]) if len(run) > 1 else labels[run[0]] for run in runs]
+
+
+def _band(label: str) -> tuple[str, str] | None:
+    """The (low, high) ends of a quantity band's label ("" when open), None for other labels."""
+    if label == "none":
+        return "", "1"
+    if label.startswith("< "):
+        return "", label[2:]
+    if label.startswith("≥ "):
+        return label[2:], ""
+    if "–" in label:
+        low, high = label.split("–", 1)
+        return low, high
+    if label == "any":
+        return "", ""
+    return None
+
+
+def _merged(first: str, last: str) -> str:
+    """The label of adjacent bands from `first` to `last`."""
+    low = (_band(first) or ("", ""))[0]
+    high = (_band(last) or ("", ""))[1]
+    if not low and not high:
+        return "any"
+    if not low:
+        return f"< {high}"
+    if not high:
+        return f"≥ {low}"
+    return f"{low}–{high}"
 
 
 # --- a case's path ----------------------------------------------------------------------------
@@ -167,21 +229,9 @@ def edge_label(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> str
 def case_path(
     kb: KnowledgeBase, diagram: DecisionDiagram, values: Mapping[str, Value | None]
 ) -> CasePath:
-    """Follow a case from the root; an unknown value on the way stops the path at its question."""
-    an = Analyzer(kb)
-    node_id = diagram.root
-    path = [node_id]
-    while True:
-        node = diagram.nodes[node_id]
-        if isinstance(node, Leaf):
-            return CasePath(tuple(path), node.decision)
-        name = diagram.facts[node.fact]
-        value = values.get(name)
-        if value is None:
-            return CasePath(tuple(path), None, stopped_at=name)
-        cell = an.cell_of(name, value)
-        node_id = next(child for cells, child in node.branches if cell in cells)
-        path.append(node_id)
+    """Follow a case from the root; at a fact it leaves unknown, every branch is followed."""
+    trace = diagram.trace(diagram.masks_of(Analyzer(kb), values))
+    return CasePath(trace, trace.decision(diagram), trace.outcomes(diagram))
 
 
 def describe_case(kb: KnowledgeBase, values: Mapping[str, Value | None]) -> str:
@@ -210,13 +260,20 @@ def question_node(
 
 
 def leaf_node(
-    kb: KnowledgeBase, diagram: DecisionDiagram, leaf: int, parent: int | None, state: State
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    leaf: int,
+    parent: int | None,
+    state: State,
+    pointer: str = "",
 ) -> SceneNode:
     """A leaf drawn below one parent (or alone, when the whole diagram is one leaf)."""
     node = diagram.nodes[leaf]
+    node_id = f"n{leaf}" if parent is None else f"n{leaf}_{parent}"
+    if isinstance(node, Open):
+        return open_node(kb, diagram, node, node_id, leaf, state, pointer)
     assert isinstance(node, Leaf)
     main, detail = decision_text(kb, node.decision)
-    node_id = f"n{leaf}" if parent is None else f"n{leaf}_{parent}"
     return SceneNode(
         node_id,
         "leaf",
@@ -226,6 +283,58 @@ def leaf_node(
         source=leaf,
         state=state,
     )
+
+
+def outcome_names(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> list[str]:
+    """Each outcome as one phrase ("RAG + Fine-tuning"), in order."""
+    names = {a.id: short_name(a.name) for a in kb.approaches}
+    rank = {a: i for i, a in enumerate(kb.approach_ids)}
+    outcomes = sorted(
+        outcomes,
+        key=lambda d: (
+            rank.get(d.recommendation or "", len(rank)),
+            [rank.get(a, len(rank)) for a in d.combine_with],
+        ),
+    )
+    return [
+        " + ".join([names[d.recommendation], *(names[a] for a in d.combine_with)])
+        if d.recommendation is not None
+        else "No approach fits"
+        for d in outcomes
+    ]
+
+
+def short_name(name: str) -> str:
+    """An approach's name for tight spaces: the abbreviation it ends in, as in "Retrieval-augmented
+    generation (RAG)", else the name."""
+    if name.endswith(")") and "(" in name:
+        inner = name[name.rindex("(") + 1 : -1].strip()
+        if inner:
+            return inner
+    return name
+
+
+def open_node(
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    node: Open,
+    node_id: str,
+    source: int,
+    state: State,
+    pointer: str = "",
+) -> SceneNode:
+    """A leaf where several outcomes are still possible: which, what they depend on, and where
+    the detail is. With no facts to depend on, the outcomes differ only where a summary does
+    not look (a per-approach view)."""
+    listed = outcome_names(kb, node.outcomes)
+    lines = wrap(" · ".join(listed), OPEN_WRAP)
+    detail: tuple[str, ...] = ()
+    if node.depends:
+        names = ", ".join(diagram.facts[f] for f in node.depends)
+        detail = wrap(f"depends on {names}", OPEN_WRAP + 8)
+        if pointer:
+            detail = (*detail, pointer)
+    return SceneNode(node_id, "open", lines, detail, source=source, state=state)
 
 
 def continuation_node(
@@ -252,7 +361,9 @@ def legend(kb: KnowledgeBase, diagram: DecisionDiagram) -> tuple[tuple[str, str]
     rows = [(a.id, a.name) for a in kb.approaches]
     for node_id in diagram.reachable():
         node = diagram.nodes[node_id]
-        if isinstance(node, Leaf) and node.decision.recommendation is None:
+        if (isinstance(node, Leaf) and node.decision.recommendation is None) or (
+            isinstance(node, Open) and any(d.recommendation is None for d in node.outcomes)
+        ):
             rows.append(("", "No approach fits"))
             break
     return tuple(rows)
@@ -293,24 +404,25 @@ def build_scene(
     title: str = "",
     subtitle: Sequence[str] = (),
     key: tuple[tuple[str, str], ...] | None = None,
+    pointer: str = "",
 ) -> Scene:
     """The scene of one page (default: the whole diagram), optionally with a case's path.
 
-    `key` is the legend, when the caller has it already (it takes a walk over the diagram).
+    `key` is the legend, when the caller has it already (it takes a walk over the diagram);
+    `pointer` tells, on a leaf that lists several outcomes, where the detail is.
     """
     page = page or whole(diagram)
     key = legend(kb, diagram) if key is None else key
     page_of = page_of or {}
-    steps = set(zip(path.nodes, path.nodes[1:], strict=False)) if path else set()
-    stop = path.nodes[-1] if path and path.stopped_at else None
+    steps = path.trace.steps if path else frozenset()
 
     def state(on: bool) -> State:
         return "normal" if path is None else "path" if on else "faded"
 
     nodes: list[SceneNode] = []
     edges: list[SceneEdge] = []
-    if isinstance(diagram.nodes[diagram.root], Leaf):
-        nodes.append(leaf_node(kb, diagram, diagram.root, None, state(True)))
+    if not isinstance(diagram.nodes[diagram.root], Question):
+        nodes.append(leaf_node(kb, diagram, diagram.root, None, state(True), pointer))
         return Scene(title, tuple(subtitle), key, tuple(nodes), ())
 
     order = page_order(diagram, page)
@@ -325,20 +437,18 @@ def build_scene(
         node = diagram.nodes[node_id]
         assert isinstance(node, Question)
         on_path = path is not None and node_id in path.nodes
-        nodes.append(
-            question_node(kb, diagram, node_id, "stop" if node_id == stop else state(on_path))
-        )
+        nodes.append(question_node(kb, diagram, node_id, state(on_path)))
         for cells, child in node.branches:
             followed = (node_id, child) in steps
-            if isinstance(diagram.nodes[child], Leaf):
+            if not isinstance(diagram.nodes[child], Question):
                 head = f"n{child}_{node_id}"
-                nodes.append(leaf_node(kb, diagram, child, node_id, state(followed)))
+                nodes.append(leaf_node(kb, diagram, child, node_id, state(followed), pointer))
             elif child in page.members:
                 head = f"n{child}"
             else:
                 head = f"c{child}_{node_id}"
                 target = continuation_node(kb, diagram, child, page_of.get(child), state(followed))
                 nodes.append(replace(target, id=head))
-            label = edge_label(diagram, node.fact, cells)
-            edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
+            for label in edge_labels(diagram, node.fact, cells):
+                edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
     return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges))
