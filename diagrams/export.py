@@ -270,9 +270,11 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         path = highlight(kb, detail, diagram, with_given(kb, request.case, request.given))
     title, subtitle = titles(kb, request, path)
     if request.fmt == "html":
+        from llm_advisor.engine.walkthrough import walkthrough
+
         from .html import to_html
 
-        return Document(to_html(kb, detail, title).encode("utf-8"), 1, path)
+        return Document(to_html(walkthrough(kb, detail), title).encode("utf-8"), 1, path)
     if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)
