@@ -38,9 +38,12 @@ test-all: system-deps
 	  $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v || exit 1; \
 	done; [ $$found -gt 0 ] || { echo "test-all: no supported Python found ($(SUPPORTED))" >&2; exit 1; }
 
+# One PDF for a design review (overview, one page per approach, the exact diagram as appendix
+# pages with an index), the overview as SVG, and the interactive page.
 docs: $(LINKED) system-deps
-	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.pdf
+	$(VENV)/bin/llm-advisor diagram --book -o docs/decision-tree.pdf
 	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.svg
+	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.html
 
 bench: $(LINKED)
 	$(PY) -m benchmarks
@@ -87,4 +90,4 @@ system-deps:
 	@sh scripts/system-deps
 
 clean:
-	rm -rf .venv .venv-3.* build dist docs/*.pdf docs/*.svg .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-3.* build dist docs/*.pdf docs/*.svg docs/*.html node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -45,6 +45,12 @@ if TYPE_CHECKING:
     help="Draw the exact, complete decision diagram (paged PDF) instead of the overview.",
 )
 @click.option(
+    "--book",
+    is_flag=True,
+    help="Write the design-review PDF: overview, one page per approach, the exact diagram as "
+    "appendix pages with an index.",
+)
+@click.option(
     "--approach",
     "approach",
     default=None,
@@ -91,6 +97,7 @@ def diagram(
     output: Path | None,
     fmt: str | None,
     detail: bool,
+    book: bool,
     approach: str | None,
     audit_id: str | None,
     fact_args: tuple[str, ...],
@@ -133,8 +140,11 @@ def diagram(
         raise InputError(
             f"{chosen.upper()} output is binary: give a file with -o FILE", item=chosen
         )
-    if detail and approach is not None:
-        raise InputError("give either --detail or --approach ID, not both")
+    if sum((detail, book, approach is not None)) > 1:
+        raise InputError("give only one of --detail, --book and --approach ID")
+    if book:
+        _write_book(output, fmt, paper, date_text, rules_dir)
+        return
     if audit_id is not None and (fact_args or facts_file):
         raise InputError("give either --highlight AUDIT_ID or --fact/--facts, not both")
     if output is not None:
@@ -208,6 +218,25 @@ def _date(text: str | None, fmt: str) -> str | None:
     if epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), UTC).date().isoformat()
     return date.today().isoformat()
+
+
+def _write_book(
+    output: Path | None, fmt: str | None, paper: str, date_text: str | None, rules_dir: Path | None
+) -> None:
+    """`--book`: the whole design-review document, always one PDF file."""
+    from llm_advisor.diagrams.export import book, check_writable, format_for, write_file
+    from llm_advisor.diagrams.paginate import PAPERS
+
+    if output is None or format_for(output, fmt) != "pdf":
+        raise InputError("--book writes a PDF: give a file ending in .pdf with -o FILE")
+    chosen_paper = paper.strip().lower()
+    if chosen_paper not in PAPERS:
+        raise InputError(f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=paper)
+    check_writable(output, "pdf")
+    kb = load_kb(rules_dir)
+    document = book(kb, chosen_paper, _date(date_text, "pdf"))
+    write_file(output, document.data, "pdf")
+    click.echo(f"Wrote {output} (PDF, {document.pages} pages).", err=True)
 
 
 def _approach(kb: KnowledgeBase, approach: str | None) -> str | None:

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -394,19 +394,69 @@ def pdf_document(
     return join_pdfs(rendered, joiner), len(rendered)
 
 
+def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Document:
+    """The design-review document as one PDF: the overview, one page per approach, then the
+    exact diagram as numbered appendix pages and an index of the pages each question is on."""
+    from llm_advisor.engine.overview import recommends, summarize
+
+    if not gv.have_dot():
+        raise gv.missing("pdf")
+    joiner = shutil.which("pdfunite")
+    if joiner is None:
+        raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
+    sheet = PAPERS[paper]
+    detail = load_diagram(kb)
+    stamp = f" · {date}" if date else ""
+    rulebase = f"rule base {kb.fingerprint[:12]}{stamp}"
+    pointer = "→ exact: appendix"
+    parts = []
+    overview = Request("pdf", paper, date, view="overview")
+    title, subtitle = titles(kb, overview, None)
+    subtitle = [line.replace("llm-advisor diagram --detail", "the appendix") for line in subtitle]
+    scene = build_scene(kb, summarize(detail), title=title, subtitle=subtitle, pointer=pointer)
+    parts.append(one_page(kb, scene, sheet))
+    for approach in kb.approach_ids:
+        request = Request("pdf", paper, date, view="approach", approach=approach)
+        title, _ = titles(kb, request, None)
+        shown = summarize(detail, classify=recommends(approach), budget=APPROACH_BUDGET)
+        scene = build_scene(kb, shown, title=title, pointer=pointer)
+        parts.append(one_page(kb, scene, sheet))
+    heading = f"Appendix: the exact decision diagram · {rulebase}"
+    pages, _ = page_scenes(kb, detail, None, sheet, heading, [])
+    appendix, count = pdf_document(kb, detail, None, sheet, heading, [])
+    where: dict[int, list[int]] = {}
+    for number, page in enumerate(pages, 1):
+        for node_id in page.members:
+            node = detail.nodes[node_id]
+            assert isinstance(node, Question)
+            where.setdefault(node.fact, []).append(number)
+    rows = [
+        (kb.fact(detail.facts[f]).short or detail.facts[f], detail.facts[f], sorted(set(where[f])))
+        for f in sorted(where)
+    ]
+    index = fit_page(
+        lambda pad, size: gv.index_dot(f"Index of the appendix · {rulebase}", rows, pad, size),
+        sheet,
+    )
+    document = join_pdfs([*parts, appendix, index], joiner)
+    return Document(document, len(parts) + count + 1, None)
+
+
 def one_page(kb: KnowledgeBase, scene: Scene, sheet: Sheet) -> bytes:
     """A one-page PDF of exactly the paper's size: the drawing centred, scaled down to fit."""
+    return fit_page(lambda pad, size: gv.to_dot(kb, scene, pad=pad, size=size), sheet)
+
+
+def fit_page(
+    source: Callable[[gv.Pad | None, tuple[float, float] | None], str], sheet: Sheet
+) -> bytes:
+    """Render DOT (made by `source(pad, size)`) as one page of exactly the paper's size."""
     usable_w, usable_h = sheet.usable
-    width, height = gv.measure([gv.to_dot(kb, scene)])[0]
+    width, height = gv.measure([source(None, None)])[0]
     scale = min(1.0, usable_w / width, usable_h / height)
     # `dot` scales the padding with the drawing: pad so that both fill the sheet once scaled.
-    source = gv.to_dot(
-        kb,
-        scene,
-        pad=gv.Pad((sheet.width / scale - width) / 2, (sheet.height / scale - height) / 2),
-        size=(sheet.width, sheet.height) if scale < 1 else None,
-    )
-    return gv.run_dot(source, "pdf")
+    pad = gv.Pad((sheet.width / scale - width) / 2, (sheet.height / scale - height) / 2)
+    return gv.run_dot(source(pad, (sheet.width, sheet.height) if scale < 1 else None), "pdf")
 
 
 def join_pdfs(parts: list[bytes], exe: str) -> bytes:

@@ -221,6 +221,36 @@ def to_dot(
     return str(dot.source)
 
 
+def index_dot(
+    title: str,
+    rows: Sequence[tuple[str, str, list[int]]],
+    pad: Pad | None = None,
+    size: tuple[float, float] | None = None,
+) -> str:
+    """A page with a table: each question (short text, fact name) and the pages it is on."""
+    cells = "".join(
+        f'<tr><td align="left"><b>{_text(short)}</b></td><td align="left">'
+        f'<font face="Courier">{_text(name)}</font></td><td align="left">'
+        f"{_text(', '.join(str(p) for p in pages))}</td></tr>"
+        for short, name, pages in rows
+    )
+    table = (
+        '<<table border="0" cellborder="0" cellspacing="0" cellpadding="4">'
+        f'<tr><td align="left" colspan="3"><font point-size="{TITLE_PT}"><b>{_text(title)}</b>'
+        '</font></td></tr><tr><td align="left"><i>Question</i></td><td align="left"><i>Fact</i>'
+        f'</td><td align="left"><i>Appendix pages</i></td></tr>{cells}</table>>'
+    )
+    attrs = f'margin="0" fontname="{FONT}"'
+    if pad is not None:
+        attrs += f' pad="{pad.x / 72:.6f},{pad.y / 72:.6f}"'
+    if size is not None:
+        attrs += f' size="{size[0] / 72:.4f},{size[1] / 72:.4f}"'
+    return (
+        f"digraph index {{ graph [{attrs}]; node [shape=plaintext fontname=\"{FONT}\" "
+        f'fontsize="{TEXT_PT}"]; t [label={table}]; }}'
+    )
+
+
 def catalog_dot(kb: KnowledgeBase, scene: Scene, extra: Iterable[SceneNode] = ()) -> str:
     """A graph of unconnected nodes so that one run of `dot` measures them all: every node of
     the scene and of `extra`, and each distinct edge label as `l<i>`."""
