@@ -1,0 +1,171 @@
+"""The overview and per-approach views: every leaf lists exactly the outcomes inference gives
+over the cases that reach it (exhaustively on small rule bases, sampled plus a witness per
+listed outcome on the shipped one), one page, Mermaid within GitHub's limits."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS
+
+from llm_advisor.cli.main import cli
+from llm_advisor.diagrams.export import Request, render
+from llm_advisor.diagrams.mermaid import too_large
+from llm_advisor.engine.analysis import Analyzer, Decision
+from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
+from llm_advisor.engine.facts import Case
+from llm_advisor.engine.inference import evaluate_many
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.overview import OVERVIEW_BUDGET, recommends, summarize
+
+Region = tuple[int, ...]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_ADVISOR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def leaves(summary: DecisionDiagram) -> Iterator[tuple[Region, tuple[Decision, ...], int]]:
+    """Every root-to-leaf path of a summary: the cells it allows per fact, the outcomes the
+    leaf lists, and the leaf."""
+    full = tuple((1 << len(labels)) - 1 for labels in summary.cell_labels)
+    stack: list[tuple[int, Region]] = [(summary.root, full)]
+    while stack:
+        node_id, region = stack.pop()
+        node = summary.nodes[node_id]
+        if isinstance(node, Question):
+            for cells, child in node.branches:
+                mask = region[node.fact] & sum(1 << c for c in cells)
+                stack.append((child, (*region[: node.fact], mask, *region[node.fact + 1 :])))
+        elif isinstance(node, Leaf):
+            yield region, (node.decision,), node_id
+        else:
+            assert isinstance(node, Open)
+            yield region, node.outcomes, node_id
+
+
+def case_of(kb: KnowledgeBase, an: Analyzer, cells: tuple[int, ...]) -> Case:
+    values: list[Value | None] = [an.cells[i][c].value for i, c in enumerate(cells)]
+    return Case(
+        tuple(zip(kb.fact_names, values, strict=True)),
+        tuple((name, "given") for name in kb.fact_names),
+    )
+
+
+def inferred(kb: KnowledgeBase, an: Analyzer, cases: list[tuple[int, ...]]) -> set[Decision]:
+    return {
+        Decision(r.recommendation, r.combine_with)
+        for r in evaluate_many(kb, iter([case_of(kb, an, c) for c in cases]))
+    }
+
+
+def cells_in(mask: int) -> list[int]:
+    return [c for c in range(mask.bit_length()) if mask >> c & 1]
+
+
+def summaries(detail: DecisionDiagram, kb: KnowledgeBase) -> list[DecisionDiagram]:
+    """The overview, small budgets (so that leaves list several outcomes), and every
+    approach's view."""
+    found = [summarize(detail)]
+    found += [summarize(detail, budget=b, leaves=None) for b in (0, 1, 2, 3)]
+    found += [summarize(detail, classify=recommends(a)) for a in kb.approach_ids]
+    return found
+
+
+@pytest.mark.parametrize("name", ["mini", "tricky", "wide", "layered"])
+def test_every_leaf_lists_exactly_the_outcomes_of_its_cases(name: str) -> None:
+    kb = load_knowledge_base(KBS / name)
+    an = Analyzer(kb)
+    detail = load_diagram(kb)
+    opened = 0
+    for summary in summaries(detail, kb):
+        for region, listed, _ in leaves(summary):
+            cases = list(itertools.product(*(cells_in(m) for m in region)))
+            assert set(listed) == inferred(kb, an, cases), region
+            assert len(set(listed)) == len(listed), "each outcome once"
+            opened += len(listed) > 1
+    assert opened, "some leaf lists several outcomes"
+
+
+def witness(detail: DecisionDiagram, region: Region, wanted: Decision) -> tuple[int, ...]:
+    """A case inside `region` whose exact leaf is `wanted`, found on the exact diagram."""
+    stack: list[tuple[int, Region]] = [(detail.root, region)]
+    while stack:
+        node_id, box = stack.pop()
+        node = detail.nodes[node_id]
+        if isinstance(node, Leaf):
+            if node.decision == wanted:
+                return tuple(cells_in(m)[0] for m in box)
+            continue
+        assert isinstance(node, Question)
+        for cells, child in node.branches:
+            mask = box[node.fact] & sum(1 << c for c in cells)
+            if mask:
+                stack.append((child, (*box[: node.fact], mask, *box[node.fact + 1 :])))
+    raise AssertionError(f"no case in the region reaches {wanted}")
+
+
+def test_the_shipped_overview_is_exact_by_sampling_and_witnesses() -> None:
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    detail = load_diagram(kb)
+    rng = random.Random(2026)
+    for summary in summaries(detail, kb)[:3]:
+        for region, listed, _ in leaves(summary):
+            # Nothing listed is impossible: a case of the region reaches each listed outcome.
+            for outcome in listed:
+                assert inferred(kb, an, [witness(detail, region, outcome)]) == {outcome}
+            # Nothing possible is missing: sampled cases of the region give listed outcomes.
+            sampled = [tuple(rng.choice(cells_in(m)) for m in region) for _ in range(30)]
+            assert inferred(kb, an, sampled) <= set(listed)
+
+
+def test_the_overview_asks_in_the_rule_base_order_within_its_budget() -> None:
+    kb = load_knowledge_base()
+    overview = summarize(load_diagram(kb))
+    questions = [n for n in overview.reachable() if isinstance(overview.nodes[n], Question)]
+    assert 1 <= len(questions) <= OVERVIEW_BUDGET
+    root = overview.nodes[overview.root]
+    assert isinstance(root, Question) and root.fact == 0, "the first question is the first fact"
+    for n in questions:
+        node = overview.nodes[n]
+        assert isinstance(node, Question)
+        for _, child in node.branches:
+            below = overview.nodes[child]
+            if isinstance(below, Question):
+                assert below.fact > node.fact, "later questions come later in the schema"
+
+
+def test_overview_labels() -> None:
+    kb = load_knowledge_base()
+    text = render(kb, Request("mermaid", view="overview")).data.decode("utf-8")
+    assert too_large(text) is None
+    assert "#lt; 1#quot;" not in text and "< 1," not in text
+
+
+@pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
+@pytest.mark.parametrize("extra", [[], ["--approach", "FINE_TUNING"], ["--paper", "letter"]])
+def test_the_overview_and_an_approach_fit_one_landscape_page(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    target = tmp_path / "overview.pdf"
+    done = CliRunner().invoke(cli, ["diagram", "-o", str(target), *extra])
+    assert done.exit_code == 0, done.output
+    info = subprocess.run(["pdfinfo", str(target)], capture_output=True, text=True).stdout
+    assert "Pages:           1" in info
+    width, height = (float(x) for x in info.split("Page size:")[1].split("pts")[0].split(" x "))
+    assert width > height
+
+
+def test_an_unknown_approach_is_bad_input() -> None:
+    done = CliRunner().invoke(cli, ["diagram", "--approach", "magic"])
+    assert done.exit_code == 2
+    assert "unknown approach 'magic'" in done.output and "fine_tuning" in done.output
