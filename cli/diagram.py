@@ -194,9 +194,8 @@ def diagram(
         elif path.decision is not None:
             end = f"{outcome_names(kb, [path.decision])[0]} whatever {', '.join(path.unknown)} is"
         else:
-            end = (
-                f"depends on {', '.join(path.unknown)}: one of "
-                + "; ".join(outcome_names(kb, path.outcomes))
+            end = f"depends on {', '.join(path.unknown)}: one of " + "; ".join(
+                outcome_names(kb, path.outcomes)
             )
         click.echo(f"Highlighted path: {end}.", err=True)
 
@@ -231,7 +230,9 @@ def _write_book(
         raise InputError("--book writes a PDF: give a file ending in .pdf with -o FILE")
     chosen_paper = paper.strip().lower()
     if chosen_paper not in PAPERS:
-        raise InputError(f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=paper)
+        raise InputError(
+            f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=paper
+        )
     check_writable(output, "pdf")
     kb = load_kb(rules_dir)
     document = book(kb, chosen_paper, _date(date_text, "pdf"))

@@ -36,9 +36,9 @@ from .scene import (
     continuation_node,
     decision_text,
     describe_case,
-    outcome_names,
     entry_node,
     legend,
+    outcome_names,
     whole,
 )
 

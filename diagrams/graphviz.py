@@ -246,7 +246,7 @@ def index_dot(
     if size is not None:
         attrs += f' size="{size[0] / 72:.4f},{size[1] / 72:.4f}"'
     return (
-        f"digraph index {{ graph [{attrs}]; node [shape=plaintext fontname=\"{FONT}\" "
+        f'digraph index {{ graph [{attrs}]; node [shape=plaintext fontname="{FONT}" '
         f'fontsize="{TEXT_PT}"]; t [label={table}]; }}'
     )
 

@@ -191,7 +191,9 @@ def edge_labels(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> li
             runs[-1].append(c)
         else:
             runs.append([c])
-    return [_merged(labels[run[0]], labels[run[-1]]) if len(run) > 1 else labels[run[0]] for run in runs]
+    return [
+        _merged(labels[run[0]], labels[run[-1]]) if len(run) > 1 else labels[run[0]] for run in runs
+    ]
 
 
 def _band(label: str) -> tuple[str, str] | None:

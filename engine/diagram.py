@@ -172,7 +172,11 @@ class DecisionDiagram:
             if not isinstance(node, Question):
                 ends[node_id] = None
                 continue
-            taken = [child for cells, child in node.branches if any(masks[node.fact] >> c & 1 for c in cells)]
+            taken = [
+                child
+                for cells, child in node.branches
+                if any(masks[node.fact] >> c & 1 for c in cells)
+            ]
             if len(taken) > 1:
                 unknown[self.facts[node.fact]] = None
             steps.update((node_id, child) for child in taken)

@@ -29,7 +29,9 @@ def walkthrough(kb: KnowledgeBase, detail: DecisionDiagram) -> dict[str, Any]:
             for lit in alternative:
                 if isinstance(lit, FactTest):
                     i = an.index[lit.fact]
-                    mask = sum(1 << c for c, cell in enumerate(an.cells[i]) if lit.holds(cell.value))
+                    mask = sum(
+                        1 << c for c, cell in enumerate(an.cells[i]) if lit.holds(cell.value)
+                    )
                     literals.append([0, i, mask])
                 else:
                     assert isinstance(lit, DerivedTest)

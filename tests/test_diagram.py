@@ -27,7 +27,7 @@ from llm_advisor.diagrams import graphviz as gv
 from llm_advisor.diagrams.export import Request, page_scenes, render
 from llm_advisor.diagrams.paginate import PAPERS
 from llm_advisor.diagrams.scene import case_path
-from llm_advisor.engine.diagram import Leaf, Question, compile_diagram, load_diagram
+from llm_advisor.engine.diagram import Question, compile_diagram, load_diagram
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.facts import make_case
 from llm_advisor.engine.inference import evaluate
@@ -124,7 +124,9 @@ def test_mermaid_draws_every_node_and_edge(name: str) -> None:
 def test_shipped_rule_base_is_drawn_completely() -> None:
     kb = shipped()
     diagram = load_diagram(kb)
-    check_complete(kb, diagram, parse_dot(render(kb, Request("dot", view="detail")).data.decode("utf-8")))
+    check_complete(
+        kb, diagram, parse_dot(render(kb, Request("dot", view="detail")).data.decode("utf-8"))
+    )
     _, drawn = parse_mermaid(render(kb, Request("mermaid")).data.decode("utf-8"))
     check_complete(kb, diagram, drawn)
 
@@ -151,7 +153,8 @@ TRICKY_TEXT = [
 def test_tricky_labels_come_back_unchanged_from_dot_and_mermaid() -> None:
     kb = kb_named("tricky")
     dot_labels = " | ".join(
-        a["label"] for a in parse_dot(render(kb, Request("dot", view="detail")).data.decode()).nodes.values()
+        a["label"]
+        for a in parse_dot(render(kb, Request("dot", view="detail")).data.decode()).nodes.values()
     )
     _, drawn = parse_mermaid(render(kb, Request("mermaid")).data.decode())
     mermaid_labels = " | ".join(a["label"] for a in drawn.nodes.values())
@@ -221,7 +224,7 @@ def test_highlight_follows_known_facts_and_every_branch_of_unknown_ones(
     for known in completions(kb, dict(case.values)):
         path, decision = diagram.walk(an, known)  # type: ignore[arg-type]
         walked.update(path)
-        steps.update(zip(path, path[1:], strict=False))
+        steps.update(itertools.pairwise(path))
         outcomes.add(decision)
     assert {int(n[1:].split("_")[0]) for n in nodes} == walked
     assert {(int(t[1:]), int(h[1:].split("_")[0])) for t, h in edges} == steps
