@@ -22,7 +22,15 @@ LINT := engine cli diagrams rules tests benchmarks __init__.py __main__.py
 consult: $(LINKED)
 	@$(VENV)/bin/llm-advisor consult
 
-test: $(LINKED) system-deps
+# mermaid-cli renders the Mermaid output in the tests, with the machine's Chromium (no browser
+# download), in a git-ignored node_modules/.
+MERMAID_CLI := 11.4.2
+MMDC := node_modules/.bin/mmdc
+$(MMDC):
+	@command -v npm >/dev/null || { echo "the Mermaid tests need npm (Debian: apt-get install npm)" >&2; exit 1; }
+	PUPPETEER_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --no-save --prefix . @mermaid-js/mermaid-cli@$(MERMAID_CLI)
+
+test: $(LINKED) system-deps $(MMDC)
 	$(VENV)/bin/ruff check $(LINT)
 	$(VENV)/bin/ruff format --check $(LINT)
 	$(VENV)/bin/mypy

@@ -169,3 +169,33 @@ def test_an_unknown_approach_is_bad_input() -> None:
     done = CliRunner().invoke(cli, ["diagram", "--approach", "magic"])
     assert done.exit_code == 2
     assert "unknown approach 'magic'" in done.output and "fine_tuning" in done.output
+
+
+MMDC = Path(__file__).parent.parent / "node_modules" / ".bin" / "mmdc"
+
+
+@pytest.mark.skipif(not MMDC.exists(), reason="mermaid-cli is installed by 'make test'")
+@pytest.mark.parametrize("extra", [[], ["--approach", "rag"]])
+def test_mermaid_draws_the_overview(tmp_path: Path, extra: list[str]) -> None:
+    """Mermaid itself draws the text (mermaid-cli, with the machine's Chromium)."""
+    import json
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("needs Debian's chromium")
+    source = tmp_path / "overview.mmd"
+    done = CliRunner().invoke(cli, ["diagram", "-o", str(source), *extra])
+    assert done.exit_code == 0, done.output
+    config = tmp_path / "puppeteer.json"
+    config.write_text(json.dumps({"executablePath": chromium, "args": ["--no-sandbox"]}))
+    target = tmp_path / "overview.svg"
+    drawn = subprocess.run(
+        [str(MMDC), "-p", str(config), "-i", str(source), "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    svg = target.read_text(encoding="utf-8")
+    assert "<svg" in svg and "Problem" in svg
