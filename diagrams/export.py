@@ -18,24 +18,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from llm_advisor.engine.analysis import Analyzer
 from llm_advisor.engine.diagram import DecisionDiagram, Question, compile_diagram, load_diagram
-from llm_advisor.engine.errors import AdvisorError, EngineError, InputError
+from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.facts import Case, display_value
+from llm_advisor.engine.highlight import CasePath, highlight, with_given
 from llm_advisor.engine.model import KnowledgeBase, Value
 from llm_advisor.engine.outfile import check_output, write_output
 
 from . import graphviz as gv
 from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet, parents
 from .scene import (
-    CasePath,
+    Leaves,
     Page,
     Scene,
     build_scene,
-    case_path,
     continuation_node,
     decision_text,
-    describe_case,
     entry_node,
     legend,
     outcome_names,
@@ -138,61 +136,6 @@ def diagram_for(kb: KnowledgeBase, given: Mapping[str, Value]) -> DecisionDiagra
     return compile_diagram(kb, given) if given else load_diagram(kb)
 
 
-def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Case:
-    """A case with the fixed context filled in; a case that contradicts it is bad input."""
-    if not given:
-        return case
-    an = Analyzer(kb)
-    values = dict(case.values)
-    status = dict(case.status)
-    for name, fixed in given.items():
-        own = values.get(name)
-        if (
-            own is not None
-            and status[name] == "given"
-            and an.cell_of(name, own) != an.cell_of(name, fixed)
-        ):
-            fact = kb.fact(name)
-            raise InputError(
-                f"the highlighted case has {name}={display_value(fact, own)}, which contradicts "
-                f"--given {name}={display_value(fact, fixed)}",
-                item=name,
-            )
-        if own is None or status[name] != "given":
-            values[name] = fixed
-            status[name] = "given"
-    return Case(
-        tuple((f.name, values[f.name]) for f in kb.facts),
-        tuple((f.name, status[f.name]) for f in kb.facts),
-    )
-
-
-def highlight(
-    kb: KnowledgeBase, detail: DecisionDiagram, shown: DecisionDiagram, case: Case
-) -> CasePath:
-    """The path of a case through the drawn diagram, with its outcome from the exact one: the one
-    outcome, checked against inference, when the facts the exact diagram asks are known; else
-    every outcome still possible."""
-    from llm_advisor.engine.inference import evaluate
-
-    values = dict(case.values)
-    path = case_path(kb, shown, values)
-    exact = case_path(kb, detail, values)
-    described = describe_case(kb, values)
-    if exact.unknown or exact.decision is None:
-        return CasePath(path.trace, exact.decision, exact.outcomes, described)
-    result = evaluate(kb, case)
-    if (result.recommendation, result.combine_with) != (
-        exact.decision.recommendation,
-        exact.decision.combine_with,
-    ):
-        raise EngineError(
-            "the decision diagram and inference disagree on the highlighted case "
-            f"({exact.decision.recommendation} vs {result.recommendation}); run 'llm-advisor rules check'"
-        )
-    return CasePath(path.trace, exact.decision, exact.outcomes, described)
-
-
 def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> DecisionDiagram:
     """The diagram a request draws: the exact one, the overview, or one approach's view."""
     from llm_advisor.engine.overview import recommends, summarize
@@ -278,7 +221,8 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
     if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)
-    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle, pointer=POINTER)
+    leaves = Leaves(POINTER, focus=request.approach if request.view == "approach" else None)
+    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle, leaves=leaves)
     if request.fmt == "pdf":
         return Document(one_page(kb, scene, PAPERS[request.paper]), 1, path)
     if request.fmt == "mermaid":
@@ -413,13 +357,15 @@ def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Docum
     overview = Request("pdf", paper, date, view="overview")
     title, subtitle = titles(kb, overview, None)
     subtitle = [line.replace("llm-advisor diagram --detail", "the appendix") for line in subtitle]
-    scene = build_scene(kb, summarize(detail), title=title, subtitle=subtitle, pointer=pointer)
+    scene = build_scene(
+        kb, summarize(detail), title=title, subtitle=subtitle, leaves=Leaves(pointer)
+    )
     parts.append(one_page(kb, scene, sheet))
     for approach in kb.approach_ids:
         request = Request("pdf", paper, date, view="approach", approach=approach)
         title, _ = titles(kb, request, None)
         shown = summarize(detail, classify=recommends(approach), budget=APPROACH_BUDGET)
-        scene = build_scene(kb, shown, title=title, pointer=pointer)
+        scene = build_scene(kb, shown, title=title, leaves=Leaves(pointer, focus=approach))
         parts.append(one_page(kb, scene, sheet))
     heading = f"Appendix: the exact decision diagram · {rulebase}"
     pages, _ = page_scenes(kb, detail, None, sheet, heading, [])

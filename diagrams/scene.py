@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from llm_advisor.engine.analysis import Analyzer, Decision
-from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question, Trace
-from llm_advisor.engine.facts import display_value
-from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.analysis import Decision
+from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question
+from llm_advisor.engine.highlight import CasePath
+from llm_advisor.engine.model import KnowledgeBase
 
 Kind = Literal["question", "leaf", "open", "continuation", "entry"]
 State = Literal["normal", "path", "faded"]
@@ -89,22 +89,14 @@ class Scene:
 
 
 @dataclass(frozen=True)
-class CasePath:
-    """Where one case goes through a diagram: every node and edge it can take (all branches at a
-    fact it leaves unknown), the leaves it can reach, and its outcome when only one is possible."""
+class Leaves:
+    """How a summary's leaves are written: where the detail of a leaf that lists several
+    outcomes is (`pointer`, or per leaf in `pointers`), and the approach a per-approach view is
+    about (`focus`)."""
 
-    trace: Trace
-    decision: Decision | None
-    outcomes: tuple[Decision, ...] = ()
-    description: str = ""
-
-    @property
-    def nodes(self) -> frozenset[int]:
-        return self.trace.nodes
-
-    @property
-    def unknown(self) -> tuple[str, ...]:
-        return self.trace.unknown
+    pointer: str = ""
+    pointers: Mapping[int, str] = field(default_factory=dict)
+    focus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,27 +217,6 @@ def _merged(first: str, last: str) -> str:
     return f"{low}–{high}"
 
 
-# --- a case's path ----------------------------------------------------------------------------
-
-
-def case_path(
-    kb: KnowledgeBase, diagram: DecisionDiagram, values: Mapping[str, Value | None]
-) -> CasePath:
-    """Follow a case from the root; at a fact it leaves unknown, every branch is followed."""
-    trace = diagram.trace(diagram.masks_of(Analyzer(kb), values))
-    return CasePath(trace, trace.decision(diagram), trace.outcomes(diagram))
-
-
-def describe_case(kb: KnowledgeBase, values: Mapping[str, Value | None]) -> str:
-    """The known facts of a case as `name=value` pairs, in schema order."""
-    shown = []
-    for fact in kb.facts:
-        value = values.get(fact.name)
-        if value is not None:
-            shown.append(f"{fact.name}={display_value(fact, value)}")
-    return ", ".join(shown)
-
-
 # --- nodes ------------------------------------------------------------------------------------
 
 
@@ -267,14 +238,17 @@ def leaf_node(
     leaf: int,
     parent: int | None,
     state: State,
-    pointer: str = "",
+    style: Leaves | None = None,
 ) -> SceneNode:
     """A leaf drawn below one parent (or alone, when the whole diagram is one leaf)."""
+    style = style or Leaves()
     node = diagram.nodes[leaf]
+    assert not isinstance(node, Question)
     node_id = f"n{leaf}" if parent is None else f"n{leaf}_{parent}"
-    if isinstance(node, Open):
-        return open_node(kb, diagram, node, node_id, leaf, state, pointer)
-    assert isinstance(node, Leaf)
+    if isinstance(node, Open) or (
+        style.focus is not None and node.decision.recommendation != style.focus
+    ):
+        return open_node(kb, diagram, leaf, node_id, state, style)
     main, detail = decision_text(kb, node.decision)
     return SceneNode(
         node_id,
@@ -319,24 +293,48 @@ def short_name(name: str) -> str:
 def open_node(
     kb: KnowledgeBase,
     diagram: DecisionDiagram,
-    node: Open,
+    leaf: int,
     node_id: str,
-    source: int,
     state: State,
-    pointer: str = "",
+    style: Leaves,
 ) -> SceneNode:
     """A leaf where several outcomes are still possible: which, what they depend on, and where
-    the detail is. With no facts to depend on, the outcomes differ only where a summary does
-    not look (a per-approach view)."""
-    listed = outcome_names(kb, node.outcomes)
-    lines = wrap(" · ".join(listed), OPEN_WRAP)
+    the detail is. In a per-approach view: whether the approach is recommended there, always,
+    never or depending on the facts named, and what is recommended otherwise."""
+    node = diagram.nodes[leaf]
+    assert not isinstance(node, Question)
+    outcomes = node.outcomes if isinstance(node, Open) else (node.decision,)
+    depends = node.depends if isinstance(node, Open) else ()
     detail: tuple[str, ...] = ()
-    if node.depends:
-        names = ", ".join(diagram.facts[f] for f in node.depends)
-        detail = wrap(f"depends on {names}", OPEN_WRAP + 8)
+    approach: str | None = None
+    kind: Kind = "open"
+    if style.focus is None:
+        lines = wrap(" · ".join(outcome_names(kb, outcomes)), OPEN_WRAP)
+    else:
+        name = short_name(next(a.name for a in kb.approaches if a.id == style.focus))
+        mine = [d for d in outcomes if d.recommendation == style.focus]
+        other = [d for d in outcomes if d.recommendation != style.focus]
+        if not other:
+            lines, approach, kind = (name,), style.focus, "leaf"
+            detail = tuple(wrap(" · ".join(outcome_names(kb, mine)), OPEN_WRAP))
+        elif not mine:
+            lines, kind = (f"Not {name}",), "leaf"
+            detail = wrap("→ " + " · ".join(outcome_names(kb, other)), OPEN_WRAP)
+        else:
+            lines = (f"{name} in some cases",)
+            detail = wrap(
+                " · ".join(outcome_names(kb, mine))
+                + "; otherwise "
+                + " · ".join(outcome_names(kb, other)),
+                OPEN_WRAP,
+            )
+    if depends:
+        names = ", ".join(diagram.facts[f] for f in depends)
+        detail = (*detail, *wrap(f"depends on {names}", OPEN_WRAP + 8))
+        pointer = style.pointers.get(leaf, style.pointer)
         if pointer:
             detail = (*detail, pointer)
-    return SceneNode(node_id, "open", lines, detail, source=source, state=state)
+    return SceneNode(node_id, kind, lines, detail, approach=approach, source=leaf, state=state)
 
 
 def continuation_node(
@@ -406,12 +404,12 @@ def build_scene(
     title: str = "",
     subtitle: Sequence[str] = (),
     key: tuple[tuple[str, str], ...] | None = None,
-    pointer: str = "",
+    leaves: Leaves | None = None,
 ) -> Scene:
     """The scene of one page (default: the whole diagram), optionally with a case's path.
 
     `key` is the legend, when the caller has it already (it takes a walk over the diagram);
-    `pointer` tells, on a leaf that lists several outcomes, where the detail is.
+    `leaves` says how a summary's leaves are written.
     """
     page = page or whole(diagram)
     key = legend(kb, diagram) if key is None else key
@@ -424,7 +422,7 @@ def build_scene(
     nodes: list[SceneNode] = []
     edges: list[SceneEdge] = []
     if not isinstance(diagram.nodes[diagram.root], Question):
-        nodes.append(leaf_node(kb, diagram, diagram.root, None, state(True), pointer))
+        nodes.append(leaf_node(kb, diagram, diagram.root, None, state(True), leaves))
         return Scene(title, tuple(subtitle), key, tuple(nodes), ())
 
     order = page_order(diagram, page)
@@ -444,7 +442,7 @@ def build_scene(
             followed = (node_id, child) in steps
             if not isinstance(diagram.nodes[child], Question):
                 head = f"n{child}_{node_id}"
-                nodes.append(leaf_node(kb, diagram, child, node_id, state(followed), pointer))
+                nodes.append(leaf_node(kb, diagram, child, node_id, state(followed), leaves))
             elif child in page.members:
                 head = f"n{child}"
             else:

@@ -184,7 +184,14 @@ def _freeze(detail: DecisionDiagram, root: _Draft) -> DecisionDiagram:
             return ids[id(draft)]
         node: Node
         if draft.branches:
-            branches = tuple((cells, visit(child)) for cells, child in draft.branches)
+            # Answers whose drafts turn out the same node share one branch.
+            merged: dict[int, list[int]] = {}
+            for cells, child in draft.branches:
+                merged.setdefault(visit(child), []).extend(cells)
+            if len(merged) == 1:
+                ids[id(draft)] = next(iter(merged))
+                return ids[id(draft)]
+            branches = tuple(sorted((tuple(sorted(c)), n) for n, c in merged.items()))
             node = Question(draft.fact, branches)
         elif len(draft.outcomes) == 1:
             node = Leaf(draft.outcomes[0])

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from llm_advisor.diagrams import graphviz as gv
 from llm_advisor.diagrams.export import Request, page_scenes, render
 from llm_advisor.diagrams.paginate import PAPERS
-from llm_advisor.diagrams.scene import case_path
 from llm_advisor.engine.diagram import Question, compile_diagram, load_diagram
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.highlight import case_path
 from llm_advisor.engine.inference import evaluate
 from llm_advisor.engine.loader import load_knowledge_base
 from llm_advisor.engine.model import KnowledgeBase
@@ -276,7 +276,7 @@ def test_given_draws_the_sub_diagram() -> None:
 def test_a_case_that_contradicts_the_given_context_is_bad_input() -> None:
     kb = kb_named("mini")
     case = make_case(kb, {"size": "5k", "urgent": "yes"})
-    with pytest.raises(InputError, match="contradicts --given size=5M"):
+    with pytest.raises(InputError, match="contradicts the fixed context size=5M"):
         render(kb, Request("dot", given={"size": 5e6}, case=case))
 
 
