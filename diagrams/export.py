@@ -153,8 +153,13 @@ def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> Dec
     return detail
 
 
-def titles(kb: KnowledgeBase, request: Request, path: CasePath | None) -> tuple[str, list[str]]:
-    """The title line and subtitle lines of every page."""
+def titles(
+    kb: KnowledgeBase,
+    request: Request,
+    path: CasePath | None,
+    exact: str = "llm-advisor diagram --detail",
+) -> tuple[str, list[str]]:
+    """The title line and subtitle lines of every page (`exact`: where the exact diagram is)."""
     names = {a.id: a.name for a in kb.approaches}
     heading = {
         "overview": "Decision overview",
@@ -180,12 +185,20 @@ def titles(kb: KnowledgeBase, request: Request, path: CasePath | None) -> tuple[
         lines.extend(
             _wrap(f"Highlighted case{note}: {path.description or 'no facts'}{unknown} → {outcome}")
         )
-    if request.view in ("overview", "approach"):
+    if request.view == "overview":
         lines.extend(
             _wrap(
                 "Questions in the rule base's order. A dashed leaf lists every outcome still "
                 "possible there and the facts that decide between them; the exact diagram "
-                "(llm-advisor diagram --detail) asks them."
+                f"({exact}) asks them."
+            )
+        )
+    elif request.view == "approach":
+        lines.extend(
+            _wrap(
+                "Questions in the rule base's order. A dashed leaf: recommended in some of its "
+                "cases, depending on the facts named; the exact diagram "
+                f"({exact}) asks them."
             )
         )
     return title, lines
@@ -307,9 +320,12 @@ def pdf_document(
     sheet: Sheet,
     title: str,
     subtitle: list[str],
+    scenes: list[Scene] | None = None,
 ) -> tuple[bytes, int]:
-    """A PDF with one landscape page per part of the diagram, nothing scaled down."""
-    _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
+    """A PDF with one landscape page per part of the diagram, nothing scaled down (`scenes`:
+    the pages' scenes, when the caller has made them already)."""
+    if scenes is None:
+        _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
     joiner = shutil.which("pdfunite")
     if len(scenes) > 1 and joiner is None:
         raise AdvisorError(
@@ -352,24 +368,27 @@ def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Docum
     detail = load_diagram(kb)
     stamp = f" · {date}" if date else ""
     rulebase = f"rule base {kb.fingerprint[:12]}{stamp}"
-    pointer = "→ exact: appendix"
+    # The overview, a page per approach, the appendix, then the index.
+    index_page = 1 + len(kb.approach_ids) + 1
+    heading = f"Appendix: the exact decision diagram · {rulebase}"
+    pages, scenes = page_scenes(kb, detail, None, sheet, heading, [])
+    index_page += len(pages)
+    pointer = f"→ exact: appendix (index on page {index_page})"
     parts = []
     overview = Request("pdf", paper, date, view="overview")
-    title, subtitle = titles(kb, overview, None)
-    subtitle = [line.replace("llm-advisor diagram --detail", "the appendix") for line in subtitle]
+    title, subtitle = titles(kb, overview, None, "the appendix")
     scene = build_scene(
         kb, summarize(detail), title=title, subtitle=subtitle, leaves=Leaves(pointer)
     )
     parts.append(one_page(kb, scene, sheet))
     for approach in kb.approach_ids:
         request = Request("pdf", paper, date, view="approach", approach=approach)
-        title, _ = titles(kb, request, None)
+        title, subtitle = titles(kb, request, None, "the appendix")
         shown = summarize(detail, classify=recommends(approach), budget=APPROACH_BUDGET)
-        scene = build_scene(kb, shown, title=title, leaves=Leaves(pointer, focus=approach))
+        leaves = Leaves(pointer, focus=approach)
+        scene = build_scene(kb, shown, title=title, subtitle=subtitle, leaves=leaves)
         parts.append(one_page(kb, scene, sheet))
-    heading = f"Appendix: the exact decision diagram · {rulebase}"
-    pages, _ = page_scenes(kb, detail, None, sheet, heading, [])
-    appendix, count = pdf_document(kb, detail, None, sheet, heading, [])
+    appendix, count = pdf_document(kb, detail, None, sheet, heading, [], scenes)
     where: dict[int, list[int]] = {}
     for number, page in enumerate(pages, 1):
         for node_id in page.members:
@@ -381,7 +400,9 @@ def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Docum
         for f in sorted(where)
     ]
     index = fit_page(
-        lambda pad, size: gv.index_dot(f"Index of the appendix · {rulebase}", rows, pad, size),
+        lambda pad, size: gv.index_dot(
+            f"Index of the appendix (its own page numbers) · {rulebase}", rows, pad, size
+        ),
         sheet,
     )
     document = join_pdfs([*parts, appendix, index], joiner)

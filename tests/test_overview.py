@@ -19,7 +19,7 @@ from llm_advisor.diagrams.export import Request, render
 from llm_advisor.diagrams.mermaid import too_large
 from llm_advisor.engine.analysis import Analyzer, Decision
 from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
-from llm_advisor.engine.facts import Case
+from llm_advisor.engine.facts import Case, make_case
 from llm_advisor.engine.inference import evaluate_many
 from llm_advisor.engine.loader import load_knowledge_base
 from llm_advisor.engine.model import KnowledgeBase, Value
@@ -199,3 +199,91 @@ def test_mermaid_draws_the_overview(tmp_path: Path, extra: list[str]) -> None:
     assert drawn.returncode == 0, drawn.stderr
     svg = target.read_text(encoding="utf-8")
     assert "<svg" in svg and "Problem" in svg
+
+
+@pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
+def test_the_book_is_overview_approaches_appendix_and_index(tmp_path: Path) -> None:
+    kb = load_knowledge_base(KBS / "wide")
+    target = tmp_path / "review.pdf"
+    done = CliRunner().invoke(
+        cli, ["diagram", "--rules", str(KBS / "wide"), "--book", "-o", str(target)]
+    )
+    assert done.exit_code == 0, done.output
+    info = subprocess.run(
+        ["pdfinfo", "-f", "1", "-l", "999", str(target)], capture_output=True, text=True
+    ).stdout
+    pages = int(info.split("Pages:")[1].split()[0])
+    assert f"(PDF, {pages} pages)" in done.output
+    sizes = {
+        line.split("size:")[1].split("pts")[0].strip()
+        for line in info.splitlines()
+        if " size:" in line and line.startswith("Page ")
+    }
+    assert sizes == {"842 x 595"}, "every page is landscape A4"
+
+    def text(page: int) -> str:
+        return subprocess.run(
+            ["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(target), "-"],
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    assert "Decision overview" in text(1)
+    names = [a.name for a in kb.approaches]
+    for number, name in enumerate(names, 2):
+        assert f"When is {name} recommended?" in " ".join(text(number).split())
+    appendix = range(len(names) + 2, pages)
+    assert all("Appendix" in text(p) for p in appendix)
+    index = text(pages)
+    assert "Index of the appendix" in index
+    # Every question of the exact diagram is listed with the appendix pages it is on.
+    detail = load_diagram(kb)
+    asked = {detail.facts[n.fact] for n in detail.nodes if isinstance(n, Question)}
+    assert all(name in index for name in asked)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--book"], "--book writes a PDF"),
+        (["--book", "-o", "x.svg"], "--book writes a PDF"),
+        (["--detail", "--approach", "rag"], "only one of"),
+        (["--approach", "nope"], "unknown approach 'nope'"),
+    ],
+)
+def test_document_options_bad_input(args: list[str], needle: str) -> None:
+    done = CliRunner().invoke(cli, ["diagram", *args])
+    assert done.exit_code == 2
+    assert needle in done.output and len(done.output.strip().splitlines()) == 1
+
+
+def test_the_readme_example_follows_every_branch_of_unknown_facts(tmp_path: Path) -> None:
+    """Known facts are followed; the unknown ones leave several outcomes, all of them named."""
+    done = CliRunner().invoke(
+        cli,
+        [
+            "diagram",
+            "--fact",
+            "problem_type=knowledge",
+            "--fact",
+            "change_frequency=daily",
+            "-o",
+            str(tmp_path / "case.dot"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert "stops at" not in done.output
+    line = next(x for x in done.output.splitlines() if x.startswith("Highlighted path:"))
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    detail = load_diagram(kb)
+    case = make_case(kb, {"problem_type": "knowledge", "change_frequency": "daily"})
+    masks = detail.masks_of(an, dict(case.values))  # with the documented defaults
+    outcomes = detail.trace(masks).outcomes(detail)
+    names = {a.id: a.name for a in kb.approaches}
+    assert len(outcomes) > 1
+    assert "depends on" in line
+    for outcome in outcomes:
+        assert outcome.recommendation is not None
+        short = names[outcome.recommendation].split("(")[-1].rstrip(")")
+        assert short in line
