@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from llm_advisor.engine.analysis import Analyzer
 from llm_advisor.engine.diagram import DecisionDiagram, Question, compile_diagram, load_diagram
 from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.facts import Case, display_value
@@ -230,7 +231,14 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
 
         from .html import to_html
 
-        return Document(to_html(walkthrough(kb, detail), title).encode("utf-8"), 1, path)
+        start = []
+        if request.case is not None:
+            an = Analyzer(kb)
+            for i, (name, value) in enumerate(with_given(kb, request.case, request.given).values):
+                if value is not None:
+                    start.append((i, an.cell_of(name, value)))
+        page = to_html(walkthrough(kb, detail), title, start, " ".join(subtitle))
+        return Document(page.encode("utf-8"), 1, path)
     if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)

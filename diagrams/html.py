@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from .scene import PALETTE
@@ -42,7 +43,7 @@ SCRIPT = r"""
 (function () {
   "use strict";
   var D = JSON.parse(document.getElementById("walk-data").textContent);
-  var answers = [];  // [fact index, cell index]
+  var answers = D.start.slice();  // [fact index, cell index], a highlighted case's first
   var $ = function (id) { return document.getElementById(id); };
   var names = {};
   D.approaches.forEach(function (a) { names[a.id] = a.name; });
@@ -220,11 +221,15 @@ def _json(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def to_html(data: dict[str, Any], title: str) -> str:
-    """The page for walkthrough data (see `engine.walkthrough`)."""
+def to_html(
+    data: dict[str, Any], title: str, start: Sequence[tuple[int, int]] = (), note: str = ""
+) -> str:
+    """The page for walkthrough data (see `engine.walkthrough`); `start` holds the answers
+    (fact index, cell index) of a highlighted case, already given when the page opens, and
+    `note` a line about it."""
     colours = {a["id"]: PALETTE[i % len(PALETTE)][1] for i, a in enumerate(data["approaches"])}
     colours[""] = "#888888"
-    payload = _json({**data, "colours": colours})
+    payload = _json({**data, "colours": colours, "start": [list(a) for a in start]})
     heading = html.escape(title)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -238,6 +243,7 @@ def to_html(data: dict[str, Any], title: str) -> str:
 <body>
 <main>
 <h1>{heading}</h1>
+<div class="sub" id="case-note">{html.escape(note)}</div>
 <div class="sub">Answer the questions in the rule base's order; the outcome appears as soon as no
 other answer can change it. Every outcome comes from the rule base's exact decision diagram.</div>
 <ol class="trail" id="trail"></ol>

@@ -149,3 +149,23 @@ def test_the_page_loads_nothing_from_the_network(tmp_path: Path) -> None:
     text = write_page(tmp_path, KBS / "mini").read_text(encoding="utf-8")
     assert "http://" not in text.split("walk-data")[0] and "src=" not in text
     assert "default-src 'none'" in text
+
+
+def test_a_highlighted_case_opens_with_its_answers_given(browser: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from selenium.webdriver.common.by import By
+
+    kb = load_knowledge_base(KBS / "wide")
+    target = tmp_path / "case.html"
+    done = CliRunner().invoke(
+        cli,
+        ["diagram", "--rules", str(KBS / "wide"), "-o", str(target), "--fact", "domain=legal"],
+    )
+    assert done.exit_code == 0, done.output
+    browser.get(target.as_uri())
+    trail = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#trail li")]
+    short = kb.fact("domain").short or "domain"
+    assert f"{short}: legal" in trail
+    if browser.find_element(By.ID, "ask").is_displayed():
+        assert browser.find_element(By.ID, "ask").get_attribute("data-fact") != "domain"
+    assert "domain=legal" in browser.find_element(By.ID, "case-note").text
