@@ -144,11 +144,27 @@ def test_the_overview_asks_in_the_rule_base_order_within_its_budget() -> None:
                 assert below.fact > node.fact, "later questions come later in the schema"
 
 
-def test_overview_labels() -> None:
+def test_overview_mermaid_fits_githubs_limits() -> None:
     kb = load_knowledge_base()
     text = render(kb, Request("mermaid", view="overview")).data.decode("utf-8")
     assert too_large(text) is None
-    assert "#lt; 1#quot;" not in text and "< 1," not in text
+
+
+def test_zero_reads_none() -> None:
+    """A count or token band that holds only zero is called "none", not "< 1"."""
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    counted = [
+        i
+        for i, fact in enumerate(kb.facts)
+        if fact.unit in ("tokens", "count") and kb.thresholds(fact.name)[:1] == (1.0,)
+    ]
+    if not counted:
+        pytest.skip("no count in the shipped rules is compared with 1 right now")
+    for i in counted:
+        first = an.cells[i][0]
+        assert first.label == "none" and first.high == 1.0
+        assert an.cell_of(kb.facts[i].name, 0.0) == 0
 
 
 @pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
