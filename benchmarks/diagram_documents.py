@@ -6,6 +6,9 @@ Baseline: compiling the exact diagram itself (`compile_diagram`, cold) in the sa
 figure is overview ÷ detail (lower is better; target: at most 0.5, so the default document
 costs less than the diagram it reads). Page counts per format are reported beside it: the
 overview PDF, each approach's PDF and the detail PDF on A4, and the Mermaid text's length.
+
+A second figure compares the documents themselves: the overview's PDF pages ÷ the detail's PDF
+pages (target: at most 0.05; the overview is one page), with the Mermaid lengths of both.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from llm_advisor.engine.loader import load_knowledge_base
 from llm_advisor.engine.overview import summarize
 
 TARGET = 0.5
+PAGES_TARGET = 0.05
 RUNS = 3
 
 
@@ -47,7 +51,26 @@ def run() -> list[Figure]:
             pages[f"{approach}_pdf"] = render(kb, request).pages
         pages["detail_pdf"] = render(kb, Request("pdf", view="detail")).pages
     mermaid = len(render(kb, Request("mermaid", view="overview")).data)
-    return [
+    mermaid_detail = len(render(kb, Request("mermaid", view="detail")).data)
+    figures = []
+    if pages:
+        figures.append(
+            Figure(
+                name="diagram_pages",
+                description="pages of the overview PDF vs pages of the exact diagram's PDF (A4)",
+                subject=f"overview {pages['overview_pdf']} page(s)",
+                baseline=f"detail {pages['detail_pdf']} pages",
+                ratio=pages["overview_pdf"] / pages["detail_pdf"],
+                target=PAGES_TARGET,
+                lower_is_better=True,
+                details={
+                    "pages": pages,
+                    "mermaid_characters": {"overview": mermaid, "detail": mermaid_detail},
+                },
+            )
+        )
+    figures.insert(
+        0,
         Figure(
             name="diagram_documents",
             description="build the one-page overview vs compile the exact diagram",
@@ -63,5 +86,6 @@ def run() -> list[Figure]:
                 "overview_mermaid_characters": mermaid,
                 "fingerprint": kb.fingerprint,
             },
-        )
-    ]
+        ),
+    )
+    return figures

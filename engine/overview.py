@@ -128,17 +128,29 @@ def summarize(
     leaves: int | None = OVERVIEW_LEAVES,
 ) -> DecisionDiagram:
     """A summary of an exact diagram: questions in `order` (default: schema order), breadth
-    first, at most `budget` of them and as many as keep the drawn leaves within `leaves`; a
-    leaf is an outcome, or every outcome still possible."""
-    if leaves is None:
-        return _summarize(detail, classify, order, budget)
-    best = _summarize(detail, classify, order, 0)
-    for asked in range(1, budget + 1):
-        found = _summarize(detail, classify, order, asked)
-        if drawn_leaves(found) > leaves:
+    first, at most `budget` of them, and no more once the drawn leaves would exceed `leaves`;
+    a leaf is an outcome, or every outcome still possible."""
+    order = list(range(len(detail.facts))) if order is None else order
+    summarizer = _Summarizer(detail, classify, order)
+    full = tuple((1 << len(labels)) - 1 for labels in detail.cell_labels)
+    root = summarizer.draft(full)
+    queue = deque([root])
+    seen: set[int] = set()
+    asked = 0
+    while queue and asked < budget:
+        draft = queue.popleft()
+        if id(draft) in seen or draft.settled:
+            continue
+        seen.add(id(draft))
+        children = summarizer.expand(draft)
+        if not children:
+            continue
+        if leaves is not None and drawn_leaves(_freeze(detail, root)) > leaves:
+            draft.fact, draft.branches = -1, []  # one question too many: the page is full
             break
-        best = found
-    return best
+        asked += 1
+        queue.extend(children)
+    return _freeze(detail, root)
 
 
 def drawn_leaves(diagram: DecisionDiagram) -> int:
@@ -149,28 +161,6 @@ def drawn_leaves(diagram: DecisionDiagram) -> int:
         if isinstance(node, Question):
             count += sum(not isinstance(diagram.nodes[c], Question) for _, c in node.branches)
     return max(count, 1)
-
-
-def _summarize(
-    detail: DecisionDiagram, classify: Classify, order: Sequence[int] | None, budget: int
-) -> DecisionDiagram:
-    order = list(range(len(detail.facts))) if order is None else order
-    summarizer = _Summarizer(detail, classify, order)
-    full = tuple((1 << len(labels)) - 1 for labels in detail.cell_labels)
-    root = summarizer.draft(full)
-    queue = deque([root])
-    seen: set[int] = set()
-    asked = 0
-    while queue:
-        draft = queue.popleft()
-        if id(draft) in seen or draft.settled or asked >= budget:
-            continue
-        seen.add(id(draft))
-        children = summarizer.expand(draft)
-        if children:
-            asked += 1
-            queue.extend(children)
-    return _freeze(detail, root)
 
 
 def _freeze(detail: DecisionDiagram, root: _Draft) -> DecisionDiagram:
