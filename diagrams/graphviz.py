@@ -25,6 +25,7 @@ from .scene import (
     Scene,
     SceneEdge,
     SceneNode,
+    blend,
     colours,
     node_colours,
     visible,
@@ -84,9 +85,13 @@ def _lines(lines: tuple[str, ...], *, bold: bool = False) -> str:
     return "<br/>".join(parts)
 
 
-def node_label(node: SceneNode, text_colour: str) -> str:
-    """The HTML-like label of a node: main text (bold for questions and leaves), then details."""
+def node_label(node: SceneNode, text_colour: str, swatches: Sequence[str] = ()) -> str:
+    """The HTML-like label of a node: a row of colour swatches (the approaches a leaf that
+    lists several outcomes names), main text (bold for questions and leaves), then details."""
     body = _lines(node.lines, bold=node.kind in ("question", "leaf", "open"))
+    if swatches:
+        row = "".join(f'<font color="{c}" point-size="{TITLE_PT}">\u25a0</font>' for c in swatches)
+        body = f"{row}<br/>{body}"
     if node.kind == "continuation":
         body = f"<i>{body}</i>"
     if node.detail:
@@ -140,7 +145,10 @@ def title_label(kb: KnowledgeBase, scene: Scene) -> str:
 def node_attrs(kb: KnowledgeBase, node: SceneNode) -> dict[str, str]:
     """The DOT attributes of a drawn node: label, colours, line style."""
     fill, border, text = node_colours(kb, node)
-    attrs = {"label": node_label(node, text), "fillcolor": fill, "color": border}
+    swatches = [colours(kb, a)[1] for a in node.approaches]
+    if node.state == "faded":
+        swatches = [blend(c, 0.6) for c in swatches]
+    attrs = {"label": node_label(node, text, swatches), "fillcolor": fill, "color": border}
     if node.kind in ("continuation", "entry", "open"):
         attrs["style"] = "rounded,dashed,filled"
     if node.kind in ("continuation", "entry"):

@@ -65,6 +65,8 @@ class SceneNode:
     approach: str | None = None
     source: int | None = None
     state: State = "normal"
+    approaches: tuple[str | None, ...] = ()
+    """The recommendations a leaf that lists several outcomes names (None: no approach fits)."""
 
 
 @dataclass(frozen=True)
@@ -334,7 +336,20 @@ def open_node(
         pointer = style.pointers.get(leaf, style.pointer)
         if pointer:
             detail = (*detail, pointer)
-    return SceneNode(node_id, kind, lines, detail, approach=approach, source=leaf, state=state)
+    order = {a: i for i, a in enumerate(kb.approach_ids)}
+    named = sorted(
+        {d.recommendation for d in outcomes}, key=lambda a: order.get(a or "", len(order))
+    )
+    return SceneNode(
+        node_id,
+        kind,
+        lines,
+        detail,
+        approach=approach,
+        source=leaf,
+        state=state,
+        approaches=tuple(named) if kind == "open" else (),
+    )
 
 
 def continuation_node(
