@@ -22,7 +22,15 @@ LINT := engine cli diagrams rules tests benchmarks __init__.py __main__.py
 consult: $(LINKED)
 	@$(VENV)/bin/llm-advisor consult
 
-test: $(LINKED) system-deps
+# mermaid-cli renders the Mermaid output in the tests, with the machine's Chromium (no browser
+# download), in a git-ignored node_modules/.
+MERMAID_CLI := 11.4.2
+MMDC := node_modules/.bin/mmdc
+$(MMDC):
+	@command -v npm >/dev/null || { echo "the Mermaid tests need npm (Debian: apt-get install npm)" >&2; exit 1; }
+	PUPPETEER_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --no-save --prefix . @mermaid-js/mermaid-cli@$(MERMAID_CLI)
+
+test: $(LINKED) system-deps $(MMDC)
 	$(VENV)/bin/ruff check $(LINT)
 	$(VENV)/bin/ruff format --check $(LINT)
 	$(VENV)/bin/mypy
@@ -38,9 +46,12 @@ test-all: system-deps
 	  $(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v || exit 1; \
 	done; [ $$found -gt 0 ] || { echo "test-all: no supported Python found ($(SUPPORTED))" >&2; exit 1; }
 
+# One PDF for a design review (overview, one page per approach, the exact diagram as appendix
+# pages with an index), the overview as SVG, and the interactive page.
 docs: $(LINKED) system-deps
-	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.pdf
+	$(VENV)/bin/llm-advisor diagram --book -o docs/decision-tree.pdf
 	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.svg
+	$(VENV)/bin/llm-advisor diagram -o docs/decision-tree.html
 
 bench: $(LINKED)
 	$(PY) -m benchmarks
@@ -86,4 +97,4 @@ system-deps:
 	@sh scripts/system-deps
 
 clean:
-	rm -rf .venv .venv-3.* build dist docs/*.pdf docs/*.svg .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-3.* build dist docs/*.pdf docs/*.svg docs/*.html node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "batch_fast": "benchmarks.batch_fast",
     "batch_trace": "benchmarks.batch_trace",
     "diagram_compile": "benchmarks.diagram_compile",
+    "diagram_documents": "benchmarks.diagram_documents",
     "consult_questions": "benchmarks.consult_questions",
     "consult_start": "benchmarks.consult_start",
     "fault_memory": "benchmarks.fault_memory",

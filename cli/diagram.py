@@ -1,4 +1,4 @@
-"""`llm-advisor diagram`: the decision tree as PDF, SVG, PNG, DOT or Mermaid."""
+"""`llm-advisor diagram`: the decision tree as PDF, SVG, PNG, DOT, Mermaid or interactive HTML."""
 
 from __future__ import annotations
 
@@ -36,8 +36,26 @@ if TYPE_CHECKING:
     "--format",
     "fmt",
     default=None,
-    metavar="pdf|svg|png|dot|mermaid",
+    metavar="pdf|svg|png|dot|mermaid|html",
     help="Output format (default: from the file name, else dot).",
+)
+@click.option(
+    "--detail",
+    is_flag=True,
+    help="Draw the exact, complete decision diagram (paged PDF) instead of the overview.",
+)
+@click.option(
+    "--book",
+    is_flag=True,
+    help="Write the design-review PDF: overview, one page per approach, the exact diagram as "
+    "appendix pages with an index.",
+)
+@click.option(
+    "--approach",
+    "approach",
+    default=None,
+    metavar="ID",
+    help="Draw when this approach is recommended (see 'llm-advisor rules list').",
 )
 @click.option(
     "--highlight",
@@ -78,6 +96,9 @@ if TYPE_CHECKING:
 def diagram(
     output: Path | None,
     fmt: str | None,
+    detail: bool,
+    book: bool,
+    approach: str | None,
     audit_id: str | None,
     fact_args: tuple[str, ...],
     facts_file: str | None,
@@ -89,14 +110,20 @@ def diagram(
 ) -> None:
     """Draw the decision tree of the rule base.
 
-    Questions show their short text and fact name, edges the answers, leaves the recommended
-    approach in its colour. --highlight or --fact draws one case's path bold and fades the
-    rest. A PDF is split into landscape pages that print at full size (joining pages needs
-    poppler's pdfunite); PDF, SVG and PNG need Graphviz's 'dot'.
+    By default a one-page overview: the questions in the rule base's order, each leaf an
+    outcome or every outcome still possible there. --approach ID draws when one approach is
+    recommended; --detail the exact, complete diagram (a PDF of landscape pages that print at
+    full size; joining them needs poppler's pdfunite). --format html writes one self-contained
+    page that walks the questions. --highlight or --fact draws one case's path bold (every
+    branch at a fact it leaves unknown) and fades the rest. PDF, SVG and PNG need Graphviz's
+    'dot'.
 
     \b
     Examples:
       llm-advisor diagram -o decision-tree.pdf
+      llm-advisor diagram --approach fine_tuning -o fine-tuning.pdf
+      llm-advisor diagram --detail -o appendix.pdf
+      llm-advisor diagram -o tree.html
       llm-advisor diagram --format mermaid > decision-tree.mmd
       llm-advisor diagram -o case.svg --fact problem_type=knowledge --fact budget=50k
       llm-advisor diagram -o on-prem.pdf --given deployment=on_prem
@@ -113,6 +140,11 @@ def diagram(
         raise InputError(
             f"{chosen.upper()} output is binary: give a file with -o FILE", item=chosen
         )
+    if sum((detail, book, approach is not None)) > 1:
+        raise InputError("give only one of --detail, --book and --approach ID")
+    if book:
+        _write_book(output, fmt, paper, date_text, rules_dir)
+        return
     if audit_id is not None and (fact_args or facts_file):
         raise InputError("give either --highlight AUDIT_ID or --fact/--facts, not both")
     if output is not None:
@@ -130,7 +162,11 @@ def diagram(
 
             case = make_case(kb, read_facts(fact_args, facts_file))
     given = _given(kb, given_args)
-    request = Request(chosen, paper.strip().lower(), stamp, given, case, case_note)
+    view = "detail" if detail else "approach" if approach is not None else "overview"
+    chosen_approach = _approach(kb, approach)
+    request = Request(
+        chosen, paper.strip().lower(), stamp, given, case, case_note, view, chosen_approach
+    )
     document = render(kb, request)
 
     if chosen == "mermaid":
@@ -151,13 +187,16 @@ def diagram(
         click.echo(f"Wrote {output} ({chosen.upper()}{pages}).", err=True)
     path = document.path
     if path is not None:
-        if path.decision is not None:
-            names = {a.id: a.name for a in kb.approaches}
-            outcome = names.get(path.decision.recommendation or "", "no approach fits")
-            asked = len(path.nodes) - 1
-            end = f"{asked} question{'s' if asked != 1 else ''} to {outcome}"
+        from llm_advisor.diagrams.scene import outcome_names
+
+        if path.decision is not None and not path.unknown:
+            end = outcome_names(kb, [path.decision])[0]
+        elif path.decision is not None:
+            end = f"{outcome_names(kb, [path.decision])[0]} whatever {', '.join(path.unknown)} is"
         else:
-            end = f"stops at {path.stopped_at}, which is unknown"
+            end = f"depends on {', '.join(path.unknown)}: one of " + "; ".join(
+                outcome_names(kb, path.outcomes)
+            )
         click.echo(f"Highlighted path: {end}.", err=True)
 
 
@@ -178,6 +217,41 @@ def _date(text: str | None, fmt: str) -> str | None:
     if epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), UTC).date().isoformat()
     return date.today().isoformat()
+
+
+def _write_book(
+    output: Path | None, fmt: str | None, paper: str, date_text: str | None, rules_dir: Path | None
+) -> None:
+    """`--book`: the whole design-review document, always one PDF file."""
+    from llm_advisor.diagrams.export import book, check_writable, format_for, write_file
+    from llm_advisor.diagrams.paginate import PAPERS
+
+    if output is None or format_for(output, fmt) != "pdf":
+        raise InputError("--book writes a PDF: give a file ending in .pdf with -o FILE")
+    chosen_paper = paper.strip().lower()
+    if chosen_paper not in PAPERS:
+        raise InputError(
+            f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=paper
+        )
+    check_writable(output, "pdf")
+    kb = load_kb(rules_dir)
+    document = book(kb, chosen_paper, _date(date_text, "pdf"))
+    write_file(output, document.data, "pdf")
+    click.echo(f"Wrote {output} (PDF, {document.pages} pages).", err=True)
+
+
+def _approach(kb: KnowledgeBase, approach: str | None) -> str | None:
+    """An approach id as typed (any case); an unknown one is bad input naming the choices."""
+    if approach is None:
+        return None
+    wanted = approach.strip().lower()
+    for known in kb.approach_ids:
+        if known.lower() == wanted:
+            return known
+    raise InputError(
+        f"unknown approach {approach!r} (choose one of: {', '.join(kb.approach_ids)})",
+        item=approach,
+    )
 
 
 def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:

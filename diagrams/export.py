@@ -13,35 +13,35 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llm_advisor.engine.analysis import Analyzer
 from llm_advisor.engine.diagram import DecisionDiagram, Question, compile_diagram, load_diagram
-from llm_advisor.engine.errors import AdvisorError, EngineError, InputError
+from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.facts import Case, display_value
+from llm_advisor.engine.highlight import CasePath, highlight, with_given
 from llm_advisor.engine.model import KnowledgeBase, Value
 from llm_advisor.engine.outfile import check_output, write_output
 
 from . import graphviz as gv
 from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet, parents
 from .scene import (
-    CasePath,
+    Leaves,
     Page,
     Scene,
     build_scene,
-    case_path,
     continuation_node,
     decision_text,
-    describe_case,
     entry_node,
     legend,
+    outcome_names,
     whole,
 )
 
-FORMATS = ("pdf", "svg", "png", "dot", "mermaid")
+FORMATS = ("pdf", "svg", "png", "dot", "mermaid", "html")
 SUFFIXES = {
     ".pdf": "pdf",
     ".svg": "svg",
@@ -50,10 +50,16 @@ SUFFIXES = {
     ".gv": "dot",
     ".mmd": "mermaid",
     ".mermaid": "mermaid",
+    ".html": "html",
+    ".htm": "html",
 }
 SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
 SUBTITLE_WRAP = 120
+APPROACH_BUDGET = 20
+"""Questions a per-approach view asks at most."""
+POINTER = "→ exact: --detail"
+"""Where a leaf that lists several outcomes sends the reader."""
 PNG_OPTIONS = ("-Gdpi=144",)
 """PNG pixels per inch: crisp enough for wikis and slides."""
 JOIN_HINT = (
@@ -72,6 +78,9 @@ class Request:
     given: Mapping[str, Value] = field(default_factory=dict)
     case: Case | None = None
     case_note: str = ""
+    view: str = "detail"
+    """`overview`, `detail`, or `approach` (when `approach` is this view's approach id)."""
+    approach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,58 +137,36 @@ def diagram_for(kb: KnowledgeBase, given: Mapping[str, Value]) -> DecisionDiagra
     return compile_diagram(kb, given) if given else load_diagram(kb)
 
 
-def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Case:
-    """A case with the fixed context filled in; a case that contradicts it is bad input."""
-    if not given:
-        return case
-    an = Analyzer(kb)
-    values = dict(case.values)
-    status = dict(case.status)
-    for name, fixed in given.items():
-        own = values.get(name)
-        if (
-            own is not None
-            and status[name] == "given"
-            and an.cell_of(name, own) != an.cell_of(name, fixed)
-        ):
-            fact = kb.fact(name)
+def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> DecisionDiagram:
+    """The diagram a request draws: the exact one, the overview, or one approach's view."""
+    from llm_advisor.engine.overview import recommends, summarize
+
+    if request.view == "overview":
+        return summarize(detail)
+    if request.view == "approach":
+        if request.approach not in kb.approach_ids:
             raise InputError(
-                f"the highlighted case has {name}={display_value(fact, own)}, which contradicts "
-                f"--given {name}={display_value(fact, fixed)}",
-                item=name,
+                f"unknown approach {request.approach!r} (choose one of: "
+                f"{', '.join(kb.approach_ids)})",
+                item=str(request.approach),
             )
-        if own is None or status[name] != "given":
-            values[name] = fixed
-            status[name] = "given"
-    return Case(
-        tuple((f.name, values[f.name]) for f in kb.facts),
-        tuple((f.name, status[f.name]) for f in kb.facts),
-    )
+        return summarize(detail, classify=recommends(request.approach), budget=APPROACH_BUDGET)
+    return detail
 
 
-def highlight(kb: KnowledgeBase, diagram: DecisionDiagram, case: Case) -> CasePath:
-    """The path of a case, checked against inference when it reaches a leaf."""
-    from llm_advisor.engine.inference import evaluate
-
-    path = case_path(kb, diagram, dict(case.values))
-    described = describe_case(kb, dict(case.values))
-    if path.decision is None:
-        return CasePath(path.nodes, None, path.stopped_at, described)
-    result = evaluate(kb, case)
-    if (result.recommendation, result.combine_with) != (
-        path.decision.recommendation,
-        path.decision.combine_with,
-    ):
-        raise EngineError(
-            "the decision diagram and inference disagree on the highlighted case "
-            f"({path.decision.recommendation} vs {result.recommendation}); run 'llm-advisor rules check'"
-        )
-    return CasePath(path.nodes, path.decision, None, described)
-
-
-def titles(kb: KnowledgeBase, request: Request, path: CasePath | None) -> tuple[str, list[str]]:
-    """The title line and subtitle lines of every page."""
-    title = f"Decision diagram · rule base {kb.fingerprint[:12]}"
+def titles(
+    kb: KnowledgeBase,
+    request: Request,
+    path: CasePath | None,
+    exact: str = "llm-advisor diagram --detail",
+) -> tuple[str, list[str]]:
+    """The title line and subtitle lines of every page (`exact`: where the exact diagram is)."""
+    names = {a.id: a.name for a in kb.approaches}
+    heading = {
+        "overview": "Decision overview",
+        "approach": f"When is {names.get(request.approach or '', '?')} recommended?",
+    }.get(request.view, "Decision diagram")
+    title = f"{heading} · rule base {kb.fingerprint[:12]}"
     if request.date:
         title += f" · {request.date}"
     lines: list[str] = []
@@ -193,16 +180,28 @@ def titles(kb: KnowledgeBase, request: Request, path: CasePath | None) -> tuple[
         if path.decision is not None:
             main, detail = decision_text(kb, path.decision)
             outcome = " ".join([main, *detail])
-            lines.extend(
-                _wrap(f"Highlighted case{note}: {path.description or 'no facts'} → {outcome}")
-            )
         else:
-            lines.extend(
-                _wrap(
-                    f"Highlighted case{note}: {path.description or 'no facts'} → undecided: "
-                    f"the path stops at {path.stopped_at}, which is unknown"
-                )
+            outcome = "one of " + "; ".join(outcome_names(kb, path.outcomes))
+        unknown = f" (unknown: {', '.join(path.unknown)})" if path.unknown else ""
+        lines.extend(
+            _wrap(f"Highlighted case{note}: {path.description or 'no facts'}{unknown} → {outcome}")
+        )
+    if request.view == "overview":
+        lines.extend(
+            _wrap(
+                "Questions in the rule base's order. A dashed leaf lists every outcome still "
+                "possible there and the facts that decide between them; the exact diagram "
+                f"({exact}) asks them."
             )
+        )
+    elif request.view == "approach":
+        lines.extend(
+            _wrap(
+                "Questions in the rule base's order. A dashed leaf: recommended in some of its "
+                "cases, depending on the facts named; the exact diagram "
+                f"({exact}) asks them."
+            )
+        )
     return title, lines
 
 
@@ -221,15 +220,32 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         )
     if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
         raise gv.missing(request.fmt)
-    diagram = diagram_for(kb, request.given)
+    detail = diagram_for(kb, request.given)
+    diagram = view_of(kb, detail, request)
     path = None
     if request.case is not None:
-        path = highlight(kb, diagram, with_given(kb, request.case, request.given))
+        path = highlight(kb, detail, diagram, with_given(kb, request.case, request.given))
     title, subtitle = titles(kb, request, path)
-    if request.fmt == "pdf":
+    if request.fmt == "html":
+        from llm_advisor.engine.walkthrough import walkthrough
+
+        from .html import to_html
+
+        start = []
+        if request.case is not None:
+            an = Analyzer(kb)
+            for i, (name, value) in enumerate(with_given(kb, request.case, request.given).values):
+                if value is not None:
+                    start.append((i, an.cell_of(name, value)))
+        page = to_html(walkthrough(kb, detail), title, start, " ".join(subtitle))
+        return Document(page.encode("utf-8"), 1, path)
+    if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)
-    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle)
+    leaves = Leaves(POINTER, focus=request.approach if request.view == "approach" else None)
+    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle, leaves=leaves)
+    if request.fmt == "pdf":
+        return Document(one_page(kb, scene, PAPERS[request.paper]), 1, path)
     if request.fmt == "mermaid":
         from .mermaid import to_mermaid
 
@@ -312,9 +328,12 @@ def pdf_document(
     sheet: Sheet,
     title: str,
     subtitle: list[str],
+    scenes: list[Scene] | None = None,
 ) -> tuple[bytes, int]:
-    """A PDF with one landscape page per part of the diagram, nothing scaled down."""
-    _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
+    """A PDF with one landscape page per part of the diagram, nothing scaled down (`scenes`:
+    the pages' scenes, when the caller has made them already)."""
+    if scenes is None:
+        _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
     joiner = shutil.which("pdfunite")
     if len(scenes) > 1 and joiner is None:
         raise AdvisorError(
@@ -341,6 +360,78 @@ def pdf_document(
     if len(rendered) == 1 or joiner is None:
         return rendered[0], 1
     return join_pdfs(rendered, joiner), len(rendered)
+
+
+def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Document:
+    """The design-review document as one PDF: the overview, one page per approach, then the
+    exact diagram as numbered appendix pages and an index of the pages each question is on."""
+    from llm_advisor.engine.overview import recommends, summarize
+
+    if not gv.have_dot():
+        raise gv.missing("pdf")
+    joiner = shutil.which("pdfunite")
+    if joiner is None:
+        raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
+    sheet = PAPERS[paper]
+    detail = load_diagram(kb)
+    stamp = f" · {date}" if date else ""
+    rulebase = f"rule base {kb.fingerprint[:12]}{stamp}"
+    # The overview, a page per approach, the appendix, then the index.
+    index_page = 1 + len(kb.approach_ids) + 1
+    heading = f"Appendix: the exact decision diagram · {rulebase}"
+    pages, scenes = page_scenes(kb, detail, None, sheet, heading, [])
+    index_page += len(pages)
+    pointer = f"→ exact: appendix (index on page {index_page})"
+    parts = []
+    overview = Request("pdf", paper, date, view="overview")
+    title, subtitle = titles(kb, overview, None, "the appendix")
+    scene = build_scene(
+        kb, summarize(detail), title=title, subtitle=subtitle, leaves=Leaves(pointer)
+    )
+    parts.append(one_page(kb, scene, sheet))
+    for approach in kb.approach_ids:
+        request = Request("pdf", paper, date, view="approach", approach=approach)
+        title, subtitle = titles(kb, request, None, "the appendix")
+        shown = summarize(detail, classify=recommends(approach), budget=APPROACH_BUDGET)
+        leaves = Leaves(pointer, focus=approach)
+        scene = build_scene(kb, shown, title=title, subtitle=subtitle, leaves=leaves)
+        parts.append(one_page(kb, scene, sheet))
+    appendix, count = pdf_document(kb, detail, None, sheet, heading, [], scenes)
+    where: dict[int, list[int]] = {}
+    for number, page in enumerate(pages, 1):
+        for node_id in page.members:
+            node = detail.nodes[node_id]
+            assert isinstance(node, Question)
+            where.setdefault(node.fact, []).append(number)
+    rows = [
+        (kb.fact(detail.facts[f]).short or detail.facts[f], detail.facts[f], sorted(set(where[f])))
+        for f in sorted(where)
+    ]
+    index = fit_page(
+        lambda pad, size: gv.index_dot(
+            f"Index of the appendix (its own page numbers) · {rulebase}", rows, pad, size
+        ),
+        sheet,
+    )
+    document = join_pdfs([*parts, appendix, index], joiner)
+    return Document(document, len(parts) + count + 1, None)
+
+
+def one_page(kb: KnowledgeBase, scene: Scene, sheet: Sheet) -> bytes:
+    """A one-page PDF of exactly the paper's size: the drawing centred, scaled down to fit."""
+    return fit_page(lambda pad, size: gv.to_dot(kb, scene, pad=pad, size=size), sheet)
+
+
+def fit_page(
+    source: Callable[[gv.Pad | None, tuple[float, float] | None], str], sheet: Sheet
+) -> bytes:
+    """Render DOT (made by `source(pad, size)`) as one page of exactly the paper's size."""
+    usable_w, usable_h = sheet.usable
+    width, height = gv.measure([source(None, None)])[0]
+    scale = min(1.0, usable_w / width, usable_h / height)
+    # `dot` scales the padding with the drawing: pad so that both fill the sheet once scaled.
+    pad = gv.Pad((sheet.width / scale - width) / 2, (sheet.height / scale - height) / 2)
+    return gv.run_dot(source(pad, (sheet.width, sheet.height) if scale < 1 else None), "pdf")
 
 
 def join_pdfs(parts: list[bytes], exe: str) -> bytes:

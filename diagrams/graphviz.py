@@ -25,6 +25,7 @@ from .scene import (
     Scene,
     SceneEdge,
     SceneNode,
+    blend,
     colours,
     node_colours,
     visible,
@@ -84,9 +85,13 @@ def _lines(lines: tuple[str, ...], *, bold: bool = False) -> str:
     return "<br/>".join(parts)
 
 
-def node_label(node: SceneNode, text_colour: str) -> str:
-    """The HTML-like label of a node: main text (bold for questions and leaves), then details."""
-    body = _lines(node.lines, bold=node.kind in ("question", "leaf"))
+def node_label(node: SceneNode, text_colour: str, swatches: Sequence[str] = ()) -> str:
+    """The HTML-like label of a node: a row of colour swatches (the approaches a leaf that
+    lists several outcomes names), main text (bold for questions and leaves), then details."""
+    body = _lines(node.lines, bold=node.kind in ("question", "leaf", "open"))
+    if swatches:
+        row = "".join(f'<font color="{c}" point-size="{TITLE_PT}">\u25a0</font>' for c in swatches)
+        body = f"{row}<br/>{body}"
     if node.kind == "continuation":
         body = f"<i>{body}</i>"
     if node.detail:
@@ -140,12 +145,15 @@ def title_label(kb: KnowledgeBase, scene: Scene) -> str:
 def node_attrs(kb: KnowledgeBase, node: SceneNode) -> dict[str, str]:
     """The DOT attributes of a drawn node: label, colours, line style."""
     fill, border, text = node_colours(kb, node)
-    attrs = {"label": node_label(node, text), "fillcolor": fill, "color": border}
-    if node.kind in ("continuation", "entry") or node.state == "stop":
+    swatches = [colours(kb, a)[1] for a in node.approaches]
+    if node.state == "faded":
+        swatches = [blend(c, 0.6) for c in swatches]
+    attrs = {"label": node_label(node, text, swatches), "fillcolor": fill, "color": border}
+    if node.kind in ("continuation", "entry", "open"):
         attrs["style"] = "rounded,dashed,filled"
     if node.kind in ("continuation", "entry"):
         attrs["fontsize"] = str(EDGE_PT)
-    if node.state in ("path", "stop"):
+    if node.state == "path":
         attrs["penwidth"] = "3"
     return attrs
 
@@ -201,6 +209,7 @@ def to_dot(
     pad: Pad | None = None,
     spacer: float = 0.0,
     name: str = "decision_diagram",
+    size: tuple[float, float] | None = None,
 ) -> str:
     """DOT text for a scene; the same scene always gives the same bytes.
 
@@ -209,6 +218,8 @@ def to_dot(
     """
     dot = _digraph(kb, name, pad)
     dot.attr(label=title_label(kb, scene))
+    if size is not None:  # scale the drawing down to this many points
+        dot.attr(size=f"{size[0] / 72:.4f},{size[1] / 72:.4f}")
     if spacer > 0:
         dot.node("spacer", label="", style="invis", width="0.01", height=f"{spacer / 72:.4f}")
     for node in scene.nodes:
@@ -216,6 +227,36 @@ def to_dot(
     for edge in scene.edges:
         dot.edge(edge.tail, edge.head, **edge_attrs(edge))
     return str(dot.source)
+
+
+def index_dot(
+    title: str,
+    rows: Sequence[tuple[str, str, list[int]]],
+    pad: Pad | None = None,
+    size: tuple[float, float] | None = None,
+) -> str:
+    """A page with a table: each question (short text, fact name) and the pages it is on."""
+    cells = "".join(
+        f'<tr><td align="left"><b>{_text(short)}</b></td><td align="left">'
+        f'<font face="Courier">{_text(name)}</font></td><td align="left">'
+        f"{_text(', '.join(str(p) for p in pages))}</td></tr>"
+        for short, name, pages in rows
+    )
+    table = (
+        '<<table border="0" cellborder="0" cellspacing="0" cellpadding="4">'
+        f'<tr><td align="left" colspan="3"><font point-size="{TITLE_PT}"><b>{_text(title)}</b>'
+        '</font></td></tr><tr><td align="left"><i>Question</i></td><td align="left"><i>Fact</i>'
+        f'</td><td align="left"><i>Appendix pages</i></td></tr>{cells}</table>>'
+    )
+    attrs = f'margin="0" fontname="{FONT}"'
+    if pad is not None:
+        attrs += f' pad="{pad.x / 72:.6f},{pad.y / 72:.6f}"'
+    if size is not None:
+        attrs += f' size="{size[0] / 72:.4f},{size[1] / 72:.4f}"'
+    return (
+        f'digraph index {{ graph [{attrs}]; node [shape=plaintext fontname="{FONT}" '
+        f'fontsize="{TEXT_PT}"]; t [label={table}]; }}'
+    )
 
 
 def catalog_dot(kb: KnowledgeBase, scene: Scene, extra: Iterable[SceneNode] = ()) -> str:

@@ -46,7 +46,7 @@ def label(node: SceneNode) -> str:
 def shape(node: SceneNode) -> str:
     """The node statement: rectangles for questions, rounded boxes for outcomes."""
     text = f'"{label(node)}"'
-    if node.kind == "leaf":
+    if node.kind in ("leaf", "open"):
         return f"{node.id}({text})"
     if node.kind in ("continuation", "entry"):
         return f"{node.id}>{text}]"
@@ -63,7 +63,7 @@ def to_mermaid(kb: KnowledgeBase, scene: Scene) -> str:
     for node in scene.nodes:
         lines.append(f"  {shape(node)}")
         fill, border, text = node_colours(kb, node)
-        width = "3px" if node.state in ("path", "stop") else "1px"
+        width = "3px" if node.state == "path" else "1px"
         key = (fill, border, text, width)
         name = styles.setdefault(key, f"s{len(styles)}")
         members.setdefault(name, []).append(node.id)

@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from llm_advisor.engine.analysis import Analyzer, Decision
-from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Question
-from llm_advisor.engine.facts import display_value
-from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.analysis import Decision
+from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question
+from llm_advisor.engine.highlight import CasePath
+from llm_advisor.engine.model import KnowledgeBase
 
-Kind = Literal["question", "leaf", "continuation", "entry"]
-State = Literal["normal", "path", "stop", "faded"]
+Kind = Literal["question", "leaf", "open", "continuation", "entry"]
+State = Literal["normal", "path", "faded"]
 
 # One palette for every renderer: (fill, border) per approach, in rule-base order; colour-blind
 # safe hues (Okabe & Ito) with light fills so that black text stays readable.
@@ -42,12 +42,15 @@ PALETTE: tuple[tuple[str, str], ...] = (
 NO_FIT = ("#eeeeee", "#888888")
 """Colours of a leaf where every approach is excluded."""
 QUESTION = ("#ffffff", "#444444")
+OPEN = ("#f6f6f6", "#8a8a8a")
+"""Colours of a leaf that lists the outcomes still possible."""
 HIGHLIGHT = "#c2185b"
 FADED_TEXT = "#9a9a9a"
 FADED_LINE = "#cfcfcf"
 
 WRAP = 26
 LEAF_WRAP = 24
+OPEN_WRAP = 44
 """Characters per line of node text before it wraps."""
 
 
@@ -62,6 +65,8 @@ class SceneNode:
     approach: str | None = None
     source: int | None = None
     state: State = "normal"
+    approaches: tuple[str | None, ...] = ()
+    """The recommendations a leaf that lists several outcomes names (None: no approach fits)."""
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,14 @@ class Scene:
 
 
 @dataclass(frozen=True)
-class CasePath:
-    """Where one case goes through a diagram: the node ids from the root, and how it ends."""
+class Leaves:
+    """How a summary's leaves are written: where the detail of a leaf that lists several
+    outcomes is (`pointer`, or per leaf in `pointers`), and the approach a per-approach view is
+    about (`focus`)."""
 
-    nodes: tuple[int, ...]
-    decision: Decision | None
-    stopped_at: str | None = None
-    description: str = ""
+    pointer: str = ""
+    pointers: Mapping[int, str] = field(default_factory=dict)
+    focus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,10 +129,16 @@ def blend(colour: str, amount: float) -> str:
 
 def node_colours(kb: KnowledgeBase, node: SceneNode) -> tuple[str, str, str]:
     """The fill, border and text colours of a drawn node, given its kind and highlight state."""
-    fill, border = colours(kb, node.approach) if node.kind == "leaf" else QUESTION
+    fill, border = (
+        colours(kb, node.approach)
+        if node.kind == "leaf"
+        else OPEN
+        if node.kind == "open"
+        else QUESTION
+    )
     if node.state == "faded":
         return blend(fill, 0.6), FADED_LINE, FADED_TEXT
-    if node.state in ("path", "stop"):
+    if node.state == "path":
         return fill, HIGHLIGHT, "#000000"
     return fill, border, "#000000"
 
@@ -158,40 +170,53 @@ def decision_text(kb: KnowledgeBase, decision: Decision) -> tuple[str, tuple[str
 
 def edge_label(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> str:
     """The answers an edge stands for, in the user's units, merged cells joined by commas."""
-    return ", ".join(diagram.cell_labels[fact][c] for c in cells)
+    return ", ".join(edge_labels(diagram, fact, cells))
 
 
-# --- a case's path ----------------------------------------------------------------------------
+def edge_labels(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> list[str]:
+    """One label per edge to draw for a branch: the values of an enum or bool together, the
+    bands of a quantity merged into one range per run of adjacent bands."""
+    labels = diagram.cell_labels[fact]
+    if not all(_band(label) for label in labels):
+        return [", ".join(labels[c] for c in cells)]
+    runs: list[list[int]] = []
+    for c in sorted(cells):
+        if runs and runs[-1][-1] == c - 1:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return [
+        _merged(labels[run[0]], labels[run[-1]]) if len(run) > 1 else labels[run[0]] for run in runs
+    ]
 
 
-def case_path(
-    kb: KnowledgeBase, diagram: DecisionDiagram, values: Mapping[str, Value | None]
-) -> CasePath:
-    """Follow a case from the root; an unknown value on the way stops the path at its question."""
-    an = Analyzer(kb)
-    node_id = diagram.root
-    path = [node_id]
-    while True:
-        node = diagram.nodes[node_id]
-        if isinstance(node, Leaf):
-            return CasePath(tuple(path), node.decision)
-        name = diagram.facts[node.fact]
-        value = values.get(name)
-        if value is None:
-            return CasePath(tuple(path), None, stopped_at=name)
-        cell = an.cell_of(name, value)
-        node_id = next(child for cells, child in node.branches if cell in cells)
-        path.append(node_id)
+def _band(label: str) -> tuple[str, str] | None:
+    """The (low, high) ends of a quantity band's label ("" when open), None for other labels."""
+    if label == "none":
+        return "", "1"
+    if label.startswith("< "):
+        return "", label[2:]
+    if label.startswith("≥ "):
+        return label[2:], ""
+    if "–" in label:
+        low, high = label.split("–", 1)
+        return low, high
+    if label == "any":
+        return "", ""
+    return None
 
 
-def describe_case(kb: KnowledgeBase, values: Mapping[str, Value | None]) -> str:
-    """The known facts of a case as `name=value` pairs, in schema order."""
-    shown = []
-    for fact in kb.facts:
-        value = values.get(fact.name)
-        if value is not None:
-            shown.append(f"{fact.name}={display_value(fact, value)}")
-    return ", ".join(shown)
+def _merged(first: str, last: str) -> str:
+    """The label of adjacent bands from `first` to `last`."""
+    low = (_band(first) or ("", ""))[0]
+    high = (_band(last) or ("", ""))[1]
+    if not low and not high:
+        return "any"
+    if not low:
+        return f"< {high}"
+    if not high:
+        return f"≥ {low}"
+    return f"{low}–{high}"
 
 
 # --- nodes ------------------------------------------------------------------------------------
@@ -210,13 +235,23 @@ def question_node(
 
 
 def leaf_node(
-    kb: KnowledgeBase, diagram: DecisionDiagram, leaf: int, parent: int | None, state: State
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    leaf: int,
+    parent: int | None,
+    state: State,
+    style: Leaves | None = None,
 ) -> SceneNode:
     """A leaf drawn below one parent (or alone, when the whole diagram is one leaf)."""
+    style = style or Leaves()
     node = diagram.nodes[leaf]
-    assert isinstance(node, Leaf)
-    main, detail = decision_text(kb, node.decision)
+    assert not isinstance(node, Question)
     node_id = f"n{leaf}" if parent is None else f"n{leaf}_{parent}"
+    if isinstance(node, Open) or (
+        style.focus is not None and node.decision.recommendation != style.focus
+    ):
+        return open_node(kb, diagram, leaf, node_id, state, style)
+    main, detail = decision_text(kb, node.decision)
     return SceneNode(
         node_id,
         "leaf",
@@ -225,6 +260,95 @@ def leaf_node(
         approach=node.decision.recommendation,
         source=leaf,
         state=state,
+    )
+
+
+def outcome_names(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> list[str]:
+    """Each outcome as one phrase ("RAG + Fine-tuning"), in order."""
+    names = {a.id: short_name(a.name) for a in kb.approaches}
+    rank = {a: i for i, a in enumerate(kb.approach_ids)}
+    outcomes = sorted(
+        outcomes,
+        key=lambda d: (
+            rank.get(d.recommendation or "", len(rank)),
+            [rank.get(a, len(rank)) for a in d.combine_with],
+        ),
+    )
+    return [
+        " + ".join([names[d.recommendation], *(names[a] for a in d.combine_with)])
+        if d.recommendation is not None
+        else "No approach fits"
+        for d in outcomes
+    ]
+
+
+def short_name(name: str) -> str:
+    """An approach's name for tight spaces: the abbreviation it ends in, as in "Retrieval-augmented
+    generation (RAG)", else the name."""
+    if name.endswith(")") and "(" in name:
+        inner = name[name.rindex("(") + 1 : -1].strip()
+        if inner:
+            return inner
+    return name
+
+
+def open_node(
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    leaf: int,
+    node_id: str,
+    state: State,
+    style: Leaves,
+) -> SceneNode:
+    """A leaf where several outcomes are still possible: which, what they depend on, and where
+    the detail is. In a per-approach view: whether the approach is recommended there, always,
+    never or depending on the facts named, and what is recommended otherwise."""
+    node = diagram.nodes[leaf]
+    assert not isinstance(node, Question)
+    outcomes = node.outcomes if isinstance(node, Open) else (node.decision,)
+    depends = node.depends if isinstance(node, Open) else ()
+    detail: tuple[str, ...] = ()
+    approach: str | None = None
+    kind: Kind = "open"
+    if style.focus is None:
+        lines = wrap(" · ".join(outcome_names(kb, outcomes)), OPEN_WRAP)
+    else:
+        name = short_name(next(a.name for a in kb.approaches if a.id == style.focus))
+        mine = [d for d in outcomes if d.recommendation == style.focus]
+        other = [d for d in outcomes if d.recommendation != style.focus]
+        if not other:
+            lines, approach, kind = (name,), style.focus, "leaf"
+            detail = tuple(wrap(" · ".join(outcome_names(kb, mine)), OPEN_WRAP))
+        elif not mine:
+            lines, kind = (f"Not {name}",), "leaf"
+            detail = wrap("→ " + " · ".join(outcome_names(kb, other)), OPEN_WRAP)
+        else:
+            lines = (f"{name} in some cases",)
+            detail = wrap(
+                " · ".join(outcome_names(kb, mine))
+                + "; otherwise "
+                + " · ".join(outcome_names(kb, other)),
+                OPEN_WRAP,
+            )
+    if depends:
+        names = ", ".join(diagram.facts[f] for f in depends)
+        detail = (*detail, *wrap(f"depends on {names}", OPEN_WRAP + 8))
+        pointer = style.pointers.get(leaf, style.pointer)
+        if pointer:
+            detail = (*detail, pointer)
+    order = {a: i for i, a in enumerate(kb.approach_ids)}
+    named = sorted(
+        {d.recommendation for d in outcomes}, key=lambda a: order.get(a or "", len(order))
+    )
+    return SceneNode(
+        node_id,
+        kind,
+        lines,
+        detail,
+        approach=approach,
+        source=leaf,
+        state=state,
+        approaches=tuple(named) if kind == "open" else (),
     )
 
 
@@ -252,7 +376,9 @@ def legend(kb: KnowledgeBase, diagram: DecisionDiagram) -> tuple[tuple[str, str]
     rows = [(a.id, a.name) for a in kb.approaches]
     for node_id in diagram.reachable():
         node = diagram.nodes[node_id]
-        if isinstance(node, Leaf) and node.decision.recommendation is None:
+        if (isinstance(node, Leaf) and node.decision.recommendation is None) or (
+            isinstance(node, Open) and any(d.recommendation is None for d in node.outcomes)
+        ):
             rows.append(("", "No approach fits"))
             break
     return tuple(rows)
@@ -293,24 +419,25 @@ def build_scene(
     title: str = "",
     subtitle: Sequence[str] = (),
     key: tuple[tuple[str, str], ...] | None = None,
+    leaves: Leaves | None = None,
 ) -> Scene:
     """The scene of one page (default: the whole diagram), optionally with a case's path.
 
-    `key` is the legend, when the caller has it already (it takes a walk over the diagram).
+    `key` is the legend, when the caller has it already (it takes a walk over the diagram);
+    `leaves` says how a summary's leaves are written.
     """
     page = page or whole(diagram)
     key = legend(kb, diagram) if key is None else key
     page_of = page_of or {}
-    steps = set(zip(path.nodes, path.nodes[1:], strict=False)) if path else set()
-    stop = path.nodes[-1] if path and path.stopped_at else None
+    steps = path.trace.steps if path else frozenset()
 
     def state(on: bool) -> State:
         return "normal" if path is None else "path" if on else "faded"
 
     nodes: list[SceneNode] = []
     edges: list[SceneEdge] = []
-    if isinstance(diagram.nodes[diagram.root], Leaf):
-        nodes.append(leaf_node(kb, diagram, diagram.root, None, state(True)))
+    if not isinstance(diagram.nodes[diagram.root], Question):
+        nodes.append(leaf_node(kb, diagram, diagram.root, None, state(True), leaves))
         return Scene(title, tuple(subtitle), key, tuple(nodes), ())
 
     order = page_order(diagram, page)
@@ -325,20 +452,18 @@ def build_scene(
         node = diagram.nodes[node_id]
         assert isinstance(node, Question)
         on_path = path is not None and node_id in path.nodes
-        nodes.append(
-            question_node(kb, diagram, node_id, "stop" if node_id == stop else state(on_path))
-        )
+        nodes.append(question_node(kb, diagram, node_id, state(on_path)))
         for cells, child in node.branches:
             followed = (node_id, child) in steps
-            if isinstance(diagram.nodes[child], Leaf):
+            if not isinstance(diagram.nodes[child], Question):
                 head = f"n{child}_{node_id}"
-                nodes.append(leaf_node(kb, diagram, child, node_id, state(followed)))
+                nodes.append(leaf_node(kb, diagram, child, node_id, state(followed), leaves))
             elif child in page.members:
                 head = f"n{child}"
             else:
                 head = f"c{child}_{node_id}"
                 target = continuation_node(kb, diagram, child, page_of.get(child), state(followed))
                 nodes.append(replace(target, id=head))
-            label = edge_label(diagram, node.fact, cells)
-            edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
+            for label in edge_labels(diagram, node.fact, cells):
+                edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
     return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges))

@@ -96,7 +96,9 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
     bounds = sorted({t for t in thresholds if t > 0})  # no value is below 0: no band there
     if not bounds:
         return (Cell("any", 0.0, 0.0, None),)
-    cells = [Cell(f"< {display_value(fact, bounds[0])}", 0.0, 0.0, bounds[0])]
+    # A count below one is none at all: say so rather than "< 1".
+    first = "none" if bounds[0] <= 1 and fact.unit in ("tokens", "count") else None
+    cells = [Cell(first or f"< {display_value(fact, bounds[0])}", 0.0, 0.0, bounds[0])]
     for low, high in zip(bounds, [*bounds[1:], None], strict=True):
         label = (
             f"≥ {display_value(fact, low)}"

@@ -23,7 +23,7 @@ from .model import KnowledgeBase, Value
 if TYPE_CHECKING:
     import networkx as nx
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,46 @@ class Question:
     branches: tuple[tuple[tuple[int, ...], int], ...]  # (cells, child node id)
 
 
-Node = Leaf | Question
+@dataclass(frozen=True)
+class Open:
+    """A leaf of a summary where the outcome is not fixed: exactly the outcomes still possible
+    there, and the facts (indices) the choice between them still depends on."""
+
+    outcomes: tuple[Decision, ...]
+    depends: tuple[int, ...]
+
+
+Node = Leaf | Question | Open
+Masks = tuple[int, ...]
+"""One bit mask per fact: the cells a fact may be in (all bits set: unknown)."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Where a partly known case goes: every node and edge it can take from the root (at a fact
+    it leaves unknown, every branch), and the leaves it can end in, in preorder."""
+
+    nodes: frozenset[int]
+    steps: frozenset[tuple[int, int]]
+    ends: tuple[int, ...]
+    unknown: tuple[str, ...]
+    """Facts the case leaves open at a question it passes, in the order they are met."""
+
+    def outcomes(self, diagram: DecisionDiagram) -> tuple[Decision, ...]:
+        """The outcomes the case can still end in, each once, in preorder."""
+        found: dict[Decision, None] = {}
+        for end in self.ends:
+            node = diagram.nodes[end]
+            if isinstance(node, Leaf):
+                found[node.decision] = None
+            elif isinstance(node, Open):
+                found.update(dict.fromkeys(node.outcomes))
+        return tuple(found)
+
+    def decision(self, diagram: DecisionDiagram) -> Decision | None:
+        """The outcome when only one is possible."""
+        outcomes = self.outcomes(diagram)
+        return outcomes[0] if len(outcomes) == 1 else None
 
 
 class Compiler:
@@ -99,12 +138,50 @@ class DecisionDiagram:
             node = self.nodes[node_id]
             if isinstance(node, Leaf):
                 return path, node.decision
+            if isinstance(node, Open):
+                raise ValueError("a summary diagram has no single outcome here")
             value = known.get(self.facts[node.fact])
             if value is None:
                 raise KeyError(self.facts[node.fact])
             cell = an.cell_of(self.facts[node.fact], value)
             node_id = next(child for cells, child in node.branches if cell in cells)
             path.append(node_id)
+
+    def masks_of(self, an: Analyzer, known: Mapping[str, Value | None]) -> Masks:
+        """The cells each fact may be in, for a case that knows some facts (the rest are open)."""
+        masks = []
+        for name, labels in zip(self.facts, self.cell_labels, strict=True):
+            value = known.get(name)
+            masks.append((1 << len(labels)) - 1 if value is None else 1 << an.cell_of(name, value))
+        return tuple(masks)
+
+    def trace(self, masks: Masks) -> Trace:
+        """Every way through the diagram for facts confined to `masks` (one walk for highlighted
+        paths, summaries and per-approach views)."""
+        nodes: dict[int, None] = {}
+        steps: set[tuple[int, int]] = set()
+        ends: dict[int, None] = {}
+        unknown: dict[str, None] = {}
+        stack = [self.root]
+        while stack:
+            node_id = stack.pop()
+            if node_id in nodes:
+                continue
+            nodes[node_id] = None
+            node = self.nodes[node_id]
+            if not isinstance(node, Question):
+                ends[node_id] = None
+                continue
+            taken = [
+                child
+                for cells, child in node.branches
+                if any(masks[node.fact] >> c & 1 for c in cells)
+            ]
+            if len(taken) > 1:
+                unknown[self.facts[node.fact]] = None
+            steps.update((node_id, child) for child in taken)
+            stack.extend(reversed(taken))
+        return Trace(frozenset(nodes), frozenset(steps), tuple(ends), tuple(unknown))
 
     def reachable(self, start: int | None = None) -> list[int]:
         """Node ids reachable from `start` (default root), in depth-first preorder."""
@@ -134,6 +211,13 @@ class DecisionDiagram:
                     recommendation=node.decision.recommendation,
                     combine_with=list(node.decision.combine_with),
                 )
+            elif isinstance(node, Open):
+                graph.add_node(
+                    f"n{node_id}",
+                    kind="open",
+                    outcomes=[d.recommendation for d in node.outcomes],
+                    depends=[self.facts[f] for f in node.depends],
+                )
             else:
                 graph.add_node(f"n{node_id}", kind="question", fact=self.facts[node.fact])
                 for cells, child in node.branches:
@@ -152,12 +236,7 @@ class DecisionDiagram:
             "facts": list(self.facts),
             "cell_labels": [list(c) for c in self.cell_labels],
             "root": self.root,
-            "nodes": [
-                {"leaf": [n.decision.recommendation, list(n.decision.combine_with)]}
-                if isinstance(n, Leaf)
-                else {"fact": n.fact, "branches": [[list(c), child] for c, child in n.branches]}
-                for n in self.nodes
-            ],
+            "nodes": [_node_json(n) for n in self.nodes],
         }
 
     @classmethod
@@ -166,6 +245,9 @@ class DecisionDiagram:
         for n in data["nodes"]:
             if "leaf" in n:
                 nodes.append(Leaf(Decision(n["leaf"][0], tuple(n["leaf"][1]))))
+            elif "open" in n:
+                outcomes = tuple(Decision(r, tuple(c)) for r, c in n["open"])
+                nodes.append(Open(outcomes, tuple(int(f) for f in n["depends"])))
             else:
                 branches = tuple((tuple(c), int(child)) for c, child in n["branches"])
                 nodes.append(Question(int(n["fact"]), branches))
@@ -176,6 +258,17 @@ class DecisionDiagram:
             int(data["root"]),
             tuple(nodes),
         )
+
+
+def _node_json(node: Node) -> dict[str, Any]:
+    if isinstance(node, Leaf):
+        return {"leaf": [node.decision.recommendation, list(node.decision.combine_with)]}
+    if isinstance(node, Open):
+        return {
+            "open": [[d.recommendation, list(d.combine_with)] for d in node.outcomes],
+            "depends": list(node.depends),
+        }
+    return {"fact": node.fact, "branches": [[list(c), child] for c, child in node.branches]}
 
 
 def compile_diagram(

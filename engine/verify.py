@@ -102,6 +102,8 @@ def _compare(
             for cells, child in node.branches:
                 mask = sum(1 << c for c in cells)
                 stack.append((child, (*state[: node.fact], mask, *state[node.fact + 1 :]), pb))
+        elif not isinstance(node, Leaf):
+            raise ValueError("verification needs the exact diagram, not a summary")
         elif pb.decision is not None:
             if pb.decision != node.decision:
                 yield state, node.decision, pb.decision

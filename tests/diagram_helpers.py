@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm_advisor.diagrams.scene import edge_labels
 from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Question
 from llm_advisor.engine.model import KnowledgeBase
 
@@ -35,8 +36,8 @@ def expected_edges(diagram: DecisionDiagram) -> set[tuple[int, int, str]]:
         node = diagram.nodes[node_id]
         if isinstance(node, Question):
             for cells, child in node.branches:
-                label = ", ".join(diagram.cell_labels[node.fact][c] for c in cells)
-                found.add((node_id, child, label))
+                for label in edge_labels(diagram, node.fact, cells):
+                    found.add((node_id, child, label))
     return found
 
 

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from llm_advisor.diagrams import graphviz as gv
 from llm_advisor.diagrams.export import Request, page_scenes, render
 from llm_advisor.diagrams.paginate import PAPERS
-from llm_advisor.diagrams.scene import case_path
-from llm_advisor.engine.diagram import Leaf, Question, compile_diagram, load_diagram
+from llm_advisor.engine.diagram import Question, compile_diagram, load_diagram
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.facts import make_case
+from llm_advisor.engine.highlight import case_path
 from llm_advisor.engine.inference import evaluate
 from llm_advisor.engine.loader import load_knowledge_base
 from llm_advisor.engine.model import KnowledgeBase
@@ -59,16 +59,24 @@ def shipped() -> KnowledgeBase:
         pytest.skip(f"the shipped rule base does not load right now: {err}")
 
 
-def highlighted_chain(source: str, root: int) -> list[str]:
-    """The node ids along the highlighted (bold) edges of DOT, from the root."""
+def highlighted(source: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """The nodes and edges drawn bold in DOT."""
     drawn = parse_dot(source)
-    bold = {tail: head for tail, head, attrs in drawn.edges if attrs.get("penwidth") == "3"}
-    assert len(bold) == sum(1 for _, _, a in drawn.edges if a.get("penwidth") == "3")
-    chain = [f"n{root}"]
-    while chain[-1] in bold:
-        chain.append(bold[chain[-1]])
-    assert len(chain) == len(bold) + 1, "highlighted edges do not form one path from the root"
-    return chain
+    nodes = {n for n, attrs in drawn.nodes.items() if attrs.get("penwidth") == "3"}
+    edges = {(t, h) for t, h, attrs in drawn.edges if attrs.get("penwidth") == "3"}
+    return nodes, edges
+
+
+def completions(kb: KnowledgeBase, values: dict[str, object]) -> list[dict[str, object]]:
+    """Every case that fills the unknown facts of `values` with one value per cell."""
+    from llm_advisor.engine.analysis import Analyzer
+
+    an = Analyzer(kb)
+    choices = [
+        [values[f.name]] if values.get(f.name) is not None else [c.value for c in an.cells[i]]
+        for i, f in enumerate(kb.facts)
+    ]
+    return [dict(zip(kb.fact_names, combo, strict=True)) for combo in itertools.product(*choices)]
 
 
 def pdf_pages(path: Path) -> list[tuple[float, float]]:
@@ -91,7 +99,7 @@ def pdf_pages(path: Path) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("name", KB_NAMES)
 def test_dot_draws_every_node_and_edge(name: str) -> None:
     kb = kb_named(name)
-    source = render(kb, Request("dot")).data.decode("utf-8")
+    source = render(kb, Request("dot", view="detail")).data.decode("utf-8")
     check_complete(kb, load_diagram(kb), parse_dot(source))
 
 
@@ -99,7 +107,7 @@ def test_dot_draws_every_node_and_edge(name: str) -> None:
 @pytest.mark.parametrize("name", KB_NAMES)
 def test_graphviz_reads_the_same_nodes_and_edges(name: str) -> None:
     kb = kb_named(name)
-    source = render(kb, Request("dot")).data.decode("utf-8")
+    source = render(kb, Request("dot", view="detail")).data.decode("utf-8")
     drawn = parse_dot_json(gv.run_dot(source, "json"))
     check_complete(kb, load_diagram(kb), drawn)
     assert drawn.nodes.keys() == parse_dot(source).nodes.keys()
@@ -116,7 +124,9 @@ def test_mermaid_draws_every_node_and_edge(name: str) -> None:
 def test_shipped_rule_base_is_drawn_completely() -> None:
     kb = shipped()
     diagram = load_diagram(kb)
-    check_complete(kb, diagram, parse_dot(render(kb, Request("dot")).data.decode("utf-8")))
+    check_complete(
+        kb, diagram, parse_dot(render(kb, Request("dot", view="detail")).data.decode("utf-8"))
+    )
     _, drawn = parse_mermaid(render(kb, Request("mermaid")).data.decode("utf-8"))
     check_complete(kb, diagram, drawn)
 
@@ -124,7 +134,8 @@ def test_shipped_rule_base_is_drawn_completely() -> None:
 def test_answers_are_shown_in_the_users_units() -> None:
     kb = kb_named("tricky")
     labels = {label for _, _, label in expected_edges(load_diagram(kb))}
-    assert {"< $20k", "$20k–$250k", "≥ $250k", "< $20k, $20k–$250k", "yes", "no"} <= labels
+    assert {"< $20k", "$20k–$250k", "≥ $250k", "< $250k", "yes", "no"} <= labels
+    assert not any("," in label and "$" in label for label in labels), "bands merge into one range"
 
 
 # --- labels that could break the syntax ---------------------------------------------------------
@@ -142,7 +153,8 @@ TRICKY_TEXT = [
 def test_tricky_labels_come_back_unchanged_from_dot_and_mermaid() -> None:
     kb = kb_named("tricky")
     dot_labels = " | ".join(
-        a["label"] for a in parse_dot(render(kb, Request("dot")).data.decode()).nodes.values()
+        a["label"]
+        for a in parse_dot(render(kb, Request("dot", view="detail")).data.decode()).nodes.values()
     )
     _, drawn = parse_mermaid(render(kb, Request("mermaid")).data.decode())
     mermaid_labels = " | ".join(a["label"] for a in drawn.nodes.values())
@@ -193,29 +205,39 @@ def mini_cases() -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize("raw", mini_cases(), ids=lambda raw: ",".join(raw.values()))
-def test_highlighted_path_is_the_inference_result(raw: dict[str, str]) -> None:
+def test_highlight_follows_known_facts_and_every_branch_of_unknown_ones(
+    raw: dict[str, str],
+) -> None:
+    """The bold part of the drawing is exactly what the completions of the case walk through:
+    every leaf a completion reaches is marked, and no other."""
+    from llm_advisor.engine.analysis import Analyzer
+
     kb = kb_named("mini")
     diagram = load_diagram(kb)
-    case = make_case(kb, raw)
+    case = make_case(kb, {k: v for k, v in raw.items() if v != "unknown"}, use_defaults=False)
     source = render(kb, Request("dot", case=case)).data.decode()
-    chain = highlighted_chain(source, diagram.root)
-    nodes = parse_dot(source).nodes
-    end = chain[-1]
-    path = case_path(kb, diagram, dict(case.values))
-    if path.decision is None:
-        # An unknown fact stops the path at its question, drawn dashed.
-        assert end == f"n{path.nodes[-1]}" and "dashed" in nodes[end]["style"]
-        stopped = diagram.facts[diagram.nodes[path.nodes[-1]].fact]  # type: ignore[union-attr]
-        assert case.get(stopped) is None
-        return
-    leaf = diagram.nodes[int(end[1:].split("_")[0])]
-    assert isinstance(leaf, Leaf)
-    result = evaluate(kb, case)
-    assert leaf.decision.recommendation == result.recommendation
-    assert leaf.decision.combine_with == result.combine_with
-    assert [int(n[1:].split("_")[0]) for n in chain] == list(path.nodes)
-    faded = [n for n in nodes if n not in chain]
-    assert all(nodes[n]["color"] == "#cfcfcf" for n in faded)
+    nodes, edges = highlighted(source)
+    an = Analyzer(kb)
+    walked: set[int] = set()
+    steps: set[tuple[int, int]] = set()
+    outcomes = set()
+    for known in completions(kb, dict(case.values)):
+        path, decision = diagram.walk(an, known)  # type: ignore[arg-type]
+        walked.update(path)
+        steps.update(itertools.pairwise(path))
+        outcomes.add(decision)
+    assert {int(n[1:].split("_")[0]) for n in nodes} == walked
+    assert {(int(t[1:]), int(h[1:].split("_")[0])) for t, h in edges} == steps
+    document = render(kb, Request("mermaid", case=case))
+    assert document.path is not None
+    assert set(document.path.outcomes) == outcomes
+    if len(outcomes) == 1 and not document.path.unknown:
+        result = evaluate(kb, case)
+        (decision,) = outcomes
+        assert (decision.recommendation, decision.combine_with) == (
+            result.recommendation,
+            result.combine_with,
+        )
 
 
 WIDE_FACTS = {
@@ -233,12 +255,12 @@ def test_paths_agree_with_inference_on_sampled_cases(raw: dict[str, str]) -> Non
     kb = kb_named("wide")
     diagram = load_diagram(kb)
     case = make_case(kb, raw)
-    document = render(kb, Request("mermaid", case=case))  # raises if inference disagrees
+    document = render(kb, Request("mermaid", case=case, view="detail"))  # checks inference
     assert document.path is not None and document.path.decision is not None
     result = evaluate(kb, case)
     assert document.path.decision.recommendation == result.recommendation
     assert document.path.decision.combine_with == result.combine_with
-    assert document.path.nodes[0] == diagram.root
+    assert diagram.root in document.path.nodes
 
 
 def test_given_draws_the_sub_diagram() -> None:
@@ -254,7 +276,7 @@ def test_given_draws_the_sub_diagram() -> None:
 def test_a_case_that_contradicts_the_given_context_is_bad_input() -> None:
     kb = kb_named("mini")
     case = make_case(kb, {"size": "5k", "urgent": "yes"})
-    with pytest.raises(InputError, match="contradicts --given size=5M"):
+    with pytest.raises(InputError, match="contradicts the fixed context size=5M"):
         render(kb, Request("dot", given={"size": 5e6}, case=case))
 
 
@@ -331,7 +353,8 @@ def test_a_path_across_pages_is_highlighted_on_every_page() -> None:
     _, scenes = page_scenes(kb, diagram, path, PAPERS["a4"], "T", [])
     drawn = [node for scene in scenes for node in scene.nodes]
     on_path = [n.source or 0 for n in drawn if n.kind == "question" and n.state == "path"]
-    assert sorted(on_path) == sorted(path.nodes[:-1])
+    questions = [n for n in path.nodes if isinstance(diagram.nodes[n], Question)]
+    assert sorted(on_path) == sorted(questions)
     crossings = sum(1 for n in drawn if n.kind == "continuation" and n.state == "path")
     entries = sum(1 for n in drawn if n.kind == "entry" and n.state == "path")
     assert crossings == entries >= 1

@@ -140,7 +140,7 @@ def test_fact_highlights_the_case() -> None:
         (["--format", "jpeg"], "unknown format 'jpeg'"),
         (
             ["-o", "tree.jpeg"],
-            "end it in .pdf, .svg, .png, .dot, .gv, .mmd, .mermaid or use --format",
+            "end it in .pdf, .svg, .png, .dot, .gv, .mmd, .mermaid, .html, .htm or use --format",
         ),
         (["--paper", "a3"], "unknown paper 'a3'"),
         (["--format", "pdf"], "give a file with -o"),
@@ -199,7 +199,7 @@ def test_without_graphviz_documents_fail_with_an_install_hint(tmp_path: Path) ->
 
 @needs_dot
 def test_a_multi_page_pdf_without_pdfunite_says_what_to_install(tmp_path: Path) -> None:
-    done = run_without(tmp_path, ["dot"], "--rules", WIDE, "-o", "tree.pdf")
+    done = run_without(tmp_path, ["dot"], "--rules", WIDE, "--detail", "-o", "tree.pdf")
     assert done.returncode == 1, done.stderr
     assert "pdfunite" in done.stderr and "poppler" in done.stderr
     assert not (tmp_path / "tree.pdf").exists()

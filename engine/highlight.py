@@ -1,0 +1,108 @@
+"""One case's way through a decision diagram, for drawing it highlighted.
+
+A case follows the facts it gives; at a fact it leaves unknown every branch is taken, so the
+path is a sub-graph and ends in every leaf the case can still reach. Its outcome comes from the
+exact diagram: the one outcome (checked against inference) when the facts that diagram asks are
+known, else every outcome still possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .analysis import Analyzer, Decision
+from .diagram import DecisionDiagram, Trace
+from .errors import EngineError, InputError
+from .facts import Case, display_value
+from .model import KnowledgeBase, Value
+
+
+@dataclass(frozen=True)
+class CasePath:
+    """Where a case goes through the drawn diagram (`trace`), and its outcome on the exact one:
+    the decision when only one is possible, every outcome still possible, the facts left
+    unknown that the exact diagram still asks, and the known facts as text."""
+
+    trace: Trace
+    decision: Decision | None
+    outcomes: tuple[Decision, ...] = ()
+    unknown: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def nodes(self) -> frozenset[int]:
+        return self.trace.nodes
+
+
+def case_path(
+    kb: KnowledgeBase, diagram: DecisionDiagram, values: Mapping[str, Value | None]
+) -> CasePath:
+    """A case's way through one diagram (its outcome read off that diagram's leaves)."""
+    trace = diagram.trace(diagram.masks_of(Analyzer(kb), values))
+    return CasePath(trace, trace.decision(diagram), trace.outcomes(diagram), trace.unknown)
+
+
+def highlight(
+    kb: KnowledgeBase, detail: DecisionDiagram, shown: DecisionDiagram, case: Case
+) -> CasePath:
+    """A case's way through the drawn diagram `shown`, with its outcome from the exact diagram
+    `detail`; a decided outcome is checked against inference."""
+    from .inference import evaluate
+
+    values = dict(case.values)
+    drawn = shown.trace(shown.masks_of(Analyzer(kb), values))
+    exact = case_path(kb, detail, values)
+    path = CasePath(drawn, exact.decision, exact.outcomes, exact.unknown, describe_case(kb, values))
+    if exact.unknown or exact.decision is None:
+        return path
+    result = evaluate(kb, case)
+    if (result.recommendation, result.combine_with) != (
+        exact.decision.recommendation,
+        exact.decision.combine_with,
+    ):
+        raise EngineError(
+            "the decision diagram and inference disagree on the highlighted case "
+            f"({exact.decision.recommendation} vs {result.recommendation}); "
+            "check the rule base"
+        )
+    return path
+
+
+def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Case:
+    """A case with a fixed context filled in; a case that contradicts it is bad input."""
+    if not given:
+        return case
+    an = Analyzer(kb)
+    values = dict(case.values)
+    status = dict(case.status)
+    for name, fixed in given.items():
+        own = values.get(name)
+        if (
+            own is not None
+            and status[name] == "given"
+            and an.cell_of(name, own) != an.cell_of(name, fixed)
+        ):
+            fact = kb.fact(name)
+            raise InputError(
+                f"the highlighted case has {name}={display_value(fact, own)}, which contradicts "
+                f"the fixed context {name}={display_value(fact, fixed)}",
+                item=name,
+            )
+        if own is None or status[name] != "given":
+            values[name] = fixed
+            status[name] = "given"
+    return Case(
+        tuple((f.name, values[f.name]) for f in kb.facts),
+        tuple((f.name, status[f.name]) for f in kb.facts),
+    )
+
+
+def describe_case(kb: KnowledgeBase, values: Mapping[str, Value | None]) -> str:
+    """The known facts of a case as `name=value` pairs, in schema order."""
+    shown = []
+    for fact in kb.facts:
+        value = values.get(fact.name)
+        if value is not None:
+            shown.append(f"{fact.name}={display_value(fact, value)}")
+    return ", ".join(shown)

@@ -1,0 +1,305 @@
+"""The overview and per-approach views: every leaf lists exactly the outcomes inference gives
+over the cases that reach it (exhaustively on small rule bases, sampled plus a witness per
+listed outcome on the shipped one), one page, Mermaid within GitHub's limits."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS
+
+from llm_advisor.cli.main import cli
+from llm_advisor.diagrams.export import Request, render
+from llm_advisor.diagrams.mermaid import too_large
+from llm_advisor.engine.analysis import Analyzer, Decision
+from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
+from llm_advisor.engine.facts import Case, make_case
+from llm_advisor.engine.inference import evaluate_many
+from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.overview import OVERVIEW_BUDGET, recommends, summarize
+
+Region = tuple[int, ...]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_ADVISOR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def leaves(summary: DecisionDiagram) -> Iterator[tuple[Region, tuple[Decision, ...], int]]:
+    """Every root-to-leaf path of a summary: the cells it allows per fact, the outcomes the
+    leaf lists, and the leaf."""
+    full = tuple((1 << len(labels)) - 1 for labels in summary.cell_labels)
+    stack: list[tuple[int, Region]] = [(summary.root, full)]
+    while stack:
+        node_id, region = stack.pop()
+        node = summary.nodes[node_id]
+        if isinstance(node, Question):
+            for cells, child in node.branches:
+                mask = region[node.fact] & sum(1 << c for c in cells)
+                stack.append((child, (*region[: node.fact], mask, *region[node.fact + 1 :])))
+        elif isinstance(node, Leaf):
+            yield region, (node.decision,), node_id
+        else:
+            assert isinstance(node, Open)
+            yield region, node.outcomes, node_id
+
+
+def case_of(kb: KnowledgeBase, an: Analyzer, cells: tuple[int, ...]) -> Case:
+    values: list[Value | None] = [an.cells[i][c].value for i, c in enumerate(cells)]
+    return Case(
+        tuple(zip(kb.fact_names, values, strict=True)),
+        tuple((name, "given") for name in kb.fact_names),
+    )
+
+
+def inferred(kb: KnowledgeBase, an: Analyzer, cases: list[tuple[int, ...]]) -> set[Decision]:
+    return {
+        Decision(r.recommendation, r.combine_with)
+        for r in evaluate_many(kb, iter([case_of(kb, an, c) for c in cases]))
+    }
+
+
+def cells_in(mask: int) -> list[int]:
+    return [c for c in range(mask.bit_length()) if mask >> c & 1]
+
+
+def summaries(detail: DecisionDiagram, kb: KnowledgeBase) -> list[DecisionDiagram]:
+    """The overview, small budgets (so that leaves list several outcomes), and every
+    approach's view."""
+    found = [summarize(detail)]
+    found += [summarize(detail, budget=b, leaves=None) for b in (0, 1, 2, 3)]
+    found += [summarize(detail, classify=recommends(a)) for a in kb.approach_ids]
+    return found
+
+
+@pytest.mark.parametrize("name", ["mini", "tricky", "wide", "layered"])
+def test_every_leaf_lists_exactly_the_outcomes_of_its_cases(name: str) -> None:
+    kb = load_knowledge_base(KBS / name)
+    an = Analyzer(kb)
+    detail = load_diagram(kb)
+    opened = 0
+    for summary in summaries(detail, kb):
+        for region, listed, _ in leaves(summary):
+            cases = list(itertools.product(*(cells_in(m) for m in region)))
+            assert set(listed) == inferred(kb, an, cases), region
+            assert len(set(listed)) == len(listed), "each outcome once"
+            opened += len(listed) > 1
+    assert opened, "some leaf lists several outcomes"
+
+
+def witness(detail: DecisionDiagram, region: Region, wanted: Decision) -> tuple[int, ...]:
+    """A case inside `region` whose exact leaf is `wanted`, found on the exact diagram."""
+    stack: list[tuple[int, Region]] = [(detail.root, region)]
+    while stack:
+        node_id, box = stack.pop()
+        node = detail.nodes[node_id]
+        if isinstance(node, Leaf):
+            if node.decision == wanted:
+                return tuple(cells_in(m)[0] for m in box)
+            continue
+        assert isinstance(node, Question)
+        for cells, child in node.branches:
+            mask = box[node.fact] & sum(1 << c for c in cells)
+            if mask:
+                stack.append((child, (*box[: node.fact], mask, *box[node.fact + 1 :])))
+    raise AssertionError(f"no case in the region reaches {wanted}")
+
+
+def test_the_shipped_overview_is_exact_by_sampling_and_witnesses() -> None:
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    detail = load_diagram(kb)
+    rng = random.Random(2026)
+    for summary in summaries(detail, kb)[:3]:
+        for region, listed, _ in leaves(summary):
+            # Nothing listed is impossible: a case of the region reaches each listed outcome.
+            for outcome in listed:
+                assert inferred(kb, an, [witness(detail, region, outcome)]) == {outcome}
+            # Nothing possible is missing: sampled cases of the region give listed outcomes.
+            sampled = [tuple(rng.choice(cells_in(m)) for m in region) for _ in range(30)]
+            assert inferred(kb, an, sampled) <= set(listed)
+
+
+def test_the_overview_asks_in_the_rule_base_order_within_its_budget() -> None:
+    kb = load_knowledge_base()
+    overview = summarize(load_diagram(kb))
+    questions = [n for n in overview.reachable() if isinstance(overview.nodes[n], Question)]
+    assert 1 <= len(questions) <= OVERVIEW_BUDGET
+    root = overview.nodes[overview.root]
+    assert isinstance(root, Question) and root.fact == 0, "the first question is the first fact"
+    for n in questions:
+        node = overview.nodes[n]
+        assert isinstance(node, Question)
+        for _, child in node.branches:
+            below = overview.nodes[child]
+            if isinstance(below, Question):
+                assert below.fact > node.fact, "later questions come later in the schema"
+
+
+def test_overview_mermaid_fits_githubs_limits() -> None:
+    kb = load_knowledge_base()
+    text = render(kb, Request("mermaid", view="overview")).data.decode("utf-8")
+    assert too_large(text) is None
+
+
+def test_zero_reads_none() -> None:
+    """A count or token band that holds only zero is called "none", not "< 1"."""
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    counted = [
+        i
+        for i, fact in enumerate(kb.facts)
+        if fact.unit in ("tokens", "count") and kb.thresholds(fact.name)[:1] == (1.0,)
+    ]
+    if not counted:
+        pytest.skip("no count in the shipped rules is compared with 1 right now")
+    for i in counted:
+        first = an.cells[i][0]
+        assert first.label == "none" and first.high == 1.0
+        assert an.cell_of(kb.facts[i].name, 0.0) == 0
+
+
+@pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
+@pytest.mark.parametrize("extra", [[], ["--approach", "FINE_TUNING"], ["--paper", "letter"]])
+def test_the_overview_and_an_approach_fit_one_landscape_page(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    target = tmp_path / "overview.pdf"
+    done = CliRunner().invoke(cli, ["diagram", "-o", str(target), *extra])
+    assert done.exit_code == 0, done.output
+    info = subprocess.run(["pdfinfo", str(target)], capture_output=True, text=True).stdout
+    assert "Pages:           1" in info
+    width, height = (float(x) for x in info.split("Page size:")[1].split("pts")[0].split(" x "))
+    assert width > height
+
+
+def test_an_unknown_approach_is_bad_input() -> None:
+    done = CliRunner().invoke(cli, ["diagram", "--approach", "magic"])
+    assert done.exit_code == 2
+    assert "unknown approach 'magic'" in done.output and "fine_tuning" in done.output
+
+
+MMDC = Path(__file__).parent.parent / "node_modules" / ".bin" / "mmdc"
+
+
+@pytest.mark.skipif(not MMDC.exists(), reason="mermaid-cli is installed by 'make test'")
+@pytest.mark.parametrize("extra", [[], ["--approach", "rag"]])
+def test_mermaid_draws_the_overview(tmp_path: Path, extra: list[str]) -> None:
+    """Mermaid itself draws the text (mermaid-cli, with the machine's Chromium)."""
+    import json
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("needs Debian's chromium")
+    source = tmp_path / "overview.mmd"
+    done = CliRunner().invoke(cli, ["diagram", "-o", str(source), *extra])
+    assert done.exit_code == 0, done.output
+    config = tmp_path / "puppeteer.json"
+    config.write_text(json.dumps({"executablePath": chromium, "args": ["--no-sandbox"]}))
+    target = tmp_path / "overview.svg"
+    drawn = subprocess.run(
+        [str(MMDC), "-p", str(config), "-i", str(source), "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    svg = target.read_text(encoding="utf-8")
+    assert "<svg" in svg and "Problem" in svg
+
+
+@pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
+def test_the_book_is_overview_approaches_appendix_and_index(tmp_path: Path) -> None:
+    kb = load_knowledge_base(KBS / "wide")
+    target = tmp_path / "review.pdf"
+    done = CliRunner().invoke(
+        cli, ["diagram", "--rules", str(KBS / "wide"), "--book", "-o", str(target)]
+    )
+    assert done.exit_code == 0, done.output
+    info = subprocess.run(
+        ["pdfinfo", "-f", "1", "-l", "999", str(target)], capture_output=True, text=True
+    ).stdout
+    pages = int(info.split("Pages:")[1].split()[0])
+    assert f"(PDF, {pages} pages)" in done.output
+    sizes = {
+        line.split("size:")[1].split("pts")[0].strip()
+        for line in info.splitlines()
+        if " size:" in line and line.startswith("Page ")
+    }
+    assert sizes == {"842 x 595"}, "every page is landscape A4"
+
+    def text(page: int) -> str:
+        return subprocess.run(
+            ["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(target), "-"],
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    assert "Decision overview" in text(1)
+    names = [a.name for a in kb.approaches]
+    for number, name in enumerate(names, 2):
+        assert f"When is {name} recommended?" in " ".join(text(number).split())
+    appendix = range(len(names) + 2, pages)
+    assert all("Appendix" in text(p) for p in appendix)
+    index = text(pages)
+    assert "Index of the appendix" in index
+    # Every question of the exact diagram is listed with the appendix pages it is on.
+    detail = load_diagram(kb)
+    asked = {detail.facts[n.fact] for n in detail.nodes if isinstance(n, Question)}
+    assert all(name in index for name in asked)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--book"], "--book writes a PDF"),
+        (["--book", "-o", "x.svg"], "--book writes a PDF"),
+        (["--detail", "--approach", "rag"], "only one of"),
+        (["--approach", "nope"], "unknown approach 'nope'"),
+    ],
+)
+def test_document_options_bad_input(args: list[str], needle: str) -> None:
+    done = CliRunner().invoke(cli, ["diagram", *args])
+    assert done.exit_code == 2
+    assert needle in done.output and len(done.output.strip().splitlines()) == 1
+
+
+def test_the_readme_example_follows_every_branch_of_unknown_facts(tmp_path: Path) -> None:
+    """Known facts are followed; the unknown ones leave several outcomes, all of them named."""
+    done = CliRunner().invoke(
+        cli,
+        [
+            "diagram",
+            "--fact",
+            "problem_type=knowledge",
+            "--fact",
+            "change_frequency=daily",
+            "-o",
+            str(tmp_path / "case.dot"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert "stops at" not in done.output
+    line = next(x for x in done.output.splitlines() if x.startswith("Highlighted path:"))
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    detail = load_diagram(kb)
+    case = make_case(kb, {"problem_type": "knowledge", "change_frequency": "daily"})
+    masks = detail.masks_of(an, dict(case.values))  # with the documented defaults
+    outcomes = detail.trace(masks).outcomes(detail)
+    names = {a.id: a.name for a in kb.approaches}
+    assert len(outcomes) > 1
+    assert "depends on" in line
+    for outcome in outcomes:
+        assert outcome.recommendation is not None
+        short = names[outcome.recommendation].split("(")[-1].rstrip(")")
+        assert short in line
