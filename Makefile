@@ -23,12 +23,12 @@ consult: $(LINKED)
 	@$(VENV)/bin/llm-advisor consult
 
 # mermaid-cli renders the Mermaid output in the tests, with the machine's Chromium (no browser
-# download), in a git-ignored node_modules/.
-MERMAID_CLI := 11.4.2
+# download), in a git-ignored node_modules/; package-lock.json pins it and all it needs.
 MMDC := node_modules/.bin/mmdc
-$(MMDC):
+$(MMDC): package-lock.json
 	@command -v npm >/dev/null || { echo "the Mermaid tests need npm (Debian: apt-get install npm)" >&2; exit 1; }
-	PUPPETEER_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --no-save --prefix . @mermaid-js/mermaid-cli@$(MERMAID_CLI)
+	PUPPETEER_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error
+	touch $(MMDC)
 
 test: $(LINKED) system-deps $(MMDC)
 	$(VENV)/bin/ruff check $(LINT)
@@ -64,13 +64,14 @@ fuzz: $(LINKED) system-deps
 	FUZZ_N=$(FUZZ_N) $(PY) -m tests.fuzz
 	FUZZ_SCALE=$(FUZZ_SCALE) $(VENV)/bin/pytest tests/test_fuzz_inputs.py tests/test_fuzz_rules.py tests/test_faults.py -k "not mutated_rule_bases"
 
-# Refresh the lock file: exact versions of everything the dev/test environment installs, for
-# every supported Python (uv's universal resolution).
+# Refresh the lock files: exact versions of everything the dev/test environment installs, for
+# every supported Python (uv's universal resolution), and of the Node tools (package-lock.json).
 UV_VERSION := 0.9.9
 lock: $(STAMP)
 	$(PY) -m pip install --quiet uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --extra test --extra postgres \
 	  --output-file $(LOCK) pyproject.toml
+	PUPPETEER_SKIP_DOWNLOAD=true npm install --package-lock-only --no-audit --no-fund --loglevel=error
 
 # A wheel and an sdist in dist/, checked by twine.
 dist: $(STAMP)
