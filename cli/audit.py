@@ -1,32 +1,24 @@
-"""`llm-advisor audit`: list, show, verify, replay and export the recorded recommendations."""
+"""`llm-advisor audit`: list, show, verify, replay, export and copy the recorded recommendations."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from llm_advisor.cli.options import json_option, load_kb, rules_option
-from llm_advisor.engine.errors import AdvisorError, InputError
+from llm_advisor.cli.options import audit_db_option, json_option, load_kb, rules_option
+from llm_advisor.cli.records import open_store
+from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
     from llm_advisor.engine.audit import AuditStore, Replay, StoredRecord
-    from llm_advisor.engine.inference import Result
-    from llm_advisor.engine.model import KnowledgeBase
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-audit_db_option = click.option(
-    "--audit-db",
-    "audit_db",
-    metavar="PATH",
-    default=None,
-    help="Audit store file (default: $LLM_ADVISOR_AUDIT_DB, else the user data directory).",
-)
 
 
 def filter_options(func: F) -> F:
@@ -49,39 +41,33 @@ def filter_options(func: F) -> F:
     return func
 
 
-def open_store(audit_db: str | None, *, must_exist: bool = False) -> AuditStore:
-    """The audit store to read (a missing store reads as empty, unless it `must_exist`)."""
-    from llm_advisor.engine.audit import AuditStore, resolve_path
+def parse_since(text: str, now: datetime | None = None) -> str:
+    """A --since value (a date, an ISO time, or a duration back from now such as 7d) as a timestamp."""
+    from llm_advisor.engine import quantity
+    from llm_advisor.engine.audit import timestamp
 
-    path = resolve_path(audit_db)
-    if must_exist and not path.exists():
-        raise InputError(f"no audit store at {path}: nothing was recorded there", item=str(path))
-    return AuditStore.open(path)
-
-
-def record_result(
-    path: Path, kb: KnowledgeBase, result: Result, kind: str = "recommend"
-) -> tuple[str | None, str | None]:
-    """Record a result; returns its audit id, or None and why it could not be recorded."""
-    from llm_advisor.engine.audit import record_result as store_result
-
+    now = now or datetime.now(UTC)
+    raw = text.strip()
     try:
-        return store_result(path, kb, result, kind=kind), None
-    except AdvisorError as err:
-        return None, str(err)
-
-
-def report_unrecorded(problem: str) -> None:
-    click.echo(
-        f"Error: the recommendation was not recorded in the audit store: {problem}", err=True
-    )
+        moment = datetime.fromisoformat(raw.removesuffix("Z").removesuffix("z"))
+    except ValueError:
+        try:
+            days = quantity.parse(raw, "duration")
+        except quantity.QuantityError:
+            raise InputError(
+                f"bad --since {text!r}: expected a date (2024-05-01), a time (2024-05-01T12:00) or a duration (7d, 2w)",
+                item=text,
+            ) from None
+        try:
+            moment = now - timedelta(days=days)
+        except OverflowError:
+            moment = datetime.min.replace(tzinfo=UTC)
+    return timestamp(moment)
 
 
 def _selected(
     store: AuditStore, since: str | None, approach: str | None, fingerprint: str | None
 ) -> list[StoredRecord]:
-    from llm_advisor.engine.audit import parse_since
-
     if fingerprint is not None and not all(ch in "0123456789abcdefABCDEF" for ch in fingerprint):
         raise InputError(
             f"bad --fingerprint {fingerprint!r}: expected hex digits", item=fingerprint
@@ -152,7 +138,8 @@ def list_records(
 @audit_db_option
 def show(audit_id: str, as_json: bool, audit_db: str | None) -> None:
     """Show one record with its full explanation."""
-    from llm_advisor.cli.explain import explanation_json, print_explanation, replayed
+    from llm_advisor.cli.explain import explanation_json, print_explanation
+    from llm_advisor.cli.records import replayed
     from llm_advisor.engine.explain import explain
 
     kb, result, record = replayed(audit_id, audit_db, None)
@@ -325,3 +312,32 @@ def export(
     except OSError as err:
         raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
     click.echo(f"{len(records)} record(s) written to {output}", err=True)
+
+
+@audit.command("copy")
+@click.option(
+    "--to",
+    "target",
+    metavar="PATH|URL",
+    required=True,
+    help="The empty store to copy into: a SQLite file or a postgresql:// URL.",
+)
+@audit_db_option
+def copy(target: str, audit_db: str | None) -> None:
+    """Copy every record into another store (SQLite to PostgreSQL or back) and verify the copy."""
+    from llm_advisor.cli.records import resolve_location, shown
+
+    destination = resolve_location(target)
+    with open_store(audit_db, must_exist=True) as source:
+        if shown(destination) == source.location:
+            raise InputError(f"--to names the store being copied ({source.location})")
+        from llm_advisor.engine.audit import AuditStore
+
+        with AuditStore.open(destination, create=True) as copied:
+            report = source.copy_to(copied)
+    if not report.ok:
+        click.echo(f"BROKEN: the copy in {shown(destination)} does not verify: {report.problem}")
+        raise click.exceptions.Exit(1)
+    click.echo(
+        f"Copied {report.count} record(s) to {shown(destination)}; the copy verifies (head {report.head[:16]})"
+    )

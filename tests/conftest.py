@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from postgres import Server
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +24,23 @@ def _diagram_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["LLM_ADVISOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("diagram-cache"))
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Server]:
+    """A throw-away PostgreSQL server for the session; if it cannot start, the tests that use
+    it fail (they never skip)."""
+    from postgres import server
+
+    with server() as srv:
+        yield srv
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty audit store location on each back end: a file path or a postgresql:// URL."""
+    if request.param == "sqlite":
+        (tmp_path / "store").mkdir(exist_ok=True)
+        return str(tmp_path / "store" / "audit.sqlite3")
+    srv: Server = request.getfixturevalue("pg")
+    return srv.url(srv.database())
