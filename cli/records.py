@@ -113,12 +113,14 @@ def record_result(
     location: Location, kb: KnowledgeBase, result: Result, kind: str = "recommend"
 ) -> tuple[str | None, str | None]:
     """Record a result; returns its audit id, or None and why it could not be recorded."""
+    from llm_advisor.cli.keys import signer
     from llm_advisor.engine.audit import AuditStore
 
     try:
         _make_default_directory(location)
+        key = signer()
         with AuditStore.open(location, create=True) as store:
-            return store.record(kb, result, kind=kind), None
+            return store.record(kb, result, kind=kind, signer=key), None
     except AdvisorError as err:
         return None, str(err)
 

@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 def _audit_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every test's audit records in a database of its own."""
+    """Keep every test's audit records in a database of its own, signed by a key of its own."""
     monkeypatch.setenv("LLM_ADVISOR_AUDIT_DB", str(tmp_path / "audit.db"))
+    # and its signing key, created on first use in a configuration directory of its own
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("LLM_ADVISOR_SIGNING_KEY", raising=False)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -23,6 +23,13 @@ SQLITE: tuple[tuple[str, ...], ...] = (
         " count INTEGER NOT NULL, last_id TEXT, hash TEXT NOT NULL)",
         f"INSERT INTO chain_head VALUES (1, 0, NULL, '{GENESIS}')",
     ),
+    (  # 2: signed records, the keys that signed them, and the store's id for checkpoints
+        "ALTER TABLE records ADD COLUMN signer TEXT",
+        "ALTER TABLE records ADD COLUMN signature TEXT",
+        "CREATE TABLE signers (fingerprint TEXT PRIMARY KEY, public_key TEXT NOT NULL)",
+        "CREATE TABLE store_info (one INTEGER PRIMARY KEY CHECK (one = 1), store_id TEXT NOT NULL)",
+        "INSERT INTO store_info VALUES (1, lower(hex(randomblob(16))))",
+    ),
 )
 
 POSTGRES: tuple[tuple[str, ...], ...] = (
@@ -38,6 +45,13 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE chain_head (one INTEGER PRIMARY KEY CHECK (one = 1),"
         " count INTEGER NOT NULL, last_id TEXT, hash TEXT NOT NULL)",
         f"INSERT INTO chain_head VALUES (1, 0, NULL, '{GENESIS}')",
+    ),
+    (
+        "ALTER TABLE records ADD COLUMN signer TEXT",
+        "ALTER TABLE records ADD COLUMN signature TEXT",
+        "CREATE TABLE signers (fingerprint TEXT PRIMARY KEY, public_key TEXT NOT NULL)",
+        "CREATE TABLE store_info (one INTEGER PRIMARY KEY CHECK (one = 1), store_id TEXT NOT NULL)",
+        "INSERT INTO store_info VALUES (1, replace(gen_random_uuid()::text, '-', ''))",
     ),
 )
 

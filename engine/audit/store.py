@@ -24,9 +24,15 @@ from .backend import AuditError, Backend, Transaction
 from .chain import ChainHead, StoredRecord, Verification, canonical, chain_hash, content_problem
 from .chain import verify_chain as _verify_chain
 from .codec import file_digests, result_body, tool_version
+from .signing import Signer, record_message
 
 _ID = re.compile(r"^[0-9a-f]{1,12}$")
-COLUMNS = "seq, id, created, kind, recommendation, fingerprint, body, prev_hash, hash"
+COLUMNS = (
+    "seq, id, created, kind, recommendation, fingerprint, body, prev_hash, hash, signer, signature"
+)
+_INSERT = (
+    f"INSERT INTO records ({COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def timestamp(moment: datetime) -> str:
@@ -98,12 +104,20 @@ class AuditStore:
 
     # writing --------------------------------------------------------------------------------
 
-    def record(self, kb: KnowledgeBase, result: Result, *, kind: str = "recommend") -> str:
-        """Append one record for a result in one transaction; returns its id."""
+    def record(
+        self,
+        kb: KnowledgeBase,
+        result: Result,
+        *,
+        kind: str = "recommend",
+        signer: Signer | None = None,
+    ) -> str:
+        """Append one record for a result in one transaction, signed by `signer` if given;
+        returns its id."""
         produced = result_body(kb, result)
         files = file_digests(kb)
         with self.backend.transaction() as tx:
-            return self._append(tx, kb.fingerprint, files, produced, kind)
+            return self._append(tx, kb.fingerprint, files, produced, kind, signer)
 
     def _append(
         self,
@@ -112,6 +126,7 @@ class AuditStore:
         files: list[tuple[str, str, bytes]],
         produced: dict[str, Any],
         kind: str,
+        signer: Signer | None = None,
     ) -> str:
         """Insert the rule files (once per fingerprint), the record, and move the chain head."""
         count, last_id, head = tx.execute("SELECT count, last_id, hash FROM chain_head")[0]
@@ -143,11 +158,29 @@ class AuditStore:
             },
             **produced,
         }
+        if signer is not None:
+            data["signer"] = signer.fingerprint  # inside the hash: the signature cannot be dropped
+            tx.execute(
+                "INSERT INTO signers VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (signer.fingerprint, signer.public.hex()),
+            )
         body = canonical(data)
         digest = chain_hash(head, body)
+        signature = signer.sign(record_message(digest)) if signer is not None else None
         tx.execute(
-            f"INSERT INTO records ({COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (record_id, created, kind, produced["recommendation"], fingerprint, body, head, digest),
+            _INSERT,
+            (
+                record_id,
+                created,
+                kind,
+                produced["recommendation"],
+                fingerprint,
+                body,
+                head,
+                digest,
+                signer.fingerprint if signer is not None else None,
+                signature,
+            ),
         )
         tx.execute(
             "UPDATE chain_head SET count = ?, last_id = ?, hash = ?", (count + 1, record_id, digest)
@@ -187,6 +220,22 @@ class AuditStore:
         """What the store says its chain ends with."""
         count, last_id, digest = self.backend.read("SELECT count, last_id, hash FROM chain_head")[0]
         return ChainHead(int(count), last_id, digest)
+
+    def store_id(self) -> str:
+        """The store's random id, which its checkpoints name (a copy keeps it)."""
+        return str(self.backend.read("SELECT store_id FROM store_info")[0][0])
+
+    def signers(self) -> dict[str, bytes]:
+        """The public keys the store holds, by fingerprint (its own copy: not a trust root)."""
+        keys: dict[str, bytes] = {}
+        for key_fingerprint, public in self.backend.read(
+            "SELECT fingerprint, public_key FROM signers"
+        ):
+            try:
+                keys[str(key_fingerprint)] = bytes.fromhex(str(public))
+            except ValueError:
+                continue  # a mangled key verifies nothing
+        return keys
 
     def get(self, ref: str) -> StoredRecord:
         """The record whose id is `ref` or starts with it; unknown or ambiguous → InputError;
@@ -282,6 +331,8 @@ class AuditStore:
             "SELECT fingerprint, name, sha256 FROM rulebase_files ORDER BY fingerprint, name"
         )
         rows = self.backend.read(f"SELECT {COLUMNS} FROM records ORDER BY seq")
+        signers = self.backend.read("SELECT fingerprint, public_key FROM signers")
+        store_id = self.store_id()
         head = self.head()
         with target.backend.transaction() as tx:
             if tx.execute("SELECT 1 FROM records LIMIT 1"):
@@ -300,11 +351,14 @@ class AuditStore:
                     (fingerprint_, name, digest),
                 )
             for row in rows:
+                tx.execute(_INSERT, row[1:])
+            for key_fingerprint, public in signers:
                 tx.execute(
-                    f"INSERT INTO records ({COLUMNS.removeprefix('seq, ')})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    row[1:],
+                    "INSERT INTO signers VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (key_fingerprint, public),
                 )
+            # the copy is the same chain: checkpoints of the original hold for it
+            tx.execute("UPDATE store_info SET store_id = ?", (store_id,))
             tx.execute(
                 "UPDATE chain_head SET count = ?, last_id = ?, hash = ?",
                 (head.count, head.last_id, head.hash),
