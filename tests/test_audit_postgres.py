@@ -177,3 +177,13 @@ def test_a_database_of_other_tables_is_refused_and_left_alone(pg: Server) -> Non
     with psycopg.connect(pg.url(database)) as conn:
         tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         assert [row[0] for row in tables] == ["records"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"postgresql://advisor:{PASSWORD}@127.0.0.1:99999/audit", "postgresql://127.0.0.1:5432"],
+)
+def test_a_malformed_url_is_bad_input_without_its_password(url: str) -> None:
+    out = invoke("audit", "list", "--audit-db", url)
+    assert "malformed audit store URL" in one_line(out, 2)
+    assert PASSWORD not in out.output + out.stderr

@@ -88,6 +88,12 @@ class PostgresBackend(Backend):
                 "a PostgreSQL audit store needs psycopg: pip install 'llm-advisor[postgres]'"
             ) from None
         location = redact(url)
+        try:
+            urlsplit(url).port  # noqa: B018 (a port that is not a number raises)
+        except ValueError:
+            raise InputError(
+                f"malformed audit store URL {location}: bad port", item=location
+            ) from None
         if "\0" in url or not urlsplit(url).path.strip("/"):
             raise InputError(
                 f"malformed audit store URL {location}: expected postgresql://user@host:port/database",

@@ -277,6 +277,13 @@ class AuditStore:
             raise AuditError(
                 f"the rule files of rule base {fingerprint[:12]} are missing from the store"
             )
+        for rule_file in files:  # a rule base directory can hold nothing else: altered
+            name = rule_file.name
+            if Path(name).name != name or not name.endswith(".yaml") or set(name) & {"\\", "\0"}:
+                raise AuditError(
+                    f"the stored rule base {fingerprint[:12]} has a file named "
+                    f"{rule_file.name!r}, which is not a plain .yaml file name"
+                )
         where = f"audit store (rule base {fingerprint[:12]})"
         try:
             kb = load_rule_files(files, where)
