@@ -187,3 +187,26 @@ def test_a_malformed_url_is_bad_input_without_its_password(url: str) -> None:
     out = invoke("audit", "list", "--audit-db", url)
     assert "malformed audit store URL" in one_line(out, 2)
     assert PASSWORD not in out.output + out.stderr
+
+
+def test_a_writer_waiting_too_long_for_the_lock_fails_cleanly(url: str) -> None:
+    from llm_advisor.engine.audit import AuditError
+    from llm_advisor.engine.audit.postgres import LOCK_KEY
+    from llm_advisor.engine.facts import make_case
+    from llm_advisor.engine.inference import evaluate
+    from llm_advisor.engine.loader import load_knowledge_base
+
+    first = recommend(url, "size=2M")
+    kb = load_knowledge_base(RULES)
+    result = evaluate(kb, make_case(kb, {}))
+    with psycopg.connect(url) as holder:  # another machine's writer, inside its transaction
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        with AuditStore.open(url, create=True, timeout=0.3) as store:
+            with pytest.raises(AuditError, match="cannot write the audit store") as caught:
+                store.record(kb, result)
+            assert PASSWORD not in str(caught.value)
+        holder.rollback()
+    with AuditStore.open(url, create=True) as store:
+        assert [r.id for r in store.records()] == [first]
+        store.record(kb, result)  # the lock is free again
+        assert store.verify().ok and store.count() == 2

@@ -145,10 +145,10 @@ class PostgresBackend(Backend):
 
         try:
             with self._conn.transaction():
-                self._conn.execute(
-                    "SELECT set_config('lock_timeout', %s, true)", (f"{int(self.timeout * 1000)}",)
+                self._conn.execute(  # one round trip: the wait's limit, then the lock
+                    "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)",
+                    (f"{int(self.timeout * 1000)}", LOCK_KEY),
                 )
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
                 yield _PgTransaction(self._conn)
         except psycopg.Error as err:
             raise self._fail("write", err) from None
