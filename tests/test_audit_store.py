@@ -1,4 +1,5 @@
-"""The audit store on real SQLite: records, the hash chain, tampering, concurrency, crashes, replay."""
+"""The audit store on real SQLite and a real PostgreSQL server: records, the hash chain, tampering,
+concurrency, crashes, replay."""
 
 from __future__ import annotations
 
