@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "diagram_documents": "benchmarks.diagram_documents",
     "consult_questions": "benchmarks.consult_questions",
     "consult_start": "benchmarks.consult_start",
+    "audit_append": "benchmarks.audit_append",
     "fault_memory": "benchmarks.fault_memory",
 }
 RESULTS = Path(__file__).with_name("results.json")

@@ -1,33 +1,26 @@
-"""`llm-advisor audit`: list, show, verify, replay and export the recorded recommendations."""
+"""`llm-advisor audit`: list, show, verify, replay, export, copy and checkpoint the recorded
+recommendations."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.cli.options import audit_db_option, json_option, load_kb, rules_option
+from llm_advisor.cli.records import open_store
 from llm_advisor.cli.wording import plural
-from llm_advisor.engine.errors import AdvisorError, InputError
+from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
     from llm_advisor.engine.audit import AuditStore, Replay, StoredRecord
-    from llm_advisor.engine.inference import Result
-    from llm_advisor.engine.model import KnowledgeBase
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-audit_db_option = click.option(
-    "--audit-db",
-    "audit_db",
-    metavar="PATH",
-    default=None,
-    help="Audit store file (default: $LLM_ADVISOR_AUDIT_DB, else the user data directory).",
-)
 
 
 def filter_options(func: F) -> F:
@@ -50,39 +43,33 @@ def filter_options(func: F) -> F:
     return func
 
 
-def open_store(audit_db: str | None, *, must_exist: bool = False) -> AuditStore:
-    """The audit store to read (a missing store reads as empty, unless it `must_exist`)."""
-    from llm_advisor.engine.audit import AuditStore, resolve_path
+def parse_since(text: str, now: datetime | None = None) -> str:
+    """A --since value (a date, an ISO time, or a duration back from now such as 7d) as a timestamp."""
+    from llm_advisor.engine import quantity
+    from llm_advisor.engine.audit import timestamp
 
-    path = resolve_path(audit_db)
-    if must_exist and not path.exists():
-        raise InputError(f"no audit store at {path}: nothing was recorded there", item=str(path))
-    return AuditStore.open(path)
-
-
-def record_result(
-    path: Path, kb: KnowledgeBase, result: Result, kind: str = "recommend"
-) -> tuple[str | None, str | None]:
-    """Record a result; returns its audit id, or None and why it could not be recorded."""
-    from llm_advisor.engine.audit import record_result as store_result
-
+    now = now or datetime.now(UTC)
+    raw = text.strip()
     try:
-        return store_result(path, kb, result, kind=kind), None
-    except AdvisorError as err:
-        return None, str(err)
-
-
-def report_unrecorded(problem: str) -> None:
-    click.echo(
-        f"Error: the recommendation was not recorded in the audit store: {problem}", err=True
-    )
+        moment = datetime.fromisoformat(raw.removesuffix("Z").removesuffix("z"))
+    except ValueError:
+        try:
+            days = quantity.parse(raw, "duration")
+        except quantity.QuantityError:
+            raise InputError(
+                f"bad --since {text!r}: expected a date (2024-05-01), a time (2024-05-01T12:00) or a duration (7d, 2w)",
+                item=text,
+            ) from None
+        try:
+            moment = now - timedelta(days=days)
+        except OverflowError:
+            moment = datetime.min.replace(tzinfo=UTC)
+    return timestamp(moment)
 
 
 def _selected(
     store: AuditStore, since: str | None, approach: str | None, fingerprint: str | None
 ) -> list[StoredRecord]:
-    from llm_advisor.engine.audit import parse_since
-
     if fingerprint is not None and not all(ch in "0123456789abcdefABCDEF" for ch in fingerprint):
         raise InputError(
             f"bad --fingerprint {fingerprint!r}: expected hex digits", item=fingerprint
@@ -173,7 +160,8 @@ def list_records(
 @audit_db_option
 def show(audit_id: str, as_json: bool, audit_db: str | None) -> None:
     """Show one record with its full explanation."""
-    from llm_advisor.cli.explain import explanation_json, print_explanation, replayed
+    from llm_advisor.cli.explain import explanation_json, print_explanation
+    from llm_advisor.cli.records import replayed
     from llm_advisor.engine.explain import explain
 
     kb, result, record = replayed(audit_id, audit_db, None)
@@ -198,32 +186,176 @@ def show(audit_id: str, as_json: bool, audit_db: str | None) -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    metavar="FILE",
+    default=None,
+    help="Also prove the store an append-only extension of this checkpoint (audit checkpoint).",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    metavar="FILE",
+    multiple=True,
+    help="Check every signature against this trusted public key (repeatable), not the store's"
+    " own copies.",
+)
 @json_option
 @audit_db_option
-def verify(as_json: bool, audit_db: str | None) -> None:
-    """Recompute the hash chain; exit 1 naming the first broken record."""
+def verify(
+    checkpoint_file: str | None, public_keys: tuple[str, ...], as_json: bool, audit_db: str | None
+) -> None:
+    """Recompute the hash chain and check the signatures; exit 1 naming the first broken record.
+
+    \b
+    The chain alone catches edits that were not re-hashed. Signatures say who wrote each record
+    (--public-key: against keys you trust). --checkpoint catches any rewrite of the records a
+    checkpoint kept elsewhere covers, even by someone holding the key.
+    """
+    from llm_advisor.engine.audit.signing import fingerprint, read_public_key
+    from llm_advisor.engine.audit.trust import Checkpoint, check_extension, check_signatures
+
+    trusted = {fingerprint(k): k for k in (read_public_key(Path(f)) for f in public_keys)}
+    checkpoint = None
+    if checkpoint_file is not None:
+        try:
+            text = Path(checkpoint_file).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            why = err.strerror if isinstance(err, OSError) and err.strerror else "not text"
+            raise InputError(
+                f"cannot read checkpoint {checkpoint_file}: {why}", item=checkpoint_file
+            ) from None
+        checkpoint = Checkpoint.parse(text, checkpoint_file)
+        if trusted and checkpoint.signer not in trusted:
+            raise InputError(
+                f"{checkpoint_file} is signed by key {checkpoint.signer[:16]}, not by a trusted key",
+                item=checkpoint_file,
+            )
     with open_store(audit_db, must_exist=True) as store:
         report = store.verify()
+        extension = (
+            check_extension(store, checkpoint, checkpoint_file)
+            if checkpoint is not None and checkpoint_file is not None
+            else None
+        )
+        signatures = check_signatures(
+            store.records(), trusted or store.signers(), trusted=bool(trusted)
+        )
+    problem, record_id = report.problem, report.record_id
+    kind: str | None = report.kind
+    if problem is None and extension is not None and not extension.ok:
+        problem, record_id, kind = extension.problem, extension.record_id, "rewritten"
+    if problem is None and not signatures.ok:
+        problem, record_id, kind = signatures.problem, signatures.record_id, "signature"
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "ok": report.ok,
+                    "ok": problem is None,
                     "records": report.count,
                     "head": report.head or None,
-                    "problem": report.problem,
-                    "record": report.record_id,
-                    "kind": report.kind,
+                    "problem": problem,
+                    "record": record_id,
+                    "kind": kind,
+                    "signed": signatures.signed,
+                    "unsigned": signatures.unsigned,
+                    "signers": list(signatures.keys),
+                    "trusted_keys": sorted(trusted),
+                    "checkpoint": None
+                    if checkpoint is None
+                    else {
+                        "records": checkpoint.records,
+                        "head": checkpoint.head,
+                        "time": checkpoint.time,
+                        "signer": checkpoint.signer,
+                    },
                 },
                 indent=2,
             )
         )
-    elif report.ok:
+    elif problem is None:
         click.echo(f"OK: {plural(report.count, 'record')}, chain intact (head {report.head[:16]})")
+        keys = "trusted" if trusted else "the store's"
+        line = f"  signatures: {signatures.signed} signed by {plural(len(signatures.keys), 'key')} ({keys})"
+        if signatures.unsigned:
+            line += f"; {signatures.unsigned} unsigned (older than signing)"
+        click.echo(line)
+        if checkpoint is not None:
+            click.echo(
+                f"  extends the checkpoint of {plural(checkpoint.records, 'record')} made {checkpoint.time}"
+            )
     else:
-        click.echo(f"BROKEN: {report.problem}")
-    if not report.ok:
+        click.echo(f"BROKEN: {problem}")
+    if problem is not None:
         raise click.exceptions.Exit(1)
+
+
+@audit.command("checkpoint")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+@audit_db_option
+def checkpoint(output: str | None, audit_db: str | None) -> None:
+    """Write a signed statement of the store's state, to keep elsewhere.
+
+    It names the store, its number of records and head hash, the time and your public key.
+    Keep it outside the store (a ticket, a wiki page, a git repository, an email); later
+    `audit verify --checkpoint FILE` proves the store only grew since.
+    """
+    from llm_advisor.cli.keys import signer
+    from llm_advisor.engine.audit.trust import make_checkpoint
+
+    key = signer()
+    with open_store(audit_db, must_exist=True) as store:
+        made = make_checkpoint(store, key)
+    _write_text(output, made.to_json(), "json")
+    click.echo(
+        f"Checkpoint of {plural(made.records, 'record')}, head {made.head[:16]}, signed by key"
+        f" {made.signer[:16]}" + (f", written to {output}" if output not in (None, "-") else ""),
+        err=True,
+    )
+
+
+@audit.command("key")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+def key(output: str | None) -> None:
+    """Print your public signing key (PEM), for reviewers to trust with --public-key.
+
+    The private key stays in its file ($LLM_ADVISOR_SIGNING_KEY, else your configuration
+    directory, created on first use readable by you only).
+    """
+    from llm_advisor.cli.keys import signer
+    from llm_advisor.engine.audit.signing import public_key_pem
+
+    mine = signer()
+    _write_text(output, public_key_pem(mine.public), "pem")
+    click.echo(f"Key fingerprint {mine.fingerprint}", err=True)
+
+
+def _write_text(output: str | None, text: str, kind: str) -> None:
+    """`text` to stdout, or to the file `output` written whole or not at all."""
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    from llm_advisor.engine.outfile import write_output
+
+    try:
+        write_output(Path(output), text.encode("utf-8"), kind)
+    except OSError as err:
+        raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
 
 
 @audit.command("replay")
@@ -346,3 +478,32 @@ def export(
     except OSError as err:
         raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
     click.echo(f"{plural(len(records), 'record')} written to {output}", err=True)
+
+
+@audit.command("copy")
+@click.option(
+    "--to",
+    "target",
+    metavar="PATH|URL",
+    required=True,
+    help="The empty store to copy into: a SQLite file or a postgresql:// URL.",
+)
+@audit_db_option
+def copy(target: str, audit_db: str | None) -> None:
+    """Copy every record into another store (SQLite to PostgreSQL or back) and verify the copy."""
+    from llm_advisor.cli.records import resolve_location, shown
+
+    destination = resolve_location(target)
+    with open_store(audit_db, must_exist=True) as source:
+        if shown(destination) == source.location:
+            raise InputError(f"--to names the store being copied ({source.location})")
+        from llm_advisor.engine.audit import AuditStore
+
+        with AuditStore.open(destination, create=True) as copied:
+            report = source.copy_to(copied)
+    if not report.ok:
+        click.echo(f"BROKEN: the copy in {shown(destination)} does not verify: {report.problem}")
+        raise click.exceptions.Exit(1)
+    click.echo(
+        f"Copied {plural(report.count, 'record')} to {shown(destination)}; the copy verifies (head {report.head[:16]})"
+    )

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from llm_advisor.cli.audit import audit_db_option
-from llm_advisor.cli.options import json_option, load_kb, rules_option
+from llm_advisor.cli.options import audit_db_option, json_option, load_kb, rules_option
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.consultation import Consultation, Dependency, Prompt
 from llm_advisor.engine.facts import display_value
@@ -210,21 +209,23 @@ def consult(
     that rule base has changed since, answers it no longer takes are dropped and
     asked again. A finished consultation removes its saved answers.
     """
-    from llm_advisor.cli.audit import record_result, report_unrecorded
     from llm_advisor.cli.explain import counterfactual_json, print_what_if
+    from llm_advisor.cli.records import (
+        check_recordable,
+        record_result,
+        report_unrecorded,
+        resolve_location,
+    )
     from llm_advisor.cli.report import result_json
-    from llm_advisor.engine.audit import default_path, resolve_path
     from llm_advisor.engine.errors import AdvisorError, InputError
     from llm_advisor.engine.explain import explain
 
     if no_audit and audit_db is not None:
-        raise InputError("give --audit-db PATH or --no-audit, not both")
-    store = None if no_audit else resolve_path(audit_db)
+        raise InputError("give --audit-db or --no-audit, not both")
+    store = None if no_audit else resolve_location(audit_db)
     # Bad paths fail now, not after all the questions.
-    if store is not None and not store.parent.is_dir() and store != default_path():
-        raise InputError(
-            f"cannot record in {store}: directory {store.parent} does not exist", item=str(store)
-        )
+    if store is not None:
+        check_recordable(store)
     if diagram_file is not None:
         from llm_advisor.diagrams.export import check_writable, format_for
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from llm_advisor.cli.options import (
+    audit_db_option,
     fact_option,
     facts_file_option,
     load_kb,
@@ -17,7 +18,6 @@ from llm_advisor.cli.options import (
     rules_option,
 )
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.facts import Case
 from llm_advisor.engine.model import KnowledgeBase, Value
 
 if TYPE_CHECKING:
@@ -87,12 +87,7 @@ if TYPE_CHECKING:
     metavar="YYYY-MM-DD|none",
     help="Date in the title (default: today for PDF, SVG and PNG; none for DOT and Mermaid).",
 )
-@click.option(
-    "--audit-db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Audit store to read --highlight from (default: the user's data directory).",
-)
+@audit_db_option
 def diagram(
     output: Path | None,
     fmt: str | None,
@@ -106,7 +101,7 @@ def diagram(
     rules_dir: Path | None,
     paper: str,
     date_text: str | None,
-    audit_db: Path | None,
+    audit_db: str | None,
 ) -> None:
     """Draw the decision tree of the rule base.
 
@@ -153,7 +148,9 @@ def diagram(
 
     case_note = ""
     if audit_id is not None:
-        kb, case, case_note = _recorded_case(audit_id, audit_db, rules_dir)
+        from llm_advisor.cli.records import recorded_case
+
+        kb, case, case_note = recorded_case(audit_id, audit_db, rules_dir)
     else:
         kb = load_kb(rules_dir)
         case = None
@@ -267,28 +264,6 @@ def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:
             raise InputError(f"--given {name} needs a value, not {raw[name]!r}", item=name)
         given[name] = value
     return given
-
-
-def _recorded_case(
-    audit_id: str, audit_db: Path | None, rules_dir: Path | None
-) -> tuple[KnowledgeBase, Case, str]:
-    """A recorded case and the rule base to draw it on: the record's own, unless --rules."""
-    from llm_advisor.engine.audit import AuditStore, case_for, resolve_path, stored_case
-
-    with AuditStore.open(resolve_path(audit_db)) as store:
-        record = store.get(audit_id)
-        data = record.data
-        if rules_dir is None:
-            kb = store.knowledge_base(record.fingerprint)
-            return kb, stored_case(data), f"audit record {record.id[:12]}"
-    kb = load_kb(rules_dir)
-    if kb.fingerprint == record.fingerprint:
-        return kb, stored_case(data), f"audit record {record.id[:12]}"
-    case, dropped = case_for(kb, data)
-    note = f"audit record {record.id[:12]}, made with rule base {record.fingerprint[:12]}"
-    if dropped:
-        note += f"; facts this rule base lacks: {', '.join(dropped)}"
-    return kb, case, note
 
 
 def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:

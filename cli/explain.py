@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from llm_advisor.cli.audit import audit_db_option
 from llm_advisor.cli.options import (
+    audit_db_option,
     fact_option,
     facts_file_option,
     json_option,
@@ -20,10 +20,8 @@ from llm_advisor.cli.options import (
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
-    from llm_advisor.engine.audit import StoredRecord
     from llm_advisor.engine.explain import Counterfactual, Explanation
     from llm_advisor.engine.facts import Case
-    from llm_advisor.engine.inference import Result
     from llm_advisor.engine.model import KnowledgeBase
 
 MAX_SHOWN = 12
@@ -244,6 +242,8 @@ def explain(
     if audit_id is None and not fact_args and facts_file is None:
         raise InputError("give an audit id, --fact NAME=VALUE or --facts FILE (see --help)")
     if audit_id is not None:
+        from llm_advisor.cli.records import replayed
+
         kb, result, record = replayed(audit_id, audit_db, rules_dir)
         record_id: str | None = record.id
     else:
@@ -260,30 +260,3 @@ def explain(
         if record_id is not None:
             click.echo(f"Audit record {record_id}")
         print_explanation(kb, ex)
-
-
-def replayed(
-    ref: str, audit_db: str | None, rules_dir: Path | None
-) -> tuple[KnowledgeBase, Result, StoredRecord]:
-    """A stored record: as recorded (with its stored rules), or re-run on the rules in `rules_dir`.
-
-    Without `rules_dir` the record is also re-run on its stored rules; a difference is reported on
-    stderr (`audit verify` and `audit replay` say more).
-    """
-    from llm_advisor.engine.audit import AuditStore, replay, resolve_path, stored_result
-
-    with AuditStore.open(resolve_path(audit_db)) as store:
-        record = store.get(ref)
-        rerun = replay(store, record, load_kb(rules_dir) if rules_dir is not None else None)
-    if rules_dir is not None:
-        if rerun.dropped_facts:
-            dropped = ", ".join(rerun.dropped_facts)
-            click.echo(f"note: recorded facts this rule base does not take: {dropped}", err=True)
-        return rerun.kb, rerun.result, record
-    if not rerun.identical:
-        click.echo(
-            f"warning: record {record.id} is not reproduced by its stored rules today (differs in: "
-            f"{', '.join(rerun.differences)}); showing it as recorded",
-            err=True,
-        )
-    return rerun.kb, stored_result(record), record

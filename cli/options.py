@@ -21,6 +21,14 @@ rules_option = click.option(
     default=None,
     help="Rule base directory (default: the shipped one).",
 )
+audit_db_option = click.option(
+    "--audit-db",
+    "audit_db",
+    metavar="PATH|URL",
+    default=None,
+    help="Audit store: a SQLite file or a postgresql://user@host:port/db URL (default:"
+    " $LLM_ADVISOR_AUDIT_DB, else the user data directory).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 fact_option = click.option(
     "--fact",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from llm_advisor.cli.audit import audit_db_option
 from llm_advisor.cli.options import (
+    audit_db_option,
     fact_option,
     facts_file_option,
     json_option,
@@ -47,17 +47,16 @@ def recommend(
       llm-advisor recommend --fact problem_type=knowledge --fact change_frequency=weekly
       llm-advisor recommend --facts case.yaml --json
     """
-    from llm_advisor.cli.audit import record_result, report_unrecorded
+    from llm_advisor.cli.records import record_result, report_unrecorded, resolve_location
     from llm_advisor.cli.report import print_result, result_json
-    from llm_advisor.engine.audit import resolve_path
     from llm_advisor.engine.facts import make_case
     from llm_advisor.engine.inference import evaluate
 
     if not fact_args and facts_file is None:
         raise InputError("give facts with --fact NAME=VALUE or --facts FILE (see --help)")
     if no_audit and audit_db is not None:
-        raise InputError("give --audit-db PATH or --no-audit, not both")
-    store = None if no_audit else resolve_path(audit_db)
+        raise InputError("give --audit-db or --no-audit, not both")
+    store = None if no_audit else resolve_location(audit_db)
     kb = load_kb(rules_dir)
     raw = read_facts(fact_args, facts_file)
     result = evaluate(kb, make_case(kb, raw))

@@ -38,7 +38,7 @@ from .model import (
     Source,
     Value,
 )
-from .yamlsource import Mapping, Sequence, load_file
+from .yamlsource import Mapping, Sequence, load_file, parse_bytes
 
 SCHEMA_FILES = ("facts.yaml", "approaches.yaml", "sources.yaml")
 DIMENSIONS = ("accuracy", "complexity", "effort", "flexibility")
@@ -617,18 +617,40 @@ def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
         doc, raw = load_file(path)
         docs[path.name] = doc
         files.append(RuleFile(path.name, raw))
+    return _knowledge_base(docs, files, str(root))
+
+
+def load_rule_files(files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
+    """Load, validate and index a rule base held in memory (a stored one, for replay);
+    `where` names it in place of a directory."""
+    docs: dict[str, Any] = {}
+    for name in SCHEMA_FILES:
+        if name not in {f.name for f in files}:
+            raise InputError(
+                f"{where}: {name} missing (every rule base needs {', '.join(SCHEMA_FILES)})",
+                item=name,
+            )
+    ordered = sorted(files, key=lambda f: f.name)
+    for rule_file in ordered:
+        docs[rule_file.name] = parse_bytes(rule_file.content, rule_file.name)
+    return _knowledge_base(docs, ordered, where)
+
+
+def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> KnowledgeBase:
+    """A knowledge base from the parsed documents of its files, by file name."""
+    names = sorted(docs)
     facts = _load_facts(_File("facts.yaml"), docs["facts.yaml"])
     approaches = _load_approaches(_File("approaches.yaml"), docs["approaches.yaml"])
     sources = _load_sources(_File("sources.yaml"), docs["sources.yaml"])
     fact_map = {fact.name: fact for fact in facts}
     rules: list[Rule] = []
     seen: dict[str, Rule] = {}
-    for path in paths:
-        if path.name in SCHEMA_FILES:
+    for name in names:
+        if name in SCHEMA_FILES:
             continue
-        f = _File(path.name)
+        f = _File(name)
         reader = _RuleReader(f, fact_map, tuple(a.id for a in approaches), {s.key for s in sources})
-        for node, line in f.items(f.top(docs[path.name], "rules"), "'rules'", 1):
+        for node, line in f.items(f.top(docs[name], "rules"), "'rules'", 1):
             rule = reader.rule(node, line)
             if rule.id in seen:
                 raise f.error(
@@ -661,7 +683,7 @@ def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
         rules=tuple(ranked),
         files=tuple(files),
         fingerprint=fingerprint(tuple(files)),
-        directory=str(root),
+        directory=where,
         derived=tuple(name for names in strata for name in names),
         strata=strata,
     )

@@ -173,9 +173,14 @@ def load_file(path: Path) -> tuple[Any, bytes]:
         raw = path.read_bytes()
     except OSError as err:
         raise RuleError(path.name, 1, f"cannot read: {err.strerror or err}") from None
+    return parse_bytes(raw, path.name), raw
+
+
+def parse_bytes(raw: bytes, name: str) -> Any:
+    """Parse a file's bytes (UTF-8 YAML); errors name the file `name`."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise RuleError(path.name, line, "not valid UTF-8") from None
-    return parse(text, path.name), raw
+        raise RuleError(name, line, "not valid UTF-8") from None
+    return parse(text, name)

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_helpers import Location, has_tables, location, raw_sql
 from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
+from llm_advisor.cli.records import ENV_VAR
 from llm_advisor.engine import audit
 from llm_advisor.engine.audit import AuditStore, chain_hash
 from llm_advisor.engine.errors import RuleError
@@ -28,7 +30,7 @@ def invoke(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=input)
 
 
-def recommend(db: Path, *facts: str, rules: str = RULES) -> str:
+def recommend(db: Location, *facts: str, rules: str = RULES) -> str:
     """Run `recommend --json` and return the audit id it reports."""
     args = ["recommend", "--rules", rules, "--audit-db", str(db), "--json"]
     for fact in facts:
@@ -41,12 +43,17 @@ def recommend(db: Path, *facts: str, rules: str = RULES) -> str:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(store_at: str) -> Location:
+    return location(store_at)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Path:
     return tmp_path / "audit.sqlite3"
 
 
 @pytest.fixture
-def filled(db: Path) -> list[str]:
+def filled(db: Location) -> list[str]:
     return [
         recommend(db, "size=2M", "urgent=yes", "budget=50k"),
         recommend(db, "size=2k", "color=blue"),
@@ -66,7 +73,7 @@ def one_line_error(out: Result, code: int = 2) -> str:
 # --- recommend records ----------------------------------------------------------------------------
 
 
-def test_recommend_json_reports_the_audit_id(db: Path) -> None:
+def test_recommend_json_reports_the_audit_id(db: Location) -> None:
     audit_id = recommend(db, "size=2M", "urgent=yes")
     with AuditStore.open(db) as store:
         record = store.get(audit_id)
@@ -74,7 +81,7 @@ def test_recommend_json_reports_the_audit_id(db: Path) -> None:
     assert [f["name"] for f in record.data["facts"] if f["status"] == "given"] == ["size", "urgent"]
 
 
-def test_recommend_text_mentions_the_audit_id(db: Path) -> None:
+def test_recommend_text_mentions_the_audit_id(db: Location) -> None:
     out = invoke("recommend", "--rules", RULES, "--audit-db", str(db), "--fact", "size=2M")
     assert out.exit_code == 0
     with AuditStore.open(db) as store:
@@ -86,18 +93,18 @@ def test_recommend_uses_the_environment_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env_db = tmp_path / "from-env.sqlite3"
-    monkeypatch.setenv(audit.ENV_VAR, str(env_db))
+    monkeypatch.setenv(ENV_VAR, str(env_db))
     out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--json")
     assert out.exit_code == 0
     with AuditStore.open(env_db) as store:
         assert store.get(json.loads(out.stdout)["audit_id"])
 
 
-def test_no_audit_records_nothing(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(audit.ENV_VAR, str(db))
+def test_no_audit_records_nothing(db: Location, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, str(db))
     out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--json", "--no-audit")
     assert out.exit_code == 0 and json.loads(out.stdout)["audit_id"] is None
-    assert not db.exists()
+    assert not has_tables(db)
 
 
 @pytest.mark.parametrize("bad", ["", "   "])
@@ -113,7 +120,7 @@ def test_a_directory_as_audit_db_is_bad_input(tmp_path: Path) -> None:
     assert "directory" in one_line_error(out)
 
 
-def test_audit_db_and_no_audit_together_is_bad_input(db: Path) -> None:
+def test_audit_db_and_no_audit_together_is_bad_input(db: Location) -> None:
     out = invoke(
         "recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", str(db), "--no-audit"
     )
@@ -149,26 +156,36 @@ def test_a_file_that_is_not_a_store_is_left_alone(tmp_path: Path) -> None:
 
 
 def test_a_locked_store_fails_after_the_busy_timeout(
-    db: Path, filled: list[str], monkeypatch: pytest.MonkeyPatch
+    sqlite_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audit, "BUSY_TIMEOUT", 0.2)
-    holder = sqlite3.connect(db, isolation_level=None)
+    from llm_advisor.engine.audit import sqlite
+
+    filled = [recommend(sqlite_db, "size=2M") for _ in range(2)]
+    monkeypatch.setattr(sqlite, "BUSY_TIMEOUT", 0.2)
+    holder = sqlite3.connect(sqlite_db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         out = invoke(
-            "recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", str(db), "--json"
+            "recommend",
+            "--rules",
+            RULES,
+            "--fact",
+            "size=2M",
+            "--audit-db",
+            str(sqlite_db),
+            "--json",
         )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert out.exit_code == 1 and json.loads(out.stdout)["recommendation"] == "fancy"
     assert "not recorded" in out.stderr and "locked" in out.stderr
-    assert invoke("audit", "verify", "--audit-db", str(db)).exit_code == 0
-    with AuditStore.open(db) as store:
+    assert invoke("audit", "verify", "--audit-db", str(sqlite_db)).exit_code == 0
+    with AuditStore.open(sqlite_db) as store:
         assert [r.id for r in store.records()] == filled
 
 
-def test_eight_cli_processes_create_one_store_at_once(db: Path) -> None:
+def test_eight_cli_processes_create_one_store_at_once(db: Location) -> None:
     procs = [
         subprocess.Popen(
             [
@@ -202,7 +219,7 @@ def test_eight_cli_processes_create_one_store_at_once(db: Path) -> None:
 # --- list -----------------------------------------------------------------------------------------
 
 
-def test_list(db: Path, filled: list[str]) -> None:
+def test_list(db: Location, filled: list[str]) -> None:
     out = invoke("audit", "list", "--audit-db", str(db))
     assert out.exit_code == 0
     lines = out.stdout.splitlines()
@@ -211,7 +228,7 @@ def test_list(db: Path, filled: list[str]) -> None:
     assert "fancy" in lines[1] and "exotic + cheap" in lines[3]
 
 
-def test_list_json_and_filters(db: Path, filled: list[str]) -> None:
+def test_list_json_and_filters(db: Location, filled: list[str]) -> None:
     def ids(*args: str) -> list[str]:
         out = invoke("audit", "list", "--json", "--audit-db", str(db), *args)
         assert out.exit_code == 0, out.output
@@ -233,13 +250,13 @@ def test_list_json_and_filters(db: Path, filled: list[str]) -> None:
 
 
 @pytest.mark.parametrize("args", [["--since", "last tuesday"], ["--fingerprint", "xyz"]])
-def test_list_bad_filters_are_bad_input(db: Path, filled: list[str], args: list[str]) -> None:
+def test_list_bad_filters_are_bad_input(db: Location, filled: list[str], args: list[str]) -> None:
     one_line_error(invoke("audit", "list", "--audit-db", str(db), *args))
 
 
 @pytest.mark.parametrize("command", ["list", "export"])
 def test_an_approach_that_does_not_exist_is_bad_input(
-    db: Path, filled: list[str], command: str
+    db: Location, filled: list[str], command: str
 ) -> None:
     """`--approach foo` would list nothing and look like a real answer: exit 2 naming the
     approaches there are (the shipped rule base's and any recorded ones)."""
@@ -251,16 +268,16 @@ def test_an_approach_that_does_not_exist_is_bad_input(
         assert approach in line, line
 
 
-def test_list_of_a_missing_store_is_empty_and_creates_nothing(db: Path) -> None:
+def test_list_of_a_missing_store_is_empty_and_creates_nothing(db: Location) -> None:
     out = invoke("audit", "list", "--audit-db", str(db))
     assert out.exit_code == 0 and "0 records" in out.stdout
-    assert not db.exists()
+    assert not has_tables(db)
 
 
 # --- show -----------------------------------------------------------------------------------------
 
 
-def test_show(db: Path, filled: list[str]) -> None:
+def test_show(db: Location, filled: list[str]) -> None:
     out = invoke("audit", "show", filled[0][:6], "--audit-db", str(db))
     assert out.exit_code == 0, out.output
     text = out.stdout
@@ -274,7 +291,7 @@ def test_show(db: Path, filled: list[str]) -> None:
     assert "Why not the others" in text and "What would change the recommendation" in text
 
 
-def test_show_json(db: Path, filled: list[str]) -> None:
+def test_show_json(db: Location, filled: list[str]) -> None:
     out = invoke("audit", "show", filled[1], "--json", "--audit-db", str(db))
     assert out.exit_code == 0
     data = json.loads(out.stdout)
@@ -285,14 +302,14 @@ def test_show_json(db: Path, filled: list[str]) -> None:
 
 
 @pytest.mark.parametrize("ref", ["000000000000", "zzz", "0123456789abcdef", "-"])
-def test_show_bad_ids_are_bad_input(db: Path, filled: list[str], ref: str) -> None:
+def test_show_bad_ids_are_bad_input(db: Location, filled: list[str], ref: str) -> None:
     if ref in filled:
         pytest.skip("that id exists")
     message = one_line_error(invoke("audit", "show", ref, "--audit-db", str(db)))
     assert "audit id" in message
 
 
-def test_show_in_a_missing_store_is_bad_input(db: Path) -> None:
+def test_show_in_a_missing_store_is_bad_input(db: Location) -> None:
     assert "unknown audit id" in one_line_error(
         invoke("audit", "show", "abc", "--audit-db", str(db))
     )
@@ -308,38 +325,40 @@ def test_show_of_a_non_store_file_is_bad_input(tmp_path: Path) -> None:
 # --- verify ---------------------------------------------------------------------------------------
 
 
-def test_verify_intact(db: Path, filled: list[str]) -> None:
+def test_verify_intact(db: Location, filled: list[str]) -> None:
     out = invoke("audit", "verify", "--audit-db", str(db))
     assert out.exit_code == 0 and out.stdout.startswith("OK: 3 records")
     data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
     assert data["ok"] and data["records"] == 3 and data["problem"] is None
 
 
-def test_verify_of_a_missing_store_is_bad_input(db: Path) -> None:
+def test_verify_of_a_missing_store_is_bad_input(db: Location) -> None:
     message = one_line_error(invoke("audit", "verify", "--audit-db", str(db)))
-    assert f"no audit store at {db}" in message and not db.exists()
+    assert "no audit store at" in message and not has_tables(db)
 
 
-def test_verify_names_an_altered_record(db: Path, filled: list[str]) -> None:
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute(
-        "UPDATE records SET body = replace(body, '\"score\":8', '\"score\":9') WHERE id = ?",
-        (filled[0],),
+def test_verify_names_an_altered_record(db: Location, filled: list[str]) -> None:
+    raw_sql(
+        db,
+        (
+            "UPDATE records SET body = replace(body, '\"score\":8', '\"score\":9') WHERE id = ?",
+            (filled[0],),
+        ),
     )
-    conn.close()
     out = invoke("audit", "verify", "--audit-db", str(db))
     assert out.exit_code == 1 and f"record {filled[0]} was altered" in out.stdout
     data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
     assert not data["ok"] and data["record"] == filled[0] and data["kind"] == "altered"
 
 
-def test_an_altered_record_is_never_shown_as_genuine(db: Path, filled: list[str]) -> None:
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute(
-        "UPDATE records SET body = replace(body, '\"score\":8', '\"score\":9') WHERE id = ?",
-        (filled[0],),
+def test_an_altered_record_is_never_shown_as_genuine(db: Location, filled: list[str]) -> None:
+    raw_sql(
+        db,
+        (
+            "UPDATE records SET body = replace(body, '\"score\":8', '\"score\":9') WHERE id = ?",
+            (filled[0],),
+        ),
     )
-    conn.close()
     for args in (
         ["audit", "show", filled[0]],
         ["audit", "replay", filled[0]],
@@ -353,10 +372,8 @@ def test_an_altered_record_is_never_shown_as_genuine(db: Path, filled: list[str]
     assert invoke("audit", "show", filled[1], "--audit-db", str(db)).exit_code == 0
 
 
-def test_verify_names_a_deleted_record(db: Path, filled: list[str]) -> None:
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("DELETE FROM records WHERE id = ?", (filled[1],))
-    conn.close()
+def test_verify_names_a_deleted_record(db: Location, filled: list[str]) -> None:
+    raw_sql(db, ("DELETE FROM records WHERE id = ?", (filled[1],)))
     out = invoke("audit", "verify", "--audit-db", str(db))
     assert out.exit_code == 1 and f"record {filled[1]} was deleted" in out.stdout
 
@@ -364,7 +381,7 @@ def test_verify_names_a_deleted_record(db: Path, filled: list[str]) -> None:
 # --- replay ---------------------------------------------------------------------------------------
 
 
-def test_replay_against_stored_rules_after_the_rules_changed(tmp_path: Path, db: Path) -> None:
+def test_replay_against_stored_rules_after_the_rules_changed(tmp_path: Path, db: Location) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(KBS / "audit", rules)
     audit_id = recommend(db, "size=2M", "urgent=yes", "budget=50k", rules=str(rules))
@@ -397,16 +414,18 @@ def test_replay_against_stored_rules_after_the_rules_changed(tmp_path: Path, db:
 
 
 def test_replay_of_a_record_its_rules_no_longer_reproduce_exits_1(
-    db: Path, filled: list[str]
+    db: Location, filled: list[str]
 ) -> None:
-    conn = sqlite3.connect(db, isolation_level=None)
-    row = conn.execute("SELECT body, prev_hash FROM records WHERE id = ?", (filled[0],)).fetchone()
-    body = row[0].replace('"score":8', '"score":9')
-    conn.execute(
-        "UPDATE records SET body = ?, hash = ? WHERE id = ?",
-        (body, chain_hash(row[1], body), filled[0]),
+    with AuditStore.open(db) as store:
+        record = store.get(filled[0])
+    body = record.body.replace('"score":8', '"score":9')
+    raw_sql(
+        db,
+        (
+            "UPDATE records SET body = ?, hash = ? WHERE id = ?",
+            (body, chain_hash(record.prev_hash, body), filled[0]),
+        ),
     )
-    conn.close()
     out = invoke("audit", "replay", filled[0], "--audit-db", str(db))
     assert out.exit_code == 1 and "ranking" in out.stdout
     # show and explain still present the record as stored, with a warning
@@ -428,7 +447,7 @@ def shipped() -> str:
     return str(default_rules_dir())
 
 
-def test_replay_current_against_the_shipped_rules(db: Path, shipped: str) -> None:
+def test_replay_current_against_the_shipped_rules(db: Location, shipped: str) -> None:
     audit_id = recommend(db, "problem_type=knowledge", "change_frequency=weekly", rules=shipped)
     out = invoke("audit", "replay", audit_id, "--current", "--json", "--audit-db", str(db))
     assert out.exit_code == 0, out.output
@@ -441,7 +460,7 @@ def test_replay_current_against_the_shipped_rules(db: Path, shipped: str) -> Non
     assert set(data["dropped_facts"]) == {"size", "urgent"}
 
 
-def test_replay_bad_input(db: Path, filled: list[str], tmp_path: Path) -> None:
+def test_replay_bad_input(db: Location, filled: list[str], tmp_path: Path) -> None:
     one_line_error(invoke("audit", "replay", "nothex", "--audit-db", str(db)))
     one_line_error(
         invoke("audit", "replay", filled[0], "--current", "--rules", RULES, "--audit-db", str(db))
@@ -466,14 +485,14 @@ def _check_lines(lines: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def test_export_to_stdout(db: Path, filled: list[str]) -> None:
+def test_export_to_stdout(db: Location, filled: list[str]) -> None:
     out = invoke("audit", "export", "--audit-db", str(db))
     assert out.exit_code == 0
     rows = _check_lines(out.stdout.splitlines())
     assert [row["record"]["id"] for row in rows] == filled
 
 
-def test_export_to_a_file(db: Path, filled: list[str], tmp_path: Path) -> None:
+def test_export_to_a_file(db: Location, filled: list[str], tmp_path: Path) -> None:
     target = tmp_path / "trail.jsonl"
     out = invoke("audit", "export", "-o", str(target), "--audit-db", str(db))
     assert out.exit_code == 0 and out.stdout == ""
@@ -486,7 +505,7 @@ def test_export_to_a_file(db: Path, filled: list[str], tmp_path: Path) -> None:
 
 
 def test_export_to_an_unwritable_place_is_bad_input(
-    db: Path, filled: list[str], tmp_path: Path
+    db: Location, filled: list[str], tmp_path: Path
 ) -> None:
     one_line_error(
         invoke(

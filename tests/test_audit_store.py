@@ -1,4 +1,5 @@
-"""The audit store on real SQLite: records, the hash chain, tampering, concurrency, crashes, replay."""
+"""The audit store on real SQLite and a real PostgreSQL server: records, the hash chain, tampering,
+concurrency, crashes, replay."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_helpers import Location, is_pg, location, raw_sql
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llm_advisor.cli import records
+from llm_advisor.cli.audit import parse_since
 from llm_advisor.engine import audit
 from llm_advisor.engine.audit import AuditError, AuditStore, canonical, chain_hash
+from llm_advisor.engine.audit.codec import result_body, result_part
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.facts import make_case
 from llm_advisor.engine.inference import Result, evaluate
@@ -49,26 +54,23 @@ def run(kb: KnowledgeBase, raw: dict[str, object]) -> Result:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
+def db(store_at: str) -> Location:
+    return location(store_at)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Path:
     return tmp_path / "store" / "audit.sqlite3"
 
 
-def fill(db: Path, kb: KnowledgeBase, n: int = 6) -> list[str]:
-    db.parent.mkdir(parents=True, exist_ok=True)
+def fill(db: Location, kb: KnowledgeBase, n: int = 6) -> list[str]:
+    if isinstance(db, Path):
+        db.parent.mkdir(parents=True, exist_ok=True)
     with AuditStore.open(db, create=True) as store:
         return [store.record(kb, run(kb, CASES[i % len(CASES)])) for i in range(n)]
 
 
-def raw_sql(db: Path, *statements: tuple[str, tuple[Any, ...]]) -> None:
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
-        for sql, params in statements:
-            conn.execute(sql, params)
-    finally:
-        conn.close()
-
-
-def verify(db: Path) -> audit.Verification:
+def verify(db: Location) -> audit.Verification:
     with AuditStore.open(db) as store:
         return store.verify()
 
@@ -76,7 +78,7 @@ def verify(db: Path) -> audit.Verification:
 # --- records and the chain ----------------------------------------------------------------------
 
 
-def test_record_holds_the_whole_result(db: Path, kb: KnowledgeBase) -> None:
+def test_record_holds_the_whole_result(db: Location, kb: KnowledgeBase) -> None:
     result = run(kb, CASES[0])
     ids = fill(db, kb, 1)
     with AuditStore.open(db) as store:
@@ -108,9 +110,9 @@ def test_record_holds_the_whole_result(db: Path, kb: KnowledgeBase) -> None:
         assert audit.stored_result(record) == result
 
 
-def test_rule_files_are_stored_once_per_fingerprint(db: Path, kb: KnowledgeBase) -> None:
-    fill(db, kb, 5)
-    conn = sqlite3.connect(db)
+def test_rule_files_are_stored_once_per_fingerprint(sqlite_db: Path, kb: KnowledgeBase) -> None:
+    fill(sqlite_db, kb, 5)
+    conn = sqlite3.connect(sqlite_db)
     try:
         assert conn.execute("SELECT count(*) FROM rulebase_files").fetchone()[0] == len(kb.files)
         assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == len(kb.files)
@@ -120,7 +122,7 @@ def test_rule_files_are_stored_once_per_fingerprint(db: Path, kb: KnowledgeBase)
         conn.close()
 
 
-def test_chain_links_every_record_and_verifies(db: Path, kb: KnowledgeBase) -> None:
+def test_chain_links_every_record_and_verifies(db: Location, kb: KnowledgeBase) -> None:
     ids = fill(db, kb, 6)
     with AuditStore.open(db) as store:
         records = store.records()
@@ -132,7 +134,7 @@ def test_chain_links_every_record_and_verifies(db: Path, kb: KnowledgeBase) -> N
         assert after.data["prev_id"] == before.id
 
 
-def test_ids_are_12_hex_and_prefixes_resolve(db: Path, kb: KnowledgeBase) -> None:
+def test_ids_are_12_hex_and_prefixes_resolve(db: Location, kb: KnowledgeBase) -> None:
     ids = fill(db, kb, 20)
     assert len(set(ids)) == 20 and all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
     with AuditStore.open(db) as store:
@@ -148,7 +150,7 @@ def test_ids_are_12_hex_and_prefixes_resolve(db: Path, kb: KnowledgeBase) -> Non
             store.get(shared)
 
 
-def test_filters(db: Path, kb: KnowledgeBase) -> None:
+def test_filters(db: Location, kb: KnowledgeBase) -> None:
     ids = fill(db, kb, 6)
     with AuditStore.open(db) as store:
         everything = store.records()
@@ -160,42 +162,54 @@ def test_filters(db: Path, kb: KnowledgeBase) -> None:
             == []
         )
         assert [r.id for r in store.records(since=everything[3].created)] == ids[3:]
-        assert store.records(since=audit.parse_since("1d")) == everything
-        assert store.records(since=audit.parse_since("2999-01-01")) == []
+        assert store.records(since=parse_since("1d")) == everything
+        assert store.records(since=parse_since("2999-01-01")) == []
 
 
 def test_parse_since() -> None:
     from datetime import UTC, datetime
 
     now = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
-    assert audit.parse_since("2024-05-01", now) == "2024-05-01T00:00:00.000000Z"
-    assert audit.parse_since("2024-05-01T10:30:00+02:00", now) == "2024-05-01T08:30:00.000000Z"
-    assert audit.parse_since("2024-05-01T10:30:00Z", now) == "2024-05-01T10:30:00.000000Z"
-    assert audit.parse_since("1w", now) == "2024-05-03T12:00:00.000000Z"
-    assert audit.parse_since("100000y", now).startswith("0001-01-01")
+    assert parse_since("2024-05-01", now) == "2024-05-01T00:00:00.000000Z"
+    assert parse_since("2024-05-01T10:30:00+02:00", now) == "2024-05-01T08:30:00.000000Z"
+    assert parse_since("2024-05-01T10:30:00Z", now) == "2024-05-01T10:30:00.000000Z"
+    assert parse_since("1w", now) == "2024-05-03T12:00:00.000000Z"
+    assert parse_since("100000y", now).startswith("0001-01-01")
     for bad in ("yesterday", "", "5 parsecs"):
         with pytest.raises(InputError, match="--since"):
-            audit.parse_since(bad, now)
+            parse_since(bad, now)
 
 
-def test_missing_store_reads_as_empty_and_is_not_created(db: Path) -> None:
+def test_missing_store_reads_as_empty_and_is_not_created(db: Location) -> None:
     with AuditStore.open(db) as store:
         assert store.records() == [] and store.verify().ok and store.verify().count == 0
+        assert not store.exists
         with pytest.raises(InputError, match="unknown audit id"):
             store.get("abc")
-    assert not db.exists()
+    if isinstance(db, Path):
+        assert not db.exists()
+    else:
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            assert tables.fetchone() == (0,)
 
 
-def test_resolve_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(audit.ENV_VAR, str(tmp_path / "env.db"))
-    assert audit.resolve_path() == tmp_path / "env.db"
-    assert audit.resolve_path(tmp_path / "given.db") == tmp_path / "given.db"
-    monkeypatch.delenv(audit.ENV_VAR)
-    assert audit.resolve_path() == audit.default_path()
-    assert audit.default_path().name == audit.DB_NAME
-    for bad in ("", "   ", "a\0b", str(tmp_path)):
+def test_resolve_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(records.ENV_VAR, str(tmp_path / "env.db"))
+    assert records.resolve_location() == tmp_path / "env.db"
+    assert records.resolve_location(tmp_path / "given.db") == tmp_path / "given.db"
+    url = "postgresql://someone@db.example:5432/audit"
+    assert records.resolve_location(url) == url
+    monkeypatch.setenv(records.ENV_VAR, url)
+    assert records.resolve_location() == url
+    monkeypatch.delenv(records.ENV_VAR)
+    assert records.resolve_location() == records.default_path()
+    assert records.default_path().name == records.DB_NAME
+    for bad in ("", "   ", "a\0b", str(tmp_path), "mysql://x@y/z"):
         with pytest.raises(InputError):
-            audit.resolve_path(bad)
+            records.resolve_location(bad)
 
 
 # --- refusing what is not ours, and failing without damage --------------------------------------
@@ -218,9 +232,13 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(
     conn.close()
 
 
-def test_a_newer_schema_is_refused(db: Path, kb: KnowledgeBase) -> None:
+def test_a_newer_schema_is_refused(db: Location, kb: KnowledgeBase) -> None:
     fill(db, kb, 1)
-    raw_sql(db, (f"PRAGMA user_version = {audit.SCHEMA_VERSION + 1}", ()))
+    newer = audit.SCHEMA_VERSION + 1
+    if is_pg(db):
+        raw_sql(db, ("UPDATE llm_advisor_schema SET version = ?", (newer,)))
+    else:
+        raw_sql(db, (f"PRAGMA user_version = {newer}", ()))
     with pytest.raises(AuditError, match="schema version"):
         AuditStore.open(db, create=True)
 
@@ -233,12 +251,12 @@ def test_migration_from_an_empty_file(tmp_path: Path, kb: KnowledgeBase) -> None
         assert store.verify().ok
 
 
-def test_locked_too_long_fails_cleanly(db: Path, kb: KnowledgeBase) -> None:
-    ids = fill(db, kb, 3)
-    holder = sqlite3.connect(db, isolation_level=None)
+def test_locked_too_long_fails_cleanly(sqlite_db: Path, kb: KnowledgeBase) -> None:
+    ids = fill(sqlite_db, kb, 3)
+    holder = sqlite3.connect(sqlite_db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with AuditStore.open(db, create=True, timeout=0.2) as store:
+        with AuditStore.open(sqlite_db, create=True, timeout=0.2) as store:
             started = time.monotonic()
             with pytest.raises(AuditError, match="locked"):
                 store.record(kb, run(kb, {}))
@@ -246,20 +264,20 @@ def test_locked_too_long_fails_cleanly(db: Path, kb: KnowledgeBase) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    with AuditStore.open(db) as store:
+    with AuditStore.open(sqlite_db) as store:
         assert [r.id for r in store.records()] == ids and store.verify().ok
 
 
-def test_a_full_disk_fails_cleanly_and_keeps_records(db: Path, kb: KnowledgeBase) -> None:
-    ids = fill(db, kb, 2)
-    with AuditStore.open(db, create=True) as store:
-        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
-        store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is full now
+def test_a_full_disk_fails_cleanly_and_keeps_records(sqlite_db: Path, kb: KnowledgeBase) -> None:
+    ids = fill(sqlite_db, kb, 2)
+    with AuditStore.open(sqlite_db, create=True) as store:
+        pages = store.backend._conn.execute("PRAGMA page_count").fetchone()[0]
+        store.backend._conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is full now
         with pytest.raises(AuditError, match="full"):
             for _ in range(50):
                 store.record(kb, run(kb, CASES[0]))
         assert store.verify().ok
-    with AuditStore.open(db, create=True) as store:
+    with AuditStore.open(sqlite_db, create=True) as store:
         assert [r.id for r in store.records()][:2] == ids and store.verify().ok
         store.record(kb, run(kb, {}))
         assert store.verify().ok
@@ -273,26 +291,33 @@ def test_unwritable_location_fails_with_audit_error(tmp_path: Path, kb: Knowledg
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_read_only_store_fails_and_keeps_records(db: Path, kb: KnowledgeBase) -> None:
-    ids = fill(db, kb, 2)
-    db.parent.chmod(0o555)
-    db.chmod(0o444)
+def test_read_only_store_fails_and_keeps_records(sqlite_db: Path, kb: KnowledgeBase) -> None:
+    ids = fill(sqlite_db, kb, 2)
+    sqlite_db.parent.chmod(0o555)
+    sqlite_db.chmod(0o444)
     try:
         with pytest.raises(AuditError):
-            audit.record_result(db, kb, run(kb, {}))
+            audit.record_result(sqlite_db, kb, run(kb, {}))
     finally:
-        db.parent.chmod(0o755)
-        db.chmod(0o644)
-    with AuditStore.open(db) as store:
+        sqlite_db.parent.chmod(0o755)
+        sqlite_db.chmod(0o644)
+    with AuditStore.open(sqlite_db) as store:
         assert [r.id for r in store.records()] == ids and store.verify().ok
 
 
 # --- tampering ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def chain(tmp_path: Path, kb: KnowledgeBase) -> tuple[Path, list[str]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def chain(
+    request: pytest.FixtureRequest, tmp_path: Path, kb: KnowledgeBase
+) -> tuple[Location, list[str]]:
     """A store of 6 records, checkpointed so that a plain copy of the file is complete."""
+    if request.param == "postgres":
+        srv = request.getfixturevalue("pg")
+        name = srv.database()
+        ids = fill(srv.url(name), kb, 6)
+        return srv.url(name), ids
     db = tmp_path / "pristine.sqlite3"
     ids = fill(db, kb, 6)
     raw_sql(db, ("PRAGMA wal_checkpoint(TRUNCATE)", ()))
@@ -301,7 +326,7 @@ def chain(tmp_path: Path, kb: KnowledgeBase) -> tuple[Path, list[str]]:
 
 @pytest.fixture
 def tamper(
-    tmp_path: Path, chain: tuple[Path, list[str]]
+    request: pytest.FixtureRequest, tmp_path: Path, chain: tuple[Location, list[str]]
 ) -> Iterator[Callable[..., audit.Verification]]:
     """Apply SQL to a fresh copy of the chain and verify the copy."""
     pristine, _ = chain
@@ -310,15 +335,28 @@ def tamper(
     def apply(*statements: tuple[str, tuple[Any, ...]]) -> audit.Verification:
         nonlocal count
         count += 1
-        copy = tmp_path / f"copy{count}.sqlite3"
-        shutil.copy(pristine, copy)
+        copy: Location
+        if isinstance(pristine, str):
+            srv = request.getfixturevalue("pg")
+            copy = srv.url(srv.database(template=pristine.rsplit("/", 1)[1]))
+        else:
+            copy = tmp_path / f"copy{count}.sqlite3"
+            shutil.copy(pristine, copy)
         raw_sql(copy, *statements)
         return verify(copy)
 
     yield apply
 
 
-def record_row(db: Path, record_id: str) -> dict[str, Any]:
+def record_row(db: Location, record_id: str) -> dict[str, Any]:
+    if isinstance(db, str):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(db, row_factory=dict_row) as pconn:
+            found = pconn.execute("SELECT * FROM records WHERE id = %s", (record_id,)).fetchone()
+            assert found is not None
+            return dict(found)
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
@@ -333,7 +371,7 @@ def record_row(db: Path, record_id: str) -> dict[str, Any]:
     ["id", "created", "kind", "recommendation", "fingerprint", "body", "prev_hash", "hash"],
 )
 def test_changing_any_column_is_detected(
-    chain: tuple[Path, list[str]],
+    chain: tuple[Location, list[str]],
     tamper: Callable[..., audit.Verification],
     position: int,
     column: str,
@@ -383,7 +421,7 @@ def _mutations(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("position", [0, 3, 5])
 def test_changing_any_field_of_the_content_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification], position: int
+    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification], position: int
 ) -> None:
     db, ids = chain
     target = ids[position]
@@ -410,7 +448,7 @@ def test_changing_any_field_of_the_content_is_detected(
     "junk", [{"just": "junk"}, [1, 2], "text", None, {"rulebase": "x", "position": "0"}]
 )
 def test_junk_content_with_a_valid_hash_is_named_not_crashed_on(
-    chain: tuple[Path, list[str]],
+    chain: tuple[Location, list[str]],
     tamper: Callable[..., audit.Verification],
     position: int,
     junk: Any,
@@ -429,7 +467,9 @@ def test_junk_content_with_a_valid_hash_is_named_not_crashed_on(
 
 @pytest.mark.parametrize("positions", [[0], [2], [5], [2, 3], [4, 5], [0, 1, 2, 3, 4, 5]])
 def test_deleting_records_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification], positions: list[int]
+    chain: tuple[Location, list[str]],
+    tamper: Callable[..., audit.Verification],
+    positions: list[int],
 ) -> None:
     _, ids = chain
     statements = [("DELETE FROM records WHERE id = ?", (ids[p],)) for p in positions]
@@ -439,7 +479,9 @@ def test_deleting_records_is_detected(
     assert ids[positions[-1]] in str(report.problem)
 
 
-def _forged(db: Path, ids: list[str], after: int, new_id: str = "feedfeedfeed") -> dict[str, Any]:
+def _forged(
+    db: Location, ids: list[str], after: int, new_id: str = "feedfeedfeed"
+) -> dict[str, Any]:
     """A well-formed record that claims to follow record `after`, with a valid hash."""
     row = record_row(db, ids[after])
     data = {**json.loads(row["body"]), "id": new_id, "prev_id": ids[after], "position": after + 1}
@@ -473,7 +515,7 @@ def _insert(row: dict[str, Any], seq: int) -> tuple[str, tuple[Any, ...]]:
 
 
 def test_inserting_a_forged_record_at_the_end_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
 ) -> None:
     db, ids = chain
     report = tamper(_insert(_forged(db, ids, 5), 100))
@@ -482,7 +524,7 @@ def test_inserting_a_forged_record_at_the_end_is_detected(
 
 @pytest.mark.parametrize("after", [0, 2, 4])
 def test_inserting_a_forged_record_in_the_middle_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification], after: int
+    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification], after: int
 ) -> None:
     db, ids = chain
     seq = record_row(db, ids[after])["seq"]
@@ -494,7 +536,7 @@ def test_inserting_a_forged_record_in_the_middle_is_detected(
 
 
 def test_inserting_a_copy_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
 ) -> None:
     db, ids = chain
     copy = {**record_row(db, ids[2]), "id": "c0c0c0c0c0c0"}
@@ -509,7 +551,7 @@ def test_inserting_a_copy_is_detected(
 
 
 def test_moving_a_record_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
 ) -> None:
     _, ids = chain
     report = tamper(("UPDATE records SET seq = 1000 WHERE id = ?", (ids[1],)))
@@ -517,17 +559,21 @@ def test_moving_a_record_is_detected(
 
 
 def test_changing_stored_rule_files_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
 ) -> None:
-    _, ids = chain
-    report = tamper(("UPDATE blobs SET content = content || x'0a' WHERE rowid = 1", ()))
+    db, ids = chain
+    newline = "'\\x0a'::bytea" if is_pg(db) else "x'0a'"
+    first = "(SELECT min(sha256) FROM blobs)"
+    report = tamper((f"UPDATE blobs SET content = content || {newline} WHERE sha256 = {first}", ()))
     assert not report.ok and report.record_id == ids[0] and "rule file" in str(report.problem)
-    report = tamper(("DELETE FROM rulebase_files WHERE rowid = 1", ()))
+    report = tamper(
+        ("DELETE FROM rulebase_files WHERE name = (SELECT min(name) FROM rulebase_files)", ())
+    )
     assert not report.ok and report.record_id == ids[0]
 
 
 def test_changing_the_chain_head_is_detected(
-    chain: tuple[Path, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
 ) -> None:
     _, ids = chain
     report = tamper(("UPDATE chain_head SET count = 5", ()))
@@ -551,14 +597,13 @@ db, rules, n, worker = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[
 cases = json.loads(sys.argv[5])
 kb = load_knowledge_base(rules)
 results = [evaluate(kb, make_case(kb, cases[(worker + i) % len(cases)])) for i in range(len(cases))]
-with AuditStore.open(Path(db), create=True, timeout=60) as store:
+with AuditStore.open(db, create=True, timeout=60) as store:
     ids = [store.record(kb, results[i % len(results)]) for i in range(n)]
 print(json.dumps(ids))
 """
 
 
-def test_eight_processes_write_500_records_each(tmp_path: Path) -> None:
-    db = tmp_path / "busy.sqlite3"
+def test_eight_processes_write_500_records_each(db: Location) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(
@@ -643,17 +688,18 @@ def test_processes_creating_a_new_store_at_once_all_open_it(tmp_path: Path) -> N
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from llm_advisor.engine.audit import AuditStore, file_digests, result_body
+from llm_advisor.engine.audit import AuditStore
+from llm_advisor.engine.audit.codec import file_digests, result_body
 from llm_advisor.engine.facts import make_case
 from llm_advisor.engine.inference import evaluate
 from llm_advisor.engine.loader import load_knowledge_base
 
 kb = load_knowledge_base(sys.argv[2])
 result = evaluate(kb, make_case(kb, {"size": "5M"}))
-store = AuditStore.open(Path(sys.argv[1]), create=True)
+store = AuditStore.open(sys.argv[1], create=True)
 if sys.argv[3] == "pause":
-    with store._write() as conn:
-        store._append(conn, kb.fingerprint, file_digests(kb), result_body(kb, result), "recommend")
+    with store.backend.transaction() as tx:
+        store._append(tx, kb.fingerprint, file_digests(kb), result_body(kb, result), "recommend")
         print("inside", flush=True)
         time.sleep(60)
 else:
@@ -662,7 +708,7 @@ else:
 """
 
 
-def _spawn_writer(db: Path, mode: str) -> subprocess.Popen[str]:
+def _spawn_writer(db: Location, mode: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(db), str(KBS / "audit"), mode],
@@ -674,7 +720,7 @@ def _spawn_writer(db: Path, mode: str) -> subprocess.Popen[str]:
 
 
 def test_writer_killed_mid_transaction_leaves_no_partial_record(
-    db: Path, kb: KnowledgeBase
+    db: Location, kb: KnowledgeBase
 ) -> None:
     ids = fill(db, kb, 3)
     proc = _spawn_writer(db, "pause")
@@ -690,8 +736,7 @@ def test_writer_killed_mid_transaction_leaves_no_partial_record(
         assert store.verify().ok and store.records()[-1].id == new
 
 
-def test_writer_killed_while_writing_in_a_loop(db: Path, kb: KnowledgeBase) -> None:
-    db.parent.mkdir(parents=True)
+def test_writer_killed_while_writing_in_a_loop(db: Location, kb: KnowledgeBase) -> None:
     proc = _spawn_writer(db, "loop")
     seen: list[str] = []
     try:
@@ -731,8 +776,8 @@ def test_replay_reproduces_an_old_record_after_the_rules_changed(tmp_path: Path)
             again = audit.replay(store, record)
             assert again.identical and again.stored_rules and again.differences == ()
             assert again.rule_changes == ()
-            assert canonical(audit.result_body(again.kb, again.result)) == canonical(
-                audit.result_part(record.data)
+            assert canonical(result_body(again.kb, again.result)) == canonical(
+                result_part(record.data)
             )
         changed = audit.replay(store, store.get(ids[0]), new)
     assert not changed.identical and not changed.stored_rules
@@ -756,7 +801,7 @@ def test_replay_against_a_rule_base_with_other_facts(tmp_path: Path, kb: Knowled
     assert other.result.case.status_of("color") == "defaulted"
 
 
-def test_replay_fails_cleanly_when_stored_rules_are_gone(db: Path, kb: KnowledgeBase) -> None:
+def test_replay_fails_cleanly_when_stored_rules_are_gone(db: Location, kb: KnowledgeBase) -> None:
     ids = fill(db, kb, 1)
     raw_sql(db, ("DELETE FROM rulebase_files", ()))
     with AuditStore.open(db) as store, pytest.raises(AuditError, match="missing"):

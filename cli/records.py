@@ -1,0 +1,181 @@
+"""Where the audit store is, and reading or writing records for the commands that use it.
+
+The one place that knows the store's default path, `$LLM_ADVISOR_AUDIT_DB`, and how a record
+is loaded for `explain`, `audit show` and `diagram --highlight`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from llm_advisor.cli.options import load_kb
+from llm_advisor.engine.errors import AdvisorError, InputError
+
+if TYPE_CHECKING:
+    from llm_advisor.engine.audit import AuditStore, StoredRecord
+    from llm_advisor.engine.facts import Case
+    from llm_advisor.engine.inference import Result
+    from llm_advisor.engine.model import KnowledgeBase
+
+ENV_VAR = "LLM_ADVISOR_AUDIT_DB"
+APP_NAME = "llm-advisor"
+DB_NAME = "audit.sqlite3"
+
+Location = Path | str
+"""A SQLite file's path, or a postgresql:// URL."""
+
+
+def default_path() -> Path:
+    """The store in the user's data directory."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME)) / DB_NAME
+
+
+def is_url(raw: str) -> bool:
+    from llm_advisor.engine.audit.postgres import is_url as url
+
+    return url(raw)
+
+
+def resolve_location(explicit: str | os.PathLike[str] | None = None) -> Location:
+    """The store: `explicit`, else $LLM_ADVISOR_AUDIT_DB, else the default; bad → InputError."""
+    raw = os.fspath(explicit) if explicit is not None else os.environ.get(ENV_VAR) or None
+    if raw is None:
+        return default_path()
+    if is_url(raw):
+        return raw
+    if not raw.strip() or "\0" in raw:
+        raise InputError(f"malformed audit store path {raw!r}", item=raw)
+    if "://" in raw:
+        scheme = raw.partition("://")[0]
+        raise InputError(
+            f"unsupported audit store {scheme}://...: give a file path or a postgresql:// URL",
+            item=scheme,
+        )
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        raise InputError(f"audit store path {raw} is a directory; give a file name", item=raw)
+    return path
+
+
+def shown(location: Location) -> str:
+    """A location fit to print (a URL without its password)."""
+    if isinstance(location, Path):
+        return str(location)
+    from llm_advisor.engine.audit.postgres import redact
+
+    return redact(location)
+
+
+def check_recordable(location: Location) -> None:
+    """Refuse, before any work, a store file in a directory that does not exist."""
+    if isinstance(location, Path) and not location.parent.is_dir() and location != default_path():
+        raise InputError(
+            f"cannot record in {location}: directory {location.parent} does not exist",
+            item=str(location),
+        )
+
+
+def open_store(
+    audit_db: str | None, *, must_exist: bool = False, create: bool = False
+) -> AuditStore:
+    """The audit store to read (a missing store reads as empty, unless it `must_exist`)."""
+    from llm_advisor.engine.audit import AuditStore
+
+    location = resolve_location(audit_db)
+    if create:
+        _make_default_directory(location)
+    store = AuditStore.open(location, create=create)
+    if must_exist and not store.exists:
+        store.close()
+        where = shown(location)
+        raise InputError(f"no audit store at {where}: nothing was recorded there", item=where)
+    return store
+
+
+def _make_default_directory(location: Location) -> None:
+    if isinstance(location, Path) and location == default_path():
+        try:
+            location.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(
+                f"cannot create the audit store directory {location.parent}: {err.strerror or err}",
+                item=str(location.parent),
+            ) from None
+
+
+def record_result(
+    location: Location, kb: KnowledgeBase, result: Result, kind: str = "recommend"
+) -> tuple[str | None, str | None]:
+    """Record a result; returns its audit id, or None and why it could not be recorded."""
+    from llm_advisor.cli.keys import signer
+    from llm_advisor.engine.audit import AuditStore
+
+    try:
+        _make_default_directory(location)
+        key = signer()
+        with AuditStore.open(location, create=True) as store:
+            return store.record(kb, result, kind=kind, signer=key), None
+    except AdvisorError as err:
+        return None, str(err)
+
+
+def report_unrecorded(problem: str) -> None:
+    click.echo(
+        f"Error: the recommendation was not recorded in the audit store: {problem}", err=True
+    )
+
+
+def replayed(
+    ref: str, audit_db: str | None, rules_dir: Path | None
+) -> tuple[KnowledgeBase, Result, StoredRecord]:
+    """A stored record: as recorded (with its stored rules), or re-run on the rules in `rules_dir`.
+
+    Without `rules_dir` the record is also re-run on its stored rules; a difference is reported on
+    stderr (`audit verify` and `audit replay` say more).
+    """
+    from llm_advisor.engine.audit import replay, stored_result
+
+    with open_store(audit_db) as store:
+        record = store.get(ref)
+        rerun = replay(store, record, load_kb(rules_dir) if rules_dir is not None else None)
+    if rules_dir is not None:
+        if rerun.dropped_facts:
+            dropped = ", ".join(rerun.dropped_facts)
+            click.echo(f"note: recorded facts this rule base does not take: {dropped}", err=True)
+        return rerun.kb, rerun.result, record
+    if not rerun.identical:
+        click.echo(
+            f"warning: record {record.id} is not reproduced by its stored rules today (differs in: "
+            f"{', '.join(rerun.differences)}); showing it as recorded",
+            err=True,
+        )
+    return rerun.kb, stored_result(record), record
+
+
+def recorded_case(
+    ref: str, audit_db: str | None, rules_dir: Path | None
+) -> tuple[KnowledgeBase, Case, str]:
+    """A recorded case and the rule base to draw it on: the record's own, unless `rules_dir`;
+    the third item says which record it is (for a diagram's title)."""
+    from llm_advisor.engine.audit import case_for, stored_case
+
+    with open_store(audit_db) as store:
+        record = store.get(ref)
+        data = record.data
+        if rules_dir is None:
+            kb = store.knowledge_base(record.fingerprint)
+            return kb, stored_case(data), f"audit record {record.id[:12]}"
+    kb = load_kb(rules_dir)
+    if kb.fingerprint == record.fingerprint:
+        return kb, stored_case(data), f"audit record {record.id[:12]}"
+    case, dropped = case_for(kb, data)
+    note = f"audit record {record.id[:12]}, made with rule base {record.fingerprint[:12]}"
+    if dropped:
+        note += f"; facts this rule base lacks: {', '.join(dropped)}"
+    return kb, case, note

@@ -1,0 +1,381 @@
+"""The audit store: every recommendation as one hash-chained record, on any back end.
+
+Each record holds the case, the firings in order, the ranking and the recommendation, and names
+the rule files it was made with; those files are stored once per rule-base fingerprint, keyed by
+their SHA-256. `AuditStore` holds this logic; a `Backend` (SQLite file or PostgreSQL server)
+only runs its SQL and serialises its writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..inference import Result
+from ..model import KnowledgeBase, RuleFile
+from .backend import AuditError, Backend, Transaction
+from .chain import ChainHead, StoredRecord, Verification, canonical, chain_hash, content_problem
+from .chain import verify_chain as _verify_chain
+from .codec import file_digests, result_body, tool_version
+from .signing import Signer, record_message
+
+_ID = re.compile(r"^[0-9a-f]{1,12}$")
+COLUMNS = (
+    "seq, id, created, kind, recommendation, fingerprint, body, prev_hash, hash, signer, signature"
+)
+_INSERT = (
+    f"INSERT INTO records ({COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def timestamp(moment: datetime) -> str:
+    """A UTC time as stored: ISO 8601 with microseconds and `Z`, so that text order is time order."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def _as_bytes(content: object) -> bytes:
+    """A stored blob as bytes, whatever type someone may have given it."""
+    if isinstance(content, bytes):
+        return content
+    if isinstance(content, memoryview | bytearray):
+        return bytes(content)
+    return b"" if content is None else str(content).encode()
+
+
+def _row(row: tuple[Any, ...]) -> StoredRecord:
+    return StoredRecord(*row)
+
+
+def open_backend(
+    location: str | os.PathLike[str], *, create: bool = False, timeout: float | None = None
+) -> Backend:
+    """The back end for a location: a postgresql:// URL or a SQLite file path."""
+    from .postgres import PostgresBackend, is_url
+    from .sqlite import SqliteBackend
+
+    if isinstance(location, str) and is_url(location):
+        return PostgresBackend.open(location, create=create, timeout=timeout)
+    return SqliteBackend.open(Path(location), create=create, timeout=timeout)
+
+
+class AuditStore:
+    """An open audit store. Open it with `AuditStore.open`; use it as a context manager."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @classmethod
+    def open(
+        cls,
+        location: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        timeout: float | None = None,
+    ) -> AuditStore:
+        """Open (and with `create`, create or migrate) the store; a missing store reads as empty."""
+        return cls(open_backend(location, create=create, timeout=timeout))
+
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to print."""
+        return self.backend.location
+
+    @property
+    def exists(self) -> bool:
+        return self.backend.exists
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # writing --------------------------------------------------------------------------------
+
+    def record(
+        self,
+        kb: KnowledgeBase,
+        result: Result,
+        *,
+        kind: str = "recommend",
+        signer: Signer | None = None,
+    ) -> str:
+        """Append one record for a result in one transaction, signed by `signer` if given;
+        returns its id."""
+        produced = result_body(kb, result)
+        files = file_digests(kb)
+        with self.backend.transaction() as tx:
+            return self._append(tx, kb.fingerprint, files, produced, kind, signer)
+
+    def _append(
+        self,
+        tx: Transaction,
+        fingerprint: str,
+        files: list[tuple[str, str, bytes]],
+        produced: dict[str, Any],
+        kind: str,
+        signer: Signer | None = None,
+    ) -> str:
+        """Insert the rule files (once per fingerprint), the record, and move the chain head."""
+        count, last_id, head = tx.execute("SELECT count, last_id, hash FROM chain_head")[0]
+        known = tx.execute(
+            "SELECT 1 FROM rulebase_files WHERE fingerprint = ? LIMIT 1", (fingerprint,)
+        )
+        if not known:
+            for name, digest, content in files:
+                tx.execute(
+                    "INSERT INTO blobs VALUES (?, ?) ON CONFLICT DO NOTHING", (digest, content)
+                )
+                tx.execute(
+                    "INSERT INTO rulebase_files VALUES (?, ?, ?)", (fingerprint, name, digest)
+                )
+        record_id = secrets.token_hex(6)
+        while tx.execute("SELECT 1 FROM records WHERE id = ?", (record_id,)):
+            record_id = secrets.token_hex(6)
+        created = timestamp(datetime.now(UTC))
+        data = {
+            "id": record_id,
+            "created": created,
+            "kind": kind,
+            "tool_version": tool_version(),
+            "position": count,
+            "prev_id": last_id,
+            "rulebase": {
+                "fingerprint": fingerprint,
+                "files": [{"name": name, "sha256": digest} for name, digest, _ in files],
+            },
+            **produced,
+        }
+        if signer is not None:
+            data["signer"] = signer.fingerprint  # inside the hash: the signature cannot be dropped
+            tx.execute(
+                "INSERT INTO signers VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (signer.fingerprint, signer.public.hex()),
+            )
+        body = canonical(data)
+        digest = chain_hash(head, body)
+        signature = signer.sign(record_message(digest)) if signer is not None else None
+        tx.execute(
+            _INSERT,
+            (
+                record_id,
+                created,
+                kind,
+                produced["recommendation"],
+                fingerprint,
+                body,
+                head,
+                digest,
+                signer.fingerprint if signer is not None else None,
+                signature,
+            ),
+        )
+        tx.execute(
+            "UPDATE chain_head SET count = ?, last_id = ?, hash = ?", (count + 1, record_id, digest)
+        )
+        return record_id
+
+    # reading --------------------------------------------------------------------------------
+
+    def records(
+        self,
+        *,
+        since: str | None = None,
+        approach: str | None = None,
+        fingerprint: str | None = None,
+    ) -> list[StoredRecord]:
+        """Records in chain order, optionally from a time on, by recommendation, by rule base prefix."""
+        where: list[str] = []
+        params: list[object] = []
+        if since is not None:
+            where.append("created >= ?")
+            params.append(since)
+        if approach is not None:
+            where.append("recommendation = ?")
+            params.append(approach)
+        if fingerprint is not None:
+            where.append("substr(fingerprint, 1, ?) = ?")
+            params += [len(fingerprint), fingerprint.lower()]
+        sql = f"SELECT {COLUMNS} FROM records"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_row(r) for r in self.backend.read(sql + " ORDER BY seq", params)]
+
+    def count(self) -> int:
+        return int(self.backend.read("SELECT count(*) FROM records")[0][0])
+
+    def head(self) -> ChainHead:
+        """What the store says its chain ends with."""
+        count, last_id, digest = self.backend.read("SELECT count, last_id, hash FROM chain_head")[0]
+        return ChainHead(int(count), last_id, digest)
+
+    def store_id(self) -> str:
+        """The store's random id, which its checkpoints name (a copy keeps it)."""
+        return str(self.backend.read("SELECT store_id FROM store_info")[0][0])
+
+    def signers(self) -> dict[str, bytes]:
+        """The public keys the store holds, by fingerprint (its own copy: not a trust root)."""
+        keys: dict[str, bytes] = {}
+        for key_fingerprint, public in self.backend.read(
+            "SELECT fingerprint, public_key FROM signers"
+        ):
+            try:
+                keys[str(key_fingerprint)] = bytes.fromhex(str(public))
+            except ValueError:
+                continue  # a mangled key verifies nothing
+        return keys
+
+    def get(self, ref: str) -> StoredRecord:
+        """The record whose id is `ref` or starts with it; unknown or ambiguous → InputError;
+        a record that no longer matches its own hash → AuditError (never shown as genuine)."""
+        prefix = ref.strip().lower()
+        if not _ID.match(prefix):
+            raise InputError(f"malformed audit id {ref!r}: expected up to 12 hex digits", item=ref)
+        rows = self.backend.read(
+            f"SELECT {COLUMNS} FROM records WHERE substr(id, 1, ?) = ? ORDER BY seq LIMIT 2",
+            (len(prefix), prefix),
+        )
+        if not rows:
+            raise InputError(f"unknown audit id {ref!r} in {self.location}", item=ref)
+        if len(rows) > 1:
+            raise InputError(f"audit id prefix {ref!r} is ambiguous: give more digits", item=ref)
+        record = _row(rows[0])
+        problem = content_problem(record, None, None)
+        if problem is not None:
+            raise AuditError(
+                f"record {record.id} was altered: {problem} (see llm-advisor audit verify)"
+            )
+        return record
+
+    def rule_files(self, fingerprint: str) -> tuple[RuleFile, ...]:
+        """The rule files stored for a fingerprint, by name."""
+        rows = self.backend.read(
+            "SELECT f.name, b.content FROM rulebase_files f JOIN blobs b ON b.sha256 = f.sha256"
+            " WHERE f.fingerprint = ? ORDER BY f.name",
+            (fingerprint,),
+        )
+        return tuple(RuleFile(name, _as_bytes(content)) for name, content in rows)
+
+    def knowledge_base(self, fingerprint: str) -> KnowledgeBase:
+        """Load the stored rule files of a fingerprint, in memory, exactly as they were recorded."""
+        from ..loader import load_rule_files
+
+        files = self.rule_files(fingerprint)
+        if not files:
+            raise AuditError(
+                f"the rule files of rule base {fingerprint[:12]} are missing from the store"
+            )
+        for rule_file in files:  # a rule base directory can hold nothing else: altered
+            name = rule_file.name
+            if Path(name).name != name or not name.endswith(".yaml") or set(name) & {"\\", "\0"}:
+                raise AuditError(
+                    f"the stored rule base {fingerprint[:12]} has a file named "
+                    f"{rule_file.name!r}, which is not a plain .yaml file name"
+                )
+        where = f"audit store (rule base {fingerprint[:12]})"
+        try:
+            kb = load_rule_files(files, where)
+        except InputError as err:
+            raise AuditError(
+                f"the stored rule base {fingerprint[:12]} no longer loads: {err}"
+            ) from None
+        if kb.fingerprint != fingerprint:
+            raise AuditError(f"the stored rule files do not match fingerprint {fingerprint[:12]}")
+        return replace(kb, directory=where)
+
+    # verifying --------------------------------------------------------------------------------
+
+    def verify(self) -> Verification:
+        """Recompute the chain and name the first altered, inserted, moved or deleted record."""
+        rows = [_row(r) for r in self.backend.read(f"SELECT {COLUMNS} FROM records ORDER BY seq")]
+        return _verify_chain(rows, self.head(), self._files_problem)
+
+    def _files_problem(self, row: StoredRecord) -> str | None:
+        """Whether the stored rule files still hash to the record's fingerprint and file digests."""
+        from ..loader import fingerprint
+
+        wanted = {(f["name"], f["sha256"]) for f in row.data["rulebase"]["files"]}
+        stored = self.backend.read(
+            "SELECT f.name, f.sha256, b.content FROM rulebase_files f LEFT JOIN blobs b"
+            " ON b.sha256 = f.sha256 WHERE f.fingerprint = ? ORDER BY f.name",
+            (row.fingerprint,),
+        )
+        if {(name, digest) for name, digest, _ in stored} != wanted:
+            return f"the list of rule files of rule base {row.fingerprint[:12]} changed"
+        files = tuple(RuleFile(name, _as_bytes(content)) for name, _, content in stored)
+        for (name, digest, content), rule_file in zip(stored, files, strict=True):
+            if (
+                not isinstance(content, bytes)
+                or hashlib.sha256(rule_file.content).hexdigest() != digest
+            ):
+                return f"the stored rule file {name} of rule base {row.fingerprint[:12]} changed"
+        if fingerprint(files) != row.fingerprint:
+            return f"the stored rule files do not hash to fingerprint {row.fingerprint[:12]}"
+        return None
+
+    # copying ----------------------------------------------------------------------------------
+
+    def copy_to(self, target: AuditStore) -> Verification:
+        """Copy every record and stored rule file into `target`, an empty store, in one
+        transaction; returns the copy's verification. A broken source is not copied."""
+        report = self.verify()
+        if not report.ok:
+            raise AuditError(f"the audit store {self.location} is broken: {report.problem}")
+        blobs = self.backend.read("SELECT sha256, content FROM blobs ORDER BY sha256")
+        files = self.backend.read(
+            "SELECT fingerprint, name, sha256 FROM rulebase_files ORDER BY fingerprint, name"
+        )
+        rows = self.backend.read(f"SELECT {COLUMNS} FROM records ORDER BY seq")
+        signers = self.backend.read("SELECT fingerprint, public_key FROM signers")
+        store_id = self.store_id()
+        head = self.head()
+        with target.backend.transaction() as tx:
+            if tx.execute("SELECT 1 FROM records LIMIT 1"):
+                raise InputError(
+                    f"the audit store {target.location} already holds records; copy into an empty one",
+                    item=target.location,
+                )
+            for digest, content in blobs:
+                tx.execute(
+                    "INSERT INTO blobs VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (digest, _as_bytes(content)),
+                )
+            for fingerprint_, name, digest in files:
+                tx.execute(
+                    "INSERT INTO rulebase_files VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (fingerprint_, name, digest),
+                )
+            for row in rows:
+                tx.execute(_INSERT, row[1:])
+            for key_fingerprint, public in signers:
+                tx.execute(
+                    "INSERT INTO signers VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (key_fingerprint, public),
+                )
+            # the copy is the same chain: checkpoints of the original hold for it
+            tx.execute("UPDATE store_info SET store_id = ?", (store_id,))
+            tx.execute(
+                "UPDATE chain_head SET count = ?, last_id = ?, hash = ?",
+                (head.count, head.last_id, head.hash),
+            )
+        return target.verify()
+
+
+def record_result(
+    location: str | os.PathLike[str], kb: KnowledgeBase, result: Result, *, kind: str = "recommend"
+) -> str:
+    """Open the store at `location` (creating it if needed), append one record, close it."""
+    with AuditStore.open(location, create=True) as store:
+        return store.record(kb, result, kind=kind)
