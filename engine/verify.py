@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .analysis import FALSE, OPEN, TRUE, Analyzer, Decision, Partial, State
+from .analysis import FALSE, OPEN, TRUE, AnalysisError, Analyzer, Decision, Partial, State
 from .diagram import DecisionDiagram, Leaf, Question, compile_diagram, load_diagram
 from .facts import Case, display_value
 from .inference import evaluate
-from .model import Advise, Exclude, Fact, KnowledgeBase, Rule, Value
+from .model import (
+    Advise,
+    All,
+    DerivedTest,
+    Exclude,
+    Fact,
+    Invariant,
+    KnowledgeBase,
+    Rule,
+    Score,
+    Technique,
+    Value,
+)
 
 Level = Literal["error", "warning"]
 
@@ -338,7 +350,8 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
 
 
 def has_advice(rule: Rule) -> bool:
-    return any(isinstance(e, Advise) for e in rule.effects)
+    """Whether the rule shows something beyond the outcome: advice or a technique."""
+    return any(isinstance(e, Advise | Technique) for e in rule.effects)
 
 
 def _changes_outcome(kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: Analyzer) -> bool:
@@ -348,4 +361,304 @@ def _changes_outcome(kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: An
     return any(True for _ in _compare(diagram, an, Analyzer(without, bands), exhaustive=False))
 
 
-__all__ = ["OPEN", "Fact", "check", "cross_check", "diff"]
+# --- declared invariants ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvariantResult:
+    """The outcome of proving one invariant over the whole case space: a witness if violated."""
+
+    invariant: Invariant
+    holds: bool
+    message: str = ""
+    example: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class InvariantReport:
+    cases: int
+    results: tuple[InvariantResult, ...]
+
+    @property
+    def violated(self) -> tuple[InvariantResult, ...]:
+        return tuple(r for r in self.results if not r.holds)
+
+
+def _with_conditions(kb: KnowledgeBase) -> tuple[KnowledgeBase, dict[str, int]]:
+    """The rule base with one effect-free rule per `never` condition, so that the analysis
+    evaluates those conditions like any other; returns the rule index of each."""
+    level = {name: s for s, names in enumerate(kb.strata) for name in names}
+    extra: list[Rule] = []
+    index: dict[str, int] = {}
+    for inv in kb.invariants:
+        if inv.kind != "never":
+            continue
+        used = {lit.name for alt in inv.when for lit in alt if isinstance(lit, DerivedTest)}
+        index[inv.id] = len(kb.rules) + len(extra)
+        extra.append(
+            Rule(
+                id=f"invariant:{inv.id}",
+                title=inv.title,
+                when=All(()),
+                effects=(),
+                because="",
+                source="",
+                file=inv.file,
+                line=inv.line,
+                alternatives=inv.when,
+                stratum=1 + max((level.get(d, -1) for d in used), default=-1),
+            )
+        )
+    return replace(kb, rules=kb.rules + tuple(extra)), index
+
+
+class _Prover:
+    """Proves the leaf properties (partners, advice, never) region by region: each leaf of the
+    decision diagram has one outcome; the region is split on the facts the rules that matter
+    still test until every rule that matters is decided."""
+
+    def __init__(self, an: Analyzer) -> None:
+        self.an = an
+        rules = an.kb.rules
+        self._producers: dict[str, set[int]] = {}
+        for r, rule in enumerate(rules):
+            for name in rule.derives:
+                self._producers.setdefault(name, set()).add(r)
+        self._closures: dict[frozenset[int], frozenset[int]] = {}
+
+    def closure(self, wanted: frozenset[int]) -> frozenset[int]:
+        """The rules in `wanted` and those deriving facts they (in turn) test."""
+        found = self._closures.get(wanted)
+        if found is None:
+            out, todo = set(wanted), list(wanted)
+            while todo:
+                for name in self.an.kb.rules[todo.pop()].derived_used:
+                    for p in self._producers.get(name, ()):
+                        if p not in out:
+                            out.add(p)
+                            todo.append(p)
+            found = self._closures[wanted] = frozenset(out)
+        return found
+
+    def refute(
+        self, state: State, prop: Callable[[Partial], tuple[int, frozenset[int]]]
+    ) -> State | None:
+        """A state inside `state` where `prop` is certainly false, or None if it always holds.
+
+        `prop` returns TRUE, FALSE or OPEN for a partial state, and the rules its answer
+        depends on (their facts are what the region is split on while it is OPEN)."""
+        an = self.an
+        stack: list[tuple[State, Partial | None]] = [(state, None)]
+        while stack:
+            here, base = stack.pop()
+            partial = an.evaluate(here, base)
+            verdict, wanted = prop(partial)
+            if verdict == TRUE:
+                continue
+            if verdict == FALSE:
+                return here
+            rules = self.closure(wanted)
+            fact = next(
+                (
+                    lit[0]
+                    for r, alts, _, _ in partial.residual
+                    if r in rules
+                    for lits in alts
+                    for lit in lits
+                    if lit[0] >= 0 and here[lit[0]] & (here[lit[0]] - 1)
+                ),
+                None,
+            )
+            if fact is None:
+                raise AnalysisError("a property is undecided, but no fact is left to split on")
+            stack.extend((an.fix(here, fact, c), partial) for c in an.open_cells(here, fact))
+        return None
+
+
+def _advice_conflicts(kb: KnowledgeBase, chosen: set[str]) -> frozenset[int]:
+    """Rules whose advice contradicts an outcome made of the approaches in `chosen`."""
+    out = set()
+    for r, rule in enumerate(kb.rules):
+        for e in rule.effects:
+            if isinstance(e, Advise) and (
+                chosen & set(e.rules_out) or (e.favours and not chosen & set(e.favours))
+            ):
+                out.add(r)
+    return frozenset(out)
+
+
+def _leaf_property(
+    inv: Invariant, an: Analyzer, decision: Decision, never_rule: int | None
+) -> Callable[[Partial], tuple[int, frozenset[int]]] | None:
+    """The property to prove in a region with this outcome (None: it holds there trivially)."""
+    kb = an.kb
+    chosen = {a for a in (decision.recommendation, *decision.combine_with) if a is not None}
+    if inv.kind == "partners_at_least":
+        partners = [an.position[p] for p in decision.combine_with]
+        if not partners:
+            return None
+        wanted = frozenset(
+            r
+            for r, rule in enumerate(kb.rules)
+            if any(
+                isinstance(e, Score | Exclude) and e.approach in decision.combine_with
+                for e in rule.effects
+            )
+        )
+
+        def partners_ok(p: Partial) -> tuple[int, frozenset[int]]:
+            low, high = p.bounds
+            verdicts = [
+                FALSE
+                if p.excluded[a] == TRUE or high[a] < inv.bound
+                else TRUE
+                if p.excluded[a] == FALSE and low[a] >= inv.bound
+                else OPEN
+                for a in partners
+            ]
+            return (FALSE if FALSE in verdicts else OPEN if OPEN in verdicts else TRUE), wanted
+
+        return partners_ok
+    if inv.kind == "advice_agrees":
+        conflicting = _advice_conflicts(kb, chosen)
+        if not conflicting:
+            return None
+
+        def advice_ok(p: Partial) -> tuple[int, frozenset[int]]:
+            statuses = [p.rules[r] for r in conflicting]
+            verdict = FALSE if TRUE in statuses else OPEN if OPEN in statuses else TRUE
+            return verdict, conflicting
+
+        return advice_ok
+    assert inv.kind == "never" and never_rule is not None
+    if inv.approach not in chosen:
+        return None
+    wanted = frozenset({never_rule})
+
+    def never_ok(p: Partial) -> tuple[int, frozenset[int]]:
+        status = p.rules[never_rule]
+        return (FALSE if status == TRUE else OPEN if status == OPEN else TRUE), wanted
+
+    return never_ok
+
+
+def _flips_back(sequence: list[str | None]) -> bool:
+    """Whether a sequence returns to a value after leaving it (A -> B -> A)."""
+    runs = [v for i, v in enumerate(sequence) if i == 0 or v != sequence[i - 1]]
+    return len(runs) != len(set(runs))
+
+
+def _monotone_witness(an: Analyzer, fact: str) -> tuple[State, list[str | None]] | None:
+    """A region where raising `fact` alone makes the recommendation flip back, or None.
+
+    Every other fact is split as the analysis asks, with `fact` left open; once the outcome is
+    decided for each of the fact's cells, their sequence is checked. Regions whose cells all
+    have the same analysis key behave the same and are checked once."""
+    fi = an.index[fact]
+    cells = an.open_cells(an.full, fi)
+    seen: set[tuple[object, ...]] = set()
+    stack: list[tuple[State, tuple[Partial, ...] | None]] = [(an.full, None)]
+    while stack:
+        state, bases = stack.pop()
+        children = tuple(
+            an.evaluate(an.fix(state, fi, c), bases[k] if bases else None)
+            for k, c in enumerate(cells)
+        )
+        undecided = [k for k, child in enumerate(children) if child.decision is None]
+        if not undecided:
+            sequence = [child.decision.recommendation for child in children if child.decision]
+            if _flips_back(sequence):
+                return state, sequence
+            continue
+        key = tuple(child.key for child in children)
+        if key in seen:
+            continue
+        seen.add(key)
+        k = undecided[0]
+        child_state = an.fix(state, fi, cells[k])
+        split = next(i for i in an.relevant(child_state, children[k]) if i != fi)
+        stack.extend((an.fix(state, split, c), children) for c in an.open_cells(state, split))
+    return None
+
+
+def prove_invariants(kb: KnowledgeBase) -> InvariantReport:
+    """Prove every declared invariant over the whole case space (every combination of the
+    facts' cells), exactly: no sampling. A violated invariant comes with one witness case."""
+    ext, never_rules = _with_conditions(kb)
+    bands = _union_thresholds(kb, ext)
+    same = all(tuple(sorted(set(bands[f.name]))) == kb.thresholds(f.name) for f in kb.facts)
+    outcome = Analyzer(kb, bands, outcome_only=True)
+    full = Analyzer(ext, bands)
+    results: list[InvariantResult] = []
+    leaf_kinds = ("partners_at_least", "advice_agrees", "never")
+    paths: list[tuple[State, Decision]] = []
+    if any(inv.kind in leaf_kinds for inv in kb.invariants):
+        diagram = load_diagram(kb) if same else compile_diagram(kb, thresholds=bands)
+        paths = list(diagram_paths(diagram, outcome))
+    prover = _Prover(full)
+    names = {a.id: a.name for a in kb.approaches}
+    for inv in kb.invariants:
+        if inv.kind == "no_flip_back":
+            found = _monotone_witness(outcome, inv.fact)
+            if found is None:
+                results.append(InvariantResult(inv, True))
+                continue
+            state, sequence = found
+            fi = outcome.index[inv.fact]
+            labels = [outcome.cells[fi][c].label for c in outcome.open_cells(outcome.full, fi)]
+            steps = ", ".join(
+                f"{label}: {names.get(r, 'none') if r else 'none'}"
+                for label, r in zip(labels, sequence, strict=True)
+            )
+            example = {**_example(outcome, state)}
+            shown = tuple((n, v) for n, v in _shown(outcome, example) if n != inv.fact)
+            results.append(
+                InvariantResult(inv, False, f"raising {inv.fact} alone flips back ({steps})", shown)
+            )
+            continue
+        witness: tuple[State, Decision] | None = None
+        for state, decision in paths:
+            prop = _leaf_property(inv, full, decision, never_rules.get(inv.id))
+            if prop is None:
+                continue
+            bad = prover.refute(state, prop)
+            if bad is not None:
+                witness = (bad, decision)
+                break
+        if witness is None:
+            results.append(InvariantResult(inv, True))
+            continue
+        bad, decision = witness
+        example = _example(full, bad)
+        results.append(
+            InvariantResult(
+                inv, False, _leaf_message(inv, full, bad, decision), _shown(full, example)
+            )
+        )
+    return InvariantReport(_size(outcome, outcome.full), tuple(results))
+
+
+def _leaf_message(inv: Invariant, an: Analyzer, state: State, decision: Decision) -> str:
+    outcome = (decision.recommendation or "none") + "".join(
+        f" + {p}" for p in decision.combine_with
+    )
+    partial = an.evaluate(state)
+    if inv.kind == "partners_at_least":
+        scores = ", ".join(
+            f"{p} scores {partial.bounds[0][an.position[p]]}"
+            + (" and is excluded" if partial.excluded[an.position[p]] == TRUE else "")
+            for p in decision.combine_with
+        )
+        return f"outcome {outcome}, but {scores} (at least {inv.bound} required)"
+    if inv.kind == "advice_agrees":
+        chosen = {a for a in (decision.recommendation, *decision.combine_with) if a}
+        rules = [
+            an.kb.rules[r].id
+            for r in sorted(_advice_conflicts(an.kb, chosen))
+            if partial.rules[r] == TRUE
+        ]
+        return f"outcome {outcome}, but the advice of {', '.join(rules)} contradicts it"
+    return f"outcome {outcome} where its condition holds"
+
+
+__all__ = ["OPEN", "Fact", "check", "cross_check", "diff", "prove_invariants"]
