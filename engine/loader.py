@@ -447,7 +447,8 @@ class _RuleReader:
                 f"unknown approach {approach!r} (one of: {', '.join(self.approaches)})",
             )
         figures: list[Figure] = []
-        for item, iline in f.items(table.get("figures", []), "'figures'", _line(table, "figures")):
+        listed = f.items(table["figures"], "'figures'", line) if "figures" in table else []
+        for item, iline in listed:
             fig = f.mapping(
                 item,
                 "a figure",
