@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, cast
 
 from .analysis import FALSE, OPEN, TRUE, AnalysisError, Analyzer, Decision, Partial, State
 from .diagram import DecisionDiagram, Leaf, Question, compile_diagram, load_diagram
@@ -542,42 +542,97 @@ def _leaf_property(
     return never_ok
 
 
+def _can_flip_back(options: list[frozenset[str | None]]) -> bool:
+    """Whether some choice from each set forms a sequence that flips back: A at i and k with
+    something else possible in between."""
+    for i, first in enumerate(options):
+        for k in range(i + 2, len(options)):
+            for a in first & options[k]:
+                if any(options[j] != {a} for j in range(i + 1, k)):
+                    return True
+    return False
+
+
 def _flips_back(sequence: list[str | None]) -> bool:
     """Whether a sequence returns to a value after leaving it (A -> B -> A)."""
     runs = [v for i, v in enumerate(sequence) if i == 0 or v != sequence[i - 1]]
     return len(runs) != len(set(runs))
 
 
-def _monotone_witness(an: Analyzer, fact: str) -> tuple[State, list[str | None]] | None:
+def _monotone_witness(
+    diagram: DecisionDiagram, an: Analyzer, fact: str
+) -> tuple[State, list[str | None]] | None:
     """A region where raising `fact` alone makes the recommendation flip back, or None.
 
-    Every other fact is split as the analysis asks, with `fact` left open; once the outcome is
-    decided for each of the fact's cells, their sequence is checked. Regions whose cells all
-    have the same analysis key behave the same and are checked once."""
+    The decision diagram is walked once per cell of the fact, in step: every other fact is
+    split where one of the walks asks it, so each region reached has, for every cell of the
+    fact, one leaf, and their recommendations form the sequence that is checked. Exact, since
+    the diagram is."""
     fi = an.index[fact]
     cells = an.open_cells(an.full, fi)
+    nodes = diagram.nodes
+
+    def follow(node_id: int, cell: int) -> int:
+        """Past the questions on `fact` itself, along the branch of `cell`."""
+        node = nodes[node_id]
+        while isinstance(node, Question) and node.fact == fi:
+            node_id = next(child for cs, child in node.branches if cell in cs)
+            node = nodes[node_id]
+        return node_id
+
+    asked: dict[int, int] = {}  # node id -> bit mask of the facts asked at or below it
+
+    def facts_below(node_id: int) -> int:
+        found = asked.get(node_id)
+        if found is None:
+            node = nodes[node_id]
+            found = 0
+            if isinstance(node, Question):
+                found = 1 << node.fact
+                for _, child in node.branches:
+                    found |= facts_below(child)  # depth is at most the number of facts
+            asked[node_id] = found
+        return found
+
+    reach: dict[int, frozenset[str | None]] = {}
+
+    def outcomes_below(node_id: int) -> frozenset[str | None]:
+        """The recommendations of the leaves at or below a node."""
+        found = reach.get(node_id)
+        if found is None:
+            node = nodes[node_id]
+            if isinstance(node, Leaf):
+                found = frozenset({node.decision.recommendation})
+            else:
+                found = frozenset().union(*(outcomes_below(c) for _, c in node.branches))
+            reach[node_id] = found
+        return found
+
     seen: set[tuple[object, ...]] = set()
-    stack: list[tuple[State, tuple[Partial, ...] | None]] = [(an.full, None)]
+    stack = [(tuple(follow(diagram.root, c) for c in cells), an.full)]
     while stack:
-        state, bases = stack.pop()
-        children = tuple(
-            an.evaluate(an.fix(state, fi, c), bases[k] if bases else None)
-            for k, c in enumerate(cells)
-        )
-        undecided = [k for k, child in enumerate(children) if child.decision is None]
-        if not undecided:
-            sequence = [child.decision.recommendation for child in children if child.decision]
+        ids, state = stack.pop()
+        # What is left to see depends only on the nodes and the facts they still ask.
+        below = 0
+        for n in ids:
+            below |= facts_below(n)
+        key = (ids, tuple(m if below >> i & 1 else 0 for i, m in enumerate(state)))
+        if key in seen or not _can_flip_back([outcomes_below(n) for n in ids]):
+            continue
+        seen.add(key)
+        k = next((k for k, n in enumerate(ids) if isinstance(nodes[n], Question)), None)
+        if k is None:
+            sequence = [cast(Leaf, nodes[n]).decision.recommendation for n in ids]
             if _flips_back(sequence):
                 return state, sequence
             continue
-        key = tuple(child.key for child in children)
-        if key in seen:
-            continue
-        seen.add(key)
-        k = undecided[0]
-        child_state = an.fix(state, fi, cells[k])
-        split = next(i for i in an.relevant(child_state, children[k]) if i != fi)
-        stack.extend((an.fix(state, split, c), children) for c in an.open_cells(state, split))
+        question = cast(Question, nodes[ids[k]])
+        other = question.fact
+        for cs, child in question.branches:
+            mask = state[other] & sum(1 << c for c in cs)
+            if mask:
+                moved = (*ids[:k], follow(child, cells[k]), *ids[k + 1 :])
+                stack.append((moved, (*state[:other], mask, *state[other + 1 :])))
     return None
 
 
@@ -591,15 +646,15 @@ def prove_invariants(kb: KnowledgeBase) -> InvariantReport:
     full = Analyzer(ext, bands)
     results: list[InvariantResult] = []
     leaf_kinds = ("partners_at_least", "advice_agrees", "never")
+    diagram = load_diagram(kb) if same else compile_diagram(kb, thresholds=bands)
     paths: list[tuple[State, Decision]] = []
     if any(inv.kind in leaf_kinds for inv in kb.invariants):
-        diagram = load_diagram(kb) if same else compile_diagram(kb, thresholds=bands)
         paths = list(diagram_paths(diagram, outcome))
     prover = _Prover(full)
     names = {a.id: a.name for a in kb.approaches}
     for inv in kb.invariants:
         if inv.kind == "no_flip_back":
-            found = _monotone_witness(outcome, inv.fact)
+            found = _monotone_witness(diagram, outcome, inv.fact)
             if found is None:
                 results.append(InvariantResult(inv, True))
                 continue
