@@ -620,19 +620,28 @@ def _monotone_witness(
         if key in seen or not _can_flip_back([outcomes_below(n) for n in ids]):
             continue
         seen.add(key)
-        k = next((k for k, n in enumerate(ids) if isinstance(nodes[n], Question)), None)
-        if k is None:
-            sequence = [cast(Leaf, nodes[n]).decision.recommendation for n in ids]
+        asking = [nodes[n] for n in ids]
+        facts = [node.fact for node in asking if isinstance(node, Question)]
+        if not facts:
+            sequence = [cast(Leaf, node).decision.recommendation for node in asking]
             if _flips_back(sequence):
                 return state, sequence
             continue
-        question = cast(Question, nodes[ids[k]])
-        other = question.fact
-        for cs, child in question.branches:
-            mask = state[other] & sum(1 << c for c in cs)
-            if mask:
-                moved = (*ids[:k], follow(child, cells[k]), *ids[k + 1 :])
-                stack.append((moved, (*state[:other], mask, *state[other + 1 :])))
+        # Split the fact most walks ask now, once for all of them: cells that send every walk
+        # to the same children stay together.
+        other = max(set(facts), key=lambda f: (facts.count(f), -f))
+        groups: dict[tuple[int, ...], int] = {}
+        for c in an.open_cells(state, other):
+            moved = tuple(
+                follow(next(child for cs, child in node.branches if c in cs), cells[k])
+                if isinstance(node, Question) and node.fact == other
+                else ids[k]
+                for k, node in enumerate(asking)
+            )
+            groups[moved] = groups.get(moved, 0) | 1 << c
+        stack.extend(
+            (moved, (*state[:other], mask, *state[other + 1 :])) for moved, mask in groups.items()
+        )
     return None
 
 
