@@ -10,7 +10,15 @@ import click
 from llm_advisor.cli.options import json_option, load_kb, rules_option
 from llm_advisor.cli.report import effect_text
 from llm_advisor.engine.errors import InputError, RuleError
-from llm_advisor.engine.model import Advise, DerivedTest, Exclude, FactTest, KnowledgeBase, Literal_
+from llm_advisor.engine.model import (
+    Advise,
+    DerivedTest,
+    Exclude,
+    FactTest,
+    KnowledgeBase,
+    Literal_,
+    Technique,
+)
 
 
 @click.group()
@@ -107,6 +115,11 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
             click.echo(f"              ({effect.approach}: {effect.reason})")
         elif isinstance(effect, Advise):
             click.echo(f"              advice: {effect.text}")
+            for word, approaches in (("favours", effect.favours), ("rules out", effect.rules_out)):
+                if approaches:
+                    click.echo(f"              (the advice {word} {', '.join(approaches)})")
+        elif isinstance(effect, Technique):
+            click.echo(f"              technique for {effect.approach}: {effect.name}")
     click.echo(f"  because:    {rule.because or '(missing)'}")
     if source:
         click.echo(f"  source:     {source.title}" + (f" <{source.url}>" if source.url else ""))
