@@ -15,8 +15,10 @@ from llm_advisor.engine.model import (
     Exclude,
     KnowledgeBase,
     Score,
+    Technique,
     effect_json,
 )
+from llm_advisor.engine.technique import ChosenTechnique, choose
 
 TOP_REASONS = 5
 
@@ -30,7 +32,29 @@ def effect_text(effect: Effect) -> str:
         return f"excludes {effect.approach}"
     if isinstance(effect, Combine):
         return f"suggests {effect.first} + {effect.second}"
+    if isinstance(effect, Technique):
+        return f"technique for {effect.approach}"
     return "advice"
+
+
+def techniques(kb: KnowledgeBase, result: Result) -> list[ChosenTechnique]:
+    """The technique of the recommendation and of each partner, where the rules name one."""
+    values = dict(result.case.values)
+    fired = [f.rule_id for f in result.firings]
+    approaches = [result.recommendation] if result.recommendation else []
+    chosen = (
+        choose(kb, fired, approach, values) for approach in (*approaches, *result.combine_with)
+    )
+    return [t for t in chosen if t is not None]
+
+
+def technique_json(technique: ChosenTechnique) -> dict[str, Any]:
+    return {
+        "approach": technique.approach,
+        "text": technique.text,
+        "rule": technique.rule,
+        "figures": dict(technique.figures),
+    }
 
 
 def firing_json(kb: KnowledgeBase, firing: Firing) -> dict[str, Any]:
@@ -65,9 +89,13 @@ def facts_json(kb: KnowledgeBase, result: Result) -> dict[str, Any]:
 def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) -> dict[str, Any]:
     """The JSON object of `recommend --json` (the documented contract)."""
     chosen = kb.approach(result.recommendation) if result.recommendation else None
+    found = techniques(kb, result)
+    primary = next((t for t in found if t.approach == result.recommendation), None)
     return {
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
+        "technique": technique_json(primary) if primary else None,
+        "techniques": [technique_json(t) for t in found],
         "ranking": [
             {
                 "approach": r.approach,
@@ -120,8 +148,12 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
         echo(_heading("No approach fits: every approach was excluded."))
     else:
         echo(_heading(f"Recommendation: {names[result.recommendation]}"))
-        if result.combine_with:
-            echo(f"  combined with: {', '.join(names[a] for a in result.combine_with)}")
+        found = {t.approach: t.text for t in techniques(kb, result)}
+        if result.recommendation in found:
+            echo(f"  technique: {found[result.recommendation]}")
+        for partner in result.combine_with:
+            how = f" (technique: {found[partner]})" if partner in found else ""
+            echo(f"  combined with: {names[partner]}{how}")
     echo()
     echo(_heading("Ranking"))
     width = max(len(name) for name in names.values())

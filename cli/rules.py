@@ -11,7 +11,15 @@ from llm_advisor.cli.options import json_option, load_kb, rules_option
 from llm_advisor.cli.report import effect_text
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import InputError, RuleError
-from llm_advisor.engine.model import Advise, DerivedTest, Exclude, FactTest, KnowledgeBase, Literal_
+from llm_advisor.engine.model import (
+    Advise,
+    DerivedTest,
+    Exclude,
+    FactTest,
+    KnowledgeBase,
+    Literal_,
+    Technique,
+)
 
 
 @click.group()
@@ -109,6 +117,11 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
             click.echo(f"              ({effect.approach}: {effect.reason})")
         elif isinstance(effect, Advise):
             click.echo(f"              advice: {effect.text}")
+            for word, approaches in (("favours", effect.favours), ("rules out", effect.rules_out)):
+                if approaches:
+                    click.echo(f"              (the advice {word} {', '.join(approaches)})")
+        elif isinstance(effect, Technique):
+            click.echo(f"              technique for {effect.approach}: {effect.name}")
     click.echo(f"  because:    {rule.because or '(missing)'}")
     if source:
         click.echo(f"  source:     {source.reference}")
@@ -137,16 +150,28 @@ def schema() -> None:
 def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) -> None:
     """Verify the rule base: dead rules, all-excluded regions, missing sources, and more.
 
-    Exits with 1 when an error-level finding exists.
+    Also proves the invariants declared in invariants.yaml over every case and prints one
+    witness case per violated invariant. Exits with 1 when an error-level finding exists.
     """
-    from llm_advisor.engine.verify import check, cross_check
+    from llm_advisor.engine.verify import Finding, check, cross_check, prove_invariants
 
     kb = load_kb(rules_dir)
     findings = check(kb)
-    if cross:
-        findings = sorted(
-            [*findings, *cross_check(kb, cross, seed)], key=lambda f: f.level != "error"
+    proof = prove_invariants(kb)
+    findings.extend(
+        Finding(
+            "error",
+            "invariant",
+            f"invariant {r.invariant.id} violated ({r.invariant.title}): {r.message}",
+            rule=r.invariant.id,
+            location=r.invariant.location,
+            example=r.example,
         )
+        for r in proof.violated
+    )
+    if cross:
+        findings.extend(cross_check(kb, cross, seed))
+    findings.sort(key=lambda f: f.level != "error")
     errors = sum(f.level == "error" for f in findings)
     if as_json:
         click.echo(
@@ -156,6 +181,15 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
                     "errors": errors,
                     "warnings": len(findings) - errors,
                     "cross_checked": cross,
+                    "invariants": {
+                        "cases": proof.cases,
+                        "declared": len(proof.results),
+                        "violated": len(proof.violated),
+                        "results": [
+                            {"id": r.invariant.id, "title": r.invariant.title, "holds": r.holds}
+                            for r in proof.results
+                        ],
+                    },
                     "findings": [
                         {
                             "level": f.level,
@@ -182,6 +216,11 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
             f"{plural(len(kb.rules), 'rule')} checked: {plural(errors, 'error')}, "
             f"{plural(len(findings) - errors, 'warning')}"
         )
+        if proof.results:
+            summary += (
+                f"; {len(proof.results)} invariants proven over all {proof.cases:,} cases, "
+                f"violations: {len(proof.violated)}"
+            )
         if cross:
             summary += f"; inference and diagram compared on {cross} sampled cases"
         click.echo(summary)

@@ -193,6 +193,12 @@ class Analyzer:
         n = len(self.order)
         self._rule_derives = [[dindex[name] for name in rule.derives] for rule in kb.rules]
         self._effect_masks = self._outcome_effects()
+        self._partner_positions = sorted(
+            {self.position[a] for e in self._combines for a in (e.first, e.second)}
+        )
+        self._combine_ends = [
+            1 << self.position[e.first] | 1 << self.position[e.second] for e in self._combines
+        ]
         self._direct: dict[tuple[int, int], frozenset[int]] = {}
         top_residual = tuple(
             self._entry(
@@ -217,7 +223,7 @@ class Analyzer:
         self._top = Partial(
             rules=(OPEN,) * len(kb.rules),
             decision=None,
-            key=((0,) * n, (False,) * n, frozenset(), top_residual),
+            key=((0,) * n, (), (False,) * n, frozenset(), top_residual),
             residual=top_residual,
             dstatus=(-1,) * len(self._derived),
             state=(-1,) * len(self.facts),  # differs from every state: nothing evaluated yet
@@ -438,6 +444,9 @@ class Analyzer:
                 for a, h in enumerate(high):
                     if h < best:
                         out |= 1 << a
+            # A possible partner's score still matters (partners need a score of at least 0).
+            for k in (*certain_combines, *open_combines):
+                out &= ~self._combine_ends[k] | sure
             residual = self._prune(residual, sure, out)
         # What is left to decide does not depend on a score shared by every approach, nor on
         # the score of an approach excluded for sure: the key leaves them out.
@@ -454,6 +463,8 @@ class Analyzer:
                     0 if sure else c - floor
                     for c, sure in zip(certain, excluded_for_sure, strict=True)
                 ),
+                # Whether a partner scores below zero depends on its score itself.
+                tuple(certain[a] for a in self._partner_positions if not excluded_for_sure[a]),
                 tuple(excluded_for_sure),
                 frozen_combines,
                 rest,
@@ -505,7 +516,10 @@ class Analyzer:
                 continue  # an excluded approach is never a partner
             if k in open_combines or excluded[other] == OPEN:
                 return None
-            partners.add(other)
+            if low[other] >= 0:
+                partners.add(other)
+            elif high[other] >= 0:
+                return None  # whether the partner scores below zero is still open
         return Decision(self.order[a], tuple(self.order[p] for p in sorted(partners)))
 
     # --- questions ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from .model import (
     Exclude,
     Fact,
     FactTest,
+    Figure,
+    Invariant,
     KnowledgeBase,
     Literal_,
     Not,
@@ -36,11 +39,15 @@ from .model import (
     RuleFile,
     Score,
     Source,
+    Technique,
     Value,
 )
 from .yamlsource import Mapping, Sequence, load_file, parse_bytes
 
 SCHEMA_FILES = ("facts.yaml", "approaches.yaml", "sources.yaml")
+INVARIANTS_FILE = "invariants.yaml"
+"""Optional: the properties every case must satisfy, proven by `rules check`."""
+FIGURE_UNITS = (*quantity.UNITS, "flops")
 DIMENSIONS = ("accuracy", "complexity", "effort", "flexibility")
 MAX_ALTERNATIVES = 256
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -376,7 +383,10 @@ class _RuleReader:
     def effects(self, node: Mapping, line: int) -> tuple[Effect, ...]:
         f = self.f
         node = f.mapping(
-            node, "'then'", line, optional=("derive", "score", "exclude", "combine", "advise")
+            node,
+            "'then'",
+            line,
+            optional=("derive", "score", "exclude", "combine", "advise", "technique"),
         )
         if not node:
             raise f.error(line, "'then' needs at least one effect")
@@ -425,8 +435,85 @@ class _RuleReader:
                 )
             out.append(Combine(pair[0], pair[1]))
         if "advise" in node:
-            out.append(Advise(f.text(node, "advise")))
+            out.append(self.advice(node))
+        if "technique" in node:
+            out.append(self.technique(node["technique"], node.key_lines["technique"]))
         return tuple(out)
+
+    def approach_list(self, node: Mapping, key: str) -> tuple[str, ...]:
+        items = [v for v, _ in self.f.items(node[key], repr(key), _line(node, key))]
+        for item in items:
+            if item not in self.approaches:
+                raise self.f.error(
+                    _line(node, key),
+                    f"unknown approach {item!r} in {key!r} (one of: {', '.join(self.approaches)})",
+                )
+        return tuple(dict.fromkeys(items))
+
+    def advice(self, node: Mapping) -> Advise:
+        """`advise: text`, or `advise: {text, favours, rules_out}` declaring its stance."""
+        f = self.f
+        if not isinstance(node["advise"], Mapping):
+            return Advise(f.text(node, "advise"))
+        table = f.mapping(
+            node["advise"],
+            "'advise'",
+            node.key_lines["advise"],
+            required=("text",),
+            optional=("favours", "rules_out"),
+        )
+        favours = self.approach_list(table, "favours") if "favours" in table else ()
+        rules_out = self.approach_list(table, "rules_out") if "rules_out" in table else ()
+        if set(favours) & set(rules_out):
+            raise f.error(table.line, "advice cannot both favour and rule out an approach")
+        return Advise(f.text(table, "text"), favours, rules_out)
+
+    def technique(self, node: Any, line: int) -> Technique:
+        """`technique: {approach, name, figures: [{name, fact, factor, power, unit}]}`."""
+        f = self.f
+        table = f.mapping(
+            node, "'technique'", line, required=("approach", "name"), optional=("figures",)
+        )
+        approach = table["approach"]
+        if approach not in self.approaches:
+            raise f.error(
+                _line(table, "approach"),
+                f"unknown approach {approach!r} (one of: {', '.join(self.approaches)})",
+            )
+        figures: list[Figure] = []
+        listed = f.items(table["figures"], "'figures'", line) if "figures" in table else []
+        for item, iline in listed:
+            fig = f.mapping(
+                item,
+                "a figure",
+                iline,
+                required=("name", "fact", "factor"),
+                optional=("power", "unit"),
+            )
+            fact = self.facts.get(fig["fact"]) if isinstance(fig["fact"], str) else None
+            if fact is None or fact.type != "quantity":
+                raise f.error(
+                    _line(fig, "fact"), f"a figure needs a quantity fact, got {fig['fact']!r}"
+                )
+            factor, power = fig["factor"], fig.get("power", 1)
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
+                raise f.error(_line(fig, "factor"), "'factor' must be a positive number")
+            if isinstance(power, bool) or power not in (1, 2, 3):
+                raise f.error(_line(fig, "power"), "'power' must be 1, 2 or 3")
+            unit = fig.get("unit", "count")
+            if unit not in FIGURE_UNITS:
+                raise f.error(
+                    _line(fig, "unit"), f"'unit' must be one of: {', '.join(FIGURE_UNITS)}"
+                )
+            figures.append(Figure(f.ident(fig, "name"), fact.name, float(factor), power, unit))
+        name = f.text(table, "name")
+        names = {fig.name for fig in figures}
+        for placeholder in re.findall(r"\{([^{}]*)\}", name):
+            if placeholder not in names:
+                raise f.error(
+                    _line(table, "name"), f"{{{placeholder}}} in 'name' is not one of its figures"
+                )
+        return Technique(approach, name, tuple(figures))
 
     def rule(self, node: Any, line: int) -> Rule:
         f = self.f
@@ -468,6 +555,70 @@ class _RuleReader:
             line=line,
             alternatives=alternatives,
         )
+
+
+# --- invariants -------------------------------------------------------------------------------
+
+_INVARIANT_KINDS = ("partners_at_least", "advice_agrees", "no_flip_back", "never")
+
+
+def _load_invariants(
+    f: _File, doc: Any, reader: _RuleReader, produced: set[str]
+) -> tuple[Invariant, ...]:
+    """The declared invariants; each names exactly one property (see `model.Invariant`)."""
+    out: dict[str, Invariant] = {}
+    for node, line in f.items(f.top(doc, "invariants"), "'invariants'", _line(doc)):
+        node = f.mapping(
+            node, "an invariant", line, required=("id", "title"), optional=_INVARIANT_KINDS
+        )
+        ident = f.ident(node, "id", _RULE_ID)
+        if ident in out:
+            raise f.error(
+                line, f"duplicate invariant id {ident!r} (first at line {out[ident].line})"
+            )
+        kinds = [k for k in _INVARIANT_KINDS if k in node]
+        if len(kinds) != 1:
+            raise f.error(line, f"an invariant needs exactly one of: {', '.join(_INVARIANT_KINDS)}")
+        kind = kinds[0]
+        value, vline = node[kind], node.key_lines[kind]
+        inv = Invariant(ident, f.text(node, "title"), kind, file=f.name, line=line)  # type: ignore[arg-type]
+        if kind == "partners_at_least":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise f.error(vline, "'partners_at_least' must be an integer score")
+            inv = replace(inv, bound=value)
+        elif kind == "advice_agrees":
+            if value is not True:
+                raise f.error(vline, "'advice_agrees' takes the value true")
+        elif kind == "no_flip_back":
+            fact = reader.facts.get(value) if isinstance(value, str) else None
+            if fact is None or fact.type == "bool":
+                raise f.error(
+                    vline, f"'no_flip_back' needs an enum or quantity fact, got {value!r}"
+                )
+            inv = replace(inv, fact=fact.name)
+        else:
+            table = f.mapping(value, "'never'", vline, required=("approach", "when"))
+            approach = table["approach"]
+            if approach not in reader.approaches:
+                raise f.error(
+                    _line(table, "approach"),
+                    f"unknown approach {approach!r} (one of: {', '.join(reader.approaches)})",
+                )
+            when = reader.condition(table["when"], _line(table, "when"))
+            for test in _derived_tests(when):
+                if test.name not in produced:
+                    raise f.error(
+                        test.line, f"unknown derived fact {test.name!r}: no rule derives it"
+                    )
+            try:
+                alternatives = dnf(when, reader.facts)
+            except TooComplex:
+                alternatives = ()
+            if not alternatives or len(alternatives) > MAX_ALTERNATIVES:
+                raise f.error(_line(table, "when"), "condition never holds or is too complex")
+            inv = replace(inv, approach=approach, when=alternatives)
+        out[ident] = inv
+    return tuple(out.values())
 
 
 # --- disjunctive normal form ------------------------------------------------------------------
@@ -646,7 +797,7 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
     rules: list[Rule] = []
     seen: dict[str, Rule] = {}
     for name in names:
-        if name in SCHEMA_FILES:
+        if name in SCHEMA_FILES or name == INVARIANTS_FILE:
             continue
         f = _File(name)
         reader = _RuleReader(f, fact_map, tuple(a.id for a in approaches), {s.key for s in sources})
@@ -665,6 +816,11 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
                 raise RuleError(
                     rule.file, test.line, f"unknown derived fact {test.name!r}: no rule derives it"
                 )
+    invariants: tuple[Invariant, ...] = ()
+    if INVARIANTS_FILE in docs:
+        f = _File(INVARIANTS_FILE)
+        reader = _RuleReader(f, fact_map, tuple(a.id for a in approaches), {s.key for s in sources})
+        invariants = _load_invariants(f, docs[INVARIANTS_FILE], reader, produced)
     strata = _strata(rules)
     level = {name: s for s, names in enumerate(strata) for name in names}
     ranked = [
@@ -686,4 +842,5 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
         directory=where,
         derived=tuple(name for names in strata for name in names),
         strata=strata,
+        invariants=invariants,
     )

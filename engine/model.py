@@ -154,10 +154,41 @@ class Combine:
 
 @dataclass(frozen=True)
 class Advise:
+    """Advice shown with the result; `favours` and `rules_out` declare which approaches it
+    argues for or against, so that a check can prove it never contradicts the outcome."""
+
     text: str
+    favours: tuple[str, ...] = ()
+    rules_out: tuple[str, ...] = ()
 
 
-Effect = Derive | Score | Exclude | Combine | Advise
+@dataclass(frozen=True)
+class Figure:
+    """A figure computed from a quantity fact by a declared formula: `factor * fact ** power`."""
+
+    name: str
+    fact: str
+    factor: float
+    power: int = 1
+    unit: str = "count"
+
+    def value(self, fact_value: Value | None) -> float | None:
+        if fact_value is None or isinstance(fact_value, bool | str):
+            return None
+        return self.factor * float(fact_value) ** self.power
+
+
+@dataclass(frozen=True)
+class Technique:
+    """How to carry out an approach: a name (with `{figure}` placeholders) and its figures.
+    Of the technique effects that fire for one approach, the rule declared first wins."""
+
+    approach: str
+    name: str
+    figures: tuple[Figure, ...] = ()
+
+
+Effect = Derive | Score | Exclude | Combine | Advise | Technique
 
 
 def effect_json(effect: Effect) -> dict[str, Any]:
@@ -170,7 +201,26 @@ def effect_json(effect: Effect) -> dict[str, Any]:
         return {"exclude": {"approach": effect.approach, "reason": effect.reason}}
     if isinstance(effect, Combine):
         return {"combine": [effect.first, effect.second]}
-    return {"advise": effect.text}
+    if isinstance(effect, Technique):
+        return {
+            "technique": {
+                "approach": effect.approach,
+                "name": effect.name,
+                "figures": [dict(vars(figure)) for figure in effect.figures],
+            }
+        }
+    stance = {
+        key: list(value)
+        for key, value in (("favours", effect.favours), ("rules_out", effect.rules_out))
+        if value
+    }
+    return {"advise": effect.text, **stance}
+
+
+def technique_from_json(data: dict[str, Any]) -> Technique:
+    """The inverse of the `technique` part of `effect_json`."""
+    figures = tuple(Figure(**figure) for figure in data.get("figures", ()))
+    return Technique(data["approach"], data["name"], figures)
 
 
 @dataclass(frozen=True)
@@ -209,6 +259,35 @@ class Rule:
         return tuple(e.name for e in self.effects if isinstance(e, Derive))
 
 
+InvariantKind = Literal["partners_at_least", "advice_agrees", "no_flip_back", "never"]
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A property every case must satisfy (`invariants.yaml`), proven by `rules check`.
+
+    * `partners_at_least`: every suggested partner is not excluded and scores at least `bound`;
+    * `advice_agrees`: no advice that fires rules out the recommendation or a partner, and
+      advice that favours approaches names the recommendation or a partner;
+    * `no_flip_back`: raising `fact` alone never makes the recommendation go A -> B -> A;
+    * `never`: `approach` is neither recommended nor suggested as a partner where `when` holds.
+    """
+
+    id: str
+    title: str
+    kind: InvariantKind
+    bound: int = 0
+    fact: str = ""
+    approach: str = ""
+    when: tuple[tuple[Literal_, ...], ...] = ()
+    file: str = "invariants.yaml"
+    line: int = 0
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
 @dataclass(frozen=True)
 class RuleFile:
     """A file of the rule base, kept verbatim so that a record can be replayed later."""
@@ -230,6 +309,7 @@ class KnowledgeBase:
     directory: str
     derived: tuple[str, ...] = ()
     strata: tuple[tuple[str, ...], ...] = ()
+    invariants: tuple[Invariant, ...] = ()
 
     def fact(self, name: str) -> Fact:
         return next(f for f in self.facts if f.name == name)

@@ -47,10 +47,11 @@ def decide(kb: KnowledgeBase, effects: Iterable[Effect]) -> Outcome:
     ranked = sorted(order, key=lambda a: (bool(reasons[a]), -scores[a], position[a]))
     ranking = tuple(Ranked(a, scores[a], bool(reasons[a]), tuple(reasons[a])) for a in ranked)
     best = ranking[0].approach if not ranking[0].excluded else None
+    # A partner must stand on its own: not excluded, and not scored below zero.
     partners = {
         other
         for pair in pairs
         for this, other in ((pair.first, pair.second), (pair.second, pair.first))
-        if this == best and not reasons[other]
+        if this == best and not reasons[other] and scores[other] >= 0
     }
     return Outcome(best, tuple(sorted(partners, key=position.__getitem__)), ranking)

@@ -12,7 +12,8 @@ _IDENT = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
 
 
 def json_schema() -> dict[str, Any]:
-    """One schema that accepts any of the rule base's files (facts, approaches, sources, rules)."""
+    """One schema that accepts any of the rule base's files (facts, approaches, sources,
+    invariants, rules)."""
     quantity = {"type": ["string", "number"]}
     condition: dict[str, Any] = {
         "oneOf": [
@@ -60,6 +61,18 @@ def json_schema() -> dict[str, Any]:
             },
         ]
     }
+    figure = {
+        "type": "object",
+        "required": ["name", "fact", "factor"],
+        "additionalProperties": False,
+        "properties": {
+            "name": _IDENT,
+            "fact": _IDENT,
+            "factor": {"type": "number", "exclusiveMinimum": 0},
+            "power": {"enum": [1, 2, 3]},
+            "unit": {"enum": [*UNITS, "flops"]},
+        },
+    }
     rule = {
         "type": "object",
         "required": ["id", "title", "when", "then", "because", "source"],
@@ -77,11 +90,55 @@ def json_schema() -> dict[str, Any]:
                     "score": {"type": "object", "additionalProperties": {"type": "integer"}},
                     "exclude": {"type": "object", "additionalProperties": _TEXT},
                     "combine": {"type": "array", "items": _IDENT, "minItems": 2, "maxItems": 2},
-                    "advise": _TEXT,
+                    "advise": {
+                        "oneOf": [
+                            _TEXT,
+                            {
+                                "type": "object",
+                                "required": ["text"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "text": _TEXT,
+                                    "favours": {"type": "array", "items": _IDENT},
+                                    "rules_out": {"type": "array", "items": _IDENT},
+                                },
+                            },
+                        ]
+                    },
+                    "technique": {
+                        "type": "object",
+                        "required": ["approach", "name"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "approach": _IDENT,
+                            "name": _TEXT,
+                            "figures": {"type": "array", "items": figure},
+                        },
+                    },
                 },
             },
             "because": _TEXT,
             "source": _TEXT,
+        },
+    }
+    invariant = {
+        "type": "object",
+        "required": ["id", "title"],
+        "minProperties": 3,
+        "maxProperties": 3,
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$"},
+            "title": _TEXT,
+            "partners_at_least": {"type": "integer"},
+            "advice_agrees": {"const": True},
+            "no_flip_back": _IDENT,
+            "never": {
+                "type": "object",
+                "required": ["approach", "when"],
+                "additionalProperties": False,
+                "properties": {"approach": _IDENT, "when": {"$ref": "#/$defs/condition"}},
+            },
         },
     }
     fact = {
@@ -135,7 +192,13 @@ def json_schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "llm-advisor rule base file",
-        "$defs": {"condition": condition, "rule": rule, "fact": fact, "approach": approach},
+        "$defs": {
+            "condition": condition,
+            "rule": rule,
+            "fact": fact,
+            "approach": approach,
+            "invariant": invariant,
+        },
         "oneOf": [
             {
                 "type": "object",
@@ -155,6 +218,14 @@ def json_schema() -> dict[str, Any]:
                 "additionalProperties": False,
                 "properties": {
                     "approaches": {"type": "array", "items": {"$ref": "#/$defs/approach"}}
+                },
+            },
+            {
+                "type": "object",
+                "required": ["invariants"],
+                "additionalProperties": False,
+                "properties": {
+                    "invariants": {"type": "array", "items": {"$ref": "#/$defs/invariant"}}
                 },
             },
             {

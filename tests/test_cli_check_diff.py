@@ -107,7 +107,15 @@ def test_check_flawed_json() -> None:
     result = rules("check", "--rules", FLAWED, "--json")
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"fingerprint", "errors", "warnings", "cross_checked", "findings"}
+    assert set(data) == {
+        "fingerprint",
+        "errors",
+        "warnings",
+        "cross_checked",
+        "invariants",
+        "findings",
+    }
+    assert data["invariants"]["declared"] == 0  # the flawed rule base declares none
     assert data["fingerprint"] == load_knowledge_base(FLAWED).fingerprint
     assert (data["errors"], data["warnings"], data["cross_checked"]) == (4, 3, 0)
     for finding in data["findings"]:
@@ -143,7 +151,7 @@ def test_check_clean_rule_base_text() -> None:
     result = rules("check", "--rules", KBS / "layered", "--cross-check", "50")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == (
-        "9 rules checked: 0 errors, 0 warnings; inference and diagram compared on 50 sampled cases"
+        "10 rules checked: 0 errors, 0 warnings; inference and diagram compared on 50 sampled cases"
     )
 
 

@@ -1,8 +1,8 @@
 """Golden cases for the shipped knowledge base, run through the real engine (durable_rules).
 
 Each case in `golden_cases.yaml` gives facts as a user types them, the expected recommendation
-and combination partners, and a one-line justification from KNOWLEDGE.md or the source
-comparison.
+and combination partners, optionally the rule naming the technique within the recommendation,
+and a one-line justification citing a published source or the source comparison.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import yaml
 
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.model import Exclude, FactTest, KnowledgeBase, Score
+from llm_advisor.engine.technique import choose
 
 CASES_FILE = Path(__file__).parent / "golden_cases.yaml"
 CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]
@@ -39,6 +40,9 @@ def test_golden_case(kb: KnowledgeBase, case: dict[str, Any]) -> None:
     result = recommend(kb, case["facts"])
     assert result.recommendation == case["recommendation"], _describe(result)
     assert sorted(result.combine_with) == sorted(case["combine_with"]), _describe(result)
+    if "technique" in case:
+        chosen = choose(kb, [f.rule_id for f in result.firings], case["recommendation"], {})
+        assert chosen is not None and chosen.rule == case["technique"], _describe(result)
 
 
 def test_cases_are_well_formed() -> None:
@@ -46,10 +50,12 @@ def test_cases_are_well_formed() -> None:
     assert len(names) == len(set(names)), "duplicate case names"
     assert len(CASES) >= 30
     for case in CASES:
-        assert set(case) == {"name", "facts", "recommendation", "combine_with", "why"}, case["name"]
+        keys = {"name", "facts", "recommendation", "combine_with", "why"}
+        assert keys <= set(case) <= {*keys, "technique"}, case["name"]
         assert case["recommendation"] in APPROACHES, case["name"]
         assert all(p in APPROACHES for p in case["combine_with"]), case["name"]
         assert isinstance(case["why"], str) and case["why"].strip(), case["name"]
+        assert "\n" not in case["why"].strip(), case["name"]
         assert all(isinstance(v, str) for v in case["facts"].values()), case["name"]
 
 

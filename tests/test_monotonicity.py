@@ -4,7 +4,9 @@ With every other fact equal:
 (a) knowledge changing more often never moves the recommendation away from RAG;
 (b) a smaller budget or a shorter timeline never moves it toward a costlier approach, in the
     order prompt_engineering < rag < fine_tuning < from_scratch;
-(c) fewer labeled examples never moves it toward fine-tuning.
+(c) fewer labeled examples never moves it toward fine-tuning;
+(d) a larger budget or a longer timeline never moves it away from fine-tuning or from training
+    from scratch to a cheaper approach (budget and timeline weigh on both trained approaches).
 
 Fact sets are drawn in full: enums and bools from their values, quantities from representative
 strings that span every band the rules split the quantity into (the thresholds themselves are
@@ -111,6 +113,28 @@ def test_c_fewer_examples_never_toward_finetuning(
     fewer, more = pair
     if rec({**facts, "labeled_examples": more}) != "fine_tuning":
         assert rec({**facts, "labeled_examples": fewer}) != "fine_tuning", (fewer, more, facts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts, pair=_ordered_pair("budget"), costly=st.sampled_from(ORDER[2:]))
+def test_d_larger_budget_keeps_a_trained_approach(
+    facts: dict[str, Any], pair: tuple[str, str], costly: str
+) -> None:
+    smaller, larger = pair
+    if rec({**facts, "budget": smaller}) == costly:
+        after = rec({**facts, "budget": larger})
+        assert ORDER.index(after) >= ORDER.index(costly), (smaller, larger, after, facts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts, pair=_ordered_pair("timeline"), costly=st.sampled_from(ORDER[2:]))
+def test_d_longer_timeline_keeps_a_trained_approach(
+    facts: dict[str, Any], pair: tuple[str, str], costly: str
+) -> None:
+    shorter, longer = pair
+    if rec({**facts, "timeline": shorter}) == costly:
+        after = rec({**facts, "timeline": longer})
+        assert ORDER.index(after) >= ORDER.index(costly), (shorter, longer, after, facts)
 
 
 def test_quantity_strings_span_every_band() -> None:

@@ -18,6 +18,7 @@ from ..model import (
     Score,
     Value,
     effect_json,
+    technique_from_json,
 )
 from ..outcome import Outcome, Ranked
 from .chain import StoredRecord
@@ -102,7 +103,11 @@ def effect_from_record(entry: dict[str, Any]) -> Effect:
         return Exclude(entry["exclude"]["approach"], entry["exclude"]["reason"])
     if "combine" in entry:
         return Combine(*entry["combine"])
-    return Advise(entry["advise"])
+    if "technique" in entry:
+        return technique_from_json(entry["technique"])
+    return Advise(
+        entry["advise"], tuple(entry.get("favours", ())), tuple(entry.get("rules_out", ()))
+    )
 
 
 def stored_result(record: StoredRecord) -> Result:

@@ -1,0 +1,199 @@
+"""Declared invariants: loading, proof over the whole case space, witnesses, and the CLI.
+
+`tests/kbs/invariants` violates each of its four invariants; every witness `rules check`
+prints is run through inference to confirm that it really breaks the property.
+`tests/kbs/invariants_ok` is the same domain with rules that keep them all.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import product
+from pathlib import Path
+
+import pytest
+from cli_helpers import bad_input
+from click.testing import CliRunner, Result
+from test_verify import copy_kb
+
+from llm_advisor.cli.main import cli
+from llm_advisor.engine import load_knowledge_base, recommend
+from llm_advisor.engine.errors import RuleError
+from llm_advisor.engine.verify import prove_invariants
+
+KBS = Path(__file__).parent / "kbs"
+BROKEN = KBS / "invariants"
+FIXED = KBS / "invariants_ok"
+
+
+def check(rules_dir: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["rules", "check", "--rules", str(rules_dir), *args])
+
+
+def witnesses(result: Result) -> dict[str, dict[str, str]]:
+    """Invariant id -> the example case printed under its violation."""
+    found: dict[str, dict[str, str]] = {}
+    lines = result.output.splitlines()
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        if "[invariant]" in line:
+            ident = line.split("invariant ", 1)[1].split(" ", 1)[0]
+            assert following.strip().startswith("example: "), following
+            pairs = following.strip().removeprefix("example: ").split(", ")
+            found[ident] = dict(p.split("=", 1) for p in pairs)
+    return found
+
+
+def test_each_violated_invariant_prints_one_witness_that_really_violates_it() -> None:
+    result = check(BROKEN)
+    assert result.exit_code == 1, result.output
+    found = witnesses(result)
+    assert set(found) == {
+        "partners-positive",
+        "advice-agrees",
+        "level-no-flip-back",
+        "middle-needs-text",
+    }
+    assert "violations: 4" in result.output
+    kb = load_knowledge_base(BROKEN)
+
+    partner = recommend(kb, found["partners-positive"])
+    scores = {r.approach: r.score for r in partner.ranking}
+    assert any(scores[p] < 1 for p in partner.combine_with)
+
+    advice = recommend(kb, found["advice-agrees"])
+    chosen = {advice.recommendation, *advice.combine_with}
+    ruled_out = {
+        a
+        for firing in advice.firings
+        for e in firing.effects
+        if hasattr(e, "rules_out")
+        for a in e.rules_out
+    }
+    assert chosen & ruled_out
+
+    flips = [
+        recommend(kb, {**found["level-no-flip-back"], "level": level}).recommendation
+        for level in ("low", "mid", "high")
+    ]
+    assert flips[0] == flips[2] != flips[1]
+
+    never = recommend(kb, found["middle-needs-text"])
+    assert never.case.get("text") == 0
+    assert "middle" in {never.recommendation, *never.combine_with}
+
+
+def test_the_proof_is_exact_on_every_case_of_a_small_rule_base() -> None:
+    """Brute force over every case agrees with the proof, invariant by invariant."""
+    for directory in (BROKEN, FIXED):
+        kb = load_knowledge_base(directory)
+        proof = {r.invariant.id: r.holds for r in prove_invariants(kb).results}
+        texts = ("0", "10", "1M")  # one value in each band of `text`
+        outcomes = {
+            (level, text, urgent): recommend(kb, {"level": level, "text": text, "urgent": urgent})
+            for level, text, urgent in product(("low", "mid", "high"), texts, ("yes", "no"))
+        }
+        bound = 1 if directory == BROKEN else 0
+        partners_ok = all(
+            {r.approach: r.score for r in res.ranking}[p] >= bound
+            for res in outcomes.values()
+            for p in res.combine_with
+        )
+        advice_ok = all(
+            not (
+                {res.recommendation, *res.combine_with}
+                & {a for f in res.firings for e in f.effects for a in getattr(e, "rules_out", ())}
+            )
+            and all(
+                not getattr(e, "favours", ())
+                or {res.recommendation, *res.combine_with} & set(e.favours)
+                for f in res.firings
+                for e in f.effects
+            )
+            for res in outcomes.values()
+        )
+        monotone = True
+        for text, urgent in product(texts, ("yes", "no")):
+            seq = [outcomes[level, text, urgent].recommendation for level in ("low", "mid", "high")]
+            monotone &= not (seq[0] == seq[2] != seq[1])
+        never_ok = all(
+            "middle" not in {res.recommendation, *res.combine_with}
+            for (_, text, _), res in outcomes.items()
+            if text == "0"
+        )
+        assert proof == {
+            "partners-positive": partners_ok,
+            "advice-agrees": advice_ok,
+            "level-no-flip-back": monotone,
+            "middle-needs-text": never_ok,
+        }, directory.name
+
+
+def test_a_rule_base_that_keeps_its_invariants_passes() -> None:
+    result = check(FIXED)
+    assert result.exit_code == 0, result.output
+    assert "4 invariants proven over all 18 cases, violations: 0" in result.output
+
+
+def test_json_reports_the_figures() -> None:
+    result = check(BROKEN, "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["invariants"]["cases"] == 18
+    assert data["invariants"]["violated"] == 4
+    kinds = [f for f in data["findings"] if f["kind"] == "invariant"]
+    assert all(f["example"] and f["location"].startswith("invariants.yaml:") for f in kinds)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "item"),
+    [
+        ("partners_at_least: 1", "partners_at_least: lots", "partners_at_least"),
+        ("no_flip_back: level", "no_flip_back: urgent", "no_flip_back"),
+        ("no_flip_back: level", "no_flip_back: colour", "no_flip_back"),
+        ("approach: middle", "approach: fancy", "fancy"),
+        ("advice_agrees: true", "advice_agrees: true\n    no_flip_back: level", "exactly one"),
+        ("advice_agrees: true", "advice_agree: true", "advice_agree"),
+    ],
+)
+def test_bad_invariants_are_rejected_with_file_and_line(
+    tmp_path: Path, old: str, new: str, item: str
+) -> None:
+    target = copy_kb(BROKEN, tmp_path / "kb", ("invariants.yaml", old, new))
+    with pytest.raises(RuleError) as err:
+        load_knowledge_base(target)
+    assert err.value.file == "invariants.yaml"
+    assert item in str(err.value)
+    bad_input(check(target), "invariants.yaml:")
+
+
+def test_advice_stance_names_known_approaches(tmp_path: Path) -> None:
+    target = copy_kb(
+        BROKEN, tmp_path / "kb", ("rules.yaml", "rules_out: [cheap]", "rules_out: [nope]")
+    )
+    bad_input(check(target), "rules.yaml:", "nope")
+
+
+@pytest.fixture(scope="module")
+def shipped_proof() -> object:
+    return prove_invariants(load_knowledge_base())
+
+
+def test_the_shipped_rule_base_declares_and_keeps_its_invariants(shipped_proof: object) -> None:
+    from llm_advisor.engine.verify import InvariantReport
+
+    assert isinstance(shipped_proof, InvariantReport)
+    kinds = {r.invariant.kind for r in shipped_proof.results}
+    assert kinds == {"partners_at_least", "advice_agrees", "no_flip_back", "never"}
+    assert {
+        r.invariant.fact for r in shipped_proof.results if r.invariant.kind == "no_flip_back"
+    } == {
+        "accuracy_need",
+        "budget",
+        "timeline",
+    }
+    assert [r.invariant.id for r in shipped_proof.violated] == []
+    kb = load_knowledge_base()
+    cells = 1
+    for fact in kb.facts:
+        cells *= len(fact.domain) if fact.type != "quantity" else len(kb.thresholds(fact.name)) + 1
+    assert shipped_proof.cases == cells

@@ -1,0 +1,127 @@
+"""The technique within an approach: declared by rules, first declared wins, figures from
+declared formulas, shown in `recommend --json`, the report and a consultation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import bad_input
+from click.testing import CliRunner, Result
+from test_verify import copy_kb
+
+from llm_advisor.cli.main import cli
+from llm_advisor.engine import load_knowledge_base, recommend
+from llm_advisor.engine.technique import format_figure
+
+KB = Path(__file__).parent / "kbs" / "technique"
+
+
+def run(*args: str, rules: Path | None = KB, given: str = "") -> Result:
+    argv = [*args, *(["--rules", str(rules)] if rules else [])]
+    return CliRunner().invoke(cli, argv, input=given)
+
+
+def test_json_names_the_technique_of_the_recommendation_and_of_its_partner() -> None:
+    result = run("recommend", "--json", "--no-audit", "--fact", "size=2M", "--fact", "hosted=no")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["recommendation"] == "train"
+    assert data["combine_with"] == ["cheap"]
+    # 2M tokens at 20 tokens per parameter, and 6 x N x D FLOPs.
+    assert data["technique"] == {
+        "approach": "train",
+        "text": "a model of about 100k parameters, 1.2e12 FLOPs",
+        "rule": "train-sized",
+        "figures": {"parameters": 2e6 * 0.05, "compute": 0.3 * 2e6**2},
+    }
+    assert [t["approach"] for t in data["techniques"]] == ["train", "cheap"]
+
+
+def test_the_rule_declared_first_wins() -> None:
+    kb = load_knowledge_base(KB)
+    result = recommend(kb, {"size": "2M", "hosted": "yes"})
+    fired = {f.rule_id for f in result.firings}
+    assert {"train-hosted", "train-sized"} <= fired
+    data = json.loads(run("recommend", "--json", "--no-audit", "--fact", "size=2M").stdout)
+    assert data["technique"]["rule"] == "train-hosted"
+
+
+def test_the_report_shows_one_line_under_the_recommendation() -> None:
+    result = run("recommend", "--no-audit", "--fact", "size=2M", "--fact", "hosted=no")
+    lines = result.stdout.splitlines()
+    at = lines.index("Recommendation: Train")
+    assert lines[at + 1] == "  technique: a model of about 100k parameters, 1.2e12 FLOPs"
+    assert lines[at + 2] == "  combined with: Cheap (technique: a short prompt)"
+
+
+def test_no_technique_when_no_rule_names_one(tmp_path: Path) -> None:
+    target = copy_kb(
+        KB, tmp_path / "kb", ("rules.yaml", "approach: cheap, name", "approach: train, name")
+    )
+    data = json.loads(
+        run("recommend", "--json", "--no-audit", "--fact", "size=5", rules=target).stdout
+    )
+    assert data["recommendation"] == "cheap"
+    assert data["technique"] is None
+    assert (
+        "technique:" not in run("recommend", "--no-audit", "--fact", "size=5", rules=target).stdout
+    )
+
+
+def test_a_consultation_shows_the_technique() -> None:
+    # Only the size is asked (the technique does not change the outcome): hosted is assumed.
+    result = run("consult", "--no-audit", given="2M\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    at = lines.index("Recommendation: Train")
+    assert lines[at + 1] == "  technique: a hosted run"
+
+
+def test_the_shipped_rule_base_sizes_a_model_of_ones_own() -> None:
+    facts = [
+        "problem_type=behavior", "change_frequency=static", "labeled_examples=10k",
+        "data_volume=2T", "accuracy_need=high", "budget=5M", "timeline=1y",
+        "ml_expertise=expert", "provenance=strict", "domain_distance=specialized",
+    ]  # fmt: skip
+    argv = ["recommend", "--json", "--no-audit"]
+    for fact in facts:
+        argv += ["--fact", fact]
+    data = json.loads(run(*argv, rules=None).stdout)
+    assert data["recommendation"] == "from_scratch"
+    parameters = data["technique"]["figures"]["parameters"]
+    assert parameters == pytest.approx(2e12 / 20)
+    assert data["technique"]["figures"]["compute"] == pytest.approx(6 * parameters * 2e12)
+    assert "100B parameters" in data["technique"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "item"),
+    [
+        ("approach: cheap, name", "approach: nope, name", "nope"),
+        ("fact: size, factor: 0.05", "fact: hosted, factor: 0.05", "hosted"),
+        ("factor: 0.3, power: 2", "factor: 0.3, power: 7", "power"),
+        ("factor: 0.3, power: 2", "factor: -1, power: 2", "factor"),
+        ("{compute} FLOPs", "{flops} FLOPs", "{flops}"),
+        ("unit: flops", "unit: furlongs", "unit"),
+    ],
+)
+def test_bad_techniques_are_rejected_with_file_and_line(
+    tmp_path: Path, old: str, new: str, item: str
+) -> None:
+    target = copy_kb(KB, tmp_path / "kb", ("rules.yaml", old, new))
+    bad_input(run("rules", "list", rules=target), "rules.yaml:", item)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "shown"),
+    [
+        (7e9, "count", "7B"),
+        (5.9e21, "flops", "5.9e21"),
+        (2e5, "usd", "$200k"),
+        (123456, "count", "120k"),
+    ],
+)
+def test_figures_are_shown_the_way_people_say_them(value: float, unit: str, shown: str) -> None:
+    assert format_figure(value, unit) == shown
