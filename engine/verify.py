@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 from .analysis import FALSE, OPEN, TRUE, AnalysisError, Analyzer, Decision, Partial, State
-from .diagram import DecisionDiagram, Leaf, Question, compile_diagram, load_diagram
+from .diagram import DecisionDiagram, Leaf, Open, Question, compile_diagram, load_diagram
 from .facts import Case, display_value
 from .inference import evaluate
 from .model import (
@@ -605,6 +605,8 @@ def _monotone_witness(
             node = nodes[node_id]
             if isinstance(node, Leaf):
                 found = frozenset({node.decision.recommendation})
+            elif isinstance(node, Open):  # only summaries have these; kept exact all the same
+                found = frozenset(d.recommendation for d in node.outcomes)
             else:
                 found = frozenset().union(*(outcomes_below(c) for _, c in node.branches))
             reach[node_id] = found
