@@ -27,9 +27,9 @@ from pathlib import Path
 
 from benchmarks.common import Figure, Skipped
 from llm_advisor.engine.audit import AuditStore
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 TOTAL = 400
 PG_VS_SQLITE_TARGET = 0.05

@@ -31,7 +31,7 @@ from benchmarks.portfolio import (
     write_portfolio,
 )
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 ROWS = 1_000_000
 DISTINCT = 10_000

@@ -26,7 +26,7 @@ from benchmarks.portfolio import (
     write_portfolio,
 )
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 ROWS = 5_000
 ROUNDS = 4

@@ -16,12 +16,12 @@ import statistics
 import time
 
 from benchmarks.common import Figure, Skipped
-from llm_advisor.engine.analysis import Analyzer
-from llm_advisor.engine.consultation import Consultation
+from llm_advisor.engine.analysis.consultation import Consultation
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.verification import sample_cases
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.facts import exact_text
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.verify import sample_cases
+from llm_advisor.engine.language.facts import exact_text
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 TARGET = 0.6
 CASES = 2000

@@ -16,13 +16,13 @@ import math
 import time
 
 from benchmarks.common import Figure, Skipped, cpu_seconds_per_operation, median
-from llm_advisor.engine.analysis import Analyzer
-from llm_advisor.engine.diagram import compile_diagram
+from llm_advisor.engine.analysis.diagram import compile_diagram
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.inference import engine_for
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase
-from llm_advisor.engine.verify import full_case, sample_cases
+from llm_advisor.engine.inference.run import engine_for
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase
 
 TARGET = 100.0
 COMPILE_TARGET_SECONDS = 2.0

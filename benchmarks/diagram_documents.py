@@ -18,10 +18,10 @@ import time
 
 from benchmarks.common import Figure, Skipped, median
 from llm_advisor.diagrams.export import Request, render
-from llm_advisor.engine.diagram import compile_diagram
+from llm_advisor.engine.analysis.diagram import compile_diagram
+from llm_advisor.engine.analysis.overview import summarize
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.overview import summarize
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 TARGET = 0.5
 PAGES_TARGET = 0.05

@@ -19,13 +19,13 @@ from typing import Any
 from durable.engine import Host, MessageObservedException
 
 from benchmarks.common import Figure, Skipped, cpu_seconds_per_operation, interleaved, median
-from llm_advisor.engine.compiler import compile_ruleset, field
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.facts import Case, make_case
-from llm_advisor.engine.inference import Engine
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase
-from llm_advisor.engine.quantity import display
+from llm_advisor.engine.inference.compile import compile_ruleset, field
+from llm_advisor.engine.inference.run import Engine
+from llm_advisor.engine.language.facts import Case, make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase
+from llm_advisor.engine.language.quantity import display
 
 TARGET = 1.5
 CASES = 300

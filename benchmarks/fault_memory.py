@@ -24,8 +24,8 @@ from durable.engine import MessageObservedException, Ruleset
 from benchmarks.common import Figure, Skipped, rss
 from benchmarks.engine_overhead import sample_cases
 from llm_advisor.engine.errors import AdvisorError, EngineError
-from llm_advisor.engine.inference import Engine
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.inference.run import Engine
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 TARGET = 1.05
 EVALUATIONS = int(os.environ.get("FAULT_EVALUATIONS", "100000"))

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm_advisor.engine.model import KnowledgeBase
-from llm_advisor.engine.quantity import display
+from llm_advisor.engine.language.model import KnowledgeBase
+from llm_advisor.engine.language.quantity import display
 
 
 def vocabulary(kb: KnowledgeBase) -> dict[str, list[str]]:

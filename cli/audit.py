@@ -45,8 +45,8 @@ def filter_options(func: F) -> F:
 
 def parse_since(text: str, now: datetime | None = None) -> str:
     """A --since value (a date, an ISO time, or a duration back from now such as 7d) as a timestamp."""
-    from llm_advisor.engine import quantity
     from llm_advisor.engine.audit import timestamp
+    from llm_advisor.engine.language import quantity
 
     now = now or datetime.now(UTC)
     raw = text.strip()
@@ -162,7 +162,7 @@ def show(audit_id: str, as_json: bool, audit_db: str | None) -> None:
     """Show one record with its full explanation."""
     from llm_advisor.cli.explain import explanation_json, print_explanation
     from llm_advisor.cli.records import replayed
-    from llm_advisor.engine.explain import explain
+    from llm_advisor.engine.analysis.explanation import explain
 
     kb, result, record = replayed(audit_id, audit_db, None)
     ex = explain(kb, result)

@@ -11,10 +11,10 @@ import click
 
 from llm_advisor.cli.options import audit_db_option, json_option, load_kb, rules_option
 from llm_advisor.cli.wording import plural
-from llm_advisor.engine.consultation import Consultation, Dependency, Prompt
-from llm_advisor.engine.facts import display_value
-from llm_advisor.engine.inference import Result
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.analysis.consultation import Consultation, Dependency, Prompt
+from llm_advisor.engine.inference.run import Result
+from llm_advisor.engine.language.facts import display_value
+from llm_advisor.engine.language.model import KnowledgeBase
 
 COMMANDS = "Type a number or a value; '?' help, 'why', 'back', 'unknown' (don't know), 'quit'."
 STATE_ENV = "LLM_ADVISOR_STATE_DIR"
@@ -106,8 +106,8 @@ class Keeper:
         self.failed = False
 
     def save(self, session: Consultation) -> None:
+        from llm_advisor.engine.analysis.resume import save, saved_of
         from llm_advisor.engine.errors import AdvisorError
-        from llm_advisor.engine.resume import save, saved_of
 
         if self.failed:
             return
@@ -120,7 +120,7 @@ class Keeper:
             self.saved = True
 
     def clear(self) -> None:
-        from llm_advisor.engine.resume import clear
+        from llm_advisor.engine.analysis.resume import clear
 
         if self.saved:
             clear(self.path)
@@ -139,8 +139,8 @@ def _resumed(
 ) -> tuple[KnowledgeBase, Consultation, str | None, list[str]]:
     """The last unfinished consultation, on its rule base (or on `rules_dir`), with the lines
     that say what was restored and dropped. Bad input when there is none."""
+    from llm_advisor.engine.analysis.resume import load, restore
     from llm_advisor.engine.errors import InputError
-    from llm_advisor.engine.resume import load, restore
 
     saved = load(path)
     if saved is None:
@@ -217,8 +217,8 @@ def consult(
         resolve_location,
     )
     from llm_advisor.cli.report import result_json
+    from llm_advisor.engine.analysis.explanation import explain
     from llm_advisor.engine.errors import AdvisorError, InputError
-    from llm_advisor.engine.explain import explain
 
     if no_audit and audit_db is not None:
         raise InputError("give --audit-db or --no-audit, not both")

@@ -18,10 +18,10 @@ from llm_advisor.cli.options import (
     rules_option,
 )
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 if TYPE_CHECKING:
-    from llm_advisor.engine.inference import Result
+    from llm_advisor.engine.inference.run import Result
 
 
 @click.command()
@@ -155,7 +155,7 @@ def diagram(
         kb = load_kb(rules_dir)
         case = None
         if fact_args or facts_file:
-            from llm_advisor.engine.facts import make_case
+            from llm_advisor.engine.language.facts import make_case
 
             case = make_case(kb, read_facts(fact_args, facts_file))
     given = _given(kb, given_args)
@@ -253,7 +253,7 @@ def _approach(kb: KnowledgeBase, approach: str | None) -> str | None:
 
 def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:
     """Normalised `--given` values; an unknown fact or value is bad input."""
-    from llm_advisor.engine.facts import make_case, parse_assignments
+    from llm_advisor.engine.language.facts import make_case, parse_assignments
 
     raw = parse_assignments(given_args, "--given")
     case = make_case(kb, raw, use_defaults=False)

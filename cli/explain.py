@@ -20,9 +20,9 @@ from llm_advisor.cli.options import (
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
-    from llm_advisor.engine.explain import Counterfactual, Explanation
-    from llm_advisor.engine.facts import Case
-    from llm_advisor.engine.model import KnowledgeBase
+    from llm_advisor.engine.analysis.explanation import Counterfactual, Explanation
+    from llm_advisor.engine.language.facts import Case
+    from llm_advisor.engine.language.model import KnowledgeBase
 
 MAX_SHOWN = 12
 """Counterfactuals listed in the text output (JSON lists all of them)."""
@@ -42,7 +42,7 @@ def outcome_text(
 
 
 def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> dict[str, Any]:
-    from llm_advisor.engine.facts import display_value
+    from llm_advisor.engine.language.facts import display_value
 
     changes = []
     for c in cf.changes:
@@ -121,7 +121,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print the counterfactuals: the smallest fact changes that change the recommendation, those
     a team can make first, changes of one fact's value with the same outcome on one line."""
     from llm_advisor.cli.wording import plural
-    from llm_advisor.engine.facts import display_value
+    from llm_advisor.engine.language.facts import display_value
 
     echo = click.echo
     case = ex.result.case
@@ -157,7 +157,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
 def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print HOW, WHY NOT and the counterfactuals for people."""
     from llm_advisor.cli.report import effect_text, print_facts
-    from llm_advisor.engine.facts import display_value
+    from llm_advisor.engine.language.facts import display_value
 
     echo = click.echo
     result = ex.result
@@ -235,7 +235,7 @@ def explain(
       llm-advisor explain 3f9a2c
       llm-advisor explain --fact problem_type=knowledge --fact change_frequency=weekly --json
     """
-    from llm_advisor.engine.explain import explain as explain_result
+    from llm_advisor.engine.analysis.explanation import explain as explain_result
 
     if audit_id is not None and (fact_args or facts_file is not None):
         raise InputError("give an audit id or facts (--fact/--facts), not both")
@@ -247,8 +247,8 @@ def explain(
         kb, result, record = replayed(audit_id, audit_db, rules_dir)
         record_id: str | None = record.id
     else:
-        from llm_advisor.engine.facts import make_case
-        from llm_advisor.engine.inference import evaluate
+        from llm_advisor.engine.inference.run import evaluate
+        from llm_advisor.engine.language.facts import make_case
 
         kb = load_kb(rules_dir)
         result = evaluate(kb, make_case(kb, read_facts(fact_args, facts_file)))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.language.model import KnowledgeBase
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,14 +47,14 @@ facts_file_option = click.option(
 
 
 def load_kb(rules_dir: Path | None) -> KnowledgeBase:
-    from llm_advisor.engine.loader import load_knowledge_base
+    from llm_advisor.engine.language.loader import load_knowledge_base
 
     return load_knowledge_base(rules_dir)
 
 
 def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, object]:
     """Collect facts from a facts file and `--fact` assignments (the latter win)."""
-    from llm_advisor.engine.facts import parse_assignments
+    from llm_advisor.engine.language.facts import parse_assignments
 
     raw: dict[str, object] = {}
     if facts_file is not None:
@@ -66,8 +66,8 @@ def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, 
 def read_facts_file(name: str) -> dict[str, object]:
     """A facts file: a YAML or JSON mapping from fact name to value."""
     from llm_advisor.engine.errors import RuleError
-    from llm_advisor.engine.facts import dont_know_hint, is_empty
-    from llm_advisor.engine.yamlsource import Mapping, Sequence, parse
+    from llm_advisor.engine.language.facts import dont_know_hint, is_empty
+    from llm_advisor.engine.language.source import Mapping, Sequence, parse
 
     label = "<stdin>" if name == "-" else name
     try:

@@ -49,8 +49,8 @@ def recommend(
     """
     from llm_advisor.cli.records import record_result, report_unrecorded, resolve_location
     from llm_advisor.cli.report import print_result, result_json
-    from llm_advisor.engine.facts import make_case
-    from llm_advisor.engine.inference import evaluate
+    from llm_advisor.engine.inference.run import evaluate
+    from llm_advisor.engine.language.facts import make_case
 
     if not fact_args and facts_file is None:
         raise InputError("give facts with --fact NAME=VALUE or --facts FILE (see --help)")

@@ -17,9 +17,9 @@ from llm_advisor.engine.errors import AdvisorError, InputError
 
 if TYPE_CHECKING:
     from llm_advisor.engine.audit import AuditStore, StoredRecord
-    from llm_advisor.engine.facts import Case
-    from llm_advisor.engine.inference import Result
-    from llm_advisor.engine.model import KnowledgeBase
+    from llm_advisor.engine.inference.run import Result
+    from llm_advisor.engine.language.facts import Case
+    from llm_advisor.engine.language.model import KnowledgeBase
 
 ENV_VAR = "LLM_ADVISOR_AUDIT_DB"
 APP_NAME = "llm-advisor"

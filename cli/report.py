@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
-from llm_advisor.engine.facts import display_value
-from llm_advisor.engine.inference import Firing, Result
-from llm_advisor.engine.model import (
+from llm_advisor.engine.inference.run import Firing, Result
+from llm_advisor.engine.inference.technique import ChosenTechnique, choose
+from llm_advisor.engine.language.facts import display_value
+from llm_advisor.engine.language.model import (
     Combine,
     Derive,
     Effect,
@@ -18,7 +19,6 @@ from llm_advisor.engine.model import (
     Technique,
     effect_json,
 )
-from llm_advisor.engine.technique import ChosenTechnique, choose
 
 TOP_REASONS = 5
 

@@ -11,7 +11,7 @@ from llm_advisor.cli.options import json_option, load_kb, rules_option
 from llm_advisor.cli.report import effect_text
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import InputError, RuleError
-from llm_advisor.engine.model import (
+from llm_advisor.engine.language.model import (
     Advise,
     DerivedTest,
     Exclude,
@@ -28,7 +28,7 @@ def rules() -> None:
 
 
 def describe_literal(kb: KnowledgeBase, lit: Literal_) -> str:
-    from llm_advisor.engine.facts import display_value
+    from llm_advisor.engine.language.facts import display_value
 
     if isinstance(lit, DerivedTest):
         return lit.name if lit.value else f"not {lit.name}"
@@ -87,7 +87,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
         ) from None
     source = kb.source(rule.source) if rule.source else None
     if as_json:
-        from llm_advisor.engine.model import effect_json
+        from llm_advisor.engine.language.model import effect_json
 
         click.echo(
             json.dumps(
@@ -130,7 +130,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
 @rules.command("schema")
 def schema() -> None:
     """Print a JSON Schema of the rule files (for editors' YAML validation)."""
-    from llm_advisor.engine.schema import json_schema
+    from llm_advisor.engine.language.schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -153,7 +153,12 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
     Also proves the invariants declared in invariants.yaml over every case and prints one
     witness case per violated invariant. Exits with 1 when an error-level finding exists.
     """
-    from llm_advisor.engine.verify import Finding, check, cross_check, prove_invariants
+    from llm_advisor.engine.analysis.verification import (
+        Finding,
+        check,
+        cross_check,
+        prove_invariants,
+    )
 
     kb = load_kb(rules_dir)
     findings = check(kb)
@@ -235,7 +240,7 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
 @click.option("--examples", type=click.IntRange(min=1), default=20, help="Regions to show at most.")
 def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> None:
     """Show which regions of the fact space change recommendation between two rule bases."""
-    from llm_advisor.engine.verify import diff
+    from llm_advisor.engine.analysis.verification import diff
 
     old, new = _load_named(old_dir), _load_named(new_dir)
     result = diff(old, new)

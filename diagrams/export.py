@@ -18,12 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from llm_advisor.engine.analysis import Analyzer
-from llm_advisor.engine.diagram import DecisionDiagram, Question, compile_diagram, load_diagram
+from llm_advisor.engine.analysis.diagram import (
+    DecisionDiagram,
+    Question,
+    compile_diagram,
+    load_diagram,
+)
+from llm_advisor.engine.analysis.highlight import CasePath, highlight, with_given
+from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.errors import AdvisorError, InputError
-from llm_advisor.engine.facts import Case, display_value
-from llm_advisor.engine.highlight import CasePath, highlight, with_given
-from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.language.facts import Case, display_value
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 from llm_advisor.engine.outfile import check_output, write_output
 
 from . import graphviz as gv
@@ -139,7 +144,7 @@ def diagram_for(kb: KnowledgeBase, given: Mapping[str, Value]) -> DecisionDiagra
 
 def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> DecisionDiagram:
     """The diagram a request draws: the exact one, the overview, or one approach's view."""
-    from llm_advisor.engine.overview import recommends, summarize
+    from llm_advisor.engine.analysis.overview import recommends, summarize
 
     if request.view == "overview":
         return summarize(detail)
@@ -227,7 +232,7 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         path = highlight(kb, detail, diagram, with_given(kb, request.case, request.given))
     title, subtitle = titles(kb, request, path)
     if request.fmt == "html":
-        from llm_advisor.engine.walkthrough import walkthrough
+        from llm_advisor.engine.analysis.walkthrough import walkthrough
 
         from .html import to_html
 
@@ -365,7 +370,7 @@ def pdf_document(
 def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Document:
     """The design-review document as one PDF: the overview, one page per approach, then the
     exact diagram as numbered appendix pages and an index of the pages each question is on."""
-    from llm_advisor.engine.overview import recommends, summarize
+    from llm_advisor.engine.analysis.overview import recommends, summarize
 
     if not gv.have_dot():
         raise gv.missing("pdf")

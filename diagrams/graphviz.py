@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.language.model import KnowledgeBase
 
 from .paginate import Spacing
 from .scene import (

@@ -7,7 +7,7 @@ break the syntax. Node ids are the scene's (`n12`, `n3_12`, `c7_12`), which are 
 
 from __future__ import annotations
 
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.language.model import KnowledgeBase
 
 from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, colours, node_colours, visible
 

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Question
+from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Question
 
 from .scene import Page, Scene
 

@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from llm_advisor.engine.analysis import Decision
-from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question
-from llm_advisor.engine.highlight import CasePath
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question
+from llm_advisor.engine.analysis.highlight import CasePath
+from llm_advisor.engine.analysis.partial import Decision
+from llm_advisor.engine.language.model import KnowledgeBase
 
 Kind = Literal["question", "leaf", "open", "continuation", "entry"]
 State = Literal["normal", "path", "faded"]

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError
+from llm_advisor.engine.errors import InputError
 
 SIGNATURES = (
     (b"%PDF-", "pdf", "a PDF document"),

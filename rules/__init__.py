@@ -1,1 +1,1 @@
-"""The knowledge base shipped with llm-advisor: YAML files read by `llm_advisor.engine.loader`."""
+"""The knowledge base shipped with llm-advisor: YAML files read by `llm_advisor.engine.language.loader`."""

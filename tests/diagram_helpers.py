@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llm_advisor.diagrams.scene import edge_labels
-from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Question
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Question
+from llm_advisor.engine.language.model import KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 HAVE_DOT = shutil.which("dot") is not None

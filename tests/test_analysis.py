@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llm_advisor.engine import load_knowledge_base
-from llm_advisor.engine.analysis import Analyzer, Decision
-from llm_advisor.engine.diagram import compile_diagram, load_diagram
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.model import KnowledgeBase, Value
-from llm_advisor.engine.verify import full_case
+from llm_advisor.engine.analysis.diagram import compile_diagram, load_diagram
+from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.analysis.verification import full_case
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 KBS = Path(__file__).parent / "kbs"
 SMALL = ["mini", "layered", "chain"]
@@ -137,7 +137,7 @@ def test_diagram_cache_is_keyed_by_fingerprint(
     files = list(tmp_path.glob(f"diagram-{kb.fingerprint[:32]}-*.json"))
     assert len(files) == 1
 
-    from llm_advisor.engine import diagram
+    from llm_advisor.engine.analysis import diagram
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached diagram should have been used")
@@ -207,7 +207,7 @@ def shipped() -> tuple[KnowledgeBase, Analyzer]:
 @pytest.mark.parametrize("setting", range(len(SETTINGS)))
 def test_shipped_core_bands_agree(shipped: tuple[KnowledgeBase, Analyzer], setting: int) -> None:
     """Every combination of the five core facts' bands, others fixed: diagram = inference."""
-    from llm_advisor.engine.facts import make_case
+    from llm_advisor.engine.language.facts import make_case
 
     kb, an = shipped
     diagram = load_diagram(kb)

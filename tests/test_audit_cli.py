@@ -19,7 +19,7 @@ from llm_advisor.cli.records import ENV_VAR
 from llm_advisor.engine import audit
 from llm_advisor.engine.audit import AuditStore, chain_hash
 from llm_advisor.engine.errors import RuleError
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 ROOT = Path(__file__).resolve().parent.parent
 KBS = Path(__file__).parent / "kbs"
@@ -438,7 +438,7 @@ def test_replay_of_a_record_its_rules_no_longer_reproduce_exits_1(
 
 @pytest.fixture(scope="module")
 def shipped() -> str:
-    from llm_advisor.engine.loader import default_rules_dir
+    from llm_advisor.engine.language.loader import default_rules_dir
 
     try:
         load_knowledge_base()

@@ -192,9 +192,9 @@ def test_a_malformed_url_is_bad_input_without_its_password(url: str) -> None:
 def test_a_writer_waiting_too_long_for_the_lock_fails_cleanly(url: str) -> None:
     from llm_advisor.engine.audit import AuditError
     from llm_advisor.engine.audit.postgres import LOCK_KEY
-    from llm_advisor.engine.facts import make_case
-    from llm_advisor.engine.inference import evaluate
-    from llm_advisor.engine.loader import load_knowledge_base
+    from llm_advisor.engine.inference.run import evaluate
+    from llm_advisor.engine.language.facts import make_case
+    from llm_advisor.engine.language.loader import load_knowledge_base
 
     first = recommend(url, "size=2M")
     kb = load_knowledge_base(RULES)

@@ -25,9 +25,9 @@ from llm_advisor.engine.audit.signing import (
     public_key_pem,
     record_message,
 )
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 RULES = str(Path(__file__).parent / "kbs" / "audit")
 CASES = [["size=2M", "urgent=yes"], ["size=2k", "color=blue"], ["budget=$300k"], ["budget=$5k"]]

@@ -27,10 +27,10 @@ from llm_advisor.engine import audit
 from llm_advisor.engine.audit import AuditError, AuditStore, canonical, chain_hash
 from llm_advisor.engine.audit.codec import result_body, result_part
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import Result, evaluate
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.inference.run import Result, evaluate
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent
 KBS = Path(__file__).parent / "kbs"
@@ -589,9 +589,9 @@ WRITER = """
 import json, sys
 from pathlib import Path
 from llm_advisor.engine.audit import AuditStore
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 db, rules, n, worker = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 cases = json.loads(sys.argv[5])
@@ -690,9 +690,9 @@ import sys, time
 from pathlib import Path
 from llm_advisor.engine.audit import AuditStore
 from llm_advisor.engine.audit.codec import file_digests, result_body
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 kb = load_knowledge_base(sys.argv[2])
 result = evaluate(kb, make_case(kb, {"size": "5M"}))

@@ -25,9 +25,9 @@ from llm_advisor.engine import batch
 from llm_advisor.engine.batch import Decided, RowError, Values, Verdict, decide_rows
 from llm_advisor.engine.batch import decide as batch_decide
 from llm_advisor.engine.batch import trace as batch_trace
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase
-from llm_advisor.engine.quantity import display
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase
+from llm_advisor.engine.language.quantity import display
 
 KBS = Path(__file__).parent / "kbs"
 MINI = str(KBS / "mini")

@@ -18,8 +18,8 @@ from test_verify import EDITS, FLAWED, KBS, copy_kb
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import evaluate
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import make_case
 
 ROOT = Path(__file__).resolve().parent.parent
 MINI = KBS / "mini"

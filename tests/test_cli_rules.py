@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 MINI = str(Path(__file__).parent / "kbs" / "mini")
 MINI_RULES = ["big", "big-and-urgent", "pressing-fancy", "not-big", "blue-excludes"]

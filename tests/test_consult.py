@@ -28,13 +28,13 @@ from diagram_helpers import parse_dot
 from llm_advisor.cli.consult import DEPENDENCIES_SHOWN
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base
-from llm_advisor.engine.analysis import Analyzer
+from llm_advisor.engine.analysis.consultation import Consultation
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.audit import AuditStore
-from llm_advisor.engine.consultation import Consultation
-from llm_advisor.engine.facts import exact_text, make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.model import KnowledgeBase
-from llm_advisor.engine.verify import full_case, sample_cases
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import exact_text, make_case
+from llm_advisor.engine.language.model import KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 CONSULT = str(KBS / "consult")

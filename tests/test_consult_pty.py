@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base
-from llm_advisor.engine.model import Fact
+from llm_advisor.engine.language.model import Fact
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = re.compile(r"Q(\d+)\. [^\r\n]*\[(\w+)\]")

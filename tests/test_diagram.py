@@ -26,13 +26,13 @@ from hypothesis import strategies as st
 from llm_advisor.diagrams import graphviz as gv
 from llm_advisor.diagrams.export import Request, page_scenes, render
 from llm_advisor.diagrams.paginate import PAPERS
-from llm_advisor.engine.diagram import Question, compile_diagram, load_diagram
+from llm_advisor.engine.analysis.diagram import Question, compile_diagram, load_diagram
+from llm_advisor.engine.analysis.highlight import case_path
 from llm_advisor.engine.errors import InputError, RuleError
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.highlight import case_path
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase
 
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
 needs_pdf_tools = pytest.mark.skipif(
@@ -69,7 +69,7 @@ def highlighted(source: str) -> tuple[set[str], set[tuple[str, str]]]:
 
 def completions(kb: KnowledgeBase, values: dict[str, object]) -> list[dict[str, object]]:
     """Every case that fills the unknown facts of `values` with one value per cell."""
-    from llm_advisor.engine.analysis import Analyzer
+    from llm_advisor.engine.analysis.partial import Analyzer
 
     an = Analyzer(kb)
     choices = [
@@ -210,7 +210,7 @@ def test_highlight_follows_known_facts_and_every_branch_of_unknown_ones(
 ) -> None:
     """The bold part of the drawing is exactly what the completions of the case walk through:
     every leaf a completion reaches is marked, and no other."""
-    from llm_advisor.engine.analysis import Analyzer
+    from llm_advisor.engine.analysis.partial import Analyzer
 
     kb = kb_named("mini")
     diagram = load_diagram(kb)

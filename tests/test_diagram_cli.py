@@ -14,11 +14,11 @@ from click.testing import CliRunner, Result
 from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, parse_dot, parse_mermaid
 
 from llm_advisor.cli.main import cli
+from llm_advisor.engine.analysis.diagram import Leaf, load_diagram
 from llm_advisor.engine.audit import record_result
-from llm_advisor.engine.diagram import Leaf, load_diagram
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 MINI = str(KBS / "mini")
 WIDE = str(KBS / "wide")

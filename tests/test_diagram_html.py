@@ -15,11 +15,11 @@ import pytest
 from diagram_helpers import KBS
 
 from llm_advisor.cli.main import cli
-from llm_advisor.engine.analysis import Analyzer
-from llm_advisor.engine.facts import Case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import Case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_advisor.cli.main import cli
-from llm_advisor.engine.explain import Candidate, candidates, changed, explain
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import Result as Inferred
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase
-from llm_advisor.engine.verify import full_case, sample_cases
+from llm_advisor.engine.analysis.explanation import Candidate, candidates, changed, explain
+from llm_advisor.engine.analysis.verification import full_case, sample_cases
+from llm_advisor.engine.inference.run import Result as Inferred
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 RULES = str(KBS / "audit")

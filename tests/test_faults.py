@@ -27,10 +27,10 @@ from measure import rss
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.errors import EngineError
-from llm_advisor.engine.facts import Case, make_case
-from llm_advisor.engine.inference import Engine
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase
+from llm_advisor.engine.inference.run import Engine
+from llm_advisor.engine.language.facts import Case, make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 SHIPPED = load_knowledge_base()

@@ -31,14 +31,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from llm_advisor.cli.main import cli
-from llm_advisor.engine.analysis import Analyzer
-from llm_advisor.engine.diagram import load_diagram
-from llm_advisor.engine.facts import display_value, make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import Value
-from llm_advisor.engine.quantity import MAX_VALUE, MIN_VALUE
-from llm_advisor.engine.verify import full_case
+from llm_advisor.engine.analysis.diagram import load_diagram
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.verification import full_case
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import display_value, make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import Value
+from llm_advisor.engine.language.quantity import MAX_VALUE, MIN_VALUE
 
 KB = load_knowledge_base()
 APPROACHES = set(KB.approach_ids)

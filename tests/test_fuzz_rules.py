@@ -33,9 +33,9 @@ from hypothesis import strategies as st
 from llm_advisor.cli.main import cli
 from llm_advisor.diagrams.export import Request, render
 from llm_advisor.engine.errors import RuleError
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import Engine
-from llm_advisor.engine.loader import load_knowledge_base
+from llm_advisor.engine.inference.run import Engine
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 KBS = Path(__file__).parent / "kbs"
 SEED = 20_240_501

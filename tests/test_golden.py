@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from llm_advisor.engine import load_knowledge_base, recommend
-from llm_advisor.engine.model import Exclude, FactTest, KnowledgeBase, Score
-from llm_advisor.engine.technique import choose
+from llm_advisor.engine.inference.technique import choose
+from llm_advisor.engine.language.model import Exclude, FactTest, KnowledgeBase, Score
 
 CASES_FILE = Path(__file__).parent / "golden_cases.yaml"
 CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from measure import rss
 
-from llm_advisor.engine import inference
 from llm_advisor.engine.errors import AdvisorError, EngineError
-from llm_advisor.engine.facts import Case, make_case
-from llm_advisor.engine.inference import Engine, Result, _Evaluation, engine_for, evaluate
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import DerivedTest, FactTest, KnowledgeBase, Rule, Value
-from llm_advisor.engine.outcome import decide
-from llm_advisor.engine.quantity import display
+from llm_advisor.engine.inference import run as inference
+from llm_advisor.engine.inference.outcome import decide
+from llm_advisor.engine.inference.run import Engine, Result, _Evaluation, engine_for, evaluate
+from llm_advisor.engine.language.facts import Case, make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, Rule, Value
+from llm_advisor.engine.language.quantity import display
 
 KBS = Path(__file__).parent / "kbs"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from llm_advisor.engine.errors import InputError, RuleError
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import DerivedTest, FactTest, KnowledgeBase, Literal_
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, Literal_
 
 MINI = Path(__file__).parent / "kbs" / "mini"
 

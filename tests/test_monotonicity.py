@@ -20,7 +20,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_advisor.engine import load_knowledge_base, quantity, recommend
+from llm_advisor.engine import load_knowledge_base, recommend
+from llm_advisor.engine.language import quantity
 
 KB = load_knowledge_base()
 ORDER = ("prompt_engineering", "rag", "fine_tuning", "from_scratch")

@@ -17,13 +17,13 @@ from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS
 from llm_advisor.cli.main import cli
 from llm_advisor.diagrams.export import Request, render
 from llm_advisor.diagrams.mermaid import too_large
-from llm_advisor.engine.analysis import Analyzer, Decision
-from llm_advisor.engine.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
-from llm_advisor.engine.facts import Case, make_case
-from llm_advisor.engine.inference import evaluate_many
-from llm_advisor.engine.loader import load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase, Value
-from llm_advisor.engine.overview import OVERVIEW_BUDGET, recommends, summarize
+from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
+from llm_advisor.engine.analysis.overview import OVERVIEW_BUDGET, recommends, summarize
+from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.inference.run import evaluate_many
+from llm_advisor.engine.language.facts import Case, make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 Region = tuple[int, ...]
 

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_advisor.engine.quantity import MAX_VALUE, MIN_VALUE, UNITS, QuantityError, display, parse
+from llm_advisor.engine.language.quantity import (
+    MAX_VALUE,
+    MIN_VALUE,
+    UNITS,
+    QuantityError,
+    display,
+    parse,
+)
 
 # Four significant digits: display rounds to at most half a unit in the fourth digit.
 DISPLAY_REL_TOL = 5e-4

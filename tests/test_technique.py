@@ -13,7 +13,7 @@ from test_verify import copy_kb
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base, recommend
-from llm_advisor.engine.technique import format_figure
+from llm_advisor.engine.inference.technique import format_figure
 
 KB = Path(__file__).parent / "kbs" / "technique"
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from llm_advisor.engine import load_knowledge_base
-from llm_advisor.engine.analysis import Analyzer, Decision
+from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.analysis.verification import Finding, Region, check, diff, full_case
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.facts import make_case
-from llm_advisor.engine.inference import evaluate
-from llm_advisor.engine.model import KnowledgeBase, Value
-from llm_advisor.engine.verify import Finding, Region, check, diff, full_case
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 KBS = Path(__file__).parent / "kbs"
 FLAWED = KBS / "flawed"

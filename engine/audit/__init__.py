@@ -7,12 +7,26 @@ logic on top of a back end) and `replay`.
 
 from __future__ import annotations
 
-from .backend import AuditError, Backend
-from .chain import GENESIS, ChainHead, StoredRecord, Verification, canonical, chain_hash
-from .codec import RESULT_KEYS, case_for, result_body, stored_case, stored_result, tool_version
-from .migrations import SCHEMA_VERSION
-from .replay import Replay, RuleChange, replay
-from .store import AuditStore, record_result, timestamp
+from llm_advisor.engine.audit.backend import AuditError, Backend
+from llm_advisor.engine.audit.chain import (
+    GENESIS,
+    ChainHead,
+    StoredRecord,
+    Verification,
+    canonical,
+    chain_hash,
+)
+from llm_advisor.engine.audit.codec import (
+    RESULT_KEYS,
+    case_for,
+    result_body,
+    stored_case,
+    stored_result,
+    tool_version,
+)
+from llm_advisor.engine.audit.migrations import SCHEMA_VERSION
+from llm_advisor.engine.audit.replay import Replay, RuleChange, replay
+from llm_advisor.engine.audit.store import AuditStore, record_result, timestamp
 
 __all__ = [
     "GENESIS",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..errors import AdvisorError
+from llm_advisor.engine.errors import AdvisorError
 
 Row = tuple[Any, ...]
 Params = Sequence[object]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ..facts import Case, Status
-from ..inference import Firing, Result
-from ..model import (
+from llm_advisor.engine.audit.chain import StoredRecord
+from llm_advisor.engine.inference.outcome import Outcome, Ranked
+from llm_advisor.engine.inference.run import Firing, Result
+from llm_advisor.engine.language.facts import Case, Status
+from llm_advisor.engine.language.model import (
     Advise,
     Combine,
     Derive,
@@ -20,8 +22,6 @@ from ..model import (
     effect_json,
     technique_from_json,
 )
-from ..outcome import Outcome, Ranked
-from .chain import StoredRecord
 
 RESULT_KEYS = ("facts", "fired", "derived", "ranking", "recommendation", "combine_with", "advice")
 """The parts of a record that inference produces; a replay must reproduce them exactly."""

@@ -7,7 +7,7 @@ PostgreSQL: the `llm_advisor_schema` table) and migrate on open, in one transact
 
 from __future__ import annotations
 
-from .chain import GENESIS
+from llm_advisor.engine.audit.chain import GENESIS
 
 SQLITE: tuple[tuple[str, ...], ...] = (
     (

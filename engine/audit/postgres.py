@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import InputError
-from .backend import AuditError, Backend, Params, Row, Transaction
-from .migrations import POSTGRES, SCHEMA_VERSION
+from llm_advisor.engine.audit.backend import AuditError, Backend, Params, Row, Transaction
+from llm_advisor.engine.audit.migrations import POSTGRES, SCHEMA_VERSION
+from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
     import psycopg
@@ -113,7 +113,7 @@ class PostgresBackend(Backend):
         try:
             if not backend._migrate(create):
                 conn.close()
-                from .sqlite import SqliteBackend
+                from llm_advisor.engine.audit.sqlite import SqliteBackend
 
                 return SqliteBackend.empty(location)
         except BaseException:

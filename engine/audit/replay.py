@@ -6,11 +6,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..inference import Result, evaluate
-from ..model import KnowledgeBase
-from .chain import StoredRecord, canonical
-from .codec import RESULT_KEYS, case_for, result_body, result_part, stored_case
-from .store import AuditStore
+from llm_advisor.engine.audit.chain import StoredRecord, canonical
+from llm_advisor.engine.audit.codec import (
+    RESULT_KEYS,
+    case_for,
+    result_body,
+    result_part,
+    stored_case,
+)
+from llm_advisor.engine.audit.store import AuditStore
+from llm_advisor.engine.inference.run import Result, evaluate
+from llm_advisor.engine.language.model import KnowledgeBase
 
 
 @dataclass(frozen=True)

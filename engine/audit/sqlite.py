@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ..errors import AdvisorError, InputError
-from .backend import AuditError, Backend, Params, Row, Transaction
-from .migrations import SCHEMA_VERSION, SQLITE
+from llm_advisor.engine.audit.backend import AuditError, Backend, Params, Row, Transaction
+from llm_advisor.engine.audit.migrations import SCHEMA_VERSION, SQLITE
+from llm_advisor.engine.errors import AdvisorError, InputError
 
 APPLICATION_ID = 0x4C4C4D41  # "LLMA": marks the SQLite file as an llm-advisor audit store
 BUSY_TIMEOUT = 10.0

@@ -17,14 +17,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..inference import Result
-from ..model import KnowledgeBase, RuleFile
-from .backend import AuditError, Backend, Transaction
-from .chain import ChainHead, StoredRecord, Verification, canonical, chain_hash, content_problem
-from .chain import verify_chain as _verify_chain
-from .codec import file_digests, result_body, tool_version
-from .signing import Signer, record_message
+from llm_advisor.engine.audit.backend import AuditError, Backend, Transaction
+from llm_advisor.engine.audit.chain import (
+    ChainHead,
+    StoredRecord,
+    Verification,
+    canonical,
+    chain_hash,
+    content_problem,
+)
+from llm_advisor.engine.audit.chain import verify_chain as _verify_chain
+from llm_advisor.engine.audit.codec import file_digests, result_body, tool_version
+from llm_advisor.engine.audit.signing import Signer, record_message
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.inference.run import Result
+from llm_advisor.engine.language.model import KnowledgeBase, RuleFile
 
 _ID = re.compile(r"^[0-9a-f]{1,12}$")
 COLUMNS = (
@@ -59,8 +66,8 @@ def open_backend(
     location: str | os.PathLike[str], *, create: bool = False, timeout: float | None = None
 ) -> Backend:
     """The back end for a location: a postgresql:// URL or a SQLite file path."""
-    from .postgres import PostgresBackend, is_url
-    from .sqlite import SqliteBackend
+    from llm_advisor.engine.audit.postgres import PostgresBackend, is_url
+    from llm_advisor.engine.audit.sqlite import SqliteBackend
 
     if isinstance(location, str) and is_url(location):
         return PostgresBackend.open(location, create=create, timeout=timeout)
@@ -270,7 +277,7 @@ class AuditStore:
 
     def knowledge_base(self, fingerprint: str) -> KnowledgeBase:
         """Load the stored rule files of a fingerprint, in memory, exactly as they were recorded."""
-        from ..loader import load_rule_files
+        from llm_advisor.engine.language.loader import load_rule_files
 
         files = self.rule_files(fingerprint)
         if not files:
@@ -304,7 +311,7 @@ class AuditStore:
 
     def _files_problem(self, row: StoredRecord) -> str | None:
         """Whether the stored rule files still hash to the record's fingerprint and file digests."""
-        from ..loader import fingerprint
+        from llm_advisor.engine.language.loader import fingerprint
 
         wanted = {(f["name"], f["sha256"]) for f in row.data["rulebase"]["files"]}
         stored = self.backend.read(

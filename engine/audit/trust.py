@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import InputError
-from .backend import AuditError
-from .chain import StoredRecord, canonical
-from .signing import CHECKPOINT_CONTEXT, Signer, fingerprint, record_message, verify
-from .store import COLUMNS, AuditStore, timestamp
+from llm_advisor.engine.audit.backend import AuditError
+from llm_advisor.engine.audit.chain import StoredRecord, canonical
+from llm_advisor.engine.audit.signing import (
+    CHECKPOINT_CONTEXT,
+    Signer,
+    fingerprint,
+    record_message,
+    verify,
+)
+from llm_advisor.engine.audit.store import COLUMNS, AuditStore, timestamp
+from llm_advisor.engine.errors import InputError
 
 FORMAT = "llm-advisor audit checkpoint 1"
 

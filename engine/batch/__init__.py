@@ -20,12 +20,20 @@ chunks in flight. `run` ties them together; the output is written to a temporary
 into place only when every row has been written.
 """
 
-from .decide import CACHE_SIZE, Decider, decide_rows
-from .jsonline import MAX_DEPTH
-from .read import EXTENSIONS, Record, Table, format_of, open_table
-from .run import PROGRESS_EVERY, Summary, run_batch
-from .trace import CHUNK, trace_one
-from .verdict import OUTPUT_COLUMNS, Decided, Format, RowError, Values, Verdict, Via
+from llm_advisor.engine.batch.decide import CACHE_SIZE, Decider, decide_rows
+from llm_advisor.engine.batch.jsonline import MAX_DEPTH
+from llm_advisor.engine.batch.read import EXTENSIONS, Record, Table, format_of, open_table
+from llm_advisor.engine.batch.run import PROGRESS_EVERY, Summary, run_batch
+from llm_advisor.engine.batch.trace import CHUNK, trace_one
+from llm_advisor.engine.batch.verdict import (
+    OUTPUT_COLUMNS,
+    Decided,
+    Format,
+    RowError,
+    Values,
+    Verdict,
+    Via,
+)
 
 __all__ = [
     "CACHE_SIZE",

@@ -7,16 +7,16 @@ import os
 from collections.abc import Callable, Generator, Hashable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
-from ..errors import InputError
-from ..model import KnowledgeBase
-from ..outcome import decide
-from .read import utf8_error
-from .trace import traced
-from .verdict import Decided, RowError, Values, Verdict, Via, verdict_of
+from llm_advisor.engine.batch.read import utf8_error
+from llm_advisor.engine.batch.trace import traced
+from llm_advisor.engine.batch.verdict import Decided, RowError, Values, Verdict, Via, verdict_of
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.inference.outcome import decide
+from llm_advisor.engine.language.model import KnowledgeBase
 
 if TYPE_CHECKING:
-    from ..analysis import Analyzer
-    from ..diagram import DecisionDiagram
+    from llm_advisor.engine.analysis.diagram import DecisionDiagram
+    from llm_advisor.engine.analysis.partial import Analyzer
 
 CACHE_SIZE = 1 << 14
 """Entries per memo (raw rows; cell states; each fact's raw values); a full memo is cleared.
@@ -41,8 +41,8 @@ class Decider:
     """
 
     def __init__(self, kb: KnowledgeBase, facts: tuple[str, ...], *, typed: bool = False) -> None:
-        from ..analysis import Analyzer
-        from ..diagram import load_diagram
+        from llm_advisor.engine.analysis.diagram import load_diagram
+        from llm_advisor.engine.analysis.partial import Analyzer
 
         unknown = sorted(set(facts) - set(kb.fact_names))
         if unknown or len(set(facts)) != len(facts):
@@ -106,7 +106,7 @@ class Decider:
 
     def _cell(self, i: int, raw: object) -> int | RowError:
         """The cell of a raw value of the i-th fact (-1: unknown), validated by `make_case`."""
-        from ..facts import make_case
+        from llm_advisor.engine.language.facts import make_case
 
         name = self.kb.facts[i].name
         try:
@@ -116,7 +116,7 @@ class Decider:
         return -1 if value is None else self.an.cell_of(name, value)
 
     def _analyse(self, cells: tuple[int, ...], values: Values) -> Verdict:
-        from ..analysis import OPEN, TRUE, Decision
+        from llm_advisor.engine.analysis.partial import OPEN, TRUE, Decision
 
         an, kb = self.an, self.kb
         partial = an.evaluate(tuple(1 << c for c in cells))
@@ -141,8 +141,8 @@ class Decider:
         )
 
     def _infer(self, values: Values, via: Via = "inference") -> Verdict:
-        from ..facts import make_case
-        from ..inference import engine_for
+        from llm_advisor.engine.inference.run import engine_for
+        from llm_advisor.engine.language.facts import make_case
 
         raw = {name: v for name, v in zip(self.facts, values, strict=True) if v is not None}
         verdict = verdict_of(engine_for(self.kb).evaluate(make_case(self.kb, raw)), via)

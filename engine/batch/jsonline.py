@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from .verdict import RowError, dump_json
+from llm_advisor.engine.batch.verdict import RowError, dump_json
 
 MAX_DEPTH = 100
 """Levels of arrays and objects a JSON Lines row may nest: far within Python's recursion limit,

@@ -13,10 +13,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from ..errors import InputError
-from ..model import KnowledgeBase
-from .jsonline import json_value, parse_json
-from .verdict import OUTPUT_COLUMNS, Format, RowError, Values
+from llm_advisor.engine.batch.jsonline import json_value, parse_json
+from llm_advisor.engine.batch.verdict import OUTPUT_COLUMNS, Format, RowError, Values
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.language.model import KnowledgeBase
 
 EXTENSIONS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InputError
-from ..model import KnowledgeBase
-from .decide import decide_rows
-from .read import Record, format_of, open_table
-from .verdict import Format, RowError, Values
-from .write import open_output, writer
+from llm_advisor.engine.batch.decide import decide_rows
+from llm_advisor.engine.batch.read import Record, format_of, open_table
+from llm_advisor.engine.batch.verdict import Format, RowError, Values
+from llm_advisor.engine.batch.write import open_output, writer
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.language.model import KnowledgeBase
 
 PROGRESS_EVERY = 1024
 """Rows between two progress reports."""

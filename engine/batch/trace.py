@@ -10,13 +10,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from ..errors import EngineError, InputError
-from ..model import KnowledgeBase
-from .read import utf8_error
-from .verdict import Decided, RowError, Values, verdict_of
+from llm_advisor.engine.batch.read import utf8_error
+from llm_advisor.engine.batch.verdict import Decided, RowError, Values, verdict_of
+from llm_advisor.engine.errors import EngineError, InputError
+from llm_advisor.engine.language.model import KnowledgeBase
 
 if TYPE_CHECKING:
-    from ..inference import Engine
+    from llm_advisor.engine.inference.run import Engine
 
 CHUNK = 64
 """Rows per task sent to a worker when tracing."""
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 def trace_one(kb: KnowledgeBase, facts: tuple[str, ...], engine: Engine, values: Values) -> Decided:
     """Validate one row and run inference on it."""
-    from ..facts import make_case
+    from llm_advisor.engine.language.facts import make_case
 
     bad = utf8_error(facts, values)
     if bad is not None:
@@ -45,7 +45,7 @@ def _init_worker(kb: KnowledgeBase, facts: tuple[str, ...]) -> None:
     """Load the rule base into a worker process once: its own durable_rules host. Ctrl-C
     reaches every process of the terminal's group: workers ignore it, their parent stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from ..inference import Engine
+    from llm_advisor.engine.inference.run import Engine
 
     global _WORKER
     _WORKER = (kb, facts, Engine(kb))
@@ -80,7 +80,7 @@ def traced(
 ) -> Generator[tuple[T, Decided], None, None]:
     """Inference on every row, in input order, over `jobs` processes (in this one when 1)."""
     if jobs == 1:
-        from ..inference import engine_for
+        from llm_advisor.engine.inference.run import engine_for
 
         engine = engine_for(kb)
         for item in items:

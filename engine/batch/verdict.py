@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from ..outcome import Ranked
+from llm_advisor.engine.inference.outcome import Ranked
 
 if TYPE_CHECKING:
-    from ..inference import Result
+    from llm_advisor.engine.inference.run import Result
 
 Format = Literal["csv", "jsonl"]
 Via = Literal["diagram", "inference", "disagreement"]

@@ -11,9 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
-from ..outfile import atomic_output
-from .read import Record, Table, repaired
-from .verdict import CSV_TERMINATOR, OUTPUT_COLUMNS, Decided, Format, csv_field, dump_json
+from llm_advisor.engine.batch.read import Record, Table, repaired
+from llm_advisor.engine.batch.verdict import (
+    CSV_TERMINATOR,
+    OUTPUT_COLUMNS,
+    Decided,
+    Format,
+    csv_field,
+    dump_json,
+)
+from llm_advisor.engine.outfile import atomic_output
 
 OUTPUT_BUFFER = 1 << 20
 _OUTPUT = frozenset(OUTPUT_COLUMNS)

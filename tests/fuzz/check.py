@@ -23,12 +23,12 @@ from typing import Literal
 
 import durable_rules_engine
 
-from llm_advisor.engine.analysis import Analyzer
+from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.errors import AdvisorError, InputError, RuleError
-from llm_advisor.engine.facts import Case
-from llm_advisor.engine.inference import Engine
-from llm_advisor.engine.loader import SCHEMA_FILES, load_knowledge_base
-from llm_advisor.engine.model import KnowledgeBase, Value
+from llm_advisor.engine.inference.run import Engine
+from llm_advisor.engine.language.facts import Case
+from llm_advisor.engine.language.loader import SCHEMA_FILES, load_knowledge_base
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 from .rulebase import Files, Mutant, mutants
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .model import Combine, Effect, Exclude, KnowledgeBase, Score
+from llm_advisor.engine.language.model import Combine, Effect, Exclude, KnowledgeBase, Score
 
 
 @dataclass(frozen=True)

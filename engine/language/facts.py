@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from . import quantity
-from .errors import InputError
-from .model import Fact, KnowledgeBase, Value
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.language import quantity
+from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
 
 Status = Literal["given", "defaulted", "unknown"]
 

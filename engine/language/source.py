@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import RuleError
+from llm_advisor.engine.errors import RuleError
 
 MAX_BYTES = 2_000_000
 MAX_DEPTH = 64

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from itertools import compress
 from operator import ne
 
-from .facts import display_value
-from .model import (
+from llm_advisor.engine.language.facts import display_value
+from llm_advisor.engine.language.model import (
     Combine,
     DerivedTest,
     Exclude,

@@ -11,10 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations, pairwise
 
-from .analysis import Analyzer
-from .facts import Case, display_value
-from .inference import Firing, Result, evaluate
-from .model import Combine, Derive, Exclude, Fact, KnowledgeBase, Score, Value
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.inference.run import Firing, Result, evaluate
+from llm_advisor.engine.language.facts import Case, display_value
+from llm_advisor.engine.language.model import (
+    Combine,
+    Derive,
+    Exclude,
+    Fact,
+    KnowledgeBase,
+    Score,
+    Value,
+)
 
 MAX_CONFIRMED = 2_000
 """At most this many changes are confirmed by inference; the search stops there."""

@@ -21,9 +21,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import RuleError
-from .model import DerivedTest, FactTest, KnowledgeBase, Literal_
-from .quantity import MIN_VALUE
+from llm_advisor.engine.errors import RuleError
+from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, Literal_
+from llm_advisor.engine.language.quantity import MIN_VALUE
 
 ANCHOR = "anchor"
 FIELD_PREFIX = "f_"

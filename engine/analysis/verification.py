@@ -7,11 +7,27 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, cast
 
-from .analysis import FALSE, OPEN, TRUE, AnalysisError, Analyzer, Decision, Partial, State
-from .diagram import DecisionDiagram, Leaf, Open, Question, compile_diagram, load_diagram
-from .facts import Case, display_value
-from .inference import evaluate
-from .model import (
+from llm_advisor.engine.analysis.diagram import (
+    DecisionDiagram,
+    Leaf,
+    Open,
+    Question,
+    compile_diagram,
+    load_diagram,
+)
+from llm_advisor.engine.analysis.partial import (
+    FALSE,
+    OPEN,
+    TRUE,
+    AnalysisError,
+    Analyzer,
+    Decision,
+    Partial,
+    State,
+)
+from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.facts import Case, display_value
+from llm_advisor.engine.language.model import (
     Advise,
     All,
     DerivedTest,
@@ -130,7 +146,7 @@ def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
         (f.type, f.values, f.unit) != (g.type, g.values, g.unit)
         for f, g in zip(old.facts, new.facts, strict=True)
     ):
-        from .errors import InputError
+        from llm_advisor.engine.errors import InputError
 
         raise InputError("the two rule bases have different fact schemas (facts.yaml)")
     bands = _union_thresholds(old, new)

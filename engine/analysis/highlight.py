@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .analysis import Analyzer, Decision
-from .diagram import DecisionDiagram, Trace
-from .errors import EngineError, InputError
-from .facts import Case, display_value
-from .model import KnowledgeBase, Value
+from llm_advisor.engine.analysis.diagram import DecisionDiagram, Trace
+from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.errors import EngineError, InputError
+from llm_advisor.engine.language.facts import Case, display_value
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def highlight(
 ) -> CasePath:
     """A case's way through the drawn diagram `shown`, with its outcome from the exact diagram
     `detail`; a decided outcome is checked against inference."""
-    from .inference import evaluate
+    from llm_advisor.engine.inference.run import evaluate
 
     values = dict(case.values)
     drawn = shown.trace(shown.masks_of(Analyzer(kb), values))

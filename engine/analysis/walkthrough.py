@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import Analyzer
-from .diagram import DecisionDiagram, Leaf, Open, Question
-from .model import DerivedTest, FactTest, KnowledgeBase, effect_json
+from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, effect_json
 
 
 def walkthrough(kb: KnowledgeBase, detail: DecisionDiagram) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .loader import DIMENSIONS
-from .quantity import UNITS
+from llm_advisor.engine.language.loader import DIMENSIONS
+from llm_advisor.engine.language.quantity import UNITS
 
 _TEXT = {"type": "string", "minLength": 1}
 _IDENT = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}

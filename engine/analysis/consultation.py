@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .analysis import Analyzer, Cell, Decision, Partial
-from .facts import make_case, parse_value
-from .inference import Result, evaluate
-from .model import Fact, KnowledgeBase, Value
+from llm_advisor.engine.analysis.partial import Analyzer, Cell, Decision, Partial
+from llm_advisor.engine.inference.run import Result, evaluate
+from llm_advisor.engine.language.facts import make_case, parse_value
+from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,8 @@ class Consultation:
     def dependencies(self) -> tuple[Dependency, ...]:
         """When the outcome still depends on facts left open: each outcome and its conditions,
         those covering the most combinations of answers first."""
-        from .diagram import compile_diagram
-        from .verify import diagram_paths, merge_regions
+        from llm_advisor.engine.analysis.diagram import compile_diagram
+        from llm_advisor.engine.analysis.verification import diagram_paths, merge_regions
 
         state = self.an.state_of(self.known())
         if self.an.evaluate(state).decision is not None:

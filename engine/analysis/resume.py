@@ -14,10 +14,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .consultation import Consultation
-from .errors import InputError
-from .facts import exact_text, parse_value
-from .model import KnowledgeBase
+from llm_advisor.engine.analysis.consultation import Consultation
+from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.language.facts import exact_text, parse_value
+from llm_advisor.engine.language.model import KnowledgeBase
 
 FORMAT = 1
 """The version of the file's layout; a file of another version is not read."""
@@ -58,7 +58,7 @@ def saved_of(session: Consultation, rules: str | None) -> Saved:
 def save(path: Path, saved: Saved) -> None:
     """Write the saved consultation to `path`, whole or not at all (its folder is created);
     raises `InputError` when it cannot be written."""
-    from .outfile import write_output
+    from llm_advisor.engine.outfile import write_output
 
     data = {
         "format": FORMAT,

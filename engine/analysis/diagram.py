@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .analysis import Analyzer, Decision, Partial, State
-from .model import KnowledgeBase, Value
+from llm_advisor.engine.analysis.partial import Analyzer, Decision, Partial, State
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -313,8 +313,11 @@ def _code_version() -> str:
     import hashlib
 
     digest = hashlib.sha256(str(CACHE_VERSION).encode())
-    for module in ("analysis.py", "diagram.py", "model.py"):
-        digest.update((Path(__file__).parent / module).read_bytes())
+    from llm_advisor.engine.analysis import partial
+    from llm_advisor.engine.language import model
+
+    for module in (partial.__file__, __file__, model.__file__):
+        digest.update(Path(module or "").read_bytes())
     return digest.hexdigest()[:16]
 
 

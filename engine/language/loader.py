@@ -14,10 +14,10 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from . import quantity
-from .errors import InputError, RuleError
-from .facts import parse_value
-from .model import (
+from llm_advisor.engine.errors import InputError, RuleError
+from llm_advisor.engine.language import quantity
+from llm_advisor.engine.language.facts import parse_value
+from llm_advisor.engine.language.model import (
     Advise,
     All,
     Any_,
@@ -42,7 +42,7 @@ from .model import (
     Technique,
     Value,
 )
-from .yamlsource import Mapping, Sequence, load_file, parse_bytes
+from llm_advisor.engine.language.source import Mapping, Sequence, load_file, parse_bytes
 
 SCHEMA_FILES = ("facts.yaml", "approaches.yaml", "sources.yaml")
 INVARIANTS_FILE = "invariants.yaml"

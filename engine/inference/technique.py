@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from . import quantity
-from .model import KnowledgeBase, Technique, Value
+from llm_advisor.engine.language import quantity
+from llm_advisor.engine.language.model import KnowledgeBase, Technique, Value
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 

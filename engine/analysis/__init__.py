@@ -1,0 +1,1 @@
+"""Three-valued analysis: partial evaluation, the decision diagram, consultation, explanation, verification."""

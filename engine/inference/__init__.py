@@ -1,0 +1,1 @@
+"""Rete inference: the rule base compiled to durable_rules rulesets, and run."""

@@ -1,0 +1,1 @@
+"""The rule language: YAML source, validation, normal form, strata, the typed model."""
