@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_advisor.engine.language.loader import DIMENSIONS
+from llm_advisor.engine.language.checks import DIMENSIONS
 from llm_advisor.engine.language.quantity import UNITS
 
 _TEXT = {"type": "string", "minLength": 1}

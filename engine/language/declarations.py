@@ -1,0 +1,190 @@
+"""The schema files of a rule base: facts, approaches and sources."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from llm_advisor.engine.language import quantity
+from llm_advisor.engine.language.checks import (
+    DIMENSIONS,
+    NAME,
+    RULE_ID,
+    RuleFileChecker,
+    line_of,
+)
+from llm_advisor.engine.language.facts import parse_value
+from llm_advisor.engine.language.model import (
+    Approach,
+    Fact,
+    Source,
+)
+from llm_advisor.engine.language.source import Mapping
+
+# --- schema files -----------------------------------------------------------------------------
+
+
+def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
+    facts: dict[str, Fact] = {}
+    for node, line in f.items(f.top(doc, "facts"), "'facts'", line_of(doc)):
+        node = f.mapping(
+            node,
+            "a fact",
+            line,
+            required=("name", "type", "question"),
+            optional=(
+                "short",
+                "help",
+                "values",
+                "value_help",
+                "unit",
+                "examples",
+                "default",
+                "actionable",
+            ),
+        )
+        name = f.ident(node, "name")
+        if name in facts:
+            raise f.error(line, f"duplicate fact {name!r} (first at line {facts[name].line})")
+        kind = node["type"]
+        if kind not in ("enum", "bool", "quantity"):
+            raise f.error(
+                line_of(node, "type"), f"fact type must be enum, bool or quantity, got {kind!r}"
+            )
+        values: tuple[str, ...] = ()
+        unit = None
+        if kind == "enum":
+            raw_values = [
+                v for v, _ in f.items(node.get("values"), "'values'", line_of(node, "values"))
+            ]
+            if not raw_values or not all(isinstance(v, str) and NAME.match(v) for v in raw_values):
+                raise f.error(
+                    line_of(node, "values"), "'values' must be a non-empty list of identifiers"
+                )
+            if len(set(raw_values)) != len(raw_values):
+                raise f.error(line_of(node, "values"), "'values' has duplicates")
+            values = tuple(raw_values)
+        elif "values" in node:
+            raise f.error(
+                line_of(node, "values"), f"'values' is only for enum facts, {name} is {kind}"
+            )
+        if kind == "quantity":
+            unit = node.get("unit")
+            if unit not in quantity.UNITS:
+                raise f.error(
+                    line_of(node, "unit"),
+                    f"quantity {name} needs a unit: one of {', '.join(quantity.UNITS)}",
+                )
+        elif "unit" in node:
+            raise f.error(
+                line_of(node, "unit"), f"'unit' is only for quantity facts, {name} is {kind}"
+            )
+        value_help: list[tuple[str, str]] = []
+        if "value_help" in node:
+            vh = f.mapping(
+                node["value_help"],
+                "'value_help'",
+                line_of(node, "value_help"),
+                optional=tuple(values) + (("yes", "no") if kind == "bool" else ()),
+            )
+            value_help = [(k, f.text(vh, k)) for k in vh]
+        fact = Fact(
+            name=name,
+            type=kind,
+            question=f.text(node, "question"),
+            short=f.text(node, "short", default=name),
+            help=f.text(node, "help", default=""),
+            values=values,
+            value_help=tuple(value_help),
+            unit=unit,
+            examples=f.texts(node, "examples"),
+            line=line,
+            actionable=flag(f, node, "actionable", default=True),
+        )
+        if "default" in node:
+            try:
+                default = parse_value(fact, node["default"])
+            except ValueError as err:
+                raise f.error(line_of(node, "default"), f"bad default for {name}: {err}") from None
+            fact = Fact(**{**fact.__dict__, "default": default})
+        facts[name] = fact
+    if not facts:
+        raise f.error(line_of(doc), "no facts defined")
+    return tuple(facts.values())
+
+
+def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[Approach, ...]:
+    approaches: dict[str, Approach] = {}
+    for node, line in f.items(f.top(doc, "approaches"), "'approaches'", line_of(doc)):
+        node = f.mapping(
+            node,
+            "an approach",
+            line,
+            required=("id", "name", "profile"),
+            optional=("summary", "caveats", "next_steps"),
+        )
+        approach_id = f.ident(node, "id")
+        if approach_id in approaches:
+            raise f.error(line, f"duplicate approach {approach_id!r}")
+        profile = f.mapping(
+            node["profile"], "'profile'", line_of(node, "profile"), required=DIMENSIONS
+        )
+        for dim in DIMENSIONS:
+            if not isinstance(profile[dim], int) or isinstance(profile[dim], bool):
+                raise f.error(profile.key_lines[dim], f"profile {dim} must be an integer rank")
+        approaches[approach_id] = Approach(
+            id=approach_id,
+            name=f.text(node, "name"),
+            profile=tuple((d, int(profile[d])) for d in DIMENSIONS),
+            summary=f.text(node, "summary", default=""),
+            caveats=f.texts(node, "caveats"),
+            next_steps=f.texts(node, "next_steps"),
+            line=line,
+        )
+    if not approaches:
+        raise f.error(line_of(doc), "no approaches defined")
+    return tuple(approaches.values())
+
+
+def load_sources(f: RuleFileChecker, doc: Any) -> tuple[Source, ...]:
+    table = f.top(doc, "sources")
+    if not isinstance(table, Mapping):
+        raise f.error(line_of(doc), "'sources' must be a mapping of key to title and url")
+    sources = []
+    for key in table:
+        if not RULE_ID.match(key):
+            raise f.error(table.key_lines[key], f"source key {key!r} must be an identifier")
+        node = f.mapping(
+            table[key],
+            f"source {key!r}",
+            table.key_lines[key],
+            required=("title", "author", "year"),
+            optional=("url", "note"),
+        )
+        year = node["year"]
+        if not isinstance(year, int) or isinstance(year, bool) or not 1000 <= year <= 9999:
+            raise f.error(
+                line_of(node, "year"), f"source {key!r}: 'year' must be a year, got {year!r}"
+            )
+        url = f.text(node, "url") if "url" in node else None
+        if url is not None and not re.match(r"https?://\S+$", url):
+            raise f.error(line_of(node, "url"), f"source {key!r}: 'url' must be an http(s) address")
+        sources.append(
+            Source(
+                key=key,
+                title=f.text(node, "title"),
+                url=url,
+                author=f.text(node, "author"),
+                year=year,
+                note=f.text(node, "note") if "note" in node else None,
+            )
+        )
+    return tuple(sources)
+
+
+def flag(f: RuleFileChecker, node: Mapping, key: str, *, default: bool) -> bool:
+    """An optional `true`/`false` key."""
+    value = node.get(key, default)
+    if not isinstance(value, bool):
+        raise f.error(line_of(node, key), f"'{key}' must be true or false, got {value!r}")
+    return value

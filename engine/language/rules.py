@@ -1,0 +1,285 @@
+"""Rule files: each rule's condition, effects, rationale and source, validated."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID, RuleFileChecker, line_of
+from llm_advisor.engine.language.facts import parse_value
+from llm_advisor.engine.language.model import (
+    Advise,
+    All,
+    Any_,
+    Combine,
+    Condition,
+    Derive,
+    DerivedTest,
+    Effect,
+    Exclude,
+    Fact,
+    FactTest,
+    Figure,
+    Not,
+    Rule,
+    Score,
+    Technique,
+    Value,
+)
+from llm_advisor.engine.language.normal_form import MAX_ALTERNATIVES, TooComplex, dnf
+from llm_advisor.engine.language.source import Mapping
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+class RuleReader:
+    def __init__(
+        self,
+        f: RuleFileChecker,
+        facts: dict[str, Fact],
+        approaches: tuple[str, ...],
+        sources: set[str],
+    ) -> None:
+        self.f = f
+        self.facts = facts
+        self.approaches = approaches
+        self.sources = sources
+
+    def condition(self, node: Any, line: int) -> Condition:
+        f = self.f
+        if not isinstance(node, Mapping):
+            raise f.error(line_of(node, fallback=line), "a condition must be a mapping")
+        line = node.line
+        for combinator in ("all", "any"):
+            if combinator in node:
+                f.mapping(node, f"an {combinator!r} condition", line, required=(combinator,))
+                parts = tuple(
+                    self.condition(item, ln)
+                    for item, ln in f.items(node[combinator], repr(combinator), line)
+                )
+                return All(parts, line) if combinator == "all" else Any_(parts, line)
+        if "not" in node:
+            f.mapping(node, "a 'not' condition", line, required=("not",))
+            return Not(self.condition(node["not"], line), line)
+        if "derived" in node:
+            f.mapping(node, "a 'derived' condition", line, required=("derived",))
+            name = f.ident(node, "derived")
+            if name in self.facts:
+                raise f.error(line, f"{name!r} is an input fact; test it with 'fact:'")
+            return DerivedTest(name, True, line)
+        if "fact" not in node:
+            raise f.error(
+                line, f"unknown condition {sorted(node)}: use fact, derived, all, any or not"
+            )
+        ops = [k for k in node if k != "fact"]
+        for key in ops:
+            if key not in ("is", "in", "below", "at_least"):
+                raise f.error(
+                    node.key_lines[key],
+                    f"unknown key {key!r} in a fact condition (allowed: fact, is, in, below, at_least)",
+                )
+        if len(ops) != 1:
+            raise f.error(line, "a fact condition needs exactly one of: is, in, below, at_least")
+        op = ops[0]
+        name = node["fact"]
+        fact = self.facts.get(name) if isinstance(name, str) else None
+        if fact is None:
+            raise f.error(node.key_lines["fact"], f"unknown fact {name!r}")
+        oline = node.key_lines[op]
+        if op in ("below", "at_least"):
+            if fact.type != "quantity" or fact.unit is None:
+                raise f.error(oline, f"{op!r} needs a quantity fact; {name} is {fact.type}")
+            try:
+                threshold = parse_value(fact, node[op])
+            except ValueError as err:
+                raise f.error(oline, f"bad quantity {node[op]!r} for {name}: {err}") from None
+            assert isinstance(threshold, float)
+            return FactTest(name, "lt" if op == "below" else "ge", threshold=threshold, line=line)
+        if fact.type == "quantity":
+            raise f.error(oline, f"{name} is a quantity: compare it with below or at_least")
+        raw = [node[op]] if op == "is" else [v for v, _ in f.items(node[op], "'in'", oline)]
+        if not raw:
+            raise f.error(oline, "'in' needs at least one value")
+        values: list[Value] = []
+        for item in raw:
+            try:
+                values.append(parse_value(fact, item))
+            except ValueError as err:
+                raise f.error(oline, f"bad value {item!r} for {name}: {err}") from None
+        return FactTest(name, "in", values=tuple(dict.fromkeys(values)), line=line)
+
+    def effects(self, node: Mapping, line: int) -> tuple[Effect, ...]:
+        f = self.f
+        node = f.mapping(
+            node,
+            "'then'",
+            line,
+            optional=("derive", "score", "exclude", "combine", "advise", "technique"),
+        )
+        if not node:
+            raise f.error(line, "'then' needs at least one effect")
+        out: list[Effect] = []
+        if "derive" in node:
+            names = node["derive"] if isinstance(node["derive"], list) else [node["derive"]]
+            for name in names:
+                if not isinstance(name, str) or not NAME.match(name):
+                    raise f.error(
+                        node.key_lines["derive"],
+                        f"derived fact name must be an identifier, got {name!r}",
+                    )
+                if name in self.facts:
+                    raise f.error(
+                        node.key_lines["derive"], f"cannot derive {name!r}: it is an input fact"
+                    )
+                out.append(Derive(name))
+        if "score" in node:
+            table = f.mapping(
+                node["score"], "'score'", node.key_lines["score"], optional=self.approaches
+            )
+            for approach, delta in table.items():
+                if not isinstance(delta, int) or isinstance(delta, bool) or abs(delta) > 1000:
+                    raise f.error(
+                        table.key_lines[approach],
+                        f"score for {approach} must be an integer from -1000 to 1000",
+                    )
+                out.append(Score(approach, delta))
+        if "exclude" in node:
+            table = f.mapping(
+                node["exclude"], "'exclude'", node.key_lines["exclude"], optional=self.approaches
+            )
+            for approach in table:
+                out.append(Exclude(approach, f.text(table, approach)))
+        if "combine" in node:
+            pair = node["combine"]
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or pair[0] == pair[1]
+                or not all(p in self.approaches for p in pair)
+            ):
+                raise f.error(
+                    node.key_lines["combine"],
+                    f"'combine' needs two different approaches from: {', '.join(self.approaches)}",
+                )
+            out.append(Combine(pair[0], pair[1]))
+        if "advise" in node:
+            out.append(self.advice(node))
+        if "technique" in node:
+            out.append(self.technique(node["technique"], node.key_lines["technique"]))
+        return tuple(out)
+
+    def approach_list(self, node: Mapping, key: str) -> tuple[str, ...]:
+        items = [v for v, _ in self.f.items(node[key], repr(key), line_of(node, key))]
+        for item in items:
+            if item not in self.approaches:
+                raise self.f.error(
+                    line_of(node, key),
+                    f"unknown approach {item!r} in {key!r} (one of: {', '.join(self.approaches)})",
+                )
+        return tuple(dict.fromkeys(items))
+
+    def advice(self, node: Mapping) -> Advise:
+        """`advise: text`, or `advise: {text, favours, rules_out}` declaring its stance."""
+        f = self.f
+        if not isinstance(node["advise"], Mapping):
+            return Advise(f.text(node, "advise"))
+        table = f.mapping(
+            node["advise"],
+            "'advise'",
+            node.key_lines["advise"],
+            required=("text",),
+            optional=("favours", "rules_out"),
+        )
+        favours = self.approach_list(table, "favours") if "favours" in table else ()
+        rules_out = self.approach_list(table, "rules_out") if "rules_out" in table else ()
+        if set(favours) & set(rules_out):
+            raise f.error(table.line, "advice cannot both favour and rule out an approach")
+        return Advise(f.text(table, "text"), favours, rules_out)
+
+    def technique(self, node: Any, line: int) -> Technique:
+        """`technique: {approach, name, figures: [{name, fact, factor, power, unit}]}`."""
+        f = self.f
+        table = f.mapping(
+            node, "'technique'", line, required=("approach", "name"), optional=("figures",)
+        )
+        approach = table["approach"]
+        if approach not in self.approaches:
+            raise f.error(
+                line_of(table, "approach"),
+                f"unknown approach {approach!r} (one of: {', '.join(self.approaches)})",
+            )
+        figures: list[Figure] = []
+        listed = f.items(table["figures"], "'figures'", line) if "figures" in table else []
+        for item, iline in listed:
+            fig = f.mapping(
+                item,
+                "a figure",
+                iline,
+                required=("name", "fact", "factor"),
+                optional=("power", "unit"),
+            )
+            fact = self.facts.get(fig["fact"]) if isinstance(fig["fact"], str) else None
+            if fact is None or fact.type != "quantity":
+                raise f.error(
+                    line_of(fig, "fact"), f"a figure needs a quantity fact, got {fig['fact']!r}"
+                )
+            factor, power = fig["factor"], fig.get("power", 1)
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
+                raise f.error(line_of(fig, "factor"), "'factor' must be a positive number")
+            if isinstance(power, bool) or power not in (1, 2, 3):
+                raise f.error(line_of(fig, "power"), "'power' must be 1, 2 or 3")
+            unit = fig.get("unit", "count")
+            if unit not in FIGURE_UNITS:
+                raise f.error(
+                    line_of(fig, "unit"), f"'unit' must be one of: {', '.join(FIGURE_UNITS)}"
+                )
+            figures.append(Figure(f.ident(fig, "name"), fact.name, float(factor), power, unit))
+        name = f.text(table, "name")
+        names = {fig.name for fig in figures}
+        for placeholder in re.findall(r"\{([^{}]*)\}", name):
+            if placeholder not in names:
+                raise f.error(
+                    line_of(table, "name"), f"{{{placeholder}}} in 'name' is not one of its figures"
+                )
+        return Technique(approach, name, tuple(figures))
+
+    def rule(self, node: Any, line: int) -> Rule:
+        f = self.f
+        node = f.mapping(
+            node,
+            "a rule",
+            line,
+            required=("id", "title", "when", "then"),
+            optional=("because", "source"),
+        )
+        rule_id = f.ident(node, "id", RULE_ID)
+        source = ""
+        if "source" in node:
+            source = f.text(node, "source")
+            if source not in self.sources:
+                raise f.error(
+                    node.key_lines["source"],
+                    f"unknown source {source!r} (define it in sources.yaml)",
+                )
+        when = self.condition(node["when"], node.key_lines["when"])
+        too_complex = f.error(
+            node.key_lines["when"],
+            f"condition too complex: more than {MAX_ALTERNATIVES} alternatives",
+        )
+        try:
+            alternatives = dnf(when, self.facts)
+        except TooComplex:
+            raise too_complex from None
+        if len(alternatives) > MAX_ALTERNATIVES:
+            raise too_complex
+        return Rule(
+            id=rule_id,
+            title=f.text(node, "title"),
+            when=when,
+            effects=self.effects(node["then"], node.key_lines["then"]),
+            because=f.text(node, "because") if "because" in node else "",
+            source=source,
+            file=f.name,
+            line=line,
+            alternatives=alternatives,
+        )
