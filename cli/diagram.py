@@ -11,6 +11,7 @@ import click
 
 from llm_advisor.cli.options import (
     audit_db_option,
+    diagram_cache_dir,
     fact_option,
     facts_file_option,
     load_kb,
@@ -162,7 +163,15 @@ def diagram(
     view = "detail" if detail else "approach" if approach is not None else "overview"
     chosen_approach = _approach(kb, approach)
     request = Request(
-        chosen, paper.strip().lower(), stamp, given, case, case_note, view, chosen_approach
+        chosen,
+        paper.strip().lower(),
+        stamp,
+        given,
+        case,
+        case_note,
+        view,
+        chosen_approach,
+        cache_dir=diagram_cache_dir(),
     )
     document = render(kb, request)
 
@@ -232,7 +241,7 @@ def _write_book(
         )
     check_writable(output, "pdf")
     kb = load_kb(rules_dir)
-    document = book(kb, chosen_paper, _date(date_text, "pdf"))
+    document = book(kb, chosen_paper, _date(date_text, "pdf"), diagram_cache_dir())
     write_file(output, document.data, "pdf")
     click.echo(f"Wrote {output} (PDF, {document.pages} pages).", err=True)
 
@@ -275,6 +284,8 @@ def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:
     from llm_advisor.diagrams.export import format_for, write_diagram
 
     fmt = format_for(path, None, format_option=False)
-    document = write_diagram(kb, path, fmt=fmt, case=result.case, date=_date(None, fmt))
+    document = write_diagram(
+        kb, path, fmt=fmt, case=result.case, date=_date(None, fmt), cache_dir=diagram_cache_dir()
+    )
     pages = f", {document.pages} pages" if document.pages > 1 else ""
     click.echo(f"Wrote {path} ({fmt.upper()}{pages}) with this case's path highlighted.", err=True)

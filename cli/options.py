@@ -46,6 +46,22 @@ facts_file_option = click.option(
 )
 
 
+CACHE_ENV = "LLM_ADVISOR_CACHE_DIR"
+
+
+def diagram_cache_dir() -> Path:
+    """Where compiled decision diagrams are kept: `$LLM_ADVISOR_CACHE_DIR`, else the user cache
+    directory."""
+    import os
+
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("llm-advisor"))
+
+
 def load_kb(rules_dir: Path | None) -> KnowledgeBase:
     from llm_advisor.engine.language.loader import load_knowledge_base
 

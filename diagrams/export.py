@@ -86,6 +86,8 @@ class Request:
     view: str = "detail"
     """`overview`, `detail`, or `approach` (when `approach` is this view's approach id)."""
     approach: str | None = None
+    cache_dir: Path | None = None
+    """Where the exact diagram of the whole rule base is kept between runs (none: compiled)."""
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,11 @@ def write_file(path: Path, data: bytes, fmt: str) -> None:
 # --- building ---------------------------------------------------------------------------------
 
 
-def diagram_for(kb: KnowledgeBase, given: Mapping[str, Value]) -> DecisionDiagram:
+def diagram_for(
+    kb: KnowledgeBase, given: Mapping[str, Value], cache_dir: Path | None = None
+) -> DecisionDiagram:
     """The whole diagram (cached on disk) or the sub-diagram below some fixed facts."""
-    return compile_diagram(kb, given) if given else load_diagram(kb)
+    return compile_diagram(kb, given) if given else load_diagram(kb, cache_dir)
 
 
 def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> DecisionDiagram:
@@ -225,7 +229,7 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         )
     if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
         raise gv.missing(request.fmt)
-    detail = diagram_for(kb, request.given)
+    detail = diagram_for(kb, request.given, request.cache_dir)
     diagram = view_of(kb, detail, request)
     path = None
     if request.case is not None:
@@ -367,7 +371,9 @@ def pdf_document(
     return join_pdfs(rendered, joiner), len(rendered)
 
 
-def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Document:
+def book(
+    kb: KnowledgeBase, paper: str = "a4", date: str | None = None, cache_dir: Path | None = None
+) -> Document:
     """The design-review document as one PDF: the overview, one page per approach, then the
     exact diagram as numbered appendix pages and an index of the pages each question is on."""
     from llm_advisor.engine.analysis.overview import recommends, summarize
@@ -378,7 +384,7 @@ def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Docum
     if joiner is None:
         raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
     sheet = PAPERS[paper]
-    detail = load_diagram(kb)
+    detail = load_diagram(kb, cache_dir)
     stamp = f" · {date}" if date else ""
     rulebase = f"rule base {kb.fingerprint[:12]}{stamp}"
     # The overview, a page per approach, the appendix, then the index.
@@ -464,10 +470,12 @@ def write_diagram(
     case_note: str = "",
     paper: str = "a4",
     date: str | None = None,
+    cache_dir: Path | None = None,
 ) -> Document:
     """Render the diagram (optionally with a case's path) and write it to `path` atomically."""
     chosen = format_for(path, fmt)
     check_writable(path, chosen)
-    document = render(kb, Request(chosen, paper, date, {}, case, case_note))
+    request = Request(chosen, paper, date, {}, case, case_note, cache_dir=cache_dir)
+    document = render(kb, request)
     write_file(path, document.data, chosen)
     return document

@@ -445,7 +445,7 @@ def test_the_store_survives_the_fuzzing(store: tuple[str, list[str]]) -> None:
 # --- random valid fact sets ---------------------------------------------------------------------
 
 AN = Analyzer(KB)
-DIAGRAM = load_diagram(KB)
+DIAGRAM = load_diagram(KB)  # compiled: the test cache folder is not set while modules load
 
 
 def quantity_values(name: str) -> st.SearchStrategy[float]:

@@ -299,15 +299,6 @@ def compile_diagram(
     )
 
 
-def cache_dir() -> Path:
-    override = os.environ.get("LLM_ADVISOR_CACHE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("llm-advisor"))
-
-
 def _code_version() -> str:
     """A hash of the code that compiles diagrams, so a changed analysis never reads a stale cache."""
     import hashlib
@@ -321,9 +312,12 @@ def _code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def load_diagram(kb: KnowledgeBase) -> DecisionDiagram:
-    """The diagram of the whole rule base, from the on-disk cache when it is there."""
-    path = cache_dir() / f"diagram-{kb.fingerprint[:32]}-{_code_version()}.json"
+def load_diagram(kb: KnowledgeBase, cache_dir: Path | None = None) -> DecisionDiagram:
+    """The diagram of the whole rule base, from a file in `cache_dir` when one is there (and
+    written there when not); without a cache folder it is compiled."""
+    if cache_dir is None:
+        return compile_diagram(kb)
+    path = cache_dir / f"diagram-{kb.fingerprint[:32]}-{_code_version()}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("fingerprint") == kb.fingerprint and data.get("version") == CACHE_VERSION:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal, cast
 
 from llm_advisor.engine.analysis.diagram import (
@@ -140,7 +141,7 @@ def _compare(
             stack.extend((node_id, b.fix(state, fact, c), pb) for c in b.open_cells(state, fact))
 
 
-def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
+def diff(old: KnowledgeBase, new: KnowledgeBase, cache_dir: Path | None = None) -> Diff:
     """Regions of the fact space whose recommendation or combination differs between two bases."""
     if old.fact_names != new.fact_names or any(
         (f.type, f.values, f.unit) != (g.type, g.values, g.unit)
@@ -152,7 +153,7 @@ def diff(old: KnowledgeBase, new: KnowledgeBase) -> Diff:
     bands = _union_thresholds(old, new)
     a, b = Analyzer(old, bands), Analyzer(new, bands)
     same_bands = all(tuple(sorted(set(bands[f.name]))) == old.thresholds(f.name) for f in old.facts)
-    diagram = load_diagram(old) if same_bands else compile_diagram(old, thresholds=bands)
+    diagram = load_diagram(old, cache_dir) if same_bands else compile_diagram(old, thresholds=bands)
     changed = list(_compare(diagram, a, b, exhaustive=True))
     regions = [
         Region(_conditions(a, state), _size(a, state), d1, d2, _shown(a, _example(a, state)))
@@ -249,10 +250,12 @@ def full_case(kb: KnowledgeBase, known: Mapping[str, Value]) -> Case:
     )
 
 
-def cross_check(kb: KnowledgeBase, n: int, seed: int = 0) -> list[Finding]:
+def cross_check(
+    kb: KnowledgeBase, n: int, seed: int = 0, cache_dir: Path | None = None
+) -> list[Finding]:
     """Compare inference with the diagram on `n` sampled full cases; one finding per mismatch."""
     an = Analyzer(kb)
-    diagram = load_diagram(kb)
+    diagram = load_diagram(kb, cache_dir)
     findings = []
     for known in sample_cases(kb, n, seed):
         result = evaluate(kb, full_case(kb, known))
@@ -273,10 +276,12 @@ def cross_check(kb: KnowledgeBase, n: int, seed: int = 0) -> list[Finding]:
     return findings
 
 
-def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list[Finding]:
+def check(
+    kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True, cache_dir: Path | None = None
+) -> list[Finding]:
     """Every finding about a rule base, errors first."""
     an = Analyzer(kb)
-    diagram = load_diagram(kb)
+    diagram = load_diagram(kb, cache_dir)
     findings: list[Finding] = []
     recommended: set[str | None] = set()
     for state, decision in diagram_paths(diagram, an):
@@ -363,7 +368,7 @@ def check(kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True) -> list
                     location=rule.location,
                 )
             )
-    findings.extend(cross_check(kb, cross) if cross else [])
+    findings.extend(cross_check(kb, cross, cache_dir=cache_dir) if cross else [])
     return sorted(findings, key=lambda f: f.level != "error")
 
 
@@ -665,7 +670,7 @@ def _monotone_witness(
     return None
 
 
-def prove_invariants(kb: KnowledgeBase) -> InvariantReport:
+def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> InvariantReport:
     """Prove every declared invariant over the whole case space (every combination of the
     facts' cells), exactly: no sampling. A violated invariant comes with one witness case."""
     ext, never_rules = _with_conditions(kb)
@@ -675,7 +680,7 @@ def prove_invariants(kb: KnowledgeBase) -> InvariantReport:
     full = Analyzer(ext, bands)
     results: list[InvariantResult] = []
     leaf_kinds = ("partners_at_least", "advice_agrees", "never")
-    diagram = load_diagram(kb) if same else compile_diagram(kb, thresholds=bands)
+    diagram = load_diagram(kb, cache_dir) if same else compile_diagram(kb, thresholds=bands)
     paths: list[tuple[State, Decision]] = []
     if any(inv.kind in leaf_kinds for inv in kb.invariants):
         paths = list(diagram_paths(diagram, outcome))

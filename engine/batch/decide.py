@@ -15,6 +15,8 @@ from llm_advisor.engine.inference.outcome import decide
 from llm_advisor.engine.language.model import KnowledgeBase
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from llm_advisor.engine.analysis.diagram import DecisionDiagram
     from llm_advisor.engine.analysis.partial import Analyzer
 
@@ -40,7 +42,14 @@ class Decider:
     parse alike; CSV values are all strings and need not be.
     """
 
-    def __init__(self, kb: KnowledgeBase, facts: tuple[str, ...], *, typed: bool = False) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        facts: tuple[str, ...],
+        *,
+        typed: bool = False,
+        cache_dir: Path | None = None,
+    ) -> None:
         from llm_advisor.engine.analysis.diagram import load_diagram
         from llm_advisor.engine.analysis.partial import Analyzer
 
@@ -51,7 +60,7 @@ class Decider:
         self.facts = facts
         self.typed = typed
         self.an: Analyzer = Analyzer(kb)
-        self.diagram: DecisionDiagram = load_diagram(kb)
+        self.diagram: DecisionDiagram = load_diagram(kb, cache_dir)
         self.memo: dict[Hashable, Decided] = {}
         """Raw row (`key`) → its verdict or error."""
         self._separators = len(facts) - 1
@@ -159,14 +168,16 @@ def decide_rows(
     trace: bool = False,
     jobs: int | None = None,
     typed: bool = False,
+    cache_dir: Path | None = None,
 ) -> Generator[tuple[T, Decided], None, None]:
     """Decide a stream of rows, in order: each item with its verdict or error.
 
     `values(item)` gives the item's raw fact values in the order of `facts` (or why the row cannot
     be read). Lazy: it reads ahead one item on the fast path and a bounded window of chunks when
-    tracing (`jobs` processes, default one per core; closing the generator stops them).
+    tracing (`jobs` processes, default one per core; closing the generator stops them). The fast
+    path's decision diagram is kept in `cache_dir`.
     """
     if trace:
         return traced(kb, facts, items, values, jobs or os.cpu_count() or 1)
-    decide = Decider(kb, facts, typed=typed).decide
+    decide = Decider(kb, facts, typed=typed, cache_dir=cache_dir).decide
     return ((item, v if isinstance(v := values(item), RowError) else decide(v)) for item in items)

@@ -45,6 +45,7 @@ def run_batch(
     on_error: Callable[[int, RowError], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    cache_dir: Path | None = None,
 ) -> Summary:
     """Decide every row of `source` and write them to `target` (a path: format by extension; a
     binary stream: the input's format). Bad rows are reported through `on_error` and written
@@ -72,6 +73,7 @@ def run_batch(
             trace=trace,
             jobs=jobs,
             typed=table.format == "jsonl",
+            cache_dir=cache_dir,
         )
         with closing(decided):  # when the run stops early too (Ctrl-C): stop the workers now
             for rows, (record, verdict) in enumerate(decided, 1):
