@@ -217,7 +217,9 @@ OPEN_ENDED = {
   - {name: width, type: quantity, unit: tokens, question: How wide?}
   - {name: urgent, type: bool, question: Is it urgent?}
 """,
-    "approaches.yaml": """approaches:
+    "approaches.yaml": """dimensions: [accuracy, complexity, effort, flexibility]
+tie_break: complexity
+approaches:
   - {id: cheap, name: Cheap, profile: {accuracy: 1, complexity: 1, effort: 1, flexibility: 2}}
   - {id: fancy, name: Fancy, profile: {accuracy: 1, complexity: 2, effort: 1, flexibility: 2}}
 """,

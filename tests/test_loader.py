@@ -603,3 +603,31 @@ def test_every_shipped_source_is_a_reference_a_reader_can_look_up() -> None:
     pandey = [s for s in kb.sources if s.key.startswith("comparison-")]
     assert pandey and all(s.author == "Vikesh Pandey" and s.year == 2023 for s in pandey)
     assert all(s.url and s.url.startswith("https://medium.com/@pandey.vikesh/") for s in pandey)
+
+
+# --- dimensions and tie-break ------------------------------------------------------------------
+
+
+def test_tie_break_must_be_a_declared_dimension(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "approaches.yaml", "tie_break: complexity", "tie_break: price")
+    message = load_error(kb, "approaches.yaml", line_of(kb / "approaches.yaml", "tie_break:"))
+    assert "price" in message and "complexity" in message
+
+
+def test_a_profile_needs_every_declared_dimension(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "approaches.yaml", "accuracy: 2, complexity: 2, ", "accuracy: 2, ")
+    message = load_error(kb, "approaches.yaml", line_of(kb / "approaches.yaml", "accuracy: 2"))
+    assert "complexity" in message
+
+
+def test_ties_go_to_the_lowest_rank_of_the_tie_break_dimension_else_file_order(
+    tmp_path: Path,
+) -> None:
+    kb = copy_mini(tmp_path)
+    # File order is cheap, fancy; make fancy the simpler one.
+    edit(kb / "approaches.yaml", "complexity: 1,", "complexity: 3,")
+    assert load_knowledge_base(kb).tie_order == ("fancy", "cheap")
+    edit(kb / "approaches.yaml", "tie_break: complexity\n", "")
+    assert load_knowledge_base(kb).tie_order == ("cheap", "fancy")

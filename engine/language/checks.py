@@ -13,7 +13,6 @@ SCHEMA_FILES = ("facts.yaml", "approaches.yaml", "sources.yaml")
 INVARIANTS_FILE = "invariants.yaml"
 """Optional: the properties every case must satisfy, proven by `rules check`."""
 FIGURE_UNITS = (*quantity.UNITS, "flops")
-DIMENSIONS = ("accuracy", "complexity", "effort", "flexibility")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from llm_advisor.engine.language import quantity
 from llm_advisor.engine.language.checks import (
-    DIMENSIONS,
     NAME,
     RULE_ID,
     RuleFileChecker,
@@ -22,6 +21,11 @@ from llm_advisor.engine.language.model import (
 from llm_advisor.engine.language.source import Mapping
 
 # --- schema files -----------------------------------------------------------------------------
+
+
+DECLARED = ("dimensions", "tie_break")
+"""Optional keys of approaches.yaml: the dimensions of every profile, and the one whose lowest
+rank wins a tie in score (then file order)."""
 
 
 def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
@@ -113,29 +117,45 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
     return tuple(facts.values())
 
 
-def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[Approach, ...]:
+def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...], str | None]:
+    """The approaches, and the dimension whose lowest rank wins a tie in score (if declared)."""
+    doc = f.mapping(
+        doc, "approaches.yaml", line_of(doc), required=("approaches",), optional=DECLARED
+    )
+    dimensions = f.texts(doc, "dimensions")
+    for dim in dimensions:
+        if not NAME.match(dim) or dimensions.count(dim) > 1:
+            raise f.error(
+                line_of(doc, "dimensions"), f"dimension {dim!r}: not a distinct identifier"
+            )
+    tie_break = doc.get("tie_break")
+    if tie_break is not None and tie_break not in dimensions:
+        raise f.error(
+            line_of(doc, "tie_break"),
+            f"tie_break {tie_break!r} is not one of the dimensions ({', '.join(dimensions) or 'none declared'})",
+        )
     approaches: dict[str, Approach] = {}
-    for node, line in f.items(f.top(doc, "approaches"), "'approaches'", line_of(doc)):
+    for node, line in f.items(doc["approaches"], "'approaches'", line_of(doc)):
         node = f.mapping(
             node,
             "an approach",
             line,
-            required=("id", "name", "profile"),
+            required=("id", "name", *(("profile",) if dimensions else ())),
             optional=("summary", "caveats", "next_steps"),
         )
         approach_id = f.ident(node, "id")
         if approach_id in approaches:
             raise f.error(line, f"duplicate approach {approach_id!r}")
         profile = f.mapping(
-            node["profile"], "'profile'", line_of(node, "profile"), required=DIMENSIONS
+            node.get("profile", {}), "'profile'", line_of(node, "profile"), required=dimensions
         )
-        for dim in DIMENSIONS:
+        for dim in dimensions:
             if not isinstance(profile[dim], int) or isinstance(profile[dim], bool):
                 raise f.error(profile.key_lines[dim], f"profile {dim} must be an integer rank")
         approaches[approach_id] = Approach(
             id=approach_id,
             name=f.text(node, "name"),
-            profile=tuple((d, int(profile[d])) for d in DIMENSIONS),
+            profile=tuple((d, int(profile[d])) for d in dimensions),
             summary=f.text(node, "summary", default=""),
             caveats=f.texts(node, "caveats"),
             next_steps=f.texts(node, "next_steps"),
@@ -143,7 +163,7 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[Approach, ...]:
         )
     if not approaches:
         raise f.error(line_of(doc), "no approaches defined")
-    return tuple(approaches.values())
+    return tuple(approaches.values()), tie_break
 
 
 def load_sources(f: RuleFileChecker, doc: Any) -> tuple[Source, ...]:

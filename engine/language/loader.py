@@ -81,7 +81,9 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
     """A knowledge base from the parsed documents of its files, by file name."""
     names = sorted(docs)
     facts = load_facts(RuleFileChecker("facts.yaml"), docs["facts.yaml"])
-    approaches = load_approaches(RuleFileChecker("approaches.yaml"), docs["approaches.yaml"])
+    approaches, tie_break = load_approaches(
+        RuleFileChecker("approaches.yaml"), docs["approaches.yaml"]
+    )
     sources = load_sources(RuleFileChecker("sources.yaml"), docs["sources.yaml"])
     fact_map = {fact.name: fact for fact in facts}
     rules: list[Rule] = []
@@ -126,6 +128,7 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
         facts=facts,
         approaches=approaches,
         sources=sources,
+        tie_break=tie_break,
         rules=tuple(ranked),
         files=tuple(files),
         fingerprint=fingerprint(tuple(files)),

@@ -310,6 +310,8 @@ class KnowledgeBase:
     derived: tuple[str, ...] = ()
     strata: tuple[tuple[str, ...], ...] = ()
     invariants: tuple[Invariant, ...] = ()
+    tie_break: str | None = None
+    """The profile dimension whose lowest rank wins a tie in score (then file order)."""
 
     def fact(self, name: str) -> Fact:
         return next(f for f in self.facts if f.name == name)
@@ -333,8 +335,12 @@ class KnowledgeBase:
 
     @property
     def tie_order(self) -> tuple[str, ...]:
-        """Approaches in tie-break order: lower complexity first, then file order."""
-        order = sorted(enumerate(self.approaches), key=lambda p: (p[1].rank("complexity"), p[0]))
+        """Approaches in tie-break order: lowest rank on the `tie_break` dimension first, then
+        file order."""
+        dim = self.tie_break
+        order = sorted(
+            enumerate(self.approaches), key=lambda p: (p[1].rank(dim) if dim else 0, p[0])
+        )
         return tuple(a.id for _, a in order)
 
     def thresholds(self, fact: str) -> tuple[float, ...]:

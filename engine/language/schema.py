@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_advisor.engine.language.checks import DIMENSIONS
 from llm_advisor.engine.language.quantity import UNITS
 
 _TEXT = {"type": "string", "minLength": 1}
@@ -166,12 +165,7 @@ def json_schema() -> dict[str, Any]:
         "properties": {
             "id": _IDENT,
             "name": _TEXT,
-            "profile": {
-                "type": "object",
-                "required": list(DIMENSIONS),
-                "additionalProperties": False,
-                "properties": {d: {"type": "integer"} for d in DIMENSIONS},
-            },
+            "profile": {"type": "object", "additionalProperties": {"type": "integer"}},
             "summary": {"type": "string"},
             "caveats": {"type": "array", "items": _TEXT},
             "next_steps": {"type": "array", "items": _TEXT},
@@ -217,7 +211,9 @@ def json_schema() -> dict[str, Any]:
                 "required": ["approaches"],
                 "additionalProperties": False,
                 "properties": {
-                    "approaches": {"type": "array", "items": {"$ref": "#/$defs/approach"}}
+                    "dimensions": {"type": "array", "items": _IDENT},
+                    "tie_break": _IDENT,
+                    "approaches": {"type": "array", "items": {"$ref": "#/$defs/approach"}},
                 },
             },
             {
