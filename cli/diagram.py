@@ -262,7 +262,8 @@ def _approach(kb: KnowledgeBase, approach: str | None) -> str | None:
 
 def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:
     """Normalised `--given` values; an unknown fact or value is bad input."""
-    from llm_advisor.engine.language.facts import make_case, parse_assignments
+    from llm_advisor.cli.options import parse_assignments
+    from llm_advisor.engine.language.facts import make_case
 
     raw = parse_assignments(given_args, "--given")
     case = make_case(kb, raw, use_defaults=False)

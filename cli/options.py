@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.language.facts import dont_know_hint, is_empty
 from llm_advisor.engine.language.model import KnowledgeBase
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,8 +71,6 @@ def load_kb(rules_dir: Path | None) -> KnowledgeBase:
 
 def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, object]:
     """Collect facts from a facts file and `--fact` assignments (the latter win)."""
-    from llm_advisor.engine.language.facts import parse_assignments
-
     raw: dict[str, object] = {}
     if facts_file is not None:
         raw.update(read_facts_file(facts_file))
@@ -82,7 +81,6 @@ def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, 
 def read_facts_file(name: str) -> dict[str, object]:
     """A facts file: a YAML or JSON mapping from fact name to value."""
     from llm_advisor.engine.errors import RuleError
-    from llm_advisor.engine.language.facts import dont_know_hint, is_empty
     from llm_advisor.engine.language.source import Mapping, Sequence, parse
 
     label = "<stdin>" if name == "-" else name
@@ -109,3 +107,28 @@ def read_facts_file(name: str) -> dict[str, object]:
             line = doc.key_lines[key]
             raise InputError(f"{label}:{line}: fact {key!r} needs a single value", item=key)
     return dict(doc)
+
+
+def parse_assignment(text: str, option: str = "--fact") -> tuple[str, str]:
+    """Split a `NAME=VALUE` option value; an empty value is bad input."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise InputError(f"expected NAME=VALUE, got {text!r}", item=text)
+    name = name.strip()
+    if is_empty(value):
+        hint = dont_know_hint(name, f"{name}=unknown")
+        raise InputError(f"{option} {name}= has no value: {hint}", item=name)
+    return name, value.strip()
+
+
+def parse_assignments(texts: Iterable[str], option: str = "--fact") -> dict[str, str]:
+    """`NAME=VALUE` assignments as a mapping; the same name with two values is bad input."""
+    values: dict[str, str] = {}
+    for text in texts:
+        name, value = parse_assignment(text, option)
+        if values.get(name, value) != value:
+            raise InputError(
+                f"{option} {name} given twice, as {values[name]!r} and {value!r}", item=name
+            )
+        values[name] = value
+    return values

@@ -1,7 +1,9 @@
-"""llm-advisor's engine: rule loading and validation, Rete inference, analysis and audit.
+"""The domain-neutral engine: it runs any rule base written in the rule language.
 
-The engine is domain-neutral: it runs any rule base written in the rule language. Submodules
-are imported on first use, so that `import llm_advisor.engine.errors` stays cheap for the command line.
+Rooms: `language` (rule files to a typed `KnowledgeBase`), `inference` (Rete inference with
+durable_rules), `analysis` (three-valued partial evaluation and what is built on it), `audit`
+(the hash-chained store) and `batch`. Submodules are imported on first use, so that
+`import llm_advisor.engine.errors` stays cheap for the command line.
 """
 
 from __future__ import annotations

@@ -319,7 +319,7 @@ def test_show_of_a_non_store_file_is_bad_input(tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("hello\n" * 200)
     message = one_line_error(invoke("audit", "show", "abc", "--audit-db", str(notes)))
-    assert "not an llm-advisor audit store" in message
+    assert "not an audit store" in message
 
 
 # --- verify ---------------------------------------------------------------------------------------

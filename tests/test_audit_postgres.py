@@ -173,7 +173,7 @@ def test_a_database_of_other_tables_is_refused_and_left_alone(pg: Server) -> Non
     database = pg.database()
     pg.admin("CREATE TABLE records (x integer)", database)
     out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", pg.url(database))
-    assert "not an llm-advisor audit store" in one_line(out, 1)
+    assert "not an audit store" in one_line(out, 1)
     with psycopg.connect(pg.url(database)) as conn:
         tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         assert [row[0] for row in tables] == ["records"]

@@ -241,7 +241,7 @@ def test_a_malformed_checkpoint_is_bad_input(tmp_path: Path, content: str) -> No
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     out = verify(db, "--checkpoint", str(bad))
-    assert out.exit_code == 2 and "not an llm-advisor audit checkpoint" in out.stderr
+    assert out.exit_code == 2 and "not an audit checkpoint" in out.stderr
 
 
 def test_an_altered_checkpoint_is_refused(tmp_path: Path) -> None:

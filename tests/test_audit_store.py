@@ -220,12 +220,12 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(
 ) -> None:
     text = tmp_path / "notes.txt"
     text.write_bytes(b"these are my notes, not a database\n" * 100)
-    with pytest.raises(InputError, match="not an llm-advisor audit store"):
+    with pytest.raises(InputError, match="not an audit store"):
         AuditStore.open(text, create=True)
     assert text.read_bytes() == b"these are my notes, not a database\n" * 100
     other = tmp_path / "other.sqlite3"
     raw_sql(other, ("CREATE TABLE mine (x)", ()), ("INSERT INTO mine VALUES (1)", ()))
-    with pytest.raises(InputError, match="not an llm-advisor audit store"):
+    with pytest.raises(InputError, match="not an audit store"):
         AuditStore.open(other, create=True)
     conn = sqlite3.connect(other)
     assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 1

@@ -85,7 +85,7 @@ class PostgresBackend(Backend):
             import psycopg
         except ImportError:
             raise AuditError(
-                "a PostgreSQL audit store needs psycopg: pip install 'llm-advisor[postgres]'"
+                "a PostgreSQL audit store needs the psycopg package (the 'postgres' extra)"
             ) from None
         location = redact(url)
         try:
@@ -160,17 +160,13 @@ class PostgresBackend(Backend):
             return True
         if version is None and not create:
             if self._has_foreign_tables():
-                raise InputError(
-                    f"{self.location} is not an llm-advisor audit store", item=self.location
-                )
+                raise InputError(f"{self.location} is not an audit store", item=self.location)
             return False
         with self.transaction() as tx:
             version = self._version()  # another process may have migrated meanwhile
             if version is None:
                 if self._has_foreign_tables():
-                    raise InputError(
-                        f"{self.location} is not an llm-advisor audit store", item=self.location
-                    )
+                    raise InputError(f"{self.location} is not an audit store", item=self.location)
                 tx.execute(
                     f"CREATE TABLE {SCHEMA_TABLE} (one INTEGER PRIMARY KEY CHECK (one = 1),"
                     " version INTEGER NOT NULL)"
@@ -179,7 +175,7 @@ class PostgresBackend(Backend):
                 version = 0
             if version > SCHEMA_VERSION:
                 raise AuditError(
-                    f"the audit store {self.location} has schema version {version}; this llm-advisor knows up to {SCHEMA_VERSION}"
+                    f"the audit store {self.location} has schema version {version}; this version knows up to {SCHEMA_VERSION}"
                 )
             for statements in POSTGRES[version:]:
                 for statement in statements:

@@ -83,9 +83,7 @@ class SqliteBackend(Backend):
             except sqlite3.DatabaseError as err:
                 conn.close()
                 if "not a database" in str(err):
-                    raise InputError(
-                        f"{path} is not an llm-advisor audit store", item=str(path)
-                    ) from None
+                    raise InputError(f"{path} is not an audit store", item=str(path)) from None
                 # Processes creating the store at once can deadlock on its locks; SQLite then
                 # fails at once instead of waiting, so try again until the timeout runs out.
                 if not _busy(err) or time.monotonic() > deadline:
@@ -151,7 +149,7 @@ def _migrate(conn: sqlite3.Connection, location: str) -> None:
     """Bring the schema up to `SCHEMA_VERSION` in one transaction; refuse foreign or newer files."""
     if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-            raise InputError(f"{location} is not an llm-advisor audit store", item=location)
+            raise InputError(f"{location} is not an audit store", item=location)
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -159,10 +157,10 @@ def _migrate(conn: sqlite3.Connection, location: str) -> None:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app != APPLICATION_ID and (app != 0 or version != 0 or tables):
-            raise InputError(f"{location} is not an llm-advisor audit store", item=location)
+            raise InputError(f"{location} is not an audit store", item=location)
         if version > SCHEMA_VERSION:
             raise AuditError(
-                f"the audit store {location} has schema version {version}; this llm-advisor knows up to {SCHEMA_VERSION}"
+                f"the audit store {location} has schema version {version}; this version knows up to {SCHEMA_VERSION}"
             )
         for statements in SQLITE[version:]:
             for statement in statements:

@@ -261,9 +261,7 @@ class AuditStore:
         record = _row(rows[0])
         problem = content_problem(record, None, None)
         if problem is not None:
-            raise AuditError(
-                f"record {record.id} was altered: {problem} (see llm-advisor audit verify)"
-            )
+            raise AuditError(f"record {record.id} was altered: {problem}")
         return record
 
     def rule_files(self, fingerprint: str) -> tuple[RuleFile, ...]:

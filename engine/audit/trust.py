@@ -122,7 +122,7 @@ class Checkpoint:
     @classmethod
     def parse(cls, text: str, label: str) -> Checkpoint:
         """A checkpoint file's content; anything malformed → InputError naming `label`."""
-        bad = InputError(f"{label} is not an llm-advisor audit checkpoint", item=label)
+        bad = InputError(f"{label} is not an audit checkpoint", item=label)
         try:
             doc = json.loads(text)
             statement, signature = doc["checkpoint"], doc["signature"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -130,28 +130,3 @@ def is_empty(value: object) -> bool:
 def dont_know_hint(name: str, unknown: str) -> str:
     """How to say "don't know" instead of giving an empty value (`unknown` as it is written)."""
     return f"leave {name} out or give {unknown} to say you don't know"
-
-
-def parse_assignment(text: str, option: str = "--fact") -> tuple[str, str]:
-    """Split a `NAME=VALUE` command-line assignment; an empty value is bad input."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise InputError(f"expected NAME=VALUE, got {text!r}", item=text)
-    name = name.strip()
-    if is_empty(value):
-        hint = dont_know_hint(name, f"{name}=unknown")
-        raise InputError(f"{option} {name}= has no value: {hint}", item=name)
-    return name, value.strip()
-
-
-def parse_assignments(texts: Iterable[str], option: str = "--fact") -> dict[str, str]:
-    """`NAME=VALUE` assignments as a mapping; the same name with two values is bad input."""
-    values: dict[str, str] = {}
-    for text in texts:
-        name, value = parse_assignment(text, option)
-        if values.get(name, value) != value:
-            raise InputError(
-                f"{option} {name} given twice, as {values[name]!r} and {value!r}", item=name
-            )
-        values[name] = value
-    return values

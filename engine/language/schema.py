@@ -185,7 +185,7 @@ def json_schema() -> dict[str, Any]:
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "llm-advisor rule base file",
+        "title": "Rule base file",
         "$defs": {
             "condition": condition,
             "rule": rule,
