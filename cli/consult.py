@@ -44,7 +44,7 @@ def _show_question(kb: KnowledgeBase, p: Prompt, number: int, err: bool) -> None
     fact = p.fact
     echo("", err=err)
     echo(click.style(f"Q{number}. {fact.question}", bold=True) + f" [{fact.name}]", err=err)
-    if fact.type == "quantity":
+    if fact.kind.continuous:
         bands = ", ".join(cell.label for cell in p.cells)
         examples = ", ".join(fact.examples) if fact.examples else ""
         echo(f"    Type an amount{f' (e.g. {examples})' if examples else ''}.", err=err)
@@ -167,7 +167,7 @@ def _resumed(
 
 def _parse_choice(p: Prompt, text: str) -> object:
     """A number picks a listed answer; anything else is parsed as a value of the fact."""
-    if p.fact.type != "quantity" and text.isdigit() and 1 <= int(text) <= len(p.cells):
+    if not p.fact.kind.continuous and text.isdigit() and 1 <= int(text) <= len(p.cells):
         return p.cells[int(text) - 1].value
     return text
 

@@ -300,12 +300,12 @@ def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
     of three or more adjacent values of an enum as `first to last`, others listed."""
     if len(options) == 1:
         return options[0].label
-    if fact.type == "quantity":
+    if fact.kind.continuous:
         bands = sorted(options, key=lambda c: c.low or 0.0)
         if all(a.high is not None and a.high == b.low for a, b in pairwise(bands)):
             low, high = bands[0].low, bands[-1].high
             return "any value" if low is None and high is None else band_label(fact, low, high)
-    elif fact.type == "enum":
+    elif fact.values:
         where = [fact.values.index(str(c.value)) for c in options]
         if len(where) >= 3 and where == list(range(where[0], where[0] + len(where))):
             return f"{options[0].label} to {options[-1].label}"

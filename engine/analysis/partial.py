@@ -91,7 +91,7 @@ class Partial:
 
 def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
     """The cells a fact splits into, given the thresholds of a quantity."""
-    if fact.type != "quantity":
+    if not fact.kind.continuous:
         return tuple(Cell(display_value(fact, v), v) for v in fact.domain)
     bounds = sorted({t for t in thresholds if t > 0})  # no value is below 0: no band there
     if not bounds:

@@ -15,7 +15,6 @@ from llm_advisor.engine.language.model import (
     Derive,
     Effect,
     Exclude,
-    Fact,
     KnowledgeBase,
     Score,
     Value,
@@ -131,14 +130,6 @@ def stored_result(record: StoredRecord) -> Result:
     return Result(stored_case(data), outcome, firings, tuple(data["derived"]), record.fingerprint)
 
 
-def _fits(fact: Fact, value: object) -> bool:
-    if fact.type == "bool":
-        return isinstance(value, bool)
-    if fact.type == "enum":
-        return isinstance(value, str) and value in fact.values
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def case_for(kb: KnowledgeBase, data: dict[str, Any]) -> tuple[Case, tuple[str, ...]]:
     """A record's given facts as a case of another rule base, and the given facts it cannot take."""
     given = {item["name"]: item["value"] for item in data["facts"] if item["status"] == "given"}
@@ -146,8 +137,8 @@ def case_for(kb: KnowledgeBase, data: dict[str, Any]) -> tuple[Case, tuple[str, 
     status: list[tuple[str, Status]] = []
     for fact in kb.facts:
         value = given.get(fact.name)
-        if value is not None and _fits(fact, value):
-            values.append((fact.name, float(value) if fact.type == "quantity" else value))
+        if value is not None and fact.kind.holds(fact, value):
+            values.append((fact.name, float(value) if fact.kind.continuous else value))
             status.append((fact.name, "given"))
         elif fact.default is not None:
             values.append((fact.name, fact.default))
@@ -159,6 +150,6 @@ def case_for(kb: KnowledgeBase, data: dict[str, Any]) -> tuple[Case, tuple[str, 
     dropped = tuple(
         name
         for name, value in given.items()
-        if name not in names or not _fits(kb.fact(name), value)
+        if name not in names or not kb.fact(name).kind.holds(kb.fact(name), value)
     )
     return Case(tuple(values), tuple(status)), dropped

@@ -4,66 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Literal
 
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.language import quantity
 from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
 
 Status = Literal["given", "defaulted", "unknown"]
 
-_TRUE = {"yes", "y", "true", "1", "on"}
-_FALSE = {"no", "n", "false", "0", "off"}
 UNKNOWN_WORDS = {"unknown", "dont_know", "don't know", "?", ""}
 
 
 def parse_value(fact: Fact, raw: object) -> Value:
     """Normalise one value for `fact`; raises `ValueError` with the allowed values."""
-    if fact.type == "bool":
-        if isinstance(raw, bool):
-            return raw
-        word = str(raw).strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-        raise ValueError("expected yes or no")
-    if fact.type == "enum":
-        word = str(raw).strip().lower().replace("-", "_").replace(" ", "_")
-        if isinstance(raw, str) and word in fact.values:
-            return word
-        raise ValueError(f"expected one of: {', '.join(fact.values)}")
-    assert fact.unit is not None
-    if isinstance(raw, bool):
-        raise ValueError(f"expected a quantity such as {quantity.EXAMPLES[fact.unit]}")
-    if isinstance(raw, int | float):
-        if raw < 0 or raw != raw or raw > quantity.MAX_VALUE:
-            raise ValueError(f"expected a quantity such as {quantity.EXAMPLES[fact.unit]}")
-        if fact.unit == "duration" and raw != 0:
-            raise ValueError(
-                f"expected a duration with a unit, such as {quantity.EXAMPLES['duration']}"
-            )
-        return quantity.checked(float(raw), fact.unit)
-    return quantity.parse(str(raw), fact.unit)
+    return fact.kind.parse(fact, raw)
 
 
 def display_value(fact: Fact, value: Value) -> str:
     """Render a normalised value the way a user would type it."""
-    if fact.type == "bool":
-        return "yes" if value else "no"
-    if fact.type == "enum":
-        return str(value)
-    assert fact.unit is not None and isinstance(value, float | int)
-    return quantity.display(float(value), fact.unit)
+    return fact.kind.display(fact, value)
 
 
 def exact_text(fact: Fact, value: Value) -> str:
     """A value written exactly as a user can type it, without the rounding of `display_value`."""
-    if fact.type != "quantity":
-        return display_value(fact, value)
-    number = f"{Decimal(float(value)):f}"
-    return {"usd": f"${number}", "duration": f"{number}d"}.get(fact.unit or "", number)
+    return fact.kind.exact(fact, value)
 
 
 @dataclass(frozen=True)

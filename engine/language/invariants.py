@@ -47,7 +47,7 @@ def load_invariants(
                 raise f.error(vline, "'advice_agrees' takes the value true")
         elif kind == "no_flip_back":
             fact = reader.facts.get(value) if isinstance(value, str) else None
-            if fact is None or fact.type == "bool":
+            if fact is None or not fact.kind.ordered:
                 raise f.error(
                     vline, f"'no_flip_back' needs an enum or quantity fact, got {value!r}"
                 )

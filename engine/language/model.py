@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from llm_advisor.engine.language.types import TYPES, FactType
+
 Value = str | bool | float
 """A normalised fact value: an enum value, a bool, or a quantity in its base unit."""
 
@@ -29,11 +31,14 @@ class Fact:
     situation (its problem, its domain): what-if explanations put changes it can make first."""
 
     @property
+    def kind(self) -> FactType:
+        """The fact's type object: how its values are read, shown and checked."""
+        return TYPES[self.type]
+
+    @property
     def domain(self) -> tuple[Value, ...]:
         """The finite values of an enum or bool fact (empty for quantities)."""
-        if self.type == "bool":
-            return (True, False)
-        return self.values
+        return self.kind.domain(self)
 
 
 @dataclass(frozen=True)

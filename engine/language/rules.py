@@ -87,7 +87,7 @@ class RuleReader:
             raise f.error(node.key_lines["fact"], f"unknown fact {name!r}")
         oline = node.key_lines[op]
         if op in ("below", "at_least"):
-            if fact.type != "quantity" or fact.unit is None:
+            if not fact.kind.continuous:
                 raise f.error(oline, f"{op!r} needs a quantity fact; {name} is {fact.type}")
             try:
                 threshold = parse_value(fact, node[op])
@@ -95,7 +95,7 @@ class RuleReader:
                 raise f.error(oline, f"bad quantity {node[op]!r} for {name}: {err}") from None
             assert isinstance(threshold, float)
             return FactTest(name, "lt" if op == "below" else "ge", threshold=threshold, line=line)
-        if fact.type == "quantity":
+        if fact.kind.continuous:
             raise f.error(oline, f"{name} is a quantity: compare it with below or at_least")
         raw = [node[op]] if op == "is" else [v for v, _ in f.items(node[op], "'in'", oline)]
         if not raw:
@@ -219,7 +219,7 @@ class RuleReader:
                 optional=("power", "unit"),
             )
             fact = self.facts.get(fig["fact"]) if isinstance(fig["fact"], str) else None
-            if fact is None or fact.type != "quantity":
+            if fact is None or not fact.kind.continuous:
                 raise f.error(
                     line_of(fig, "fact"), f"a figure needs a quantity fact, got {fig['fact']!r}"
                 )
