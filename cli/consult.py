@@ -69,8 +69,9 @@ def _help(p: Prompt, err: bool) -> None:
 
 
 def _why(kb: KnowledgeBase, p: Prompt, err: bool) -> None:
-    names = {a.id: a.name for a in kb.approaches}
-    click.echo(f"    Still open between: {', '.join(names[a] for a in p.contenders)}.", err=err)
+    click.echo(
+        f"    Still open between: {', '.join(kb.approach_name(a) for a in p.contenders)}.", err=err
+    )
     click.echo(
         f"    {p.deciding} of {len(p.cells)} possible answers settle the outcome.",
         err=err,
@@ -367,13 +368,13 @@ def _print_outcome(
     click.echo()
     print_result(kb, result, explain=True)
     if dependencies:
-        names = {a.id: a.name for a in kb.approaches}
         click.echo()
         click.echo(click.style("It depends on what you left open", bold=True))
         for d in dependencies[:DEPENDENCIES_SHOWN]:
-            rec = names.get(d.decision.recommendation or "", "nothing fits")
+            rec = d.decision.recommendation
+            rec = kb.approach_name(rec) if rec else "nothing fits"
             combo = (
-                f" with {', '.join(names[a] for a in d.decision.combine_with)}"
+                f" with {', '.join(kb.approach_name(a) for a in d.decision.combine_with)}"
                 if d.decision.combine_with
                 else ""
             )

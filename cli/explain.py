@@ -31,7 +31,7 @@ MAX_SHOWN = 12
 def approach_name(kb: KnowledgeBase, approach_id: str | None) -> str:
     if approach_id is None:
         return "no approach (all excluded)"
-    return next((a.name for a in kb.approaches if a.id == approach_id), approach_id)
+    return kb.approach_name(approach_id)
 
 
 def outcome_text(

@@ -142,26 +142,25 @@ def _heading(text: str) -> str:
 
 def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) -> None:
     """Print a result for people: recommendation, ranking, reasons, caveats, next steps."""
-    names = {a.id: a.name for a in kb.approaches}
     echo = click.echo
     if result.recommendation is None:
         echo(_heading("No approach fits: every approach was excluded."))
     else:
-        echo(_heading(f"Recommendation: {names[result.recommendation]}"))
+        echo(_heading(f"Recommendation: {kb.approach_name(result.recommendation)}"))
         found = {t.approach: t.text for t in techniques(kb, result)}
         if result.recommendation in found:
             echo(f"  technique: {found[result.recommendation]}")
         for partner in result.combine_with:
             how = f" (technique: {found[partner]})" if partner in found else ""
-            echo(f"  combined with: {names[partner]}{how}")
+            echo(f"  combined with: {kb.approach_name(partner)}{how}")
     echo()
     echo(_heading("Ranking"))
-    width = max(len(name) for name in names.values())
+    width = max(len(a.name) for a in kb.approaches)
     for i, r in enumerate(result.ranking, 1):
         if r.excluded:
-            echo(f"  -  {names[r.approach]:<{width}}  excluded: {'; '.join(r.reasons)}")
+            echo(f"  -  {kb.approach_name(r.approach):<{width}}  excluded: {'; '.join(r.reasons)}")
         else:
-            echo(f"  {i}. {names[r.approach]:<{width}}  score {r.score:+d}")
+            echo(f"  {i}. {kb.approach_name(r.approach):<{width}}  score {r.score:+d}")
     echo()
     shown = result.firings if explain else tuple(key_firings(result))
     echo(_heading("How the rules decided" if explain else "Reasons that mattered most"))

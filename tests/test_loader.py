@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -631,3 +632,12 @@ def test_ties_go_to_the_lowest_rank_of_the_tie_break_dimension_else_file_order(
     assert load_knowledge_base(kb).tie_order == ("fancy", "cheap")
     edit(kb / "approaches.yaml", "tie_break: complexity\n", "")
     assert load_knowledge_base(kb).tie_order == ("cheap", "fancy")
+
+
+def test_every_shipped_effect_survives_its_json_both_ways() -> None:
+    from llm_advisor.engine.language.model import effect_from_json, effect_json
+
+    effects = [e for rule in load_knowledge_base(None).rules for e in rule.effects]
+    assert {type(e).__name__ for e in effects} >= {"Derive", "Score", "Exclude", "Advise"}
+    for effect in effects:
+        assert effect_from_json(json.loads(json.dumps(effect_json(effect)))) == effect

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llm_advisor.engine.analysis.partial import Analyzer, Decision, Partial, State
+from llm_advisor.engine.analysis.partial import Analyzer, Decision, Masks, Partial
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 if TYPE_CHECKING:
@@ -47,8 +47,6 @@ class Open:
 
 
 Node = Leaf | Question | Open
-Masks = tuple[int, ...]
-"""One bit mask per fact: the cells a fact may be in (all bits set: unknown)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ class Compiler:
             self.nodes.append(node)
         return found
 
-    def build(self, state: State, base: Partial | None = None) -> int:
+    def build(self, state: Masks, base: Partial | None = None) -> int:
         partial = self.an.evaluate(state, base)
         if partial.decision is not None:
             return self._intern(Leaf(partial.decision))

@@ -28,7 +28,7 @@ from llm_advisor.engine.language.model import (
 )
 
 FALSE, TRUE, OPEN = 0, 1, 2
-State = tuple[int, ...]
+Masks = tuple[int, ...]
 """One bit mask per fact (in schema order): the cells the fact may still be in."""
 Entry = tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int]
 """An open rule: its index, its open alternatives' literals, and bit masks of the facts and
@@ -66,7 +66,7 @@ class Partial:
     key: tuple[object, ...]
     residual: tuple[Entry, ...] = ()
     dstatus: tuple[int, ...] = ()
-    state: State = ()
+    state: Masks = ()
     bounds: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
     """The lowest and highest score each approach can still reach."""
     excluded: tuple[int, ...] = ()
@@ -141,7 +141,7 @@ class Analyzer:
             )
             for f in kb.facts
         )
-        self.full: State = tuple((1 << len(c)) - 1 for c in self.cells)
+        self.full: Masks = tuple((1 << len(c)) - 1 for c in self.cells)
         self._bits = tuple(1 << i for i in range(len(kb.facts)))
         # Per rule, per alternative: literals as (fact index, mask of the cells where it holds)
         # or (-1 - derived index, 1 if it must hold else 0).
@@ -189,7 +189,7 @@ class Analyzer:
         self._rule_combines = [
             [cindex[id(e)] for e in rule.effects if isinstance(e, Combine)] for rule in kb.rules
         ]
-        self._cache: dict[State, Partial] = {}
+        self._cache: dict[Masks, Partial] = {}
         n = len(self.order)
         self._rule_derives = [[dindex[name] for name in rule.derives] for rule in kb.rules]
         self._effect_masks = self._outcome_effects()
@@ -307,7 +307,7 @@ class Analyzer:
                 return c
         raise ValueError(f"{value!r} is not a value of {fact}")
 
-    def state_of(self, known: Mapping[str, Value | None]) -> State:
+    def state_of(self, known: Mapping[str, Value | None]) -> Masks:
         """The state where the given facts are known and the rest open."""
         masks = list(self.full)
         for name, value in known.items():
@@ -315,10 +315,10 @@ class Analyzer:
                 masks[self.index[name]] = 1 << self.cell_of(name, value)
         return tuple(masks)
 
-    def fix(self, state: State, fact: int, cell: int) -> State:
+    def fix(self, state: Masks, fact: int, cell: int) -> Masks:
         return (*state[:fact], 1 << cell, *state[fact + 1 :])
 
-    def open_cells(self, state: State, fact: int) -> list[int]:
+    def open_cells(self, state: Masks, fact: int) -> list[int]:
         return [c for c in range(len(self.cells[fact])) if state[fact] >> c & 1]
 
     def limit_cache(self, size: int) -> None:
@@ -329,7 +329,7 @@ class Analyzer:
 
     # --- evaluation -----------------------------------------------------------------------
 
-    def evaluate(self, state: State, base: Partial | None = None) -> Partial:
+    def evaluate(self, state: Masks, base: Partial | None = None) -> Partial:
         """Rule statuses, derived facts, score bounds, exclusions and the decision, if any.
 
         With `base`, the analysis of a state that `state` refines, only the rules still open
@@ -524,7 +524,7 @@ class Analyzer:
 
     # --- questions ------------------------------------------------------------------------
 
-    def relevant(self, state: State, partial: Partial | None = None) -> list[int]:
+    def relevant(self, state: Masks, partial: Partial | None = None) -> list[int]:
         """Open facts that an undecided rule still tests, in schema order."""
         partial = partial or self.evaluate(state)
         used: set[int] = set()
@@ -541,7 +541,7 @@ class Analyzer:
             if any(lit[0] == fact for lits in alts for lit in lits)
         ]
 
-    def split(self, state: State, fact: int) -> list[tuple[int, Partial]]:
+    def split(self, state: Masks, fact: int) -> list[tuple[int, Partial]]:
         """The analysis of each answer to `fact`."""
         base = self.evaluate(state)
         return [
@@ -549,7 +549,7 @@ class Analyzer:
         ]
 
     def next_question(
-        self, state: State, partial: Partial | None = None, skip: frozenset[int] = frozenset()
+        self, state: Masks, partial: Partial | None = None, skip: frozenset[int] = frozenset()
     ) -> int | None:
         """The open fact that best separates the remaining outcomes (None when decided).
 
@@ -589,7 +589,7 @@ class Analyzer:
             return None  # only the facts left open could still decide: asking more is useless
         return choice
 
-    def can_decide(self, state: State, partial: Partial, skip: frozenset[int]) -> bool:
+    def can_decide(self, state: Masks, partial: Partial, skip: frozenset[int]) -> bool:
         """Whether some answers to the open facts outside `skip` decide the outcome."""
         seen: set[object] = set()
         stack = [(state, partial)]

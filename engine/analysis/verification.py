@@ -23,8 +23,8 @@ from llm_advisor.engine.analysis.partial import (
     AnalysisError,
     Analyzer,
     Decision,
+    Masks,
     Partial,
-    State,
 )
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import Case, display_value
@@ -82,7 +82,7 @@ def _union_thresholds(*kbs: KnowledgeBase) -> dict[str, list[float]]:
     return out
 
 
-def _example(an: Analyzer, state: State) -> dict[str, Value]:
+def _example(an: Analyzer, state: Masks) -> dict[str, Value]:
     """A concrete case inside a state: the first open cell of every fact."""
     return {
         fact.name: an.cells[i][an.open_cells(state, i)[0]].value for i, fact in enumerate(an.facts)
@@ -93,7 +93,7 @@ def _shown(an: Analyzer, known: Mapping[str, Value]) -> tuple[tuple[str, str], .
     return tuple((f.name, display_value(f, known[f.name])) for f in an.facts)
 
 
-def _conditions(an: Analyzer, state: State) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _conditions(an: Analyzer, state: Masks) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(
         (fact.name, tuple(an.cells[i][c].label for c in an.open_cells(state, i)))
         for i, fact in enumerate(an.facts)
@@ -101,7 +101,7 @@ def _conditions(an: Analyzer, state: State) -> tuple[tuple[str, tuple[str, ...]]
     )
 
 
-def _size(an: Analyzer, state: State) -> int:
+def _size(an: Analyzer, state: Masks) -> int:
     size = 1
     for mask in state:
         size *= bin(mask).count("1")
@@ -110,7 +110,7 @@ def _size(an: Analyzer, state: State) -> int:
 
 def _compare(
     diagram: DecisionDiagram, a: Analyzer, b: Analyzer, *, exhaustive: bool
-) -> Iterator[tuple[State, Decision, Decision]]:
+) -> Iterator[tuple[Masks, Decision, Decision]]:
     """Follow A's diagram with B's analysis; yield (state, A's, B's decision) where they differ.
 
     Where B is still undecided at one of A's leaves, the region is split on B's questions. Both
@@ -118,7 +118,7 @@ def _compare(
     residual of B are skipped (enough to tell whether any difference exists).
     """
     seen: set[tuple[int, object]] = set()
-    stack: list[tuple[int, State, Partial | None]] = [(diagram.root, a.full, None)]
+    stack: list[tuple[int, Masks, Partial | None]] = [(diagram.root, a.full, None)]
     while stack:
         node_id, state, base = stack.pop()
         pb = b.evaluate(state, base)
@@ -163,8 +163,8 @@ def diff(old: KnowledgeBase, new: KnowledgeBase, cache_dir: Path | None = None) 
 
 
 def merge_regions(
-    regions: list[tuple[State, Decision, Decision]],
-) -> list[tuple[State, Decision, Decision]]:
+    regions: list[tuple[Masks, Decision, Decision]],
+) -> list[tuple[Masks, Decision, Decision]]:
     """Merge regions with the same change that differ in one fact only, until none do.
 
     For each fact in turn, regions equal in every other fact (and in the change) are grouped
@@ -191,7 +191,7 @@ def merge_regions(
 def _satisfiable(an: Analyzer, rule: int) -> bool:
     """Whether some full case makes the rule fire (search pruned by three-valued evaluation)."""
     seen: set[object] = set()
-    stack: list[tuple[State, Partial | None]] = [(an.full, None)]
+    stack: list[tuple[Masks, Partial | None]] = [(an.full, None)]
     while stack:
         state, base = stack.pop()
         partial = an.evaluate(state, base)
@@ -210,10 +210,10 @@ def _satisfiable(an: Analyzer, rule: int) -> bool:
 
 
 def diagram_paths(
-    diagram: DecisionDiagram, an: Analyzer, start: State | None = None
-) -> Iterator[tuple[State, Decision]]:
+    diagram: DecisionDiagram, an: Analyzer, start: Masks | None = None
+) -> Iterator[tuple[Masks, Decision]]:
     """Every root-to-leaf path of the diagram as a state, with its leaf decision."""
-    stack: list[tuple[int, State]] = [(diagram.root, an.full if start is None else start)]
+    stack: list[tuple[int, Masks]] = [(diagram.root, an.full if start is None else start)]
     while stack:
         node_id, state = stack.pop()
         node = diagram.nodes[node_id]
@@ -464,14 +464,14 @@ class _Prover:
         return found
 
     def refute(
-        self, state: State, prop: Callable[[Partial], tuple[int, frozenset[int]]]
-    ) -> State | None:
+        self, state: Masks, prop: Callable[[Partial], tuple[int, frozenset[int]]]
+    ) -> Masks | None:
         """A state inside `state` where `prop` is certainly false, or None if it always holds.
 
         `prop` returns TRUE, FALSE or OPEN for a partial state, and the rules its answer
         depends on (their facts are what the region is split on while it is OPEN)."""
         an = self.an
-        stack: list[tuple[State, Partial | None]] = [(state, None)]
+        stack: list[tuple[Masks, Partial | None]] = [(state, None)]
         while stack:
             here, base = stack.pop()
             partial = an.evaluate(here, base)
@@ -584,7 +584,7 @@ def _flips_back(sequence: list[str | None]) -> bool:
 
 def _monotone_witness(
     diagram: DecisionDiagram, an: Analyzer, fact: str
-) -> tuple[State, list[str | None]] | None:
+) -> tuple[Masks, list[str | None]] | None:
     """A region where raising `fact` alone makes the recommendation flip back, or None.
 
     The decision diagram is walked once per cell of the fact, in step: every other fact is
@@ -681,11 +681,10 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
     results: list[InvariantResult] = []
     leaf_kinds = ("partners_at_least", "advice_agrees", "never")
     diagram = load_diagram(kb, cache_dir) if same else compile_diagram(kb, thresholds=bands)
-    paths: list[tuple[State, Decision]] = []
+    paths: list[tuple[Masks, Decision]] = []
     if any(inv.kind in leaf_kinds for inv in kb.invariants):
         paths = list(diagram_paths(diagram, outcome))
     prover = _Prover(full)
-    names = {a.id: a.name for a in kb.approaches}
     for inv in kb.invariants:
         if inv.kind == "no_flip_back":
             found = _monotone_witness(diagram, outcome, inv.fact)
@@ -696,7 +695,7 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
             fi = outcome.index[inv.fact]
             labels = [outcome.cells[fi][c].label for c in outcome.open_cells(outcome.full, fi)]
             steps = ", ".join(
-                f"{label}: {names.get(r, 'none') if r else 'none'}"
+                f"{label}: {kb.approach_name(r) if r else 'none'}"
                 for label, r in zip(labels, sequence, strict=True)
             )
             example = {**_example(outcome, state)}
@@ -705,7 +704,7 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
                 InvariantResult(inv, False, f"raising {inv.fact} alone flips back ({steps})", shown)
             )
             continue
-        witness: tuple[State, Decision] | None = None
+        witness: tuple[Masks, Decision] | None = None
         for state, decision in paths:
             prop = _leaf_property(inv, full, decision, never_rules.get(inv.id))
             if prop is None:
@@ -727,7 +726,7 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
     return InvariantReport(_size(outcome, outcome.full), tuple(results))
 
 
-def _leaf_message(inv: Invariant, an: Analyzer, state: State, decision: Decision) -> str:
+def _leaf_message(inv: Invariant, an: Analyzer, state: Masks, decision: Decision) -> str:
     outcome = (decision.recommendation or "none") + "".join(
         f" + {p}" for p in decision.combine_with
     )

@@ -10,16 +10,10 @@ from llm_advisor.engine.inference.outcome import Outcome, Ranked
 from llm_advisor.engine.inference.run import Firing, Result
 from llm_advisor.engine.language.facts import Case, Status
 from llm_advisor.engine.language.model import (
-    Advise,
-    Combine,
-    Derive,
-    Effect,
-    Exclude,
     KnowledgeBase,
-    Score,
     Value,
+    effect_from_json,
     effect_json,
-    technique_from_json,
 )
 
 RESULT_KEYS = ("facts", "fired", "derived", "ranking", "recommendation", "combine_with", "advice")
@@ -92,23 +86,6 @@ def stored_case(data: dict[str, Any]) -> Case:
     return Case(tuple(values), tuple(status))
 
 
-def effect_from_record(entry: dict[str, Any]) -> Effect:
-    """The inverse of `engine.model.effect_json`."""
-    if "derive" in entry:
-        return Derive(entry["derive"])
-    if "score" in entry:
-        return Score(entry["score"]["approach"], entry["score"]["delta"])
-    if "exclude" in entry:
-        return Exclude(entry["exclude"]["approach"], entry["exclude"]["reason"])
-    if "combine" in entry:
-        return Combine(*entry["combine"])
-    if "technique" in entry:
-        return technique_from_json(entry["technique"])
-    return Advise(
-        entry["advise"], tuple(entry.get("favours", ())), tuple(entry.get("rules_out", ()))
-    )
-
-
 def stored_result(record: StoredRecord) -> Result:
     """The result exactly as the record holds it (no inference is run)."""
     data = record.data
@@ -118,7 +95,7 @@ def stored_result(record: StoredRecord) -> Result:
             rule_id=entry["rule"],
             matched=tuple((name, value) for name, value in entry["matched"]),
             matched_derived=tuple((name, bool(value)) for name, value in entry["matched_derived"]),
-            effects=tuple(effect_from_record(e) for e in entry["effects"]),
+            effects=tuple(effect_from_json(e) for e in entry["effects"]),
         )
         for entry in data["fired"]
     )

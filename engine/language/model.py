@@ -222,10 +222,21 @@ def effect_json(effect: Effect) -> dict[str, Any]:
     return {"advise": effect.text, **stance}
 
 
-def technique_from_json(data: dict[str, Any]) -> Technique:
-    """The inverse of the `technique` part of `effect_json`."""
-    figures = tuple(Figure(**figure) for figure in data.get("figures", ()))
-    return Technique(data["approach"], data["name"], figures)
+def effect_from_json(data: dict[str, Any]) -> Effect:
+    """The inverse of `effect_json`."""
+    if "derive" in data:
+        return Derive(data["derive"])
+    if "score" in data:
+        return Score(data["score"]["approach"], data["score"]["delta"])
+    if "exclude" in data:
+        return Exclude(data["exclude"]["approach"], data["exclude"]["reason"])
+    if "combine" in data:
+        return Combine(*data["combine"])
+    if "technique" in data:
+        technique = data["technique"]
+        figures = tuple(Figure(**figure) for figure in technique.get("figures", ()))
+        return Technique(technique["approach"], technique["name"], figures)
+    return Advise(data["advise"], tuple(data.get("favours", ())), tuple(data.get("rules_out", ())))
 
 
 @dataclass(frozen=True)
@@ -323,6 +334,11 @@ class KnowledgeBase:
 
     def approach(self, approach_id: str) -> Approach:
         return next(a for a in self.approaches if a.id == approach_id)
+
+    def approach_name(self, approach_id: str) -> str:
+        """An approach's name, or the id itself for one this rule base does not have (a stored
+        record can name approaches a later rule base dropped)."""
+        return next((a.name for a in self.approaches if a.id == approach_id), approach_id)
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
