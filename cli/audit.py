@@ -118,6 +118,16 @@ def summary_json(record: StoredRecord) -> dict[str, Any]:
     }
 
 
+output_option = click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+
+
 @click.group()
 def audit() -> None:
     """Inspect the hash-chained audit trail of recommendations."""
@@ -292,14 +302,7 @@ def verify(
 
 
 @audit.command("checkpoint")
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    metavar="FILE",
-    default=None,
-    help="Write to FILE instead of stdout.",
-)
+@output_option
 @audit_db_option
 def checkpoint(output: str | None, audit_db: str | None) -> None:
     """Write a signed statement of the store's state, to keep elsewhere.
@@ -323,14 +326,7 @@ def checkpoint(output: str | None, audit_db: str | None) -> None:
 
 
 @audit.command("key")
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    metavar="FILE",
-    default=None,
-    help="Write to FILE instead of stdout.",
-)
+@output_option
 def key(output: str | None) -> None:
     """Print your public signing key (PEM), for reviewers to trust with --public-key.
 
@@ -445,14 +441,7 @@ def print_replay(rerun: Replay, against: str) -> None:
 
 
 @audit.command("export")
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    metavar="FILE",
-    default=None,
-    help="Write to FILE instead of stdout.",
-)
+@output_option
 @filter_options
 @audit_db_option
 def export(
