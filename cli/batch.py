@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
-from llm_advisor.cli.options import diagram_cache_dir, load_kb, rules_option
+from llm_advisor.cli.options import cache_dir, load_kb, rules_option
 from llm_advisor.cli.wording import plural
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def batch(
             on_error=on_error,
             on_warning=on_warning,
             on_progress=progress,
-            cache_dir=diagram_cache_dir(),
+            cache_dir=cache_dir(),
         )
     print_summary(summary, output, trace, jobs)
 

@@ -11,7 +11,7 @@ import click
 
 from llm_advisor.cli.options import (
     audit_db_option,
-    diagram_cache_dir,
+    cache_dir,
     fact_option,
     facts_file_option,
     load_kb,
@@ -171,7 +171,7 @@ def diagram(
         case_note,
         view,
         chosen_approach,
-        cache_dir=diagram_cache_dir(),
+        cache_dir=cache_dir(),
     )
     document = render(kb, request)
 
@@ -241,7 +241,7 @@ def _write_book(
         )
     check_writable(output, "pdf")
     kb = load_kb(rules_dir)
-    document = book(kb, chosen_paper, _date(date_text, "pdf"), diagram_cache_dir())
+    document = book(kb, chosen_paper, _date(date_text, "pdf"), cache_dir())
     write_file(output, document.data, "pdf")
     click.echo(f"Wrote {output} (PDF, {document.pages} pages).", err=True)
 
@@ -286,7 +286,7 @@ def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:
 
     fmt = format_for(path, None, format_option=False)
     document = write_diagram(
-        kb, path, fmt=fmt, case=result.case, date=_date(None, fmt), cache_dir=diagram_cache_dir()
+        kb, path, fmt=fmt, case=result.case, date=_date(None, fmt), cache_dir=cache_dir()
     )
     pages = f", {document.pages} pages" if document.pages > 1 else ""
     click.echo(f"Wrote {path} ({fmt.upper()}{pages}) with this case's path highlighted.", err=True)

@@ -50,9 +50,9 @@ facts_file_option = click.option(
 CACHE_ENV = "LLM_ADVISOR_CACHE_DIR"
 
 
-def diagram_cache_dir() -> Path:
-    """Where compiled decision diagrams are kept: `$LLM_ADVISOR_CACHE_DIR`, else the user cache
-    directory."""
+def cache_dir() -> Path:
+    """Where validated rule bases and compiled decision diagrams are kept between runs:
+    `$LLM_ADVISOR_CACHE_DIR`, else the user cache directory."""
     import os
 
     override = os.environ.get(CACHE_ENV)
@@ -66,7 +66,7 @@ def diagram_cache_dir() -> Path:
 def load_kb(rules_dir: Path | None) -> KnowledgeBase:
     from llm_advisor.engine.language.loader import load_knowledge_base
 
-    return load_knowledge_base(rules_dir)
+    return load_knowledge_base(rules_dir, cache_dir())
 
 
 def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, object]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from llm_advisor.cli.options import diagram_cache_dir, json_option, load_kb, rules_option
+from llm_advisor.cli.options import cache_dir, json_option, load_kb, rules_option
 from llm_advisor.cli.report import effect_text
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import InputError, RuleError
@@ -161,8 +161,8 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
     )
 
     kb = load_kb(rules_dir)
-    findings = check(kb, cache_dir=diagram_cache_dir())
-    proof = prove_invariants(kb, diagram_cache_dir())
+    findings = check(kb, cache_dir=cache_dir())
+    proof = prove_invariants(kb, cache_dir())
     findings.extend(
         Finding(
             "error",
@@ -175,7 +175,7 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
         for r in proof.violated
     )
     if cross:
-        findings.extend(cross_check(kb, cross, seed, diagram_cache_dir()))
+        findings.extend(cross_check(kb, cross, seed, cache_dir()))
     findings.sort(key=lambda f: f.level != "error")
     errors = sum(f.level == "error" for f in findings)
     if as_json:
@@ -243,7 +243,7 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
     from llm_advisor.engine.analysis.verification import diff
 
     old, new = _load_named(old_dir), _load_named(new_dir)
-    result = diff(old, new, diagram_cache_dir())
+    result = diff(old, new, cache_dir())
 
     def outcome(d: object) -> str:
         rec = getattr(d, "recommendation", None) or "none"

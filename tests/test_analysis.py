@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llm_advisor.cli.options import diagram_cache_dir
+from llm_advisor.cli.options import cache_dir
 from llm_advisor.engine import load_knowledge_base
 from llm_advisor.engine.analysis.diagram import compile_diagram, load_diagram
 from llm_advisor.engine.analysis.partial import Analyzer, Decision
@@ -134,7 +134,7 @@ def test_diagram_cache_is_keyed_by_fingerprint(
 ) -> None:
     monkeypatch.setenv("LLM_ADVISOR_CACHE_DIR", str(tmp_path))
     kb = load_knowledge_base(KBS / "layered")
-    first = load_diagram(kb, diagram_cache_dir())
+    first = load_diagram(kb, cache_dir())
     files = list(tmp_path.glob(f"diagram-{kb.fingerprint[:32]}-*.json"))
     assert len(files) == 1
 
@@ -144,7 +144,7 @@ def test_diagram_cache_is_keyed_by_fingerprint(
         raise AssertionError("the cached diagram should have been used")
 
     monkeypatch.setattr(diagram, "compile_diagram", fail)
-    assert load_diagram(kb, diagram_cache_dir()) == first
+    assert load_diagram(kb, cache_dir()) == first
 
 
 def test_given_facts_give_the_sub_diagram() -> None:
@@ -211,7 +211,7 @@ def test_shipped_core_bands_agree(shipped: tuple[KnowledgeBase, Analyzer], setti
     from llm_advisor.engine.language.facts import make_case
 
     kb, an = shipped
-    diagram = load_diagram(kb, diagram_cache_dir())
+    diagram = load_diagram(kb, cache_dir())
     fixed = make_case(kb, SETTINGS[setting]).known()
     cores = [[cell.value for cell in an.cells[an.index[name]]] for name in CORE]
     for combo in itertools.product(*cores):

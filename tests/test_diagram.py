@@ -23,7 +23,7 @@ from diagram_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_advisor.cli.options import diagram_cache_dir
+from llm_advisor.cli.options import cache_dir
 from llm_advisor.diagrams import graphviz as gv
 from llm_advisor.diagrams.export import Request, page_scenes, render
 from llm_advisor.diagrams.paginate import PAPERS
@@ -101,7 +101,7 @@ def pdf_pages(path: Path) -> list[tuple[float, float]]:
 def test_dot_draws_every_node_and_edge(name: str) -> None:
     kb = kb_named(name)
     source = render(kb, Request("dot", view="detail")).data.decode("utf-8")
-    check_complete(kb, load_diagram(kb, diagram_cache_dir()), parse_dot(source))
+    check_complete(kb, load_diagram(kb, cache_dir()), parse_dot(source))
 
 
 @needs_dot
@@ -110,7 +110,7 @@ def test_graphviz_reads_the_same_nodes_and_edges(name: str) -> None:
     kb = kb_named(name)
     source = render(kb, Request("dot", view="detail")).data.decode("utf-8")
     drawn = parse_dot_json(gv.run_dot(source, "json"))
-    check_complete(kb, load_diagram(kb, diagram_cache_dir()), drawn)
+    check_complete(kb, load_diagram(kb, cache_dir()), drawn)
     assert drawn.nodes.keys() == parse_dot(source).nodes.keys()
 
 
@@ -118,13 +118,13 @@ def test_graphviz_reads_the_same_nodes_and_edges(name: str) -> None:
 def test_mermaid_draws_every_node_and_edge(name: str) -> None:
     kb = kb_named(name)
     title, drawn = parse_mermaid(render(kb, Request("mermaid")).data.decode("utf-8"))
-    check_complete(kb, load_diagram(kb, diagram_cache_dir()), drawn)
+    check_complete(kb, load_diagram(kb, cache_dir()), drawn)
     assert kb.fingerprint[:12] in title
 
 
 def test_shipped_rule_base_is_drawn_completely() -> None:
     kb = shipped()
-    diagram = load_diagram(kb, diagram_cache_dir())
+    diagram = load_diagram(kb, cache_dir())
     check_complete(
         kb, diagram, parse_dot(render(kb, Request("dot", view="detail")).data.decode("utf-8"))
     )
@@ -134,7 +134,7 @@ def test_shipped_rule_base_is_drawn_completely() -> None:
 
 def test_answers_are_shown_in_the_users_units() -> None:
     kb = kb_named("tricky")
-    labels = {label for _, _, label in expected_edges(load_diagram(kb, diagram_cache_dir()))}
+    labels = {label for _, _, label in expected_edges(load_diagram(kb, cache_dir()))}
     assert {"< $20k", "$20k–$250k", "≥ $250k", "< $250k", "yes", "no"} <= labels
     assert not any("," in label and "$" in label for label in labels), "bands merge into one range"
 
@@ -214,7 +214,7 @@ def test_highlight_follows_known_facts_and_every_branch_of_unknown_ones(
     from llm_advisor.engine.analysis.partial import Analyzer
 
     kb = kb_named("mini")
-    diagram = load_diagram(kb, diagram_cache_dir())
+    diagram = load_diagram(kb, cache_dir())
     case = make_case(kb, {k: v for k, v in raw.items() if v != "unknown"}, use_defaults=False)
     source = render(kb, Request("dot", case=case)).data.decode()
     nodes, edges = highlighted(source)
@@ -254,7 +254,7 @@ WIDE_FACTS = {
 @given(st.fixed_dictionaries(WIDE_FACTS))
 def test_paths_agree_with_inference_on_sampled_cases(raw: dict[str, str]) -> None:
     kb = kb_named("wide")
-    diagram = load_diagram(kb, diagram_cache_dir())
+    diagram = load_diagram(kb, cache_dir())
     case = make_case(kb, raw)
     document = render(kb, Request("mermaid", case=case, view="detail"))  # checks inference
     assert document.path is not None and document.path.decision is not None
@@ -325,7 +325,7 @@ def test_a_large_diagram_is_split_into_full_size_pages(tmp_path: Path) -> None:
 @needs_dot
 def test_pages_share_out_the_questions_and_point_to_each_other() -> None:
     kb = kb_named("wide")
-    diagram = load_diagram(kb, diagram_cache_dir())
+    diagram = load_diagram(kb, cache_dir())
     sheet = PAPERS["a4"]
     pages, scenes = page_scenes(kb, diagram, None, sheet, "T", [])
     questions = {n for n in diagram.reachable() if isinstance(diagram.nodes[n], Question)}
@@ -347,7 +347,7 @@ def test_pages_share_out_the_questions_and_point_to_each_other() -> None:
 @needs_dot
 def test_a_path_across_pages_is_highlighted_on_every_page() -> None:
     kb = kb_named("wide")
-    diagram = load_diagram(kb, diagram_cache_dir())
+    diagram = load_diagram(kb, cache_dir())
     raw = {"domain": "travel", "channel": "voice", "language": "mixed", "documents": "7B"}
     case = make_case(kb, {**raw, "regulated": "yes"})
     path = case_path(kb, diagram, dict(case.values))

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, parse_dot, parse_mermaid
 
 from llm_advisor.cli.main import cli
-from llm_advisor.cli.options import diagram_cache_dir
+from llm_advisor.cli.options import cache_dir
 from llm_advisor.engine.analysis.diagram import Leaf, load_diagram
 from llm_advisor.engine.audit import record_result
 from llm_advisor.engine.inference.run import evaluate
@@ -232,7 +232,7 @@ def test_highlight_an_audit_record(tmp_path: Path) -> None:
         assert out.exit_code == 0, out.output
         drawn = parse_dot(out.stdout)
         bold = {t: h for t, h, a in drawn.edges if a.get("penwidth") == "3"}
-        diagram = load_diagram(kb, diagram_cache_dir())
+        diagram = load_diagram(kb, cache_dir())
         node = f"n{diagram.root}"
         while node in bold:
             node = bold[node]

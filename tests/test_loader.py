@@ -641,3 +641,38 @@ def test_every_shipped_effect_survives_its_json_both_ways() -> None:
     assert {type(e).__name__ for e in effects} >= {"Derive", "Score", "Exclude", "Advise"}
     for effect in effects:
         assert effect_from_json(json.loads(json.dumps(effect_json(effect)))) == effect
+
+
+# --- the cache of validated rule bases ----------------------------------------------------------
+
+
+def test_a_cached_rule_base_equals_a_fresh_load_and_follows_its_files(tmp_path: Path) -> None:
+    kb_dir = copy_mini(tmp_path)
+    cache = tmp_path / "cache"
+    fresh = load_knowledge_base(kb_dir)
+    assert load_knowledge_base(kb_dir, cache) == fresh  # validated and stored
+    assert len(list(cache.glob("rulebase-*.pickle"))) == 1
+    assert load_knowledge_base(kb_dir, cache) == fresh  # read back
+    moved = tmp_path / "moved"
+    shutil.copytree(kb_dir, moved)
+    assert load_knowledge_base(moved, cache).directory == str(moved)
+    edit(kb_dir / "approaches.yaml", "name: Cheap", "name: Cheaper")
+    assert load_knowledge_base(kb_dir, cache).approach("cheap").name == "Cheaper"
+
+
+def test_a_broken_cache_entry_only_costs_the_load(tmp_path: Path) -> None:
+    kb_dir = copy_mini(tmp_path)
+    cache = tmp_path / "cache"
+    fresh = load_knowledge_base(kb_dir, cache)
+    (entry,) = cache.glob("rulebase-*.pickle")
+    entry.write_bytes(b"not a pickle")
+    assert load_knowledge_base(kb_dir, cache) == fresh
+
+
+def test_a_cached_rule_base_is_still_checked_for_errors(tmp_path: Path) -> None:
+    kb_dir = copy_mini(tmp_path)
+    cache = tmp_path / "cache"
+    load_knowledge_base(kb_dir, cache)
+    edit(kb_dir / "approaches.yaml", "tie_break: complexity", "tie_break: price")
+    with pytest.raises(RuleError):
+        load_knowledge_base(kb_dir, cache)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS
 
 from llm_advisor.cli.main import cli
-from llm_advisor.cli.options import diagram_cache_dir
+from llm_advisor.cli.options import cache_dir
 from llm_advisor.diagrams.export import Request, render
 from llm_advisor.diagrams.mermaid import too_large
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
@@ -85,7 +85,7 @@ def summaries(detail: DecisionDiagram, kb: KnowledgeBase) -> list[DecisionDiagra
 def test_every_leaf_lists_exactly_the_outcomes_of_its_cases(name: str) -> None:
     kb = load_knowledge_base(KBS / name)
     an = Analyzer(kb)
-    detail = load_diagram(kb, diagram_cache_dir())
+    detail = load_diagram(kb, cache_dir())
     opened = 0
     for summary in summaries(detail, kb):
         for region, listed, _ in leaves(summary):
@@ -117,7 +117,7 @@ def witness(detail: DecisionDiagram, region: Region, wanted: Decision) -> tuple[
 def test_the_shipped_overview_is_exact_by_sampling_and_witnesses() -> None:
     kb = load_knowledge_base()
     an = Analyzer(kb)
-    detail = load_diagram(kb, diagram_cache_dir())
+    detail = load_diagram(kb, cache_dir())
     rng = random.Random(2026)
     for summary in summaries(detail, kb)[:3]:
         for region, listed, _ in leaves(summary):
@@ -131,7 +131,7 @@ def test_the_shipped_overview_is_exact_by_sampling_and_witnesses() -> None:
 
 def test_the_overview_asks_in_the_rule_base_order_within_its_budget() -> None:
     kb = load_knowledge_base()
-    overview = summarize(load_diagram(kb, diagram_cache_dir()))
+    overview = summarize(load_diagram(kb, cache_dir()))
     questions = [n for n in overview.reachable() if isinstance(overview.nodes[n], Question)]
     assert 1 <= len(questions) <= OVERVIEW_BUDGET
     root = overview.nodes[overview.root]
@@ -254,7 +254,7 @@ def test_the_book_is_overview_approaches_appendix_and_index(tmp_path: Path) -> N
     index = text(pages)
     assert "Index of the appendix" in index
     # Every question of the exact diagram is listed with the appendix pages it is on.
-    detail = load_diagram(kb, diagram_cache_dir())
+    detail = load_diagram(kb, cache_dir())
     asked = {detail.facts[n.fact] for n in detail.nodes if isinstance(n, Question)}
     assert all(name in index for name in asked)
 
@@ -293,7 +293,7 @@ def test_the_readme_example_follows_every_branch_of_unknown_facts(tmp_path: Path
     line = next(x for x in done.output.splitlines() if x.startswith("Highlighted path:"))
     kb = load_knowledge_base()
     an = Analyzer(kb)
-    detail = load_diagram(kb, diagram_cache_dir())
+    detail = load_diagram(kb, cache_dir())
     case = make_case(kb, {"problem_type": "knowledge", "change_frequency": "daily"})
     masks = detail.masks_of(an, dict(case.values))  # with the documented defaults
     outcomes = detail.trace(masks).outcomes(detail)

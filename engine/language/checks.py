@@ -9,9 +9,6 @@ from llm_advisor.engine.errors import RuleError
 from llm_advisor.engine.language import quantity
 from llm_advisor.engine.language.source import Mapping, Sequence
 
-SCHEMA_FILES = ("facts.yaml", "approaches.yaml", "sources.yaml")
-INVARIANTS_FILE = "invariants.yaml"
-"""Optional: the properties every case must satisfy, proven by `rules check`."""
 FIGURE_UNITS = (*quantity.UNITS, "flops")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")

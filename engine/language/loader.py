@@ -10,18 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from llm_advisor.engine.errors import InputError, RuleError
-from llm_advisor.engine.language.checks import INVARIANTS_FILE, SCHEMA_FILES, RuleFileChecker
-from llm_advisor.engine.language.declarations import load_approaches, load_facts, load_sources
-from llm_advisor.engine.language.invariants import load_invariants
 from llm_advisor.engine.language.model import (
     Invariant,
     KnowledgeBase,
     Rule,
     RuleFile,
 )
-from llm_advisor.engine.language.rules import RuleReader
-from llm_advisor.engine.language.source import load_file, parse_bytes
-from llm_advisor.engine.language.strata import derived_tests, strata_of
+
+SCHEMA_FILES = ("facts.yaml", "approaches.yaml", "sources.yaml")
+INVARIANTS_FILE = "invariants.yaml"
+"""Optional: the properties every case must satisfy, proven by `rules check`."""
 
 
 def default_rules_dir() -> Path:
@@ -39,26 +37,34 @@ def fingerprint(files: tuple[RuleFile, ...]) -> str:
     return digest.hexdigest()
 
 
-def load_knowledge_base(directory: Path | str | None = None) -> KnowledgeBase:
-    """Load, validate and index the rule base in `directory` (default: the shipped one)."""
+def load_knowledge_base(
+    directory: Path | str | None = None, cache_dir: Path | None = None
+) -> KnowledgeBase:
+    """Load, validate and index the rule base in `directory` (default: the shipped one); with a
+    `cache_dir`, a rule base validated before is read back from there."""
     root = Path(directory) if directory is not None else default_rules_dir()
     if not root.is_dir():
         why = "a file, not a directory" if root.exists() else "no such directory"
         raise InputError(f"{root}: not a rule base directory ({why})", item=str(root))
-    docs: dict[str, Any] = {}
-    files: list[RuleFile] = []
-    paths = sorted(root.glob("*.yaml"))
     for name in SCHEMA_FILES:
         if not (root / name).is_file():
             raise InputError(
                 f"{root / name}: missing (every rule base needs {', '.join(SCHEMA_FILES)})",
                 item=name,
             )
-    for path in paths:
-        doc, raw = load_file(path)
-        docs[path.name] = doc
-        files.append(RuleFile(path.name, raw))
-    return _knowledge_base(docs, files, str(root))
+    files = tuple(_read(path) for path in sorted(root.glob("*.yaml")))
+    if cache_dir is None:
+        return load_rule_files(files, str(root))
+    from llm_advisor.engine.language.cache import cached_knowledge_base
+
+    return cached_knowledge_base(files, str(root), cache_dir, load_rule_files)
+
+
+def _read(path: Path) -> RuleFile:
+    try:
+        return RuleFile(path.name, path.read_bytes())
+    except OSError as err:
+        raise RuleError(path.name, 1, f"cannot read: {err.strerror or err}") from None
 
 
 def load_rule_files(files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
@@ -71,6 +77,8 @@ def load_rule_files(files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
                 f"{where}: {name} missing (every rule base needs {', '.join(SCHEMA_FILES)})",
                 item=name,
             )
+    from llm_advisor.engine.language.source import parse_bytes
+
     ordered = sorted(files, key=lambda f: f.name)
     for rule_file in ordered:
         docs[rule_file.name] = parse_bytes(rule_file.content, rule_file.name)
@@ -79,6 +87,13 @@ def load_rule_files(files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
 
 def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> KnowledgeBase:
     """A knowledge base from the parsed documents of its files, by file name."""
+    # Validation is imported only when a rule base is validated (not when it comes from a cache).
+    from llm_advisor.engine.language.checks import RuleFileChecker
+    from llm_advisor.engine.language.declarations import load_approaches, load_facts, load_sources
+    from llm_advisor.engine.language.invariants import load_invariants
+    from llm_advisor.engine.language.rules import RuleReader
+    from llm_advisor.engine.language.strata import derived_tests, strata_of
+
     names = sorted(docs)
     facts = load_facts(RuleFileChecker("facts.yaml"), docs["facts.yaml"])
     approaches, tie_break = load_approaches(

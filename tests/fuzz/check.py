@@ -26,9 +26,8 @@ import durable_rules_engine
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.errors import AdvisorError, InputError, RuleError
 from llm_advisor.engine.inference.run import Engine
-from llm_advisor.engine.language.checks import SCHEMA_FILES
 from llm_advisor.engine.language.facts import Case
-from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.loader import SCHEMA_FILES, load_knowledge_base
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 from .rulebase import Files, Mutant, mutants

@@ -19,8 +19,7 @@ from typing import Any
 
 import yaml
 
-from llm_advisor.engine.language.checks import SCHEMA_FILES
-from llm_advisor.engine.language.loader import default_rules_dir
+from llm_advisor.engine.language.loader import SCHEMA_FILES, default_rules_dir
 
 Files = dict[str, bytes | None]
 """A rule base directory: file name -> content; None makes a directory of that name instead."""
