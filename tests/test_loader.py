@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -676,3 +677,14 @@ def test_a_cached_rule_base_is_still_checked_for_errors(tmp_path: Path) -> None:
     edit(kb_dir / "approaches.yaml", "tie_break: complexity", "tie_break: price")
     with pytest.raises(RuleError):
         load_knowledge_base(kb_dir, cache)
+
+
+def test_files_in_memory_load_like_their_directory(tmp_path: Path) -> None:
+    from llm_advisor.engine.language.loader import MemorySource, load
+
+    from_dir = load_knowledge_base(MINI.parent / "layered")
+    in_memory = load(MemorySource(from_dir.files, "somewhere"))
+    assert in_memory == replace(from_dir, directory="somewhere")
+    without = tuple(f for f in from_dir.files if f.name != "sources.yaml")
+    with pytest.raises(InputError, match=r"somewhere: sources\.yaml missing"):
+        load(MemorySource(without, "somewhere"))

@@ -77,7 +77,7 @@ class Trace:
         return outcomes[0] if len(outcomes) == 1 else None
 
 
-class Compiler:
+class DiagramBuilder:
     """Builds the reduced, shared diagram; node 0 is the root."""
 
     def __init__(self, analyzer: Analyzer, limit: int = 200_000) -> None:
@@ -277,14 +277,14 @@ def compile_diagram(
     """Compile the diagram of a rule base (optionally below some facts fixed in advance, and
     with quantities split at extra thresholds)."""
     an = Analyzer(kb, thresholds, outcome_only=True)
-    compiler = Compiler(an)
+    builder = DiagramBuilder(an)
     # The compilation allocates about a million small tuples, none in a reference cycle, while
     # the analysis cache grows; the cyclic garbage collector would rescan that cache over and
     # over (a third of the time), so it is paused. Reference counting still frees everything.
     paused = gc.isenabled()
     gc.disable()
     try:
-        root = compiler.build(an.state_of(dict(given or {})))
+        root = builder.build(an.state_of(dict(given or {})))
     finally:
         if paused:
             gc.enable()
@@ -293,7 +293,7 @@ def compile_diagram(
         kb.fact_names,
         tuple(tuple(cell.label for cell in cells) for cells in an.cells),
         root,
-        tuple(compiler.nodes),
+        tuple(builder.nodes),
     )
 
 

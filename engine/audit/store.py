@@ -275,7 +275,7 @@ class AuditStore:
 
     def knowledge_base(self, fingerprint: str) -> KnowledgeBase:
         """Load the stored rule files of a fingerprint, in memory, exactly as they were recorded."""
-        from llm_advisor.engine.language.loader import load_rule_files
+        from llm_advisor.engine.language.loader import MemorySource, load
 
         files = self.rule_files(fingerprint)
         if not files:
@@ -291,7 +291,7 @@ class AuditStore:
                 )
         where = f"audit store (rule base {fingerprint[:12]})"
         try:
-            kb = load_rule_files(files, where)
+            kb = load(MemorySource(files, where))
         except InputError as err:
             raise AuditError(
                 f"the stored rule base {fingerprint[:12]} no longer loads: {err}"

@@ -6,8 +6,9 @@ or values, type mismatches, bad quantities, duplicate ids, unknown sources, deri
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.language.model import (
@@ -37,27 +38,78 @@ def fingerprint(files: tuple[RuleFile, ...]) -> str:
     return digest.hexdigest()
 
 
+class RuleBaseSource(Protocol):
+    """Where the files of a rule base come from (GoRules zen's `DecisionLoader` is the model):
+    a directory, files held in memory, or a record's stored rule base in the audit store."""
+
+    @property
+    def where(self) -> str:
+        """What messages call the rule base (its directory, or where it is stored)."""
+        ...
+
+    def files(self) -> tuple[RuleFile, ...]:
+        """Its files, every schema file among them; `InputError` when it has none to give."""
+        ...
+
+
+@dataclass(frozen=True)
+class DirectorySource:
+    """The `*.yaml` files of a rule base directory."""
+
+    path: Path
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def files(self) -> tuple[RuleFile, ...]:
+        root = self.path
+        if not root.is_dir():
+            why = "a file, not a directory" if root.exists() else "no such directory"
+            raise InputError(f"{root}: not a rule base directory ({why})", item=str(root))
+        for name in SCHEMA_FILES:
+            if not (root / name).is_file():
+                raise InputError(
+                    f"{root / name}: missing (every rule base needs {', '.join(SCHEMA_FILES)})",
+                    item=name,
+                )
+        return tuple(_read(path) for path in sorted(root.glob("*.yaml")))
+
+
+@dataclass(frozen=True)
+class MemorySource:
+    """Rule files held in memory, called `where` in messages."""
+
+    rule_files: tuple[RuleFile, ...]
+    where: str
+
+    def files(self) -> tuple[RuleFile, ...]:
+        for name in SCHEMA_FILES:
+            if name not in {f.name for f in self.rule_files}:
+                raise InputError(
+                    f"{self.where}: {name} missing (every rule base needs {', '.join(SCHEMA_FILES)})",
+                    item=name,
+                )
+        return tuple(sorted(self.rule_files, key=lambda f: f.name))
+
+
+def load(source: RuleBaseSource, cache_dir: Path | None = None) -> KnowledgeBase:
+    """Load, validate and index a rule base; with a `cache_dir`, one validated before is read
+    back from there."""
+    files = source.files()
+    if cache_dir is None:
+        return _validated(files, source.where)
+    from llm_advisor.engine.language.cache import cached_knowledge_base
+
+    return cached_knowledge_base(files, source.where, cache_dir, _validated)
+
+
 def load_knowledge_base(
     directory: Path | str | None = None, cache_dir: Path | None = None
 ) -> KnowledgeBase:
-    """Load, validate and index the rule base in `directory` (default: the shipped one); with a
-    `cache_dir`, a rule base validated before is read back from there."""
+    """The rule base in `directory` (default: the shipped one); see `load`."""
     root = Path(directory) if directory is not None else default_rules_dir()
-    if not root.is_dir():
-        why = "a file, not a directory" if root.exists() else "no such directory"
-        raise InputError(f"{root}: not a rule base directory ({why})", item=str(root))
-    for name in SCHEMA_FILES:
-        if not (root / name).is_file():
-            raise InputError(
-                f"{root / name}: missing (every rule base needs {', '.join(SCHEMA_FILES)})",
-                item=name,
-            )
-    files = tuple(_read(path) for path in sorted(root.glob("*.yaml")))
-    if cache_dir is None:
-        return load_rule_files(files, str(root))
-    from llm_advisor.engine.language.cache import cached_knowledge_base
-
-    return cached_knowledge_base(files, str(root), cache_dir, load_rule_files)
+    return load(DirectorySource(root), cache_dir)
 
 
 def _read(path: Path) -> RuleFile:
@@ -67,22 +119,12 @@ def _read(path: Path) -> RuleFile:
         raise RuleError(path.name, 1, f"cannot read: {err.strerror or err}") from None
 
 
-def load_rule_files(files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
-    """Load, validate and index a rule base held in memory (a stored one, for replay);
-    `where` names it in place of a directory."""
-    docs: dict[str, Any] = {}
-    for name in SCHEMA_FILES:
-        if name not in {f.name for f in files}:
-            raise InputError(
-                f"{where}: {name} missing (every rule base needs {', '.join(SCHEMA_FILES)})",
-                item=name,
-            )
+def _validated(files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
+    """Parse every file, then validate and index the whole."""
     from llm_advisor.engine.language.source import parse_bytes
 
-    ordered = sorted(files, key=lambda f: f.name)
-    for rule_file in ordered:
-        docs[rule_file.name] = parse_bytes(rule_file.content, rule_file.name)
-    return _knowledge_base(docs, ordered, where)
+    docs = {rule_file.name: parse_bytes(rule_file.content, rule_file.name) for rule_file in files}
+    return _knowledge_base(docs, list(files), where)
 
 
 def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> KnowledgeBase:
