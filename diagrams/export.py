@@ -57,6 +57,8 @@ SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
 SUBTITLE_WRAP = 120
 APPROACH_BUDGET = 20
+APPROACH_LEAVES = 10
+"""Leaves of a per-approach view: its leaves say more than the overview's, in as many lines."""
 """Questions a per-approach view asks at most."""
 POINTER = "(exact: --detail)"
 """Where a leaf that lists several outcomes sends the reader."""
@@ -150,7 +152,12 @@ def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> Dec
                 f"{', '.join(kb.approach_ids)})",
                 item=str(request.approach),
             )
-        return summarize(detail, classify=recommends(request.approach), budget=APPROACH_BUDGET)
+        return summarize(
+            detail,
+            classify=recommends(request.approach),
+            budget=APPROACH_BUDGET,
+            leaves=APPROACH_LEAVES,
+        )
     return detail
 
 
@@ -199,9 +206,10 @@ def titles(
     elif request.view == "approach":
         lines.extend(
             _wrap(
-                "Questions in the rule base's order. A dashed leaf: recommended in some of its "
-                "cases, depending on the facts named; the exact diagram "
-                f"({exact}) asks them."
+                "How to read: questions in the rule base's order, only those that narrow the "
+                "choice most. A solid leaf: the approach is recommended there in every case, "
+                "or in none (then what is). A dashed leaf: recommended in some of its cases, "
+                f"depending mainly on the facts named; the exact diagram ({exact}) asks them."
             )
         )
     return title, lines
@@ -398,7 +406,9 @@ def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Docum
     for approach in kb.approach_ids:
         request = Request("pdf", paper, date, view="approach", approach=approach)
         title, subtitle = titles(kb, request, None, "the appendix")
-        shown = summarize(detail, classify=recommends(approach), budget=APPROACH_BUDGET)
+        shown = summarize(
+            detail, classify=recommends(approach), budget=APPROACH_BUDGET, leaves=APPROACH_LEAVES
+        )
         leaves = Leaves(pointer, focus=approach, aligned=True)
         scene = build_scene(kb, shown, title=title, subtitle=subtitle, leaves=leaves)
         parts.append(one_page(kb, scene, sheet))

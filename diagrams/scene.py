@@ -317,6 +317,17 @@ def primary_text(
     return lines, wrap("+ combinations with " + ", ".join(names[p] for p in partners), OPEN_WRAP)
 
 
+def compact_text(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> str:
+    """Outcomes on one line: the recommendations, then the partners they may be combined with."""
+    lines, _ = primary_text(kb, outcomes)
+    names = {a.id: short_name(a.name) for a in kb.approaches}
+    partners = [a for a in kb.approach_ids if any(a in d.combine_with for d in outcomes)]
+    text = " ".join(lines)
+    if partners:
+        text += " (or combined: + " + ", ".join(names[p] for p in partners) + ")"
+    return text
+
+
 def depends_text(kb: KnowledgeBase, diagram: DecisionDiagram, depends: Sequence[int]) -> str:
     """What a leaf's outcome depends on: the facts that separate its outcomes most (the summary
     lists them first), "mainly" when there are more than `MAINLY_SHOWN`."""
@@ -353,18 +364,14 @@ def open_node(
         other = [d for d in outcomes if d.recommendation != style.focus]
         if not other:
             lines, approach, kind = (name,), style.focus, "leaf"
-            detail = tuple(wrap(" · ".join(outcome_names(kb, mine)), OPEN_WRAP))
+            detail = wrap(compact_text(kb, mine), OPEN_WRAP)
         elif not mine:
             lines, kind = (f"Not {name}",), "leaf"
-            detail = wrap("→ " + " · ".join(outcome_names(kb, other)), OPEN_WRAP)
+            detail = wrap("→ " + compact_text(kb, other), OPEN_WRAP)
         else:
             lines = (f"{name} in some cases",)
-            detail = wrap(
-                " · ".join(outcome_names(kb, mine))
-                + "; otherwise "
-                + " · ".join(outcome_names(kb, other)),
-                OPEN_WRAP,
-            )
+            text = f"{compact_text(kb, mine)}; otherwise {compact_text(kb, other)}"
+            detail = wrap(text, OPEN_WRAP + 40)
     if depends:
         pointer = style.pointers.get(leaf, style.pointer)
         text = depends_text(kb, diagram, depends) + (f" {pointer}" if pointer else "")

@@ -333,14 +333,19 @@ def test_each_question_narrows_and_open_leaves_name_their_separators_first() -> 
 
 
 @pytest.mark.skipif(not HAVE_DOT, reason="needs dot")
-@pytest.mark.parametrize("paper", ["a4", "letter"])
-def test_the_overview_prints_at_seven_points_or_more(paper: str) -> None:
-    """Scaled to fit the landscape page, the smallest text of the overview stays >= 7 pt."""
+@pytest.mark.parametrize(
+    ("paper", "approach"), [("a4", None), ("letter", None), ("a4", "fine_tuning"), ("a4", "rag")]
+)
+def test_the_overview_prints_at_seven_points_or_more(paper: str, approach: str | None) -> None:
+    """Scaled to fit the landscape page, the smallest text of the overview (and of an
+    approach's view) stays >= 7 pt."""
     from llm_advisor.diagrams import graphviz as gv
     from llm_advisor.diagrams.paginate import PAPERS
 
     kb = load_knowledge_base()
-    dot = render(kb, Request("dot", paper, view="overview")).data.decode("utf-8")
+    view = "overview" if approach is None else "approach"
+    request = Request("dot", paper, view=view, approach=approach)
+    dot = render(kb, request).data.decode("utf-8")
     width, height = gv.measure([dot])[0]
     usable_w, usable_h = PAPERS[paper].usable
     scale = min(1.0, usable_w / width, usable_h / height)
