@@ -395,7 +395,7 @@ def book(kb: KnowledgeBase, paper: str = "a4", date: str | None = None) -> Docum
     heading = f"Appendix: the exact decision diagram · {rulebase}"
     pages, scenes = page_scenes(kb, detail, None, sheet, heading, [])
     index_page += len(pages)
-    pointer = f"(exact: appendix, index on page {index_page})"
+    pointer = f"(exact: appendix, index p. {index_page})"
     parts = []
     overview = Request("pdf", paper, date, view="overview")
     title, subtitle = titles(kb, overview, None, "the appendix")

@@ -50,7 +50,7 @@ FADED_LINE = "#cfcfcf"
 
 WRAP = 26
 LEAF_WRAP = 24
-OPEN_WRAP = 56
+OPEN_WRAP = 64
 """Characters per line of node text before it wraps."""
 MAINLY_SHOWN = 3
 """Facts a leaf that lists several outcomes names as what it depends on."""
@@ -371,11 +371,11 @@ def open_node(
         else:
             lines = (f"{name} in some cases",)
             text = f"{compact_text(kb, mine)}; otherwise {compact_text(kb, other)}"
-            detail = wrap(text, OPEN_WRAP + 40)
+            detail = wrap(text, OPEN_WRAP + 32)
     if depends:
         pointer = style.pointers.get(leaf, style.pointer)
         text = depends_text(kb, diagram, depends) + (f" {pointer}" if pointer else "")
-        detail = (*detail, *wrap(text, OPEN_WRAP + 40))
+        detail = (*detail, *wrap(text, OPEN_WRAP + 32))
     order = {a: i for i, a in enumerate(kb.approach_ids)}
     named = sorted(
         {d.recommendation for d in outcomes}, key=lambda a: order.get(a or "", len(order))

@@ -213,7 +213,13 @@ def test_mermaid_draws_the_overview(tmp_path: Path, extra: list[str]) -> None:
     )
     assert drawn.returncode == 0, drawn.stderr
     svg = target.read_text(encoding="utf-8")
-    assert "<svg" in svg and "Problem" in svg
+    kb = load_knowledge_base()
+    detail = load_diagram(kb)
+    shown = summarize(detail) if not extra else summarize(detail, classify=recommends("rag"))
+    first = shown.nodes[shown.root]
+    assert isinstance(first, Question)
+    fact = kb.fact(shown.facts[first.fact])
+    assert "<svg" in svg and (fact.short or fact.name) in svg, "the first question is drawn"
 
 
 @pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
