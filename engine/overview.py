@@ -203,7 +203,7 @@ def summarize(
         children = summarizer.expand(draft)
         if not children:
             continue
-        if leaves is not None and drawn_leaves(_freeze(summarizer, root)) > leaves:
+        if leaves is not None and _drawn(root) > leaves:
             draft.fact, draft.branches = -1, []  # this question does not fit the page: try others
             continue
         asked += 1
@@ -220,6 +220,25 @@ def drawn_leaves(diagram: DecisionDiagram) -> int:
         node = diagram.nodes[node_id]
         if isinstance(node, Question):
             count += sum(not isinstance(diagram.nodes[c], Question) for _, c in node.branches)
+    return max(count, 1)
+
+
+def _drawn(root: _Draft) -> int:
+    """How many leaves the drafts would draw: at least what `drawn_leaves` counts once they are
+    frozen (freezing can only merge), without working out what each open leaf depends on."""
+    count = 0
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        draft = stack.pop()
+        if id(draft) in seen:
+            continue
+        seen.add(id(draft))
+        for child in {id(c): c for _, c in draft.branches}.values():
+            if child.branches:
+                stack.append(child)
+            else:
+                count += 1
     return max(count, 1)
 
 
