@@ -18,8 +18,8 @@ import time
 
 from benchmarks.common import Figure, Skipped, median
 from llm_advisor.diagrams.export import Request, render
-from llm_advisor.engine.analysis.diagram import compile_diagram
-from llm_advisor.engine.analysis.overview import summarize
+from llm_advisor.engine.analysis.diagram import Question, compile_diagram
+from llm_advisor.engine.analysis.overview import drawn_leaves, summarize
 from llm_advisor.engine.errors import AdvisorError
 from llm_advisor.engine.language.loader import load_knowledge_base
 
@@ -40,7 +40,7 @@ def run() -> list[Figure]:
         detail = compile_diagram(kb)
         details.append(time.process_time() - start)
         start = time.process_time()
-        summarize(detail)
+        overview = summarize(detail)
         overviews.append(time.process_time() - start)
     detail_cpu, overview_cpu = median(details), median(overviews)
     pages: dict[str, int] = {}
@@ -84,6 +84,10 @@ def run() -> list[Figure]:
                 "detail_cpu_seconds": details,
                 "pages": pages,
                 "overview_mermaid_characters": mermaid,
+                "overview_questions": sum(
+                    isinstance(overview.nodes[n], Question) for n in overview.reachable()
+                ),
+                "overview_leaves_drawn": drawn_leaves(overview),
                 "fingerprint": kb.fingerprint,
             },
         ),

@@ -62,8 +62,10 @@ SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
 SUBTITLE_WRAP = 120
 APPROACH_BUDGET = 20
+APPROACH_LEAVES = 10
+"""Leaves of a per-approach view: its leaves say more than the overview's, in as many lines."""
 """Questions a per-approach view asks at most."""
-POINTER = "→ exact: --detail"
+POINTER = "(exact: --detail)"
 """Where a leaf that lists several outcomes sends the reader."""
 PNG_OPTIONS = ("-Gdpi=144",)
 """PNG pixels per inch: crisp enough for wikis and slides."""
@@ -159,7 +161,12 @@ def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> Dec
                 f"{', '.join(kb.approach_ids)})",
                 item=str(request.approach),
             )
-        return summarize(detail, classify=recommends(request.approach), budget=APPROACH_BUDGET)
+        return summarize(
+            detail,
+            classify=recommends(request.approach),
+            budget=APPROACH_BUDGET,
+            leaves=APPROACH_LEAVES,
+        )
     return detail
 
 
@@ -198,17 +205,20 @@ def titles(
     if request.view == "overview":
         lines.extend(
             _wrap(
-                "Questions in the rule base's order. A dashed leaf lists every outcome still "
-                "possible there and the facts that decide between them; the exact diagram "
-                f"({exact}) asks them."
+                "How to read: questions in the rule base's order, only those that narrow the "
+                "choice most. A solid leaf is decided (the approach, + a partner to combine it "
+                "with). A dashed leaf lists exactly the approaches still possible there (colour "
+                "swatches), the partners they may be combined with and the facts the choice "
+                f"mainly depends on; the exact diagram ({exact}) asks them."
             )
         )
     elif request.view == "approach":
         lines.extend(
             _wrap(
-                "Questions in the rule base's order. A dashed leaf: recommended in some of its "
-                "cases, depending on the facts named; the exact diagram "
-                f"({exact}) asks them."
+                "How to read: questions in the rule base's order, only those that narrow the "
+                "choice most. A solid leaf: the approach is recommended there in every case, "
+                "or in none (then what is). A dashed leaf: recommended in some of its cases, "
+                f"depending mainly on the facts named; the exact diagram ({exact}) asks them."
             )
         )
     return title, lines
@@ -251,7 +261,11 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
     if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)
-    leaves = Leaves(POINTER, focus=request.approach if request.view == "approach" else None)
+    leaves = Leaves(
+        POINTER,
+        focus=request.approach if request.view == "approach" else None,
+        aligned=request.view != "detail",
+    )
     scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle, leaves=leaves)
     if request.fmt == "pdf":
         return Document(one_page(kb, scene, PAPERS[request.paper]), 1, path)
@@ -392,19 +406,21 @@ def book(
     heading = f"Appendix: the exact decision diagram · {rulebase}"
     pages, scenes = page_scenes(kb, detail, None, sheet, heading, [])
     index_page += len(pages)
-    pointer = f"→ exact: appendix (index on page {index_page})"
+    pointer = f"(exact: appendix, index p. {index_page})"
     parts = []
     overview = Request("pdf", paper, date, view="overview")
     title, subtitle = titles(kb, overview, None, "the appendix")
     scene = build_scene(
-        kb, summarize(detail), title=title, subtitle=subtitle, leaves=Leaves(pointer)
+        kb, summarize(detail), title=title, subtitle=subtitle, leaves=Leaves(pointer, aligned=True)
     )
     parts.append(one_page(kb, scene, sheet))
     for approach in kb.approach_ids:
         request = Request("pdf", paper, date, view="approach", approach=approach)
         title, subtitle = titles(kb, request, None, "the appendix")
-        shown = summarize(detail, classify=recommends(approach), budget=APPROACH_BUDGET)
-        leaves = Leaves(pointer, focus=approach)
+        shown = summarize(
+            detail, classify=recommends(approach), budget=APPROACH_BUDGET, leaves=APPROACH_LEAVES
+        )
+        leaves = Leaves(pointer, focus=approach, aligned=True)
         scene = build_scene(kb, shown, title=title, subtitle=subtitle, leaves=leaves)
         parts.append(one_page(kb, scene, sheet))
     appendix, count = pdf_document(kb, detail, None, sheet, heading, [], scenes)

@@ -89,9 +89,9 @@ def node_label(node: SceneNode, text_colour: str, swatches: Sequence[str] = ()) 
     """The HTML-like label of a node: a row of colour swatches (the approaches a leaf that
     lists several outcomes names), main text (bold for questions and leaves), then details."""
     body = _lines(node.lines, bold=node.kind in ("question", "leaf", "open"))
-    if swatches:
-        row = "".join(f'<font color="{c}" point-size="{TITLE_PT}">\u25a0</font>' for c in swatches)
-        body = f"{row}<br/>{body}"
+    if swatches:  # in front of the names they stand for
+        row = "".join(f'<font color="{c}" point-size="{TEXT_PT}">\u25a0</font>' for c in swatches)
+        body = f"{row} {body}"
     if node.kind == "continuation":
         body = f"<i>{body}</i>"
     if node.detail:
@@ -226,6 +226,9 @@ def to_dot(
         dot.node(node.id, **node_attrs(kb, node))
     for edge in scene.edges:
         dot.edge(edge.tail, edge.head, **edge_attrs(edge))
+    if scene.aligned:
+        ends = [n.id for n in scene.nodes if n.kind in ("leaf", "open")]
+        dot.body.append("{rank=sink; " + " ".join(f'"{n}";' for n in ends) + "}\n")
     return str(dot.source)
 
 

@@ -50,8 +50,10 @@ FADED_LINE = "#cfcfcf"
 
 WRAP = 26
 LEAF_WRAP = 24
-OPEN_WRAP = 44
+OPEN_WRAP = 64
 """Characters per line of node text before it wraps."""
+MAINLY_SHOWN = 3
+"""Facts a leaf that lists several outcomes names as what it depends on."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class Scene:
     legend: tuple[tuple[str, str], ...]  # (approach id or "", name)
     nodes: tuple[SceneNode, ...]
     edges: tuple[SceneEdge, ...]
+    aligned: bool = False
+    """Leaves are drawn side by side at the end (a summary), not next to their question."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class Leaves:
     pointer: str = ""
     pointers: Mapping[int, str] = field(default_factory=dict)
     focus: str | None = None
+    aligned: bool = False
+    """Draw every leaf in one column (or row), so that the questions take little room."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,46 @@ def short_name(name: str) -> str:
     return name
 
 
+def primary_text(
+    kb: KnowledgeBase, outcomes: Sequence[Decision]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A leaf's possible outcomes, compactly: the recommendations (short names) as main text,
+    the partners they may be combined with as one detail line."""
+    order = {a: i for i, a in enumerate(kb.approach_ids)}
+    names = {a.id: short_name(a.name) for a in kb.approaches}
+    primary = sorted({d.recommendation for d in outcomes}, key=lambda a: order.get(a or "", 99))
+    partners = sorted(
+        {p for d in outcomes for p in d.combine_with}, key=lambda a: order.get(a, len(order))
+    )
+    lines = wrap(
+        " · ".join(names[a] if a is not None else "No approach fits" for a in primary), OPEN_WRAP
+    )
+    if not partners:
+        return lines, ()
+    return lines, wrap("+ combinations with " + ", ".join(names[p] for p in partners), OPEN_WRAP)
+
+
+def compact_text(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> str:
+    """Outcomes on one line: the recommendations, then the partners they may be combined with."""
+    lines, _ = primary_text(kb, outcomes)
+    names = {a.id: short_name(a.name) for a in kb.approaches}
+    partners = [a for a in kb.approach_ids if any(a in d.combine_with for d in outcomes)]
+    text = " ".join(lines)
+    if partners:
+        text += " (or combined: + " + ", ".join(names[p] for p in partners) + ")"
+    return text
+
+
+def depends_text(kb: KnowledgeBase, diagram: DecisionDiagram, depends: Sequence[int]) -> str:
+    """What a leaf's outcome depends on: the facts that separate its outcomes most (the summary
+    lists them first), "mainly" when there are more than `MAINLY_SHOWN`."""
+    shown = [(kb.fact(diagram.facts[f]).short or diagram.facts[f]) for f in depends]
+    shown = [name[:1].lower() + name[1:] if name[1:2].islower() else name for name in shown]
+    if len(shown) > MAINLY_SHOWN:
+        return f"depends mainly on {', '.join(shown[:MAINLY_SHOWN])}"
+    return f"depends on {', '.join(shown)}"
+
+
 def open_node(
     kb: KnowledgeBase,
     diagram: DecisionDiagram,
@@ -311,31 +357,25 @@ def open_node(
     approach: str | None = None
     kind: Kind = "open"
     if style.focus is None:
-        lines = wrap(" · ".join(outcome_names(kb, outcomes)), OPEN_WRAP)
+        lines, detail = primary_text(kb, outcomes)
     else:
         name = short_name(next(a.name for a in kb.approaches if a.id == style.focus))
         mine = [d for d in outcomes if d.recommendation == style.focus]
         other = [d for d in outcomes if d.recommendation != style.focus]
         if not other:
             lines, approach, kind = (name,), style.focus, "leaf"
-            detail = tuple(wrap(" · ".join(outcome_names(kb, mine)), OPEN_WRAP))
+            detail = wrap(compact_text(kb, mine), OPEN_WRAP)
         elif not mine:
             lines, kind = (f"Not {name}",), "leaf"
-            detail = wrap("→ " + " · ".join(outcome_names(kb, other)), OPEN_WRAP)
+            detail = wrap("→ " + compact_text(kb, other), OPEN_WRAP)
         else:
             lines = (f"{name} in some cases",)
-            detail = wrap(
-                " · ".join(outcome_names(kb, mine))
-                + "; otherwise "
-                + " · ".join(outcome_names(kb, other)),
-                OPEN_WRAP,
-            )
+            text = f"{compact_text(kb, mine)}; otherwise {compact_text(kb, other)}"
+            detail = wrap(text, OPEN_WRAP + 32)
     if depends:
-        names = ", ".join(diagram.facts[f] for f in depends)
-        detail = (*detail, *wrap(f"depends on {names}", OPEN_WRAP + 8))
         pointer = style.pointers.get(leaf, style.pointer)
-        if pointer:
-            detail = (*detail, pointer)
+        text = depends_text(kb, diagram, depends) + (f" {pointer}" if pointer else "")
+        detail = (*detail, *wrap(text, OPEN_WRAP + 32))
     order = {a: i for i, a in enumerate(kb.approach_ids)}
     named = sorted(
         {d.recommendation for d in outcomes}, key=lambda a: order.get(a or "", len(order))
@@ -466,4 +506,5 @@ def build_scene(
                 nodes.append(replace(target, id=head))
             for label in edge_labels(diagram, node.fact, cells):
                 edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
-    return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges))
+    aligned = leaves is not None and leaves.aligned
+    return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges), aligned)

@@ -144,7 +144,7 @@ def parse_dot(source: str) -> Drawn:
     assert lines[-1] == "}"
     for line in lines[2:-1]:
         body = line.strip()
-        if re.match(r"(graph|node|edge) \[", body) or body.startswith("label=<"):
+        if re.match(r"(graph|node|edge) \[", body) or body.startswith(("label=<", "{rank=")):
             continue
         match = re.fullmatch(rf"({_ID}) -> ({_ID})(?: \[(.*)\])?", body)
         if match:

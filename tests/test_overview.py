@@ -134,8 +134,7 @@ def test_the_overview_asks_in_the_rule_base_order_within_its_budget() -> None:
     overview = summarize(load_diagram(kb, cache_dir()))
     questions = [n for n in overview.reachable() if isinstance(overview.nodes[n], Question)]
     assert 1 <= len(questions) <= OVERVIEW_BUDGET
-    root = overview.nodes[overview.root]
-    assert isinstance(root, Question) and root.fact == 0, "the first question is the first fact"
+    assert isinstance(overview.nodes[overview.root], Question)
     for n in questions:
         node = overview.nodes[n]
         assert isinstance(node, Question)
@@ -215,7 +214,13 @@ def test_mermaid_draws_the_overview(tmp_path: Path, extra: list[str]) -> None:
     )
     assert drawn.returncode == 0, drawn.stderr
     svg = target.read_text(encoding="utf-8")
-    assert "<svg" in svg and "Problem" in svg
+    kb = load_knowledge_base()
+    detail = load_diagram(kb)
+    shown = summarize(detail) if not extra else summarize(detail, classify=recommends("rag"))
+    first = shown.nodes[shown.root]
+    assert isinstance(first, Question)
+    fact = kb.fact(shown.facts[first.fact])
+    assert "<svg" in svg and (fact.short or fact.name) in svg, "the first question is drawn"
 
 
 @pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
@@ -304,3 +309,77 @@ def test_the_readme_example_follows_every_branch_of_unknown_facts(tmp_path: Path
         assert outcome.recommendation is not None
         short = names[outcome.recommendation].split("(")[-1].rstrip(")")
         assert short in line
+
+
+def test_each_question_narrows_and_open_leaves_name_their_separators_first() -> None:
+    """Every question of the overview leads to different places, and an open leaf names first
+    the fact whose answers leave the fewest recommendations (then outcomes) possible on
+    average."""
+    kb = load_knowledge_base(KBS / "layered")
+    detail = load_diagram(kb)
+    summary = summarize(detail, budget=1, leaves=None)
+
+    def remaining(region: Region, fact: int) -> float:
+        sizes = []
+        for cell in cells_in(region[fact]):
+            box = (*region[:fact], 1 << cell, *region[fact + 1 :])
+            found = detail.trace(box).outcomes(detail)
+            sizes.append(4 * len({d.recommendation for d in found}) + len(found))
+        return sum(sizes) / len(sizes)
+
+    for region, _, node_id in leaves(summary):
+        node = summary.nodes[node_id]
+        if not isinstance(node, Open) or len(node.depends) < 2:
+            continue
+        first = remaining(region, node.depends[0])
+        assert first <= min(remaining(region, f) for f in node.depends)
+    for n in summary.reachable():
+        node = summary.nodes[n]
+        if isinstance(node, Question):
+            assert len({child for _, child in node.branches}) > 1
+
+
+@pytest.mark.skipif(not HAVE_DOT, reason="needs dot")
+@pytest.mark.parametrize(
+    ("paper", "approach"), [("a4", None), ("letter", None), ("a4", "fine_tuning"), ("a4", "rag")]
+)
+def test_the_overview_prints_at_seven_points_or_more(paper: str, approach: str | None) -> None:
+    """Scaled to fit the landscape page, the smallest text of the overview (and of an
+    approach's view) stays >= 7 pt."""
+    from llm_advisor.diagrams import graphviz as gv
+    from llm_advisor.diagrams.paginate import PAPERS
+
+    kb = load_knowledge_base()
+    view = "overview" if approach is None else "approach"
+    request = Request("dot", paper, view=view, approach=approach)
+    dot = render(kb, request).data.decode("utf-8")
+    width, height = gv.measure([dot])[0]
+    usable_w, usable_h = PAPERS[paper].usable
+    scale = min(1.0, usable_w / width, usable_h / height)
+    assert min(gv.DETAIL_PT, gv.EDGE_PT, gv.TEXT_PT) * scale >= 7
+
+
+def test_open_leaves_are_compact() -> None:
+    """An open leaf names each recommendation still possible once (not every combination),
+    summarises the partners, and at most three facts."""
+    from llm_advisor.diagrams.scene import MAINLY_SHOWN, build_scene, short_name
+
+    kb = load_knowledge_base()
+    overview = summarize(load_diagram(kb))
+    names = {a.id: short_name(a.name) for a in kb.approaches}
+    scene = build_scene(kb, overview)
+    opened = [n for n in scene.nodes if n.kind == "open"]
+    assert opened
+    for drawn in opened:
+        node = overview.nodes[drawn.source or 0]
+        assert isinstance(node, Open)
+        main = " ".join(drawn.lines)
+        for rec in {d.recommendation for d in node.outcomes}:
+            assert main.count(names[rec] if rec else "No approach fits") >= 1
+        text = " ".join(drawn.detail)
+        partners = {p for d in node.outcomes for p in d.combine_with}
+        assert ("+ combinations with" in text) == bool(partners)
+        said = text.split("depends ")[1]
+        assert said.startswith("mainly on" if len(node.depends) > MAINLY_SHOWN else "on")
+        listed = said.split(" (exact")[0].split(" on ", 1)[1].split(", ")
+        assert len(listed) == min(len(node.depends), MAINLY_SHOWN)

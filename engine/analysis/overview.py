@@ -11,7 +11,7 @@ nothing possible is missing (each exact leaf is decided by the three-valued anal
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,7 +23,7 @@ Classify = Callable[[Decision], Hashable]
 
 OVERVIEW_BUDGET = 25
 """Questions an overview asks at most."""
-OVERVIEW_LEAVES = 16
+OVERVIEW_LEAVES = 12
 """Leaves an overview draws at most (one per edge that ends in one): what a landscape page
 holds with text still readable."""
 
@@ -42,12 +42,19 @@ def recommends(approach: str) -> Classify:
     return classify
 
 
+MAINLY = 0.5
+"""A fact is asked only if it separates at least this share of what the best fact at that point
+would: facts that change little are skipped (the natural order decides among the rest)."""
+
+
 @dataclass
 class _Draft:
     masks: Masks
     outcomes: tuple[Decision, ...]
     depends: tuple[int, ...]
     settled: bool
+    floor: int = -1
+    """Rank of the fact asked above: questions below come later in the natural order."""
     fact: int = -1
     branches: list[tuple[tuple[int, ...], _Draft]] = field(default_factory=list)
 
@@ -59,8 +66,13 @@ class _Summarizer:
         self.order = list(order)
         self.rank = {f: i for i, f in enumerate(self.order)}
         self.drafts: dict[Hashable, _Draft] = {}
+        self._splits: dict[tuple[int, int], list[tuple[int, _Draft]]] = {}
+        self._separators: dict[int, tuple[int, ...]] = {}
 
-    def draft(self, masks: Masks) -> _Draft:
+    def ranked(self, fact: int) -> int:
+        return self.rank.get(fact, len(self.rank) + fact)
+
+    def draft(self, masks: Masks, floor: int = -1) -> _Draft:
         """The (shared) draft of the region `masks`: exact outcomes and what they depend on."""
         trace = self.detail.trace(masks)
         outcomes = trace.outcomes(self.detail)
@@ -74,45 +86,87 @@ class _Summarizer:
                 if taken > 1:
                     tested.add(node.fact)
         settled = len({self.classify(d) for d in outcomes}) == 1
-        # The future of a region depends only on the exact nodes it reaches and the answers
-        # still open for the facts they test: regions alike in both share one draft.
-        key = (trace.nodes, tuple(masks[f] for f in sorted(tested)))
+        # The future of a region depends only on the exact nodes it reaches, the answers still
+        # open for the facts they test and the facts it may still ask: regions alike in all
+        # three share one draft.
+        key = (trace.nodes, tuple(masks[f] for f in sorted(tested)), floor)
         found = self.drafts.get(key)
         if found is None:
-            depends = tuple(sorted(tested, key=lambda f: self.rank.get(f, len(self.rank) + f)))
-            found = self.drafts[key] = _Draft(masks, outcomes, depends, settled)
+            depends = tuple(sorted(tested, key=self.ranked))
+            found = self.drafts[key] = _Draft(masks, outcomes, depends, settled, floor)
+        return found
+
+    def spread(self, draft: _Draft) -> float:
+        """How much is still open in a draft: the recommendations it can end in weigh most,
+        then the classes (outcomes, or yes/no for one approach) among them."""
+        recommendations = {d.recommendation for d in draft.outcomes}
+        classes = {self.classify(d) for d in draft.outcomes}
+        return 4 * len(recommendations) + len(classes) - 5
+
+    def split(self, draft: _Draft, fact: int) -> list[tuple[int, _Draft]]:
+        """The child draft of each answer still open for `fact` (a decided child is the one
+        leaf draft of its outcome)."""
+        key = (id(draft), fact)
+        found = self._splits.get(key)
+        if found is None:
+            found = []
+            mask = draft.masks[fact]
+            floor = self.ranked(fact)
+            for cell in range(mask.bit_length()):
+                if mask >> cell & 1:
+                    masks = (*draft.masks[:fact], 1 << cell, *draft.masks[fact + 1 :])
+                    child = self.draft(masks, floor)
+                    if child.settled and len(child.outcomes) == 1:
+                        child = self._leaf_key(child)
+                    found.append((cell, child))
+            self._splits[key] = found
+        return found
+
+    def gain(self, draft: _Draft, fact: int) -> float:
+        """How much asking `fact` narrows a draft down, on average over its answers."""
+        children = self.split(draft, fact)
+        if len({id(c) for _, c in children}) < 2:
+            return 0.0
+        after = sum(self.spread(c) for _, c in children) / len(children)
+        return self.spread(draft) - after + 0.01  # a split that settles nothing still tells apart
+
+    def separators(self, draft: _Draft) -> tuple[int, ...]:
+        """The facts a draft depends on, those that separate its outcomes most first."""
+        found = self._separators.get(id(draft))
+        if found is None:
+            gains = {f: self.gain(draft, f) for f in draft.depends}
+            found = tuple(sorted(draft.depends, key=lambda f: (-gains[f], self.ranked(f))))
+            self._separators[id(draft)] = found
         return found
 
     def expand(self, draft: _Draft) -> list[_Draft]:
-        """Ask the first fact, in the natural order, whose answers lead to different places."""
-        for fact in sorted(draft.depends, key=lambda f: self.rank.get(f, len(self.rank) + f)):
-            mask = draft.masks[fact]
-            groups: dict[int, list[int]] = {}
-            children: list[_Draft] = []
-            for cell in range(mask.bit_length()):
-                if not mask >> cell & 1:
-                    continue
-                child = self.draft((*draft.masks[:fact], 1 << cell, *draft.masks[fact + 1 :]))
-                if child.settled and len(child.outcomes) == 1:
-                    child = self._leaf_key(child)
-                index = next((i for i, c in enumerate(children) if c is child), None)
-                if index is None:
-                    children.append(child)
-                    index = len(children) - 1
-                groups.setdefault(index, []).append(cell)
-            if len(children) < 2:
-                continue
-            merged = []
-            for index, cells in groups.items():
-                child = children[index]
-                if len(cells) > 1 and not child.settled:
-                    union = sum(1 << c for c in cells)
-                    child = self.draft((*draft.masks[:fact], union, *draft.masks[fact + 1 :]))
-                merged.append((tuple(cells), child))
-            draft.fact = fact
-            draft.branches = merged
-            return [child for _, child in merged]
-        return []
+        """Ask the first fact, in the natural order, that narrows the draft down nearly as much
+        as the best one still allowed there."""
+        allowed = [f for f in draft.depends if self.ranked(f) > draft.floor]
+        gains = {f: self.gain(draft, f) for f in allowed}
+        best = max(gains.values(), default=0.0)
+        if best <= 0:
+            return []
+        fact = next(f for f in sorted(allowed, key=self.ranked) if gains[f] >= MAINLY * best)
+        groups: dict[int, list[int]] = {}
+        children: list[_Draft] = []
+        for cell, child in self.split(draft, fact):
+            index = next((i for i, c in enumerate(children) if c is child), None)
+            if index is None:
+                children.append(child)
+                index = len(children) - 1
+            groups.setdefault(index, []).append(cell)
+        merged = []
+        floor = self.ranked(fact)
+        for index, cells in groups.items():
+            child = children[index]
+            if len(cells) > 1 and not child.settled:
+                union = sum(1 << c for c in cells)
+                child = self.draft((*draft.masks[:fact], union, *draft.masks[fact + 1 :]), floor)
+            merged.append((tuple(cells), child))
+        draft.fact = fact
+        draft.branches = merged
+        return [child for _, child in merged]
 
     def _leaf_key(self, draft: _Draft) -> _Draft:
         """One draft per decided outcome, whatever region reaches it."""
@@ -127,30 +181,36 @@ def summarize(
     budget: int = OVERVIEW_BUDGET,
     leaves: int | None = OVERVIEW_LEAVES,
 ) -> DecisionDiagram:
-    """A summary of an exact diagram: questions in `order` (default: schema order), breadth
-    first, at most `budget` of them, and no more once the drawn leaves would exceed `leaves`;
-    a leaf is an outcome, or every outcome still possible."""
+    """A summary of an exact diagram: at most `budget` questions, and no more once the drawn
+    leaves would exceed `leaves`; a leaf is an outcome, or every outcome still possible.
+
+    Questions go where most is still open first; each asks, in `order` (default: schema order)
+    and below the fact asked above it, the first fact that narrows the outcomes down nearly as
+    much as the best one would. An open leaf names the facts it depends on, those that separate
+    its outcomes most first."""
     order = list(range(len(detail.facts))) if order is None else order
     summarizer = _Summarizer(detail, classify, order)
     full = tuple((1 << len(labels)) - 1 for labels in detail.cell_labels)
     root = summarizer.draft(full)
-    queue = deque([root])
+    queue: list[tuple[float, int, _Draft]] = [(-summarizer.spread(root), 0, root)]
     seen: set[int] = set()
-    asked = 0
+    asked = tick = 0
     while queue and asked < budget:
-        draft = queue.popleft()
+        _, _, draft = heapq.heappop(queue)
         if id(draft) in seen or draft.settled:
             continue
         seen.add(id(draft))
         children = summarizer.expand(draft)
         if not children:
             continue
-        if leaves is not None and drawn_leaves(_freeze(detail, root)) > leaves:
-            draft.fact, draft.branches = -1, []  # one question too many: the page is full
-            break
+        if leaves is not None and _drawn(root) > leaves:
+            draft.fact, draft.branches = -1, []  # this question does not fit the page: try others
+            continue
         asked += 1
-        queue.extend(children)
-    return _freeze(detail, root)
+        for child in children:
+            tick += 1
+            heapq.heappush(queue, (-summarizer.spread(child), tick, child))
+    return _freeze(summarizer, root)
 
 
 def drawn_leaves(diagram: DecisionDiagram) -> int:
@@ -163,8 +223,28 @@ def drawn_leaves(diagram: DecisionDiagram) -> int:
     return max(count, 1)
 
 
-def _freeze(detail: DecisionDiagram, root: _Draft) -> DecisionDiagram:
-    """The drafts as a diagram: node ids in depth-first order, equal leaves shared."""
+def _drawn(root: _Draft) -> int:
+    """How many leaves the drafts would draw: at least what `drawn_leaves` counts once they are
+    frozen (freezing can only merge), without working out what each open leaf depends on."""
+    count = 0
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        draft = stack.pop()
+        if id(draft) in seen:
+            continue
+        seen.add(id(draft))
+        for child in {id(c): c for _, c in draft.branches}.values():
+            if child.branches:
+                stack.append(child)
+            else:
+                count += 1
+    return max(count, 1)
+
+
+def _freeze(summarizer: _Summarizer, root: _Draft) -> DecisionDiagram:
+    """The drafts as a diagram: node ids in depth-first order, equal nodes shared."""
+    detail = summarizer.detail
     nodes: list[Node] = []
     ids: dict[int, int] = {}
     unique: dict[Node, int] = {}
@@ -186,7 +266,10 @@ def _freeze(detail: DecisionDiagram, root: _Draft) -> DecisionDiagram:
         elif len(draft.outcomes) == 1:
             node = Leaf(draft.outcomes[0])
         else:
-            node = Open(draft.outcomes, () if draft.settled else draft.depends)
+            node = Open(
+                draft.outcomes,
+                () if draft.settled else summarizer.separators(draft),
+            )
         found = unique.get(node)
         if found is None:
             found = unique[node] = len(nodes)
