@@ -82,7 +82,7 @@ def test_check_flawed_reports_every_kind_with_rule_and_location() -> None:
         "rules.yaml:15: error: rule contradiction can never fire [never-fires]",
         "rules.yaml:22: error: rule no-because has no 'because' [missing-because]",
         "rules.yaml:22: error: rule no-because cites no 'source' [missing-source]",
-        "approaches.yaml:8: warning: approach unused is never recommended [never-recommended]",
+        "approaches.yaml:11: warning: approach unused is never recommended [never-recommended]",
         "rules.yaml:26: warning: rule lonely derives 'lonely_fact', which no rule tests"
         " [derived-never-used]",
         "rules.yaml:26: warning: rule lonely never changes any outcome [no-effect]",

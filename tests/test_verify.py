@@ -116,7 +116,7 @@ def test_flawed_finds_every_kind(flawed: tuple[KnowledgeBase, list[Finding]]) ->
     assert ("error", "missing-source", "no-because", "rules.yaml:22") in kinds
     assert ("warning", "derived-never-used", "lonely", "rules.yaml:26") in kinds
     assert ("warning", "no-effect", "lonely", "rules.yaml:26") in kinds
-    assert ("warning", "never-recommended", None, "approaches.yaml:8") in kinds
+    assert ("warning", "never-recommended", None, "approaches.yaml:11") in kinds
     [excluded] = findings_of(findings, "all-excluded")
     assert excluded.level == "error"
     assert "blue-excludes-all (rules.yaml:8)" in excluded.message
