@@ -6,7 +6,10 @@ With every other fact equal:
     order prompt_engineering < rag < fine_tuning < from_scratch;
 (c) fewer labeled examples never moves it toward fine-tuning;
 (d) a larger budget or a longer timeline never moves it away from fine-tuning or from training
-    from scratch to a cheaper approach (budget and timeline weigh on both trained approaches).
+    from scratch to a cheaper approach (budget and timeline weigh on both trained approaches);
+(e) without a measured prompt baseline, a week or less or under $1k never leads to fine-tuning,
+    as the recommendation or as a partner (the baseline comes first, tuning in a later iteration);
+(f) fine-tuning an existing model and training one's own are alternatives, never both chosen.
 
 Fact sets are drawn in full: enums and bools from their values, quantities from representative
 strings that span every band the rules split the quantity into (the thresholds themselves are
@@ -31,7 +34,7 @@ REPRESENTATIVE = {
     "data_volume": ["0", "50k", "150k", "5M", "500M", "50B", "500B"],
     "labeled_examples": ["0", "5", "20", "60", "200", "800", "20k"],
     "budget": ["$0", "$500", "$5k", "$50k", "$150k", "$250k", "$3M"],
-    "timeline": ["1d", "5d", "3w", "6w", "3mo", "6mo", "1y"],
+    "timeline": ["1d", "5d", "1w", "3w", "6w", "3mo", "6mo", "1y"],
 }
 
 
@@ -136,6 +139,36 @@ def test_d_longer_timeline_keeps_a_trained_approach(
     if rec({**facts, "timeline": shorter}) == costly:
         after = rec({**facts, "timeline": longer})
         assert ORDER.index(after) >= ORDER.index(costly), (shorter, longer, after, facts)
+
+
+def chosen(facts: dict[str, Any]) -> set[str]:
+    result = recommend(KB, facts)
+    assert result.recommendation is not None, f"every approach excluded for {facts}"
+    return {result.recommendation, *result.combine_with}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    facts=full_facts,
+    timeline=st.sampled_from(["1d", "3d", "5d", "1w"]),
+    budget=st.sampled_from(["$0", "$300", "$900"]),
+    squeezed=st.sampled_from(["timeline", "budget", "both"]),
+)
+def test_e_days_or_shoestring_without_baseline_never_fine_tune(
+    facts: dict[str, Any], timeline: str, budget: str, squeezed: str
+) -> None:
+    case = {**facts, "prompt_baseline": "untried"}
+    if squeezed in ("timeline", "both"):
+        case["timeline"] = timeline
+    if squeezed in ("budget", "both"):
+        case["budget"] = budget
+    assert "fine_tuning" not in chosen(case), case
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts)
+def test_f_fine_tuning_and_own_model_never_both_chosen(facts: dict[str, Any]) -> None:
+    assert not {"fine_tuning", "from_scratch"} <= chosen(facts), facts
 
 
 def test_quantity_strings_span_every_band() -> None:

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from cli_helpers import bad_input
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from test_monotonicity import full_facts
 from test_verify import copy_kb
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base, recommend
-from llm_advisor.engine.inference.technique import format_figure
+from llm_advisor.engine.inference.technique import choose, format_figure
+from llm_advisor.engine.language.model import Advise, Technique
 
 KB = Path(__file__).parent / "kbs" / "technique"
 
@@ -94,6 +97,48 @@ def test_the_shipped_rule_base_sizes_a_model_of_ones_own() -> None:
     assert parameters == pytest.approx(2e12 / 20)
     assert data["technique"]["figures"]["compute"] == pytest.approx(6 * parameters * 2e12)
     assert "100B parameters" in data["technique"]["text"]
+
+
+SHIPPED = load_knowledge_base()
+# The rules of the shipped base whose technique or advice sends the team to a managed service.
+MANAGED_TECHNIQUES = {
+    rule.id
+    for rule in SHIPPED.rules
+    for effect in rule.effects
+    if isinstance(effect, Technique) and "managed fine-tuning service" in effect.name
+}
+MANAGED_ADVICE = {
+    rule.id
+    for rule in SHIPPED.rules
+    for effect in rule.effects
+    if isinstance(effect, Advise) and "managed fine-tuning service" in effect.text
+}
+
+
+def test_the_shipped_rule_base_names_managed_services() -> None:
+    assert "technique-managed-tuning" in MANAGED_TECHNIQUES
+    assert "managed-tuning-lowers-the-bar" in MANAGED_ADVICE
+
+
+@settings(max_examples=400, deadline=None)
+@given(facts=full_facts)
+def test_strict_provenance_or_on_prem_never_sends_data_to_a_managed_service(
+    facts: dict[str, object],
+) -> None:
+    """A managed service tunes a closed model of unpublished data in the vendor's cloud: neither
+    strict provenance nor data that must stay on own hardware allows it."""
+    for provenance, deployment in (
+        ("strict", facts["deployment"]),
+        (facts["provenance"], "on_prem"),
+    ):
+        case = {**facts, "provenance": provenance, "deployment": deployment}
+        result = recommend(SHIPPED, case)
+        fired = [f.rule_id for f in result.firings]
+        technique = choose(SHIPPED, fired, "fine_tuning", {})
+        assert technique is not None and technique.rule not in MANAGED_TECHNIQUES, case
+        assert not MANAGED_ADVICE & set(fired), case
+        if provenance == "strict":
+            assert technique.rule == "technique-fully-open-model", case
 
 
 @pytest.mark.parametrize(
