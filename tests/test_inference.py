@@ -389,3 +389,46 @@ def test_fact_rejected_under_every_nonce_is_an_engine_error(mini: KnowledgeBase)
             engine._post(ev, dict(fact))
     finally:
         close_session(engine, sid)
+
+
+EXCLUDED_TWICE = """rules:
+  - id: late
+    title: Excludes on a derived fact (it fires as soon as the fact is derived)
+    when: {derived: huge}
+    then: {exclude: {fancy: on the derived fact}}
+    because: For the test.
+    source: test
+  - id: early
+    title: Excludes on a fact given
+    when: {fact: urgent, is: yes}
+    then: {exclude: {fancy: on the fact given}}
+    because: For the test.
+    source: test
+  - id: huge
+    title: Huge
+    when: {fact: size, at_least: 1B}
+    then: {derive: huge}
+    because: For the test.
+    source: test
+"""
+
+
+def test_reasons_to_exclude_come_in_rule_order_whatever_order_rules_fire_in(
+    tmp_path: Path,
+) -> None:
+    """The analysis (and batch's fast path) reads effects in rule order; inference lists
+    several reasons to exclude an approach alike, though a derived fact makes one fire later."""
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(KBS / "mini", kb_dir)
+    (kb_dir / "rules.yaml").write_text(EXCLUDED_TWICE)
+    kb = load_knowledge_base(kb_dir)
+    result = evaluate(kb, make_case(kb, {"size": "2B", "urgent": "yes"}))
+    fired = [f.rule_id for f in result.firings]
+    order = [rule.id for rule in kb.rules]  # the order the analysis reads effects in
+    assert (fired.index("late") < fired.index("early")) != (
+        order.index("late") < order.index("early")
+    ), "the two rules must fire in another order than the analysis reads them"
+    fancy = next(r for r in result.ranking if r.approach == "fancy")
+    expected = sorted(["late", "early"], key=order.index)
+    reason = {"late": "on the derived fact", "early": "on the fact given"}
+    assert fancy.reasons == tuple(reason[r] for r in expected)

@@ -119,6 +119,7 @@ class Engine:
         self._ruleset = self._host.get_ruleset(self.compiled.name)
         self._sids = itertools.count(1)
         self._live: dict[str, _Evaluation] = {}
+        self._rule_order = {rule.id: i for i, rule in enumerate(kb.rules)}
 
     @property
     def live_sessions(self) -> int:
@@ -164,7 +165,10 @@ class Engine:
                 except Exception as err:
                     raise EngineError(f"durable_rules cannot delete session {sid}: {err}") from None
         firings = tuple(sorted(ev.fired.values(), key=lambda f: f.order))
-        outcome = decide(self.kb, (e for f in firings for e in f.effects))
+        # Effects in rule order, as the analysis reads them: several reasons to exclude an
+        # approach are then listed alike, whatever order the rules fired in.
+        in_rule_order = sorted(firings, key=lambda f: self._rule_order[f.rule_id])
+        outcome = decide(self.kb, (e for f in in_rule_order for e in f.effects))
         return Result(case, outcome, firings, tuple(ev.derived), self.kb.fingerprint)
 
     def _post(self, ev: _Evaluation, fact: dict[str, Any], assert_fact: Any = None) -> None:
