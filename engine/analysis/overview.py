@@ -23,7 +23,7 @@ Classify = Callable[[Decision], Hashable]
 
 OVERVIEW_BUDGET = 25
 """Questions an overview asks at most."""
-OVERVIEW_LEAVES = 12
+OVERVIEW_LEAVES = 10
 """Leaves an overview draws at most (one per edge that ends in one): what a landscape page
 holds with text still readable."""
 
