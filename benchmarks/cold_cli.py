@@ -1,7 +1,7 @@
 """Cold start: one `llm-advisor recommend --fact ...` process against a plain `python -c pass`.
 
-The baseline is the base interpreter the virtual environment was made from, started plainly (no
-site-packages of the environment, so no start-up hooks of installed packages). Both run as fresh
+The baseline is the same interpreter started plainly (`-I`: no environment variables, no user
+site; the project is installed as a plain path, with no start-up hook). Both run as fresh
 processes, alternately, each timed from spawn to exit,
 after one untimed run of each to warm the operating system's file cache. The figure is the ratio
 of the median wall-clock times; the ratio of CPU times is recorded beside it. The recommendation
@@ -54,7 +54,7 @@ def run() -> list[Figure]:
         "recommend",
         *(arg for fact in FACTS for arg in ("--fact", fact)),
     ]
-    baseline = [getattr(sys, "_base_executable", sys.executable), "-c", "pass"]
+    baseline = [sys.executable, "-I", "-c", "pass"]
     with tempfile.TemporaryDirectory() as tmp:
         env = cold_start_env(Path(tmp))
         timed(command, env)

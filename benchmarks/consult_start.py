@@ -3,7 +3,7 @@
 Subject: from spawning the consultation until its first question line (`Q1. ... [fact]`) can be
 read from its standard output (a pipe; the question is flushed when the prompt waits for input).
 Its standard input is then closed, and it exits. Baseline: `python -c pass` from spawn to exit,
-with the base interpreter of the environment. Both run alternately, after one untimed run of each to warm the
+with the same interpreter started plainly (`-I`). Both run alternately, after one untimed run of each to warm the
 operating system's file cache, with bytecode cached in a throw-away directory as an installed
 package has it. The figure is the ratio of the median wall-clock times.
 """
@@ -54,7 +54,7 @@ def spawn_to_exit(argv: list[str], env: dict[str, str]) -> float:
 
 def run() -> list[Figure]:
     command = [str(console_script()), "consult", "--no-audit"]
-    baseline = [getattr(sys, "_base_executable", sys.executable), "-c", "pass"]
+    baseline = [sys.executable, "-I", "-c", "pass"]
     with tempfile.TemporaryDirectory() as tmp:
         env = cold_start_env(Path(tmp))
         first_question(command, env)
