@@ -492,7 +492,7 @@ class Analyzer:
         certain_combines: set[int],
         open_combines: set[int],
     ) -> Decision | None:
-        """The decided outcome (DESIGN.md's soundness criterion), or None when undecided."""
+        """The decided outcome (no completion of the open facts can change it), or None."""
         if all(e == TRUE for e in excluded):
             return Decision(None, ())
         # Only the first approach with the highest certain score can be ahead of every other.
