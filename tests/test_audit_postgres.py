@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 from postgres import PASSWORD, Server
+from test_audit_cli import recommend
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.audit import AuditStore
@@ -21,17 +22,6 @@ RULES = str(KBS / "audit")
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
-
-
-def recommend(location: str, *facts: str) -> str:
-    args = ["recommend", "--rules", RULES, "--audit-db", location, "--json"]
-    for fact in facts:
-        args += ["--fact", fact]
-    out = invoke(*args)
-    assert out.exit_code == 0, out.output + out.stderr
-    audit_id = json.loads(out.stdout)["audit_id"]
-    assert isinstance(audit_id, str)
-    return audit_id
 
 
 def one_line(out: Result, code: int) -> str:
