@@ -7,6 +7,7 @@ PostgreSQL: the `llm_advisor_schema` table) and migrate on open, in one transact
 
 from __future__ import annotations
 
+from llm_advisor.engine.audit.backend import AuditError
 from llm_advisor.engine.audit.chain import GENESIS
 
 SQLITE: tuple[tuple[str, ...], ...] = (
@@ -57,3 +58,12 @@ POSTGRES: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(SQLITE)
 assert len(POSTGRES) == SCHEMA_VERSION
+
+
+def check_version(location: str, version: int) -> None:
+    """A store made by a later version of the schema cannot be migrated, only refused."""
+    if version > SCHEMA_VERSION:
+        raise AuditError(
+            f"the audit store {location} has schema version {version};"
+            f" this version knows up to {SCHEMA_VERSION}"
+        )

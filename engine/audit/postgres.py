@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from llm_advisor.engine.audit.backend import AuditError, Backend, Params, Row, Transaction
-from llm_advisor.engine.audit.migrations import POSTGRES, SCHEMA_VERSION
+from llm_advisor.engine.audit.migrations import POSTGRES, SCHEMA_VERSION, check_version
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -173,10 +173,7 @@ class PostgresBackend(Backend):
                 )
                 tx.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (1, 0)")
                 version = 0
-            if version > SCHEMA_VERSION:
-                raise AuditError(
-                    f"the audit store {self.location} has schema version {version}; this version knows up to {SCHEMA_VERSION}"
-                )
+            check_version(self.location, version)
             for statements in POSTGRES[version:]:
                 for statement in statements:
                     tx.execute(statement)

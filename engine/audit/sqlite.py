@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from llm_advisor.engine.audit.backend import AuditError, Backend, Params, Row, Transaction
-from llm_advisor.engine.audit.migrations import SCHEMA_VERSION, SQLITE
+from llm_advisor.engine.audit.migrations import SCHEMA_VERSION, SQLITE, check_version
 from llm_advisor.engine.errors import AdvisorError, InputError
 
 APPLICATION_ID = 0x4C4C4D41  # "LLMA": marks the SQLite file as an llm-advisor audit store
@@ -158,10 +158,7 @@ def _migrate(conn: sqlite3.Connection, location: str) -> None:
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app != APPLICATION_ID and (app != 0 or version != 0 or tables):
             raise InputError(f"{location} is not an audit store", item=location)
-        if version > SCHEMA_VERSION:
-            raise AuditError(
-                f"the audit store {location} has schema version {version}; this version knows up to {SCHEMA_VERSION}"
-            )
+        check_version(location, version)
         for statements in SQLITE[version:]:
             for statement in statements:
                 conn.execute(statement)

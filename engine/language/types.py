@@ -6,6 +6,7 @@ One small object per kind (`bool`, `enum`, `quantity`) instead of switches on a 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
 
@@ -18,7 +19,7 @@ _TRUE = {"yes", "y", "true", "1", "on"}
 _FALSE = {"no", "n", "false", "0", "off"}
 
 
-class FactType:
+class FactType(ABC):
     """The behaviour shared by every fact of one kind."""
 
     name: ClassVar[str]
@@ -27,9 +28,9 @@ class FactType:
     ordered: ClassVar[bool] = True
     """Its values have an order, so "raising it" means something (invariants use this)."""
 
+    @abstractmethod
     def parse(self, fact: Fact, raw: object) -> Value:
         """Normalise one value as a user gave it; `ValueError` says what is expected."""
-        raise NotImplementedError
 
     def display(self, fact: Fact, value: Value) -> str:
         """A normalised value the way a user would type it (quantities rounded)."""
@@ -39,9 +40,9 @@ class FactType:
         """A value written exactly as a user can type it (no rounding)."""
         return self.display(fact, value)
 
+    @abstractmethod
     def holds(self, fact: Fact, value: object) -> bool:
         """Whether a value stored earlier (JSON) is one this fact can take."""
-        raise NotImplementedError
 
     def domain(self, fact: Fact) -> tuple[Value, ...]:
         """Every value the fact can take, when there are finitely many."""
