@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.common import Figure, Skipped
-from llm_advisor.engine.audit import AuditStore
+from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.language.loader import load_knowledge_base

@@ -1,16 +1,43 @@
 """The `llm-advisor` command line: parses arguments, calls the engine, prints."""
 
+import atexit
 import os
 import signal
+import sys
+import threading
+from typing import NoReturn
 
 
-def run() -> None:
+def run() -> NoReturn:
     """The console script: Ctrl-C is handled before the command line's modules load."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted)
     from llm_advisor.cli.main import main
 
-    main()
+    try:
+        main()
+    except SystemExit as done:
+        _exit(done)
+    raise SystemExit(0)  # not reached: click's main always ends with SystemExit
+
+
+def _exit(done: SystemExit) -> NoReturn:
+    """End the process without the interpreter's teardown, which frees every module and object
+    one by one (about 12 ms of a cold command) only for the operating system to reclaim them.
+
+    Exit handlers still run and the output is flushed first. While another thread runs, or when
+    the output cannot be flushed, this is an ordinary exit, so nothing is lost or left running.
+    """
+    code = done.code
+    if not (code is None or isinstance(code, int)) or threading.active_count() > 1:
+        raise done
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        raise done from None
+    os._exit(code or 0)
 
 
 def _interrupted(signum: int, frame: object) -> None:

@@ -18,7 +18,9 @@ from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
-    from llm_advisor.engine.audit import AuditStore, Replay, StoredRecord
+    from llm_advisor.engine.audit.chain import StoredRecord
+    from llm_advisor.engine.audit.replay import Replay
+    from llm_advisor.engine.audit.store import AuditStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,7 +47,7 @@ def filter_options(func: F) -> F:
 
 def parse_since(text: str, now: datetime | None = None) -> str:
     """A --since value (a date, an ISO time, or a duration back from now such as 7d) as a timestamp."""
-    from llm_advisor.engine.audit import timestamp
+    from llm_advisor.engine.audit.store import timestamp
     from llm_advisor.engine.language import quantity
 
     now = now or datetime.now(UTC)
@@ -369,7 +371,7 @@ def replay(
     --rules DIR or --current the report says whether the recommendation is the same and which
     rules fire differently.
     """
-    from llm_advisor.engine.audit import replay as replay_record
+    from llm_advisor.engine.audit.replay import replay as replay_record
 
     if rules_dir is not None and current:
         raise InputError("give --rules DIR or --current, not both")
@@ -486,7 +488,7 @@ def copy(target: str, audit_db: str | None) -> None:
     with open_store(audit_db, must_exist=True) as source:
         if shown(destination) == source.location:
             raise InputError(f"--to names the store being copied ({source.location})")
-        from llm_advisor.engine.audit import AuditStore
+        from llm_advisor.engine.audit.store import AuditStore
 
         with AuditStore.open(destination, create=True) as copied:
             report = source.copy_to(copied)

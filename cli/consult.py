@@ -6,15 +6,19 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from llm_advisor.cli.options import audit_db_option, json_option, load_kb, rules_option
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.analysis.consultation import Consultation, Dependency, Prompt
-from llm_advisor.engine.inference.run import Result
 from llm_advisor.engine.language.facts import display_value
 from llm_advisor.engine.language.model import KnowledgeBase
+
+if TYPE_CHECKING:
+    from llm_advisor.cli.records import Location
+    from llm_advisor.engine.inference.run import Result
 
 COMMANDS = "Type a number or a value; '?' help, 'why', 'back', 'unknown' (don't know), 'quit'."
 STATE_ENV = "LLM_ADVISOR_STATE_DIR"
@@ -210,16 +214,8 @@ def consult(
     that rule base has changed since, answers it no longer takes are dropped and
     asked again. A finished consultation removes its saved answers.
     """
-    from llm_advisor.cli.explain import counterfactual_json, print_what_if
-    from llm_advisor.cli.records import (
-        check_recordable,
-        record_result,
-        report_unrecorded,
-        resolve_location,
-    )
-    from llm_advisor.cli.report import result_json
-    from llm_advisor.engine.analysis.explanation import explain
-    from llm_advisor.engine.errors import AdvisorError, InputError
+    from llm_advisor.cli.records import check_recordable, resolve_location
+    from llm_advisor.engine.errors import InputError
 
     if no_audit and audit_db is not None:
         raise InputError("give --audit-db or --no-audit, not both")
@@ -304,6 +300,26 @@ def consult(
     except KeyboardInterrupt:  # Ctrl-C: say how to go on, exit 130 as for any command
         click.echo("\nInterrupted." + keeper.stopped(session), err=True)
         raise click.exceptions.Exit(130) from None
+    _finish(kb, session, keeper, store, as_json, diagram_file)
+
+
+def _finish(
+    kb: KnowledgeBase,
+    session: Consultation,
+    keeper: Keeper,
+    store: Location | None,
+    as_json: bool,
+    diagram_file: Path | None,
+) -> None:
+    """Run inference on the answers, record and print the result (and write the diagram).
+
+    What only the result needs is imported here, so the first question comes sooner."""
+    from llm_advisor.cli.explain import counterfactual_json, print_what_if
+    from llm_advisor.cli.records import record_result, report_unrecorded
+    from llm_advisor.cli.report import result_json
+    from llm_advisor.engine.analysis.explanation import explain
+    from llm_advisor.engine.errors import AdvisorError
+
     result = session.result()
     keeper.clear()
     skipped = len(kb.facts) - session.questions_asked

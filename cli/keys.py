@@ -25,7 +25,7 @@ def default_key_path() -> Path:
 def signer() -> Signer:
     """The key that signs this user's records and checkpoints; an AuditError if it cannot be
     read or made (the message names the file, never its content)."""
-    from llm_advisor.engine.audit import AuditError
+    from llm_advisor.engine.audit.backend import AuditError
     from llm_advisor.engine.audit.signing import create_signer, load_signer
 
     given = os.environ.get(KEY_ENV_VAR)

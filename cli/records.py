@@ -16,7 +16,8 @@ from llm_advisor.cli.options import load_kb
 from llm_advisor.engine.errors import AdvisorError, InputError
 
 if TYPE_CHECKING:
-    from llm_advisor.engine.audit import AuditStore, StoredRecord
+    from llm_advisor.engine.audit.chain import StoredRecord
+    from llm_advisor.engine.audit.store import AuditStore
     from llm_advisor.engine.inference.run import Result
     from llm_advisor.engine.language.facts import Case
     from llm_advisor.engine.language.model import KnowledgeBase
@@ -85,7 +86,7 @@ def open_store(
     audit_db: str | None, *, must_exist: bool = False, create: bool = False
 ) -> AuditStore:
     """The audit store to read (a missing store reads as empty, unless it `must_exist`)."""
-    from llm_advisor.engine.audit import AuditStore
+    from llm_advisor.engine.audit.store import AuditStore
 
     location = resolve_location(audit_db)
     if create:
@@ -114,7 +115,7 @@ def record_result(
 ) -> tuple[str | None, str | None]:
     """Record a result; returns its audit id, or None and why it could not be recorded."""
     from llm_advisor.cli.keys import signer
-    from llm_advisor.engine.audit import AuditStore
+    from llm_advisor.engine.audit.store import AuditStore
 
     try:
         _make_default_directory(location)
@@ -139,7 +140,8 @@ def replayed(
     Without `rules_dir` the record is also re-run on its stored rules; a difference is reported on
     stderr (`audit verify` and `audit replay` say more).
     """
-    from llm_advisor.engine.audit import replay, stored_result
+    from llm_advisor.engine.audit.replay import replay
+    from llm_advisor.engine.inference.codec import result_from_json
 
     with open_store(audit_db) as store:
         record = store.get(ref)
@@ -155,7 +157,7 @@ def replayed(
             f"{', '.join(rerun.differences)}); showing it as recorded",
             err=True,
         )
-    return rerun.kb, stored_result(record), record
+    return rerun.kb, result_from_json(record.data, record.fingerprint), record
 
 
 def recorded_case(
@@ -163,17 +165,18 @@ def recorded_case(
 ) -> tuple[KnowledgeBase, Case, str]:
     """A recorded case and the rule base to draw it on: the record's own, unless `rules_dir`;
     the third item says which record it is (for a diagram's title)."""
-    from llm_advisor.engine.audit import case_for, stored_case
+    from llm_advisor.engine.audit.codec import case_for
+    from llm_advisor.engine.inference.codec import case_from_json
 
     with open_store(audit_db) as store:
         record = store.get(ref)
         data = record.data
         if rules_dir is None:
             kb = store.knowledge_base(record.fingerprint)
-            return kb, stored_case(data), f"audit record {record.id[:12]}"
+            return kb, case_from_json(data["facts"]), f"audit record {record.id[:12]}"
     kb = load_kb(rules_dir)
     if kb.fingerprint == record.fingerprint:
-        return kb, stored_case(data), f"audit record {record.id[:12]}"
+        return kb, case_from_json(data["facts"]), f"audit record {record.id[:12]}"
     case, dropped = case_for(kb, data)
     note = f"audit record {record.id[:12]}, made with rule base {record.fingerprint[:12]}"
     if dropped:

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from llm_advisor.engine.inference.codec import firing_to_json
 from llm_advisor.engine.inference.run import Firing, Result
 from llm_advisor.engine.inference.technique import ChosenTechnique, choose
 from llm_advisor.engine.language.facts import display_value
@@ -17,7 +18,6 @@ from llm_advisor.engine.language.model import (
     KnowledgeBase,
     Score,
     Technique,
-    effect_json,
 )
 
 TOP_REASONS = 5
@@ -58,20 +58,15 @@ def technique_json(technique: ChosenTechnique) -> dict[str, Any]:
 
 
 def firing_json(kb: KnowledgeBase, firing: Firing) -> dict[str, Any]:
-    rule = kb.rule(firing.rule_id)
-    return {
-        "order": firing.order,
-        "rule": rule.id,
-        "title": rule.title,
-        "because": rule.because,
-        "source": rule.source,
-        "source_title": kb.source(rule.source).title if rule.source else None,
-        "source_reference": kb.source(rule.source).reference if rule.source else None,
-        "location": rule.location,
-        "matched": {name: display_value(kb.fact(name), value) for name, value in firing.matched},
-        "matched_derived": dict(firing.matched_derived),
-        "effects": [effect_json(e) for e in firing.effects],
-    }
+    """A firing as the JSON output shows it: its encoding, with the values it matched as people
+    type them and the full reference of its source."""
+    data = firing_to_json(kb, firing)
+    data["matched"] = {name: display_value(kb.fact(name), value) for name, value in firing.matched}
+    data["matched_derived"] = dict(firing.matched_derived)
+    source = kb.source(data["source"]) if data["source"] else None
+    data["source_title"] = source.title if source else None
+    data["source_reference"] = source.reference if source else None
+    return data
 
 
 def facts_json(kb: KnowledgeBase, result: Result) -> dict[str, Any]:

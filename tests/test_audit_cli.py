@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
 from llm_advisor.cli.records import ENV_VAR
-from llm_advisor.engine import audit
-from llm_advisor.engine.audit import AuditStore, chain_hash
+from llm_advisor.engine.audit.chain import GENESIS, canonical, chain_hash
+from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.errors import RuleError
 from llm_advisor.engine.language.loader import load_knowledge_base
 
@@ -296,7 +296,7 @@ def test_show_json(db: Location, filled: list[str]) -> None:
     assert out.exit_code == 0
     data = json.loads(out.stdout)
     assert data["record"]["id"] == filled[1]
-    assert data["hash"] == chain_hash(data["prev_hash"], audit.canonical(data["record"]))
+    assert data["hash"] == chain_hash(data["prev_hash"], canonical(data["record"]))
     assert data["explanation"]["recommendation"] == data["record"]["recommendation"] == "cheap"
     assert data["explanation"]["audit_id"] == filled[1]
 
@@ -477,10 +477,10 @@ def test_replay_bad_input(db: Location, filled: list[str], tmp_path: Path) -> No
 
 def _check_lines(lines: list[str]) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in lines]
-    previous = audit.GENESIS
+    previous = GENESIS
     for row in rows:
         assert row["prev_hash"] == previous
-        assert row["hash"] == chain_hash(row["prev_hash"], audit.canonical(row["record"]))
+        assert row["hash"] == chain_hash(row["prev_hash"], canonical(row["record"]))
         previous = row["hash"]
     return rows
 

@@ -14,7 +14,7 @@ from postgres import PASSWORD, Server
 from test_audit_cli import recommend
 
 from llm_advisor.cli.main import cli
-from llm_advisor.engine.audit import AuditStore
+from llm_advisor.engine.audit.store import AuditStore
 
 KBS = Path(__file__).parent / "kbs"
 RULES = str(KBS / "audit")
@@ -180,7 +180,7 @@ def test_a_malformed_url_is_bad_input_without_its_password(url: str) -> None:
 
 
 def test_a_writer_waiting_too_long_for_the_lock_fails_cleanly(url: str) -> None:
-    from llm_advisor.engine.audit import AuditError
+    from llm_advisor.engine.audit.backend import AuditError
     from llm_advisor.engine.audit.postgres import LOCK_KEY
     from llm_advisor.engine.inference.run import evaluate
     from llm_advisor.engine.language.facts import make_case

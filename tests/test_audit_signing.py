@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from llm_advisor.cli.keys import KEY_ENV_VAR, default_key_path
 from llm_advisor.cli.main import cli
-from llm_advisor.engine.audit import AuditStore, canonical, chain_hash
+from llm_advisor.engine.audit.chain import canonical, chain_hash
 from llm_advisor.engine.audit.signing import (
     Signer,
     create_signer,
@@ -25,6 +25,7 @@ from llm_advisor.engine.audit.signing import (
     public_key_pem,
     record_message,
 )
+from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.language.loader import load_knowledge_base

@@ -23,10 +23,14 @@ from hypothesis import strategies as st
 
 from llm_advisor.cli import records
 from llm_advisor.cli.audit import parse_since
-from llm_advisor.engine import audit
-from llm_advisor.engine.audit import AuditError, AuditStore, canonical, chain_hash
-from llm_advisor.engine.audit.codec import result_body, result_part
+from llm_advisor.engine.audit.backend import AuditError
+from llm_advisor.engine.audit.chain import GENESIS, Verification, canonical, chain_hash
+from llm_advisor.engine.audit.codec import result_part, tool_version
+from llm_advisor.engine.audit.migrations import SCHEMA_VERSION
+from llm_advisor.engine.audit.replay import replay
+from llm_advisor.engine.audit.store import AuditStore, record_result
 from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.inference.codec import result_from_json, result_to_json
 from llm_advisor.engine.inference.run import Result, evaluate
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
@@ -70,7 +74,7 @@ def fill(db: Location, kb: KnowledgeBase, n: int = 6) -> list[str]:
         return [store.record(kb, run(kb, CASES[i % len(CASES)])) for i in range(n)]
 
 
-def verify(db: Location) -> audit.Verification:
+def verify(db: Location) -> Verification:
     with AuditStore.open(db) as store:
         return store.verify()
 
@@ -87,7 +91,7 @@ def test_record_holds_the_whole_result(db: Location, kb: KnowledgeBase) -> None:
         assert record.body == canonical(data)
         assert data["id"] == ids[0] and data["prev_id"] is None and data["position"] == 0
         assert data["created"].endswith("Z") and data["kind"] == "recommend"
-        assert data["tool_version"] == audit.tool_version()
+        assert data["tool_version"] == tool_version()
         assert data["rulebase"]["fingerprint"] == kb.fingerprint
         assert sorted(f["name"] for f in data["rulebase"]["files"]) == sorted(
             f.name for f in kb.files
@@ -106,8 +110,8 @@ def test_record_holds_the_whole_result(db: Location, kb: KnowledgeBase) -> None:
         assert {f.name: f.content for f in store.rule_files(kb.fingerprint)} == {
             f.name: f.content for f in kb.files
         }
-        assert record.hash == chain_hash(audit.GENESIS, record.body)
-        assert audit.stored_result(record) == result
+        assert record.hash == chain_hash(GENESIS, record.body)
+        assert result_from_json(record.data, record.fingerprint) == result
 
 
 def test_rule_files_are_stored_once_per_fingerprint(sqlite_db: Path, kb: KnowledgeBase) -> None:
@@ -117,7 +121,7 @@ def test_rule_files_are_stored_once_per_fingerprint(sqlite_db: Path, kb: Knowled
         assert conn.execute("SELECT count(*) FROM rulebase_files").fetchone()[0] == len(kb.files)
         assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == len(kb.files)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == audit.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         conn.close()
 
@@ -234,7 +238,7 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(
 
 def test_a_newer_schema_is_refused(db: Location, kb: KnowledgeBase) -> None:
     fill(db, kb, 1)
-    newer = audit.SCHEMA_VERSION + 1
+    newer = SCHEMA_VERSION + 1
     if is_pg(db):
         raw_sql(db, ("UPDATE llm_advisor_schema SET version = ?", (newer,)))
     else:
@@ -287,7 +291,7 @@ def test_unwritable_location_fails_with_audit_error(tmp_path: Path, kb: Knowledg
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(AuditError, match="cannot open"):
-        audit.record_result(blocker / "audit.sqlite3", kb, run(kb, {}))
+        record_result(blocker / "audit.sqlite3", kb, run(kb, {}))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
@@ -297,7 +301,7 @@ def test_read_only_store_fails_and_keeps_records(sqlite_db: Path, kb: KnowledgeB
     sqlite_db.chmod(0o444)
     try:
         with pytest.raises(AuditError):
-            audit.record_result(sqlite_db, kb, run(kb, {}))
+            record_result(sqlite_db, kb, run(kb, {}))
     finally:
         sqlite_db.parent.chmod(0o755)
         sqlite_db.chmod(0o644)
@@ -327,12 +331,12 @@ def chain(
 @pytest.fixture
 def tamper(
     request: pytest.FixtureRequest, tmp_path: Path, chain: tuple[Location, list[str]]
-) -> Iterator[Callable[..., audit.Verification]]:
+) -> Iterator[Callable[..., Verification]]:
     """Apply SQL to a fresh copy of the chain and verify the copy."""
     pristine, _ = chain
     count = 0
 
-    def apply(*statements: tuple[str, tuple[Any, ...]]) -> audit.Verification:
+    def apply(*statements: tuple[str, tuple[Any, ...]]) -> Verification:
         nonlocal count
         count += 1
         copy: Location
@@ -372,7 +376,7 @@ def record_row(db: Location, record_id: str) -> dict[str, Any]:
 )
 def test_changing_any_column_is_detected(
     chain: tuple[Location, list[str]],
-    tamper: Callable[..., audit.Verification],
+    tamper: Callable[..., Verification],
     position: int,
     column: str,
 ) -> None:
@@ -421,7 +425,7 @@ def _mutations(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("position", [0, 3, 5])
 def test_changing_any_field_of_the_content_is_detected(
-    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification], position: int
+    chain: tuple[Location, list[str]], tamper: Callable[..., Verification], position: int
 ) -> None:
     db, ids = chain
     target = ids[position]
@@ -449,7 +453,7 @@ def test_changing_any_field_of_the_content_is_detected(
 )
 def test_junk_content_with_a_valid_hash_is_named_not_crashed_on(
     chain: tuple[Location, list[str]],
-    tamper: Callable[..., audit.Verification],
+    tamper: Callable[..., Verification],
     position: int,
     junk: Any,
 ) -> None:
@@ -468,7 +472,7 @@ def test_junk_content_with_a_valid_hash_is_named_not_crashed_on(
 @pytest.mark.parametrize("positions", [[0], [2], [5], [2, 3], [4, 5], [0, 1, 2, 3, 4, 5]])
 def test_deleting_records_is_detected(
     chain: tuple[Location, list[str]],
-    tamper: Callable[..., audit.Verification],
+    tamper: Callable[..., Verification],
     positions: list[int],
 ) -> None:
     _, ids = chain
@@ -515,7 +519,7 @@ def _insert(row: dict[str, Any], seq: int) -> tuple[str, tuple[Any, ...]]:
 
 
 def test_inserting_a_forged_record_at_the_end_is_detected(
-    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., Verification]
 ) -> None:
     db, ids = chain
     report = tamper(_insert(_forged(db, ids, 5), 100))
@@ -524,7 +528,7 @@ def test_inserting_a_forged_record_at_the_end_is_detected(
 
 @pytest.mark.parametrize("after", [0, 2, 4])
 def test_inserting_a_forged_record_in_the_middle_is_detected(
-    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification], after: int
+    chain: tuple[Location, list[str]], tamper: Callable[..., Verification], after: int
 ) -> None:
     db, ids = chain
     seq = record_row(db, ids[after])["seq"]
@@ -536,7 +540,7 @@ def test_inserting_a_forged_record_in_the_middle_is_detected(
 
 
 def test_inserting_a_copy_is_detected(
-    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., Verification]
 ) -> None:
     db, ids = chain
     copy = {**record_row(db, ids[2]), "id": "c0c0c0c0c0c0"}
@@ -551,7 +555,7 @@ def test_inserting_a_copy_is_detected(
 
 
 def test_moving_a_record_is_detected(
-    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., Verification]
 ) -> None:
     _, ids = chain
     report = tamper(("UPDATE records SET seq = 1000 WHERE id = ?", (ids[1],)))
@@ -559,7 +563,7 @@ def test_moving_a_record_is_detected(
 
 
 def test_changing_stored_rule_files_is_detected(
-    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., Verification]
 ) -> None:
     db, ids = chain
     newline = "'\\x0a'::bytea" if is_pg(db) else "x'0a'"
@@ -573,7 +577,7 @@ def test_changing_stored_rule_files_is_detected(
 
 
 def test_changing_the_chain_head_is_detected(
-    chain: tuple[Location, list[str]], tamper: Callable[..., audit.Verification]
+    chain: tuple[Location, list[str]], tamper: Callable[..., Verification]
 ) -> None:
     _, ids = chain
     report = tamper(("UPDATE chain_head SET count = 5", ()))
@@ -588,7 +592,7 @@ def test_changing_the_chain_head_is_detected(
 WRITER = """
 import json, sys
 from pathlib import Path
-from llm_advisor.engine.audit import AuditStore
+from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.loader import load_knowledge_base
@@ -643,7 +647,8 @@ def test_eight_processes_write_500_records_each(db: Location) -> None:
 OPENER = """
 import json, multiprocessing, sys
 from pathlib import Path
-from llm_advisor.engine.audit import AuditStore, AuditError
+from llm_advisor.engine.audit.backend import AuditError
+from llm_advisor.engine.audit.store import AuditStore
 
 def opener(directory, barrier, errors):
     failed = []
@@ -688,8 +693,9 @@ def test_processes_creating_a_new_store_at_once_all_open_it(tmp_path: Path) -> N
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from llm_advisor.engine.audit import AuditStore
-from llm_advisor.engine.audit.codec import file_digests, result_body
+from llm_advisor.engine.audit.store import AuditStore
+from llm_advisor.engine.audit.codec import file_digests
+from llm_advisor.engine.inference.codec import result_to_json
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.loader import load_knowledge_base
@@ -699,7 +705,7 @@ result = evaluate(kb, make_case(kb, {"size": "5M"}))
 store = AuditStore.open(sys.argv[1], create=True)
 if sys.argv[3] == "pause":
     with store.backend.transaction() as tx:
-        store._append(tx, kb.fingerprint, file_digests(kb), result_body(kb, result), "recommend")
+        store._append(tx, kb.fingerprint, file_digests(kb), result_to_json(kb, result), "recommend")
         print("inside", flush=True)
         time.sleep(60)
 else:
@@ -762,7 +768,7 @@ def test_replay_reproduces_an_old_record_after_the_rules_changed(tmp_path: Path)
     shutil.copytree(KBS / "audit", rules)
     db = tmp_path / "audit.sqlite3"
     old = load_knowledge_base(rules)
-    ids = [audit.record_result(db, old, run(old, case)) for case in CASES]
+    ids = [record_result(db, old, run(old, case)) for case in CASES]
     text = (rules / "rules.yaml").read_text()
     text = text.replace("score: {fancy: 4, cheap: -1}", "score: {cheap: 6}").replace(
         "at_least: 1M", "at_least: 100M"
@@ -773,13 +779,13 @@ def test_replay_reproduces_an_old_record_after_the_rules_changed(tmp_path: Path)
     with AuditStore.open(db) as store:
         for record_id in ids:
             record = store.get(record_id)
-            again = audit.replay(store, record)
+            again = replay(store, record)
             assert again.identical and again.stored_rules and again.differences == ()
             assert again.rule_changes == ()
-            assert canonical(result_body(again.kb, again.result)) == canonical(
+            assert canonical(result_to_json(again.kb, again.result)) == canonical(
                 result_part(record.data)
             )
-        changed = audit.replay(store, store.get(ids[0]), new)
+        changed = replay(store, store.get(ids[0]), new)
     assert not changed.identical and not changed.stored_rules
     assert changed.recorded_recommendation == "fancy" and changed.recommendation == "cheap"
     assert not changed.same_recommendation
@@ -792,10 +798,10 @@ def test_replay_reproduces_an_old_record_after_the_rules_changed(tmp_path: Path)
 
 def test_replay_against_a_rule_base_with_other_facts(tmp_path: Path, kb: KnowledgeBase) -> None:
     db = tmp_path / "audit.sqlite3"
-    record_id = audit.record_result(db, kb, run(kb, CASES[0]))
+    record_id = record_result(db, kb, run(kb, CASES[0]))
     mini = load_knowledge_base(KBS / "mini")
     with AuditStore.open(db) as store:
-        other = audit.replay(store, store.get(record_id), mini)
+        other = replay(store, store.get(record_id), mini)
     assert set(other.dropped_facts) == {"budget"}
     assert other.result.case.status_of("size") == "given" and other.result.case.get("size") == 2e6
     assert other.result.case.status_of("color") == "defaulted"
@@ -805,7 +811,7 @@ def test_replay_fails_cleanly_when_stored_rules_are_gone(db: Location, kb: Knowl
     ids = fill(db, kb, 1)
     raw_sql(db, ("DELETE FROM rulebase_files", ()))
     with AuditStore.open(db) as store, pytest.raises(AuditError, match="missing"):
-        audit.replay(store, store.get(ids[0]))
+        replay(store, store.get(ids[0]))
 
 
 @settings(
@@ -831,7 +837,7 @@ def test_every_record_replays_exactly(
         if v
     }
     db = tmp_path / "property.sqlite3"
-    record_id = audit.record_result(db, kb, run(kb, raw))
+    record_id = record_result(db, kb, run(kb, raw))
     with AuditStore.open(db) as store:
-        again = audit.replay(store, store.get(record_id))
+        again = replay(store, store.get(record_id))
     assert again.identical, again.differences

@@ -31,7 +31,7 @@ from llm_advisor.engine import load_knowledge_base
 from llm_advisor.engine.analysis.consultation import Consultation
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
-from llm_advisor.engine.audit import AuditStore
+from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import exact_text, make_case
 from llm_advisor.engine.language.model import KnowledgeBase

@@ -16,7 +16,7 @@ from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, parse_dot, parse_mermai
 from llm_advisor.cli.main import cli
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.engine.analysis.diagram import Leaf, load_diagram
-from llm_advisor.engine.audit import record_result
+from llm_advisor.engine.audit.store import record_result
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.language.loader import load_knowledge_base

@@ -9,11 +9,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from llm_advisor.engine.analysis.partial import Analyzer, Cell, Decision, Partial
-from llm_advisor.engine.inference.run import Result, evaluate
 from llm_advisor.engine.language.facts import make_case, parse_value
 from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
+
+if TYPE_CHECKING:
+    from llm_advisor.engine.inference.run import Result
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class Consultation:
 
     def result(self) -> Result:
         """Inference on the answers, exactly as `recommend` computes it for the same facts."""
+        from llm_advisor.engine.inference.run import evaluate  # durable_rules loads only now
+
         return evaluate(self.kb, make_case(self.kb, self.raw_facts()))
 
     def dependencies(self) -> tuple[Dependency, ...]:

@@ -7,14 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from llm_advisor.engine.audit.chain import StoredRecord, canonical
-from llm_advisor.engine.audit.codec import (
-    RESULT_KEYS,
-    case_for,
-    result_body,
-    result_part,
-    stored_case,
-)
+from llm_advisor.engine.audit.codec import case_for, result_part
 from llm_advisor.engine.audit.store import AuditStore
+from llm_advisor.engine.inference.codec import RESULT_KEYS, case_from_json, result_to_json
 from llm_advisor.engine.inference.run import Result, evaluate
 from llm_advisor.engine.language.model import KnowledgeBase
 
@@ -65,11 +60,11 @@ def replay(store: AuditStore, record: StoredRecord, kb: KnowledgeBase | None = N
     dropped: tuple[str, ...] = ()
     if kb is None:
         kb = store.knowledge_base(record.fingerprint)
-        case = stored_case(data)
+        case = case_from_json(data["facts"])
     else:
         case, dropped = case_for(kb, data)
     result = evaluate(kb, case)
-    then, now = result_part(data), result_part(json.loads(canonical(result_body(kb, result))))
+    then, now = result_part(data), result_part(json.loads(canonical(result_to_json(kb, result))))
     old_fired = {e["rule"]: e for e in then["fired"]}
     new_fired = {e["rule"]: e for e in now["fired"]}
     changes: list[RuleChange] = []

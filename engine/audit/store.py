@@ -27,9 +27,10 @@ from llm_advisor.engine.audit.chain import (
     content_problem,
 )
 from llm_advisor.engine.audit.chain import verify_chain as _verify_chain
-from llm_advisor.engine.audit.codec import file_digests, result_body, tool_version
+from llm_advisor.engine.audit.codec import file_digests, tool_version
 from llm_advisor.engine.audit.signing import Signer, record_message
 from llm_advisor.engine.errors import InputError
+from llm_advisor.engine.inference.codec import result_to_json
 from llm_advisor.engine.inference.run import Result
 from llm_advisor.engine.language.model import KnowledgeBase, RuleFile
 
@@ -121,7 +122,7 @@ class AuditStore:
     ) -> str:
         """Append one record for a result in one transaction, signed by `signer` if given;
         returns its id."""
-        produced = result_body(kb, result)
+        produced = result_to_json(kb, result)
         files = file_digests(kb)
         with self.backend.transaction() as tx:
             return self._append(tx, kb.fingerprint, files, produced, kind, signer)
