@@ -23,6 +23,8 @@ from benchmarks.common import Figure, Skipped, cold_start_env, console_script, m
 
 TARGET = 6.0
 RUNS = 7
+FLOOR = "import click, durable.engine, sqlite3, cryptography.hazmat.primitives.asymmetric.ed25519"
+"""The libraries a recorded recommendation cannot do without: importing them alone is the floor."""
 FACTS = (
     "problem_type=knowledge",
     "change_frequency=weekly",
@@ -55,15 +57,19 @@ def run() -> list[Figure]:
         *(arg for fact in FACTS for arg in ("--fact", fact)),
     ]
     baseline = [sys.executable, "-I", "-c", "pass"]
+    floor = [sys.executable, "-I", "-c", FLOOR]
     with tempfile.TemporaryDirectory() as tmp:
         env = cold_start_env(Path(tmp))
         timed(command, env)
         timed(baseline, env)
+        timed(floor, env)
         cli_runs = []
         python_runs = []
+        floor_runs = []
         for _ in range(RUNS):
             cli_runs.append(timed(command, env))
             python_runs.append(timed(baseline, env))
+            floor_runs.append(timed(floor, env)[0])
     cli_times, cli_cpu = (list(column) for column in zip(*cli_runs, strict=True))
     python_times, python_cpu = (list(column) for column in zip(*python_runs, strict=True))
     cli_s, python_s = median(cli_times), median(python_times)
@@ -84,6 +90,10 @@ def run() -> list[Figure]:
                 "python_cpu_seconds": python_cpu,
                 # The same ratio in CPU time, which other load on the machine does not inflate.
                 "cpu_ratio": median(cli_cpu) / median(python_cpu),
+                # Importing only click, durable_rules, sqlite3 and cryptography, against the same
+                # baseline: what no change to this project's own code can go below.
+                "floor_seconds": floor_runs,
+                "floor_ratio": median(floor_runs) / python_s,
             },
         )
     ]

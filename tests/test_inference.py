@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import shutil
 from collections.abc import Iterator
@@ -345,7 +346,9 @@ def test_one_engine_per_fingerprint(tmp_path: Path) -> None:
 
 def test_two_engines_can_share_one_compiled_ruleset(mini: KnowledgeBase) -> None:
     first = Engine(mini)
+    kept = json.dumps(first.compiled.definition)
     second = Engine(mini, first.compiled)
+    assert json.dumps(first.compiled.definition) == kept  # registering leaves it as compiled
     case = make_case(mini, {"size": "2M", "urgent": "yes"})
     assert first.evaluate(case) == second.evaluate(case)
 

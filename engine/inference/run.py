@@ -8,7 +8,6 @@ recorded from inside the rule actions, in the order durable_rules runs them.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import signal
 import threading
@@ -110,8 +109,9 @@ class Engine:
         self.kb = kb
         self.compiled = compiled or compile_ruleset(kb)
         self._host = _Host(self)
-        # durable_rules mutates the definition it registers (it removes each rule's `run`).
-        definition = copy.deepcopy(self.compiled.definition)
+        # durable_rules deletes each rule's `run` from the definition it registers (and nothing
+        # else), so it gets copies of the rules' top-level dicts.
+        definition = {name: dict(rule) for name, rule in self.compiled.definition.items()}
         try:
             self._host.register_rulesets({self.compiled.name: definition})
         except Exception as err:  # durable_rules raises bare errors with a code

@@ -1,0 +1,75 @@
+"""The console script as a process: it skips the interpreter's teardown at exit, and loses nothing
+by it (output through a pipe, exit codes, exit handlers, threads still running)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from llm_advisor.cli.main import cli
+
+SCRIPT = Path(sys.executable).parent / "llm-advisor"
+FACTS = ["--fact", "problem_type=knowledge", "--fact", "budget=$50k", "--fact", "timeline=3w"]
+
+
+def run(argv: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def in_process(code: str, *args: str) -> list[str]:
+    """A Python process that runs `code`, then the console script's entry point with `args`."""
+    entry = f"import sys\nsys.argv = ['llm-advisor', *{list(args)!r}]\nfrom llm_advisor.cli import run\nrun()"
+    return [sys.executable, "-c", f"{code}\n{entry}"]
+
+
+def test_output_through_a_pipe_is_complete() -> None:
+    args = ["recommend", "--no-audit", "--json", "--explain", *FACTS]
+    done = run([str(SCRIPT), *args])
+    assert done.returncode == 0, done.stderr
+    expected = CliRunner().invoke(cli, args)
+    assert len(done.stdout) > 10_000  # more than one pipe buffer's worth of flushing
+    assert json.loads(done.stdout) == json.loads(expected.stdout)
+
+
+def test_exit_codes_are_kept() -> None:
+    assert run([str(SCRIPT), "recommend", "--no-audit", *FACTS]).returncode == 0
+    unfinished = run([str(SCRIPT), "consult", "--no-audit"])
+    assert unfinished.returncode == 1
+    assert "nothing was recorded" in unfinished.stderr
+    bad = run([str(SCRIPT), "recommend", "--no-audit", "--fact", "budget=lots"])
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "budget" in bad.stderr
+
+
+def test_exit_handlers_still_run() -> None:
+    code = "import atexit\natexit.register(lambda: print('exit handler ran'))"
+    done = run(in_process(code, "recommend", "--no-audit", *FACTS))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("exit handler ran")
+
+
+def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
+    mark = tmp_path / "thread-finished"
+    code = (
+        "import threading, time\n"
+        f"threading.Thread(target=lambda: (time.sleep(0.5), open({str(mark)!r}, 'w').close()))"
+        ".start()"
+    )
+    done = run(in_process(code, "recommend", "--no-audit", "--fact", "budget=lots"))
+    assert done.returncode == 2
+    assert mark.exists(), "the process ended before its thread finished"
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    args = [str(SCRIPT), "recommend", "--no-audit", "--json", "--explain", *FACTS]
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads: the first write fails with a broken pipe
+    with os.fdopen(writer, "w") as closed:
+        done = subprocess.run(args, stdout=closed, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
