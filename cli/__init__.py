@@ -8,8 +8,9 @@ import threading
 from typing import NoReturn
 
 
-def run() -> NoReturn:
-    """The console script: Ctrl-C is handled before the command line's modules load."""
+def run() -> None:
+    """The console script: Ctrl-C is handled before the command line's modules load, and the
+    process ends without the interpreter's teardown (see `_exit`)."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted)
     from llm_advisor.cli.main import main
@@ -17,8 +18,7 @@ def run() -> NoReturn:
     try:
         main()
     except SystemExit as done:
-        _exit(done)
-    raise SystemExit(0)  # not reached: click's main always ends with SystemExit
+        _exit(done)  # click's main always ends with SystemExit
 
 
 def _exit(done: SystemExit) -> NoReturn:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,12 +90,10 @@ def saved_path() -> Path:
     the user state directory."""
     import os
 
-    folder = os.environ.get(STATE_ENV)
-    if not folder:
-        import platformdirs
+    from llm_advisor.cli.dirs import user_dir
 
-        folder = platformdirs.user_state_dir("llm-advisor")
-    return Path(folder) / "consultation.json"
+    folder = os.environ.get(STATE_ENV)
+    return (Path(folder) if folder else user_dir("state")) / "consultation.json"
 
 
 class Keeper:
@@ -314,6 +311,8 @@ def _finish(
     """Run inference on the answers, record and print the result (and write the diagram).
 
     What only the result needs is imported here, so the first question comes sooner."""
+    import json
+
     from llm_advisor.cli.explain import counterfactual_json, print_what_if
     from llm_advisor.cli.records import record_result, report_unrecorded
     from llm_advisor.cli.report import result_json

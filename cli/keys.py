@@ -15,11 +15,9 @@ KEY_NAME = "signing-key.pem"
 
 
 def default_key_path() -> Path:
-    import platformdirs
+    from llm_advisor.cli.dirs import user_dir
 
-    from llm_advisor.cli.records import APP_NAME
-
-    return Path(platformdirs.user_config_dir(APP_NAME)) / KEY_NAME
+    return user_dir("config") / KEY_NAME
 
 
 def signer() -> Signer:

@@ -58,9 +58,9 @@ def cache_dir() -> Path:
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override)
-    import platformdirs
+    from llm_advisor.cli.dirs import user_dir
 
-    return Path(platformdirs.user_cache_dir("llm-advisor"))
+    return user_dir("cache")
 
 
 def load_kb(rules_dir: Path | None) -> KnowledgeBase:

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from llm_advisor.engine.language.model import KnowledgeBase
 
 ENV_VAR = "LLM_ADVISOR_AUDIT_DB"
-APP_NAME = "llm-advisor"
 DB_NAME = "audit.sqlite3"
 
 Location = Path | str
@@ -32,9 +31,9 @@ Location = Path | str
 
 def default_path() -> Path:
     """The store in the user's data directory."""
-    import platformdirs
+    from llm_advisor.cli.dirs import user_dir
 
-    return Path(platformdirs.user_data_dir(APP_NAME)) / DB_NAME
+    return user_dir("data") / DB_NAME
 
 
 def is_url(raw: str) -> bool:

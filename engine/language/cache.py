@@ -2,16 +2,16 @@
 
 Reading, validating and indexing the YAML costs more than the rest of a cold `recommend`. A rule
 base whose files are byte for byte the same as last time is read back from a pickle in a cache
-folder the caller chooses (the user's own cache directory), keyed by the files' fingerprint and
-by the code that validates them. A missing, stale or unreadable entry only costs the load.
+folder the caller chooses (the user's own cache directory), named by checksums of the files and
+of the code that validates them. A missing, stale or unreadable entry only costs the load.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,9 +24,9 @@ def cached_knowledge_base(
     files: tuple[RuleFile, ...], where: str, cache_dir: Path, build: Build
 ) -> KnowledgeBase:
     """The knowledge base of `files` from `cache_dir`, else `build(files, where)` stored there."""
-    from llm_advisor.engine.language.loader import fingerprint
-
-    path = cache_dir / f"rulebase-{fingerprint(files)[:32]}-{_code_version()}.pickle"
+    ordered = sorted(files, key=lambda f: f.name)
+    key = _crc(f.name.encode() + b"\0" + f.content for f in ordered)
+    path = cache_dir / f"rulebase-{key}-{_code_version()}.pickle"
     try:
         with path.open("rb") as stored:
             kb = pickle.load(stored)
@@ -49,8 +49,16 @@ def cached_knowledge_base(
 
 
 def _code_version() -> str:
-    """A hash of the rule language's code, so that a changed validator never reads a stale entry."""
-    digest = hashlib.sha256()
-    for module in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(module.name.encode() + b"\0" + module.read_bytes())
-    return digest.hexdigest()[:16]
+    """A checksum of the rule language's code, so that a changed validator never reads a stale
+    entry."""
+    modules = sorted(Path(__file__).parent.glob("*.py"))
+    return _crc(module.name.encode() + b"\0" + module.read_bytes() for module in modules)
+
+
+def _crc(parts: Iterable[bytes]) -> str:
+    """A CRC-32 of `parts`. Enough to name an entry, since a hit is then compared byte for byte
+    with the files, and it spares a warm start loading OpenSSL's hashes."""
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part + b"\0", crc)
+    return f"{crc:08x}"

@@ -5,7 +5,6 @@ or values, type mismatches, bad quantities, duplicate ids, unknown sources, deri
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +31,8 @@ def default_rules_dir() -> Path:
 
 
 def fingerprint(files: tuple[RuleFile, ...]) -> str:
+    import hashlib  # not needed by a rule base read back from the cache
+
     digest = hashlib.sha256()
     for rule_file in sorted(files, key=lambda rf: rf.name):
         digest.update(rule_file.name.encode() + b"\0" + rule_file.content + b"\0")

@@ -1,0 +1,44 @@
+"""The user's folders for llm-advisor's data, configuration, cache and state.
+
+On Linux they follow the XDG Base Directory specification, read here directly: importing
+platformdirs (and the tempfile module it loads) costs every command about 5 ms. Other systems
+ask platformdirs, which knows their conventions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+APP_NAME = "llm-advisor"
+
+Kind = Literal["data", "config", "cache", "state"]
+
+XDG: dict[Kind, tuple[str, str]] = {
+    "data": ("XDG_DATA_HOME", ".local/share"),
+    "config": ("XDG_CONFIG_HOME", ".config"),
+    "cache": ("XDG_CACHE_HOME", ".cache"),
+    "state": ("XDG_STATE_HOME", ".local/state"),
+}
+"""Per kind of folder: its variable, and the default under the home directory."""
+
+
+def user_dir(kind: Kind) -> Path:
+    """This user's folder of `kind` for llm-advisor (it may not exist yet)."""
+    if sys.platform == "linux":
+        variable, default = XDG[kind]
+        base = os.environ.get(variable, "")
+        if not os.path.isabs(base):  # unset, empty or relative: the specification's default
+            base = os.path.join(os.path.expanduser("~"), default)
+        return Path(base) / APP_NAME
+    import platformdirs
+
+    folders = {
+        "data": platformdirs.user_data_dir,
+        "config": platformdirs.user_config_dir,
+        "cache": platformdirs.user_cache_dir,
+        "state": platformdirs.user_state_dir,
+    }
+    return Path(folders[kind](APP_NAME))
