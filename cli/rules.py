@@ -153,12 +153,8 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
     Also proves the invariants declared in invariants.yaml over every case and prints one
     witness case per violated invariant. Exits with 1 when an error-level finding exists.
     """
-    from llm_advisor.engine.analysis.verification import (
-        Finding,
-        check,
-        cross_check,
-        prove_invariants,
-    )
+    from llm_advisor.engine.analysis.proof import prove_invariants
+    from llm_advisor.engine.analysis.verification import Finding, check, cross_check
 
     kb = load_kb(rules_dir)
     findings = check(kb, cache_dir=cache_dir())

@@ -18,7 +18,7 @@ from test_verify import copy_kb
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base, recommend
-from llm_advisor.engine.analysis.verification import prove_invariants
+from llm_advisor.engine.analysis.proof import prove_invariants
 from llm_advisor.engine.errors import RuleError
 
 KBS = Path(__file__).parent / "kbs"
@@ -179,7 +179,7 @@ def shipped_proof() -> object:
 
 
 def test_the_shipped_rule_base_declares_and_keeps_its_invariants(shipped_proof: object) -> None:
-    from llm_advisor.engine.analysis.verification import InvariantReport
+    from llm_advisor.engine.analysis.proof import InvariantReport
 
     assert isinstance(shipped_proof, InvariantReport)
     kinds = {r.invariant.kind for r in shipped_proof.results}

@@ -153,7 +153,7 @@ class Consultation:
         """When the outcome still depends on facts left open: each outcome and its conditions,
         those covering the most combinations of answers first."""
         from llm_advisor.engine.analysis.diagram import compile_diagram
-        from llm_advisor.engine.analysis.verification import diagram_paths, merge_regions
+        from llm_advisor.engine.analysis.regions import diagram_paths, merge_regions
 
         state = self.an.state_of(self.known())
         if self.an.evaluate(state).decision is not None:
