@@ -31,11 +31,12 @@ def _exit(done: SystemExit) -> NoReturn:
     code = done.code
     if not (code is None or isinstance(code, int)) or threading.active_count() > 1:
         raise done
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # it also clears them: an ordinary exit below does not run them twice
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the process was started with that stream closed
+                stream.flush()
+    except (OSError, ValueError):  # ValueError: closed by the command
         raise done from None
     os._exit(code or 0)
 

@@ -126,6 +126,7 @@ class Keeper:
 
         if self.saved:
             clear(self.path)
+            self.saved = False
 
     def stopped(self, session: Consultation) -> str:
         """How to go on, for the message of a consultation that stops unfinished."""
@@ -287,6 +288,7 @@ def consult(
                     click.echo(f"    Not understood: {error}. Try again ('?' for help).", err=err)
                 else:
                     keeper.save(session)
+        _finish(kb, session, keeper, store, as_json, diagram_file)
     except EndOfInput:
         click.echo(
             "\nInput ended before the consultation finished; nothing was recorded."
@@ -294,10 +296,9 @@ def consult(
             err=True,
         )
         raise click.exceptions.Exit(1) from None
-    except KeyboardInterrupt:  # Ctrl-C: say how to go on, exit 130 as for any command
+    except KeyboardInterrupt:  # Ctrl-C, also while the result is made: say how to go on
         click.echo("\nInterrupted." + keeper.stopped(session), err=True)
         raise click.exceptions.Exit(130) from None
-    _finish(kb, session, keeper, store, as_json, diagram_file)
 
 
 def _finish(

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from llm_advisor.engine.errors import AdvisorError
+
 APP_NAME = "llm-advisor"
 
 Kind = Literal["data", "config", "cache", "state"]
@@ -31,7 +33,7 @@ def user_dir(kind: Kind) -> Path:
         variable, default = XDG[kind]
         base = os.environ.get(variable, "")
         if not os.path.isabs(base):  # unset, empty or relative: the specification's default
-            base = os.path.join(os.path.expanduser("~"), default)
+            base = os.path.join(_home(variable), default)
         return Path(base) / APP_NAME
     import platformdirs
 
@@ -42,3 +44,20 @@ def user_dir(kind: Kind) -> Path:
         "state": platformdirs.user_state_dir,
     }
     return Path(folders[kind](APP_NAME))
+
+
+def _home(variable: str) -> str:
+    """The home directory: $HOME when it is an absolute path, else the user's entry in the
+    password database (as platformdirs does), so that no folder depends on the working one."""
+    home = os.environ.get("HOME", "")
+    if os.path.isabs(home):
+        return home
+    import pwd
+
+    try:
+        home = pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        home = ""
+    if not os.path.isabs(home):
+        raise AdvisorError(f"cannot find your home directory: set HOME or {variable}")
+    return home

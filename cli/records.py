@@ -164,7 +164,7 @@ def recorded_case(
 ) -> tuple[KnowledgeBase, Case, str]:
     """A recorded case and the rule base to draw it on: the record's own, unless `rules_dir`;
     the third item says which record it is (for a diagram's title)."""
-    from llm_advisor.engine.audit.codec import case_for
+    from llm_advisor.engine.audit.record import case_for
     from llm_advisor.engine.inference.codec import case_from_json
 
     with open_store(audit_db) as store:

@@ -25,8 +25,8 @@ from llm_advisor.cli import records
 from llm_advisor.cli.audit import parse_since
 from llm_advisor.engine.audit.backend import AuditError
 from llm_advisor.engine.audit.chain import GENESIS, Verification, canonical, chain_hash
-from llm_advisor.engine.audit.codec import result_part, tool_version
 from llm_advisor.engine.audit.migrations import SCHEMA_VERSION
+from llm_advisor.engine.audit.record import result_part, tool_version
 from llm_advisor.engine.audit.replay import replay
 from llm_advisor.engine.audit.store import AuditStore, record_result
 from llm_advisor.engine.errors import InputError
@@ -694,7 +694,7 @@ KILLED_WRITER = """
 import sys, time
 from pathlib import Path
 from llm_advisor.engine.audit.store import AuditStore
-from llm_advisor.engine.audit.codec import file_digests
+from llm_advisor.engine.audit.record import file_digests
 from llm_advisor.engine.inference.codec import result_to_json
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.inference.run import evaluate

@@ -73,3 +73,17 @@ def test_a_closed_pipe_ends_quietly() -> None:
         done = subprocess.run(args, stdout=closed, stderr=subprocess.PIPE, text=True, timeout=60)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
+
+
+def test_a_stream_closed_from_the_start_is_no_error() -> None:
+    """Started with standard output or error closed (`>&-`), Python has no stream to flush."""
+    for redirect in (">&-", "2>&-"):
+        shell = f'"$0" recommend --no-audit --fact budget=50k {redirect}; echo "exit $?" >&3'
+        done = subprocess.run(
+            ["sh", "-c", f"exec 3>&1; {shell}", str(SCRIPT)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.stdout.strip().endswith("exit 0"), (redirect, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr

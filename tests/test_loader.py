@@ -670,6 +670,31 @@ def test_a_broken_cache_entry_only_costs_the_load(tmp_path: Path) -> None:
     assert load_knowledge_base(kb_dir, cache) == fresh
 
 
+def test_an_entry_under_another_rule_base_s_name_is_not_taken_for_it(tmp_path: Path) -> None:
+    """Entries are named by a 32-bit checksum; a hit is still compared with the files."""
+    first, second = copy_mini(tmp_path / "a"), copy_mini(tmp_path / "b")
+    edit(second / "approaches.yaml", "name: Cheap", "name: Cheaper")
+    cache = tmp_path / "cache"
+    load_knowledge_base(first, cache)
+    (entry_a,) = cache.glob("rulebase-*.pickle")
+    fresh_b = load_knowledge_base(second, cache)
+    (entry_b,) = set(cache.glob("rulebase-*.pickle")) - {entry_a}
+    entry_b.write_bytes(entry_a.read_bytes())  # as if both rule bases had the same checksum
+    assert load_knowledge_base(second, cache) == fresh_b
+
+
+def test_entries_of_an_earlier_version_of_the_code_are_removed(tmp_path: Path) -> None:
+    kb_dir = copy_mini(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old = cache / "rulebase-0123abcd-89abcdef.pickle"
+    old.write_bytes(b"an entry made by other code")
+    load_knowledge_base(kb_dir, cache)
+    assert not old.exists()
+    assert len(list(cache.glob("rulebase-*.pickle"))) == 1
+    assert not list(cache.glob("*.tmp"))
+
+
 def test_a_cached_rule_base_is_still_checked_for_errors(tmp_path: Path) -> None:
     kb_dir = copy_mini(tmp_path)
     cache = tmp_path / "cache"

@@ -6,7 +6,6 @@ always comes from inference on the answers given, exactly as `recommend` would c
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -153,7 +152,7 @@ class Consultation:
         """When the outcome still depends on facts left open: each outcome and its conditions,
         those covering the most combinations of answers first."""
         from llm_advisor.engine.analysis.diagram import compile_diagram
-        from llm_advisor.engine.analysis.regions import diagram_paths, merge_regions
+        from llm_advisor.engine.analysis.regions import diagram_paths, merge_regions, size
 
         state = self.an.state_of(self.known())
         if self.an.evaluate(state).decision is not None:
@@ -161,7 +160,7 @@ class Consultation:
         diagram = compile_diagram(self.kb, self.known())
         paths = [(s, d, d) for s, d in diagram_paths(diagram, self.an, state)]
         regions = merge_regions(paths)  # fewer, wider conditions, the widest first
-        regions.sort(key=lambda region: -math.prod(m.bit_count() for m in region[0]))
+        regions.sort(key=lambda region: -size(region[0]))
         out = []
         for path_state, decision, _ in regions:
             conditions = tuple(

@@ -109,6 +109,16 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
     return tuple(cells)
 
 
+def union_thresholds(*kbs: KnowledgeBase) -> dict[str, list[float]]:
+    """Every threshold of every quantity in any of the rule bases, so that analyzers of them
+    share their cells."""
+    out: dict[str, list[float]] = {}
+    for kb in kbs:
+        for fact in kb.facts:
+            out.setdefault(fact.name, []).extend(kb.thresholds(fact.name))
+    return out
+
+
 class Analyzer:
     """Partial evaluation of one knowledge base over its fact cells.
 

@@ -26,6 +26,7 @@ from llm_advisor.engine.analysis.partial import (
     Decision,
     Masks,
     Partial,
+    union_thresholds,
 )
 from llm_advisor.engine.language.model import (
     Advise,
@@ -326,7 +327,7 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
     """Prove every declared invariant over the whole case space (every combination of the
     facts' cells), exactly: no sampling. A violated invariant comes with one witness case."""
     ext, never_rules = _with_conditions(kb)
-    bands = regions.union_thresholds(kb, ext)
+    bands = union_thresholds(kb, ext)
     same = all(tuple(sorted(set(bands[f.name]))) == kb.thresholds(f.name) for f in kb.facts)
     outcome = Analyzer(kb, bands, outcome_only=True)
     full = Analyzer(ext, bands)
@@ -350,7 +351,7 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
                 f"{label}: {kb.approach_name(r) if r else 'none'}"
                 for label, r in zip(labels, sequence, strict=True)
             )
-            example = {**regions.example(outcome, state)}
+            example = regions.example(outcome, state)
             shown = tuple((n, v) for n, v in regions.shown(outcome, example) if n != inv.fact)
             results.append(
                 InvariantResult(inv, False, f"raising {inv.fact} alone flips back ({steps})", shown)

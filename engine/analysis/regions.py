@@ -9,17 +9,7 @@ from collections.abc import Iterator, Mapping
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Question
 from llm_advisor.engine.analysis.partial import Analyzer, Decision, Masks
 from llm_advisor.engine.language.facts import display_value
-from llm_advisor.engine.language.model import KnowledgeBase, Value
-
-
-def union_thresholds(*kbs: KnowledgeBase) -> dict[str, list[float]]:
-    """Every threshold of every quantity in any of the rule bases, so that analyzers of them
-    share their cells."""
-    out: dict[str, list[float]] = {}
-    for kb in kbs:
-        for fact in kb.facts:
-            out.setdefault(fact.name, []).extend(kb.thresholds(fact.name))
-    return out
+from llm_advisor.engine.language.model import Value
 
 
 def size(state: Masks) -> int:

@@ -23,6 +23,7 @@ from llm_advisor.engine.analysis.partial import (
     Decision,
     Masks,
     Partial,
+    union_thresholds,
 )
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import Case
@@ -109,7 +110,7 @@ def diff(old: KnowledgeBase, new: KnowledgeBase, cache_dir: Path | None = None) 
         from llm_advisor.engine.errors import InputError
 
         raise InputError("the two rule bases have different fact schemas (facts.yaml)")
-    bands = regions.union_thresholds(old, new)
+    bands = union_thresholds(old, new)
     a, b = Analyzer(old, bands), Analyzer(new, bands)
     same_bands = all(tuple(sorted(set(bands[f.name]))) == old.thresholds(f.name) for f in old.facts)
     diagram = load_diagram(old, cache_dir) if same_bands else compile_diagram(old, thresholds=bands)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from llm_advisor.engine.audit.chain import StoredRecord, canonical
-from llm_advisor.engine.audit.codec import case_for, result_part
+from llm_advisor.engine.audit.record import case_for, result_part
 from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.inference.codec import RESULT_KEYS, case_from_json, result_to_json
 from llm_advisor.engine.inference.run import Result, evaluate

@@ -26,7 +26,7 @@ from llm_advisor.engine.audit.chain import (
     content_problem,
 )
 from llm_advisor.engine.audit.chain import verify_chain as _verify_chain
-from llm_advisor.engine.audit.codec import file_digests, tool_version
+from llm_advisor.engine.audit.record import file_digests, tool_version
 from llm_advisor.engine.audit.signing import Signer, record_message
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.inference.codec import result_to_json

@@ -32,6 +32,7 @@ def case_to_json(case: Case) -> list[dict[str, Any]]:
 
 
 def case_from_json(items: list[dict[str, Any]]) -> Case:
+    """The case `case_to_json` encoded."""
     values: list[tuple[str, Value | None]] = []
     status: list[tuple[str, Status]] = []
     for item in items:
@@ -57,6 +58,7 @@ def firing_to_json(kb: KnowledgeBase, firing: Firing) -> dict[str, Any]:
 
 
 def firing_from_json(data: dict[str, Any]) -> Firing:
+    """The firing `firing_to_json` encoded (what it says of the rule is read from the rule base)."""
     return Firing(
         order=data["order"],
         rule_id=data["rule"],

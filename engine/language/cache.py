@@ -25,8 +25,9 @@ def cached_knowledge_base(
 ) -> KnowledgeBase:
     """The knowledge base of `files` from `cache_dir`, else `build(files, where)` stored there."""
     ordered = sorted(files, key=lambda f: f.name)
-    key = _crc(f.name.encode() + b"\0" + f.content for f in ordered)
-    path = cache_dir / f"rulebase-{key}-{_code_version()}.pickle"
+    named = _crc(f.name.encode() + b"\0" + f.content for f in ordered)
+    code = _code_version()
+    path = cache_dir / f"rulebase-{named}-{code}.pickle"
     try:
         with path.open("rb") as stored:
             kb = pickle.load(stored)
@@ -35,17 +36,30 @@ def cached_knowledge_base(
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
         pass
     kb = build(files, where)
+    _store(kb, path, code)
+    return kb
+
+
+def _store(kb: KnowledgeBase, path: Path, code: str) -> None:
+    """Write an entry atomically, and remove the entries an earlier version of the code left."""
     import tempfile  # only when writing: a warm start never needs it
 
+    tmp = None
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
             pickle.dump(kb, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+        tmp = None
+        for entry in path.parent.glob("rulebase-*.pickle"):
+            if not entry.name.endswith(f"-{code}.pickle"):
+                entry.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only costs time
-    return kb
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _code_version() -> str:
@@ -56,8 +70,9 @@ def _code_version() -> str:
 
 
 def _crc(parts: Iterable[bytes]) -> str:
-    """A CRC-32 of `parts`. Enough to name an entry, since a hit is then compared byte for byte
-    with the files, and it spares a warm start loading OpenSSL's hashes."""
+    """A CRC-32 of `parts`, which spares a warm start loading OpenSSL's hashes. Enough to name an
+    entry: a hit is compared byte for byte with the rule files, and the code's checksum only has
+    to change when the code does (two versions alike in it are one chance in four billion)."""
     crc = 0
     for part in parts:
         crc = zlib.crc32(part + b"\0", crc)

@@ -1,0 +1,57 @@
+"""A command imports only what it uses: the modules that slow a cold start down stay out of the
+commands that do not need them (read from `python -X importtime`, run after a warm-up)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+FACTS = ["--fact", "problem_type=knowledge", "--fact", "budget=$50k", "--fact", "timeline=3w"]
+NEVER_WARM = {"yaml", "tempfile", "secrets", "networkx", "graphviz", "psycopg"}
+"""Reading YAML and writing caches happen only on a cold cache; the rest belong to other commands."""
+if sys.platform == "linux":
+    NEVER_WARM.add("platformdirs")  # the XDG variables are read directly
+
+
+def imported(args: list[str], stdin: str = "") -> set[str]:
+    """The top-level names of the modules a warm run of the command imports."""
+    argv = [sys.executable, "-X", "importtime", "-m", "llm_advisor", *args]
+    subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)  # warm-up
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)", done.stderr, re.MULTILINE)
+    assert names, done.stderr
+    return set(names)
+
+
+def top(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_recommend_without_recording() -> None:
+    modules = imported(["recommend", "--no-audit", *FACTS])
+    assert "durable.engine" in modules  # inference runs
+    assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
+    assert not {m for m in modules if m.startswith("llm_advisor.engine.audit.")}
+    assert not {m for m in modules if m.startswith("llm_advisor.engine.analysis.")}
+
+
+def test_recommend_recording() -> None:
+    modules = imported(["recommend", *FACTS])
+    assert {"sqlite3", "cryptography"} <= top(modules)
+    assert not top(modules) & NEVER_WARM
+    assert "llm_advisor.engine.audit.replay" not in modules
+
+
+def test_consult_to_its_first_question() -> None:
+    modules = imported(["consult", "--no-audit"])  # input ends at the first question
+    assert "llm_advisor.engine.analysis.consultation" in modules
+    assert not top(modules) & (NEVER_WARM | {"durable", "hashlib", "sqlite3", "cryptography"})
+
+
+def test_consult_answering_runs_no_inference() -> None:
+    """Each answer is saved (which may write a file), but inference waits for the result."""
+    modules = imported(["consult", "--no-audit"], "1\n")
+    assert "llm_advisor.engine.analysis.resume" in modules
+    assert not top(modules) & {"durable", "sqlite3", "cryptography"}
+    assert "llm_advisor.engine.inference.run" not in modules
