@@ -647,6 +647,18 @@ def test_every_shipped_effect_survives_its_json_both_ways() -> None:
 # --- the cache of validated rule bases ----------------------------------------------------------
 
 
+def test_dimensions_and_profiles_are_optional(tmp_path: Path) -> None:
+    kb_dir = copy_mini(tmp_path)
+    approaches = kb_dir / "approaches.yaml"
+    text = approaches.read_text()
+    text = text.replace("dimensions: [accuracy, complexity, effort, flexibility]\n", "")
+    text = text.replace("tie_break: complexity\n", "")
+    text = re.sub(r"\n    profile: \{[^}]*\}", "", text)
+    approaches.write_text(text)
+    kb = load_knowledge_base(kb_dir)
+    assert [a.profile for a in kb.approaches] == [(), ()]
+
+
 def test_a_cached_rule_base_equals_a_fresh_load_and_follows_its_files(tmp_path: Path) -> None:
     kb_dir = copy_mini(tmp_path)
     cache = tmp_path / "cache"

@@ -150,6 +150,7 @@ def test_strict_provenance_or_on_prem_never_sends_data_to_a_managed_service(
         ("factor: 0.3, power: 2", "factor: -1, power: 2", "factor"),
         ("{compute} FLOPs", "{flops} FLOPs", "{flops}"),
         ("unit: flops", "unit: furlongs", "unit"),
+        ("{name: compute, fact: size", "{name: parameters, fact: size", "distinct"),
     ],
 )
 def test_bad_techniques_are_rejected_with_file_and_line(

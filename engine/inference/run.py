@@ -119,7 +119,6 @@ class Engine:
         self._ruleset = self._host.get_ruleset(self.compiled.name)
         self._sids = itertools.count(1)
         self._live: dict[str, _Evaluation] = {}
-        self._rule_order = {rule.id: i for i, rule in enumerate(kb.rules)}
 
     @property
     def live_sessions(self) -> int:
@@ -167,7 +166,7 @@ class Engine:
         firings = tuple(sorted(ev.fired.values(), key=lambda f: f.order))
         # Effects in rule order, as the analysis reads them: several reasons to exclude an
         # approach are then listed alike, whatever order the rules fired in.
-        in_rule_order = sorted(firings, key=lambda f: self._rule_order[f.rule_id])
+        in_rule_order = [ev.fired[r.id] for r in self.kb.rules if r.id in ev.fired]
         outcome = decide(self.kb, (e for f in in_rule_order for e in f.effects))
         return Result(case, outcome, firings, tuple(ev.derived), self.kb.fingerprint)
 

@@ -146,16 +146,19 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...],
         approach_id = f.ident(node, "id")
         if approach_id in approaches:
             raise f.error(line, f"duplicate approach {approach_id!r}")
-        profile = f.mapping(
-            node.get("profile", {}), "'profile'", line_of(node, "profile"), required=dimensions
-        )
-        for dim in dimensions:
-            if not isinstance(profile[dim], int) or isinstance(profile[dim], bool):
-                raise f.error(profile.key_lines[dim], f"profile {dim} must be an integer rank")
+        profile: tuple[tuple[str, int], ...] = ()
+        if "profile" in node:  # required when dimensions are declared
+            ranks = f.mapping(
+                node["profile"], "'profile'", line_of(node, "profile"), required=dimensions
+            )
+            for dim in dimensions:
+                if not isinstance(ranks[dim], int) or isinstance(ranks[dim], bool):
+                    raise f.error(ranks.key_lines[dim], f"profile {dim} must be an integer rank")
+            profile = tuple((d, int(ranks[d])) for d in dimensions)
         approaches[approach_id] = Approach(
             id=approach_id,
             name=f.text(node, "name"),
-            profile=tuple((d, int(profile[d])) for d in dimensions),
+            profile=profile,
             summary=f.text(node, "summary", default=""),
             caveats=f.texts(node, "caveats"),
             next_steps=f.texts(node, "next_steps"),

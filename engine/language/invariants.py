@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, get_args
 
 from llm_advisor.engine.language.checks import RULE_ID, RuleFileChecker, line_of
-from llm_advisor.engine.language.model import (
-    Invariant,
-)
-from llm_advisor.engine.language.normal_form import MAX_ALTERNATIVES, TooComplex, dnf
+from llm_advisor.engine.language.model import Invariant, InvariantKind
+from llm_advisor.engine.language.normal_form import TooComplex, bounded_dnf
 from llm_advisor.engine.language.rules import RuleReader
-from llm_advisor.engine.language.strata import derived_tests
+from llm_advisor.engine.language.strata import check_derived_known
 
 # --- invariants -------------------------------------------------------------------------------
 
-INVARIANT_KINDS = ("partners_at_least", "advice_agrees", "no_flip_back", "never")
+INVARIANT_KINDS: tuple[InvariantKind, ...] = get_args(InvariantKind)
 
 
 def load_invariants(
@@ -37,7 +35,7 @@ def load_invariants(
             raise f.error(line, f"an invariant needs exactly one of: {', '.join(INVARIANT_KINDS)}")
         kind = kinds[0]
         value, vline = node[kind], node.key_lines[kind]
-        inv = Invariant(ident, f.text(node, "title"), kind, file=f.name, line=line)  # type: ignore[arg-type]
+        inv = Invariant(ident, f.text(node, "title"), kind, file=f.name, line=line)
         if kind == "partners_at_least":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise f.error(vline, "'partners_at_least' must be an integer score")
@@ -54,23 +52,14 @@ def load_invariants(
             inv = replace(inv, fact=fact.name)
         else:
             table = f.mapping(value, "'never'", vline, required=("approach", "when"))
-            approach = table["approach"]
-            if approach not in reader.approaches:
-                raise f.error(
-                    line_of(table, "approach"),
-                    f"unknown approach {approach!r} (one of: {', '.join(reader.approaches)})",
-                )
+            approach = reader.approach(table["approach"], line_of(table, "approach"))
             when = reader.condition(table["when"], line_of(table, "when"))
-            for test in derived_tests(when):
-                if test.name not in produced:
-                    raise f.error(
-                        test.line, f"unknown derived fact {test.name!r}: no rule derives it"
-                    )
+            check_derived_known(f.name, when, produced)
             try:
-                alternatives = dnf(when, reader.facts)
+                alternatives = bounded_dnf(when, reader.facts)
             except TooComplex:
                 alternatives = ()
-            if not alternatives or len(alternatives) > MAX_ALTERNATIVES:
+            if not alternatives:
                 raise f.error(line_of(table, "when"), "condition never holds or is too complex")
             inv = replace(inv, approach=approach, when=alternatives)
         out[ident] = inv

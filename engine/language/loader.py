@@ -5,7 +5,7 @@ or values, type mismatches, bad quantities, duplicate ids, unknown sources, deri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -125,17 +125,17 @@ def _validated(files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
     from llm_advisor.engine.language.source import parse_bytes
 
     docs = {rule_file.name: parse_bytes(rule_file.content, rule_file.name) for rule_file in files}
-    return _knowledge_base(docs, list(files), where)
+    return _knowledge_base(docs, files, where)
 
 
-def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> KnowledgeBase:
+def _knowledge_base(docs: dict[str, Any], files: tuple[RuleFile, ...], where: str) -> KnowledgeBase:
     """A knowledge base from the parsed documents of its files, by file name."""
     # Validation is imported only when a rule base is validated (not when it comes from a cache).
     from llm_advisor.engine.language.checks import RuleFileChecker
     from llm_advisor.engine.language.declarations import load_approaches, load_facts, load_sources
     from llm_advisor.engine.language.invariants import load_invariants
     from llm_advisor.engine.language.rules import RuleReader
-    from llm_advisor.engine.language.strata import derived_tests, strata_of
+    from llm_advisor.engine.language.strata import check_derived_known, strata_of
 
     names = sorted(docs)
     facts = load_facts(RuleFileChecker("facts.yaml"), docs["facts.yaml"])
@@ -144,13 +144,15 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
     )
     sources = load_sources(RuleFileChecker("sources.yaml"), docs["sources.yaml"])
     fact_map = {fact.name: fact for fact in facts}
+    approach_ids = tuple(a.id for a in approaches)
+    source_keys = {s.key for s in sources}
     rules: list[Rule] = []
     seen: dict[str, Rule] = {}
     for name in names:
         if name in SCHEMA_FILES or name == INVARIANTS_FILE:
             continue
         f = RuleFileChecker(name)
-        reader = RuleReader(f, fact_map, tuple(a.id for a in approaches), {s.key for s in sources})
+        reader = RuleReader(f, fact_map, approach_ids, source_keys)
         for node, line in f.items(f.top(docs[name], "rules"), "'rules'", 1):
             rule = reader.rule(node, line)
             if rule.id in seen:
@@ -161,25 +163,16 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
             rules.append(rule)
     produced = {name for rule in rules for name in rule.derives}
     for rule in rules:
-        for test in derived_tests(rule.when):
-            if test.name not in produced:
-                raise RuleError(
-                    rule.file, test.line, f"unknown derived fact {test.name!r}: no rule derives it"
-                )
+        check_derived_known(rule.file, rule.when, produced)
     invariants: tuple[Invariant, ...] = ()
     if INVARIANTS_FILE in docs:
         f = RuleFileChecker(INVARIANTS_FILE)
-        reader = RuleReader(f, fact_map, tuple(a.id for a in approaches), {s.key for s in sources})
+        reader = RuleReader(f, fact_map, approach_ids, source_keys)
         invariants = load_invariants(f, docs[INVARIANTS_FILE], reader, produced)
     strata = strata_of(rules)
     level = {name: s for s, names in enumerate(strata) for name in names}
     ranked = [
-        Rule(
-            **{
-                **rule.__dict__,
-                "stratum": 1 + max((level.get(d, -1) for d in rule.derived_used), default=-1),
-            }
-        )
+        replace(rule, stratum=1 + max((level.get(d, -1) for d in rule.derived_used), default=-1))
         for rule in rules
     ]
     return KnowledgeBase(
@@ -188,8 +181,8 @@ def _knowledge_base(docs: dict[str, Any], files: list[RuleFile], where: str) -> 
         sources=sources,
         tie_break=tie_break,
         rules=tuple(ranked),
-        files=tuple(files),
-        fingerprint=fingerprint(tuple(files)),
+        files=files,
+        fingerprint=fingerprint(files),
         directory=where,
         derived=tuple(name for names in strata for name in names),
         strata=strata,

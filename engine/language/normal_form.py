@@ -67,6 +67,14 @@ class TooComplex(Exception):
     """A condition whose disjunctive normal form grows beyond what the loader accepts."""
 
 
+def bounded_dnf(cond: Condition, facts: dict[str, Fact]) -> tuple[tuple[Literal_, ...], ...]:
+    """`dnf(cond)`, or TooComplex when it has more than `MAX_ALTERNATIVES` alternatives."""
+    alternatives = dnf(cond, facts)
+    if len(alternatives) > MAX_ALTERNATIVES:
+        raise TooComplex
+    return alternatives
+
+
 def dnf(
     cond: Condition, facts: dict[str, Fact], negated: bool = False
 ) -> tuple[tuple[Literal_, ...], ...]:

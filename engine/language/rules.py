@@ -26,7 +26,7 @@ from llm_advisor.engine.language.model import (
     Technique,
     Value,
 )
-from llm_advisor.engine.language.normal_form import MAX_ALTERNATIVES, TooComplex, dnf
+from llm_advisor.engine.language.normal_form import MAX_ALTERNATIVES, TooComplex, bounded_dnf
 from llm_advisor.engine.language.source import Mapping
 
 # --- rules ------------------------------------------------------------------------------------
@@ -168,14 +168,19 @@ class RuleReader:
             out.append(self.technique(node["technique"], node.key_lines["technique"]))
         return tuple(out)
 
+    def approach(self, value: object, line: int, where: str = "") -> str:
+        """A declared approach's id (else a RuleError naming the known ones)."""
+        if value not in self.approaches:
+            known = ", ".join(self.approaches)
+            raise self.f.error(line, f"unknown approach {value!r}{where} (one of: {known})")
+        return str(value)
+
     def approach_list(self, node: Mapping, key: str) -> tuple[str, ...]:
-        items = [v for v, _ in self.f.items(node[key], repr(key), line_of(node, key))]
-        for item in items:
-            if item not in self.approaches:
-                raise self.f.error(
-                    line_of(node, key),
-                    f"unknown approach {item!r} in {key!r} (one of: {', '.join(self.approaches)})",
-                )
+        line = line_of(node, key)
+        items = [
+            self.approach(v, line, f" in {key!r}")
+            for v, _ in self.f.items(node[key], repr(key), line)
+        ]
         return tuple(dict.fromkeys(items))
 
     def advice(self, node: Mapping) -> Advise:
@@ -202,12 +207,7 @@ class RuleReader:
         table = f.mapping(
             node, "'technique'", line, required=("approach", "name"), optional=("figures",)
         )
-        approach = table["approach"]
-        if approach not in self.approaches:
-            raise f.error(
-                line_of(table, "approach"),
-                f"unknown approach {approach!r} (one of: {', '.join(self.approaches)})",
-            )
+        approach = self.approach(table["approach"], line_of(table, "approach"))
         figures: list[Figure] = []
         listed = f.items(table["figures"], "'figures'", line) if "figures" in table else []
         for item, iline in listed:
@@ -236,6 +236,8 @@ class RuleReader:
             figures.append(Figure(f.ident(fig, "name"), fact.name, float(factor), power, unit))
         name = f.text(table, "name")
         names = {fig.name for fig in figures}
+        if len(names) != len(figures):
+            raise f.error(line_of(table, "figures"), "figure names must be distinct")
         for placeholder in re.findall(r"\{([^{}]*)\}", name):
             if placeholder not in names:
                 raise f.error(
@@ -262,16 +264,13 @@ class RuleReader:
                     f"unknown source {source!r} (define it in sources.yaml)",
                 )
         when = self.condition(node["when"], node.key_lines["when"])
-        too_complex = f.error(
-            node.key_lines["when"],
-            f"condition too complex: more than {MAX_ALTERNATIVES} alternatives",
-        )
         try:
-            alternatives = dnf(when, self.facts)
+            alternatives = bounded_dnf(when, self.facts)
         except TooComplex:
-            raise too_complex from None
-        if len(alternatives) > MAX_ALTERNATIVES:
-            raise too_complex
+            raise f.error(
+                node.key_lines["when"],
+                f"condition too complex: more than {MAX_ALTERNATIVES} alternatives",
+            ) from None
         return Rule(
             id=rule_id,
             title=f.text(node, "title"),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID
 from llm_advisor.engine.language.quantity import UNITS
+from llm_advisor.engine.language.types import TYPES
 
 _TEXT = {"type": "string", "minLength": 1}
-_IDENT = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
-_RULE_ID = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$"}
+_IDENT = {"type": "string", "pattern": NAME.pattern}
+_RULE_ID = {"type": "string", "pattern": RULE_ID.pattern}
 
 
 def _object(properties: dict[str, Any], *required: str, **limits: Any) -> dict[str, Any]:
@@ -61,7 +63,7 @@ def json_schema() -> dict[str, Any]:
             "fact": _IDENT,
             "factor": {"type": "number", "exclusiveMinimum": 0},
             "power": {"enum": [1, 2, 3]},
-            "unit": {"enum": [*UNITS, "flops"]},
+            "unit": {"enum": list(FIGURE_UNITS)},
         },
         "name",
         "fact",
@@ -116,7 +118,7 @@ def json_schema() -> dict[str, Any]:
     fact = _object(
         {
             "name": _IDENT,
-            "type": {"enum": ["enum", "bool", "quantity"]},
+            "type": {"enum": list(TYPES)},
             "values": {**_list(_IDENT), "minItems": 1, "uniqueItems": True},
             "unit": {"enum": list(UNITS)},
             "question": _TEXT,

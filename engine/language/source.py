@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -165,15 +164,6 @@ def parse(text: str, file: str) -> Any:
     finally:
         if loader is not None:
             loader.dispose()
-
-
-def load_file(path: Path) -> tuple[Any, bytes]:
-    """Read and parse a file; returns the parsed document and the raw bytes."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise RuleError(path.name, 1, f"cannot read: {err.strerror or err}") from None
-    return parse_bytes(raw, path.name), raw
 
 
 def parse_bytes(raw: bytes, name: str) -> Any:

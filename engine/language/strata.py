@@ -43,6 +43,15 @@ def strata_of(rules: list[Rule]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(sorted(n for n in producers if level[n] == s)) for s in range(depth))
 
 
+def check_derived_known(file: str, cond: Condition, produced: set[str]) -> None:
+    """Every derived fact the condition tests is derived by some rule (else a RuleError)."""
+    for test in derived_tests(cond):
+        if test.name not in produced:
+            raise RuleError(
+                file, test.line, f"unknown derived fact {test.name!r}: no rule derives it"
+            )
+
+
 def derived_tests(cond: Condition) -> Iterator[DerivedTest]:
     """Every test on a derived fact in a condition, also inside `not`."""
     if isinstance(cond, DerivedTest):

@@ -7,7 +7,6 @@ One small object per kind (`bool`, `enum`, `quantity`) instead of switches on a 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
 
 from llm_advisor.engine.language import quantity
@@ -111,6 +110,8 @@ class QuantityType(FactType):
         return quantity.display(float(value), _unit(fact))
 
     def exact(self, fact: Fact, value: Value) -> str:
+        from decimal import Decimal  # exact digits, only for the few callers that need them
+
         number = f"{Decimal(float(value)):f}"
         return {"usd": f"${number}", "duration": f"{number}d"}.get(_unit(fact), number)
 
