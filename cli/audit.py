@@ -82,13 +82,14 @@ def _selected(
             raise InputError(
                 f"bad --approach {approach!r}: expected an approach id such as rag", item=approach
             )
-        known = _approach_ids(store)
-        if approach not in known:
-            raise InputError(
-                f"--approach {approach}: not an approach of the rule base "
-                f"(one of: {', '.join(known)})",
-                item=approach,
-            )
+        if approach not in load_kb(None).approach_ids:  # only then are the records read
+            known = _approach_ids(store)
+            if approach not in known:
+                raise InputError(
+                    f"--approach {approach}: not an approach of the rule base "
+                    f"(one of: {', '.join(known)})",
+                    item=approach,
+                )
     start = parse_since(since) if since is not None else None
     return store.records(since=start, approach=approach, fingerprint=fingerprint)
 
@@ -96,8 +97,6 @@ def _selected(
 def _approach_ids(store: AuditStore) -> list[str]:
     """The approaches of the shipped rule base, then any other that a record names (recorded
     with another rule base), so that a misspelt id is caught and an old record still found."""
-    from llm_advisor.cli.options import load_kb
-
     ids = dict.fromkeys(load_kb(None).approach_ids)
     for record in store.records():
         for name in (record.recommendation, *record.data.get("combine_with", [])):
@@ -459,16 +458,9 @@ def export(
     lines = "".join(
         json.dumps(r.export(), sort_keys=True, ensure_ascii=False) + "\n" for r in records
     )
-    if output is None or output == "-":
-        click.echo(lines, nl=False)
-        return
-    from llm_advisor.engine.outfile import write_output
-
-    try:
-        write_output(Path(output), lines.encode("utf-8"), "jsonl")
-    except OSError as err:
-        raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
-    click.echo(f"{plural(len(records), 'record')} written to {output}", err=True)
+    _write_text(output, lines, "jsonl")
+    if output is not None and output != "-":
+        click.echo(f"{plural(len(records), 'record')} written to {output}", err=True)
 
 
 @audit.command("copy")

@@ -88,22 +88,18 @@ def _why(kb: KnowledgeBase, p: Prompt, err: bool) -> None:
 def saved_path() -> Path:
     """Where the answers of an unfinished consultation are kept: `$LLM_ADVISOR_STATE_DIR`, else
     the user state directory."""
-    import os
-
     from llm_advisor.cli.dirs import user_dir
 
-    folder = os.environ.get(STATE_ENV)
-    return (Path(folder) if folder else user_dir("state")) / "consultation.json"
+    return user_dir("state", STATE_ENV) / "consultation.json"
 
 
 class Keeper:
     """Saves a consultation's answers each time they change, and says afterwards whether they
     are saved; a save that fails is reported once and the consultation goes on."""
 
-    def __init__(self, path: Path, rules: str | None, err: bool) -> None:
+    def __init__(self, path: Path, rules: str | None) -> None:
         self.path = path
         self.rules = rules
-        self.err = err
         self.saved = False
         self.failed = False
 
@@ -194,7 +190,7 @@ def _parse_choice(p: Prompt, text: str) -> object:
 )
 def consult(
     rules_dir: Path | None,
-    audit_db: Path | None,
+    audit_db: str | None,
     no_audit: bool,
     as_json: bool,
     diagram_file: Path | None,
@@ -239,7 +235,7 @@ def consult(
                 f"(An unfinished consultation is saved: '{RESUME}' continues it; "
                 "answering here replaces it.)"
             )
-    keeper = Keeper(path, rules, err)
+    keeper = Keeper(path, rules)
     if resume:  # what was dropped stays dropped; the saved answers now go with this rule base
         keeper.save(session)
     if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8: not understood

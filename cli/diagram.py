@@ -15,6 +15,7 @@ from llm_advisor.cli.options import (
     fact_option,
     facts_file_option,
     load_kb,
+    parse_assignments,
     read_facts,
     rules_option,
 )
@@ -262,7 +263,6 @@ def _approach(kb: KnowledgeBase, approach: str | None) -> str | None:
 
 def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:
     """Normalised `--given` values; an unknown fact or value is bad input."""
-    from llm_advisor.cli.options import parse_assignments
     from llm_advisor.engine.language.facts import make_case
 
     raw = parse_assignments(given_args, "--given")

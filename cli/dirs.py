@@ -27,8 +27,11 @@ XDG: dict[Kind, tuple[str, str]] = {
 """Per kind of folder: its variable, and the default under the home directory."""
 
 
-def user_dir(kind: Kind) -> Path:
-    """This user's folder of `kind` for llm-advisor (it may not exist yet)."""
+def user_dir(kind: Kind, override: str | None = None) -> Path:
+    """This user's folder of `kind` for llm-advisor (it may not exist yet); the environment
+    variable `override`, when set, names it instead."""
+    if override and os.environ.get(override):
+        return Path(os.environ[override])
     if sys.platform == "linux":
         variable, default = XDG[kind]
         base = os.environ.get(variable, "")

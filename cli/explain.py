@@ -42,6 +42,7 @@ def outcome_text(
 
 
 def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> dict[str, Any]:
+    from llm_advisor.engine.analysis.explanation import actionable
     from llm_advisor.engine.language.facts import display_value
 
     changes = []
@@ -57,7 +58,7 @@ def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> di
         )
     return {
         "set": changes,
-        "actionable": all(kb.fact(c.fact).actionable for c in cf.changes),
+        "actionable": actionable(kb, cf.changes),
         "recommendation": cf.recommendation,
         "combine_with": list(cf.combine_with),
     }

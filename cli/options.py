@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.language.facts import dont_know_hint, is_empty
-from llm_advisor.engine.language.model import KnowledgeBase
+
+if TYPE_CHECKING:
+    from llm_advisor.engine.language.model import KnowledgeBase
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,14 +54,9 @@ CACHE_ENV = "LLM_ADVISOR_CACHE_DIR"
 def cache_dir() -> Path:
     """Where validated rule bases and compiled decision diagrams are kept between runs:
     `$LLM_ADVISOR_CACHE_DIR`, else the user cache directory."""
-    import os
-
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override)
     from llm_advisor.cli.dirs import user_dir
 
-    return user_dir("cache")
+    return user_dir("cache", CACHE_ENV)
 
 
 def load_kb(rules_dir: Path | None) -> KnowledgeBase:
@@ -81,6 +77,7 @@ def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, 
 def read_facts_file(name: str) -> dict[str, object]:
     """A facts file: a YAML or JSON mapping from fact name to value."""
     from llm_advisor.engine.errors import RuleError
+    from llm_advisor.engine.language.facts import dont_know_hint, is_empty
     from llm_advisor.engine.language.source import Mapping, Sequence, parse
 
     label = "<stdin>" if name == "-" else name
@@ -111,6 +108,8 @@ def read_facts_file(name: str) -> dict[str, object]:
 
 def parse_assignment(text: str, option: str = "--fact") -> tuple[str, str]:
     """Split a `NAME=VALUE` option value; an empty value is bad input."""
+    from llm_advisor.engine.language.facts import dont_know_hint, is_empty
+
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise InputError(f"expected NAME=VALUE, got {text!r}", item=text)

@@ -36,17 +36,13 @@ def default_path() -> Path:
     return user_dir("data") / DB_NAME
 
 
-def is_url(raw: str) -> bool:
-    from llm_advisor.engine.audit.postgres import is_url as url
-
-    return url(raw)
-
-
 def resolve_location(explicit: str | os.PathLike[str] | None = None) -> Location:
     """The store: `explicit`, else $LLM_ADVISOR_AUDIT_DB, else the default; bad → InputError."""
     raw = os.fspath(explicit) if explicit is not None else os.environ.get(ENV_VAR) or None
     if raw is None:
         return default_path()
+    from llm_advisor.engine.audit.postgres import is_url
+
     if is_url(raw):
         return raw
     if not raw.strip() or "\0" in raw:
@@ -81,16 +77,12 @@ def check_recordable(location: Location) -> None:
         )
 
 
-def open_store(
-    audit_db: str | None, *, must_exist: bool = False, create: bool = False
-) -> AuditStore:
+def open_store(audit_db: str | None, *, must_exist: bool = False) -> AuditStore:
     """The audit store to read (a missing store reads as empty, unless it `must_exist`)."""
     from llm_advisor.engine.audit.store import AuditStore
 
     location = resolve_location(audit_db)
-    if create:
-        _make_default_directory(location)
-    store = AuditStore.open(location, create=create)
+    store = AuditStore.open(location)
     if must_exist and not store.exists:
         store.close()
         where = shown(location)

@@ -157,8 +157,9 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
     from llm_advisor.engine.analysis.verification import Finding, check, cross_check
 
     kb = load_kb(rules_dir)
-    findings = check(kb, cache_dir=cache_dir())
-    proof = prove_invariants(kb, cache_dir())
+    cache = cache_dir()
+    findings = check(kb, cache_dir=cache)
+    proof = prove_invariants(kb, cache)
     findings.extend(
         Finding(
             "error",
@@ -171,7 +172,7 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
         for r in proof.violated
     )
     if cross:
-        findings.extend(cross_check(kb, cross, seed, cache_dir()))
+        findings.extend(cross_check(kb, cross, seed, cache))
     findings.sort(key=lambda f: f.level != "error")
     errors = sum(f.level == "error" for f in findings)
     if as_json:

@@ -32,7 +32,7 @@ def test_output_through_a_pipe_is_complete() -> None:
     done = run([str(SCRIPT), *args])
     assert done.returncode == 0, done.stderr
     expected = CliRunner().invoke(cli, args)
-    assert len(done.stdout) > 10_000  # more than one pipe buffer's worth of flushing
+    assert len(done.stdout) > 10_000  # more than a pipe holds at once, compared whole
     assert json.loads(done.stdout) == json.loads(expected.stdout)
 
 
@@ -47,6 +47,7 @@ def test_exit_codes_are_kept() -> None:
 
 
 def test_exit_handlers_still_run() -> None:
+    """And what they print is flushed: to a pipe, print() only fills a buffer."""
     code = "import atexit\natexit.register(lambda: print('exit handler ran'))"
     done = run(in_process(code, "recommend", "--no-audit", *FACTS))
     assert done.returncode == 0, done.stderr
