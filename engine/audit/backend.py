@@ -2,9 +2,9 @@
 
 A back end runs parameterised SQL (`?` placeholders, the subset SQLite and PostgreSQL share),
 hands out write transactions that are serialised with every other writer of the same store, so
-that reading the chain head and appending to it is atomic, and read-only snapshots, so that
-reading the records and then the head sees one state of the store while writers go on. Like httpx's transports,
-back ends are small and replaceable; `AuditStore` holds the logic.
+that reading the chain head and appending to it is atomic, and read-only snapshots, so that the
+records and the head read one after the other belong together while writers go on. Like
+httpx's transports, back ends are small and replaceable; `AuditStore` holds the logic.
 """
 
 from __future__ import annotations
