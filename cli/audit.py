@@ -243,7 +243,7 @@ def verify(
                 f"{checkpoint_file} is signed by key {checkpoint.signer[:16]}, not by a trusted key",
                 item=checkpoint_file,
             )
-    with open_store(audit_db, must_exist=True) as store:
+    with open_store(audit_db, must_exist=True) as store, store.snapshot():
         report = store.verify()
         extension = (
             check_extension(store, checkpoint, checkpoint_file)

@@ -512,3 +512,17 @@ def test_export_to_an_unwritable_place_is_bad_input(
             "audit", "export", "-o", str(tmp_path / "missing" / "x.jsonl"), "--audit-db", str(db)
         )
     )
+
+
+@pytest.mark.parametrize("command", [["list"], ["verify"], ["export"], ["checkpoint"]])
+def test_reading_commands_import_no_inference(sqlite_db: Path, command: list[str]) -> None:
+    """Reading the store needs no inference engine (durable_rules costs a cold start dearly)."""
+    recommend(sqlite_db, "size=2M")
+    argv = [sys.executable, "-X", "importtime", "-m", "llm_advisor", "audit", *command]
+    done = subprocess.run(
+        [*argv, "--audit-db", str(sqlite_db)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "llm_advisor.engine.audit.store" in imported
+    assert not {m for m in imported if m.startswith(("durable", "llm_advisor.engine.inference"))}

@@ -24,11 +24,19 @@ from hypothesis import strategies as st
 from llm_advisor.cli import records
 from llm_advisor.cli.audit import parse_since
 from llm_advisor.engine.audit.backend import AuditError
-from llm_advisor.engine.audit.chain import GENESIS, Verification, canonical, chain_hash
+from llm_advisor.engine.audit.chain import (
+    GENESIS,
+    ChainHead,
+    Verification,
+    canonical,
+    chain_hash,
+)
 from llm_advisor.engine.audit.migrations import SCHEMA_VERSION
 from llm_advisor.engine.audit.record import result_part, tool_version
 from llm_advisor.engine.audit.replay import replay
+from llm_advisor.engine.audit.signing import create_signer
 from llm_advisor.engine.audit.store import AuditStore, record_result
+from llm_advisor.engine.audit.trust import make_checkpoint
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.inference.codec import result_from_json, result_to_json
 from llm_advisor.engine.inference.run import Result, evaluate
@@ -587,6 +595,45 @@ def test_changing_the_chain_head_is_detected(
 
 
 # --- concurrency and crashes ----------------------------------------------------------------------
+
+
+class _WrittenBetweenReads(AuditStore):
+    """A store whose chain head is read just after another writer appended a record: what a
+    writer committing between a reader's reads of the records and of the head looks like."""
+
+    def __init__(self, db: Location, append: Callable[[], object]) -> None:
+        super().__init__(AuditStore.open(db).backend)
+        self._append = append
+
+    def head(self) -> ChainHead:
+        self._append()
+        return super().head()
+
+
+def test_a_store_being_written_to_reads_as_intact(
+    db: Location, kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    """verify, checkpoint and copy read the records and the head at one moment: a record
+    appended between the two reads is not taken for tampering, nor signed unverified."""
+    fill(db, kb, 3)
+    with AuditStore.open(db, create=True) as writer:
+
+        def append() -> None:
+            writer.record(kb, run(kb, CASES[1]))
+
+        with _WrittenBetweenReads(db, append) as store:
+            report = store.verify()
+            assert report.ok, report.problem
+            assert report.count == 3
+            made = make_checkpoint(store, create_signer(tmp_path / "key.pem"))
+            assert (made.records, made.last_id) == (4, store.records()[3].id)
+            with AuditStore.open(tmp_path / "copy.sqlite3", create=True) as target:
+                copied = store.copy_to(target)
+                assert copied.ok, copied.problem
+                assert copied.count == 5
+                assert [r.id for r in target.records()] == [r.id for r in store.records()[:5]]
+        assert writer.count() == 6
+        assert writer.verify().ok
 
 
 WRITER = """

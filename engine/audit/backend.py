@@ -1,16 +1,17 @@
 """The store interface: what the audit store needs of a database, and nothing more.
 
-A back end runs parameterised SQL (`?` placeholders, the subset SQLite and PostgreSQL share)
-and hands out write transactions that are serialised with every other writer of the same
-store, so that reading the chain head and appending to it is atomic. Like httpx's transports,
-back ends are small and replaceable; `AuditStore` holds the logic.
+A back end runs parameterised SQL (`?` placeholders, the subset SQLite and PostgreSQL share),
+hands out write transactions that are serialised with every other writer of the same store, so
+that reading the chain head and appending to it is atomic, and read-only snapshots, so that the
+records and the head read one after the other belong together while writers go on. Like
+httpx's transports, back ends are small and replaceable; `AuditStore` holds the logic.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from llm_advisor.engine.errors import AdvisorError
@@ -38,6 +39,7 @@ class Backend(ABC):
     """Where the store is, fit to print (a URL without its password)."""
     exists: bool
     """False when the store was not there and was opened empty, read-only."""
+    _reading: bool = False
 
     @abstractmethod
     def read(self, sql: str, params: Params = ()) -> list[Row]:
@@ -48,12 +50,24 @@ class Backend(ABC):
         """A write transaction, serialised with every other writer; committed on leaving,
         rolled back on an exception (a killed process leaves nothing of it)."""
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the store, whatever writers commit meanwhile; it takes
+        no write lock. A snapshot inside a snapshot is the outer one."""
+        if self._reading:
+            yield
+            return
+        self._reading = True
+        try:
+            with self._snapshot():
+                yield
+        finally:
+            self._reading = False
+
+    @abstractmethod
+    def _snapshot(self) -> AbstractContextManager[None]:
+        """A read-only transaction: begun on entering, ended on leaving."""
+
     @abstractmethod
     def close(self) -> None:
         """Close the connection."""
-
-
-def single(rows: list[Row]) -> Row:
-    """The one row a statement returns."""
-    assert len(rows) == 1, rows
-    return rows[0]

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 GENESIS = "0" * 64
@@ -48,8 +49,10 @@ class StoredRecord:
     signer: str | None = None
     signature: str | None = None
 
-    @property
+    @cached_property
     def data(self) -> dict[str, Any]:
+        """The parsed body, parsed once (a frozen dataclass without slots can cache it);
+        callers must not change it."""
         parsed = json.loads(self.body)
         assert isinstance(parsed, dict)
         return parsed

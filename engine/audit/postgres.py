@@ -58,13 +58,18 @@ def _secrets(url: str) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def _execute(conn: psycopg.Connection[Any], sql: str, params: Params) -> list[Row]:
+    """Run one statement with `?` placeholders; its rows (none for statements without rows)."""
+    cur = conn.execute(sql.replace("?", "%s"), tuple(params))
+    return cur.fetchall() if cur.description else []
+
+
 class _PgTransaction(Transaction):
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
     def execute(self, sql: str, params: Params = ()) -> list[Row]:
-        cur = self._conn.execute(sql.replace("?", "%s"), tuple(params))
-        return cur.fetchall() if cur.description else []
+        return _execute(self._conn, sql, params)
 
 
 class PostgresBackend(Backend):
@@ -89,12 +94,13 @@ class PostgresBackend(Backend):
             ) from None
         location = redact(url)
         try:
-            urlsplit(url).port  # noqa: B018 (a port that is not a number raises)
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (a port that is not a number raises)
         except ValueError:
             raise InputError(
                 f"malformed audit store URL {location}: bad port", item=location
             ) from None
-        if "\0" in url or not urlsplit(url).path.strip("/"):
+        if "\0" in url or not parts.path.strip("/"):
             raise InputError(
                 f"malformed audit store URL {location}: expected postgresql://user@host:port/database",
                 item=location,
@@ -133,8 +139,19 @@ class PostgresBackend(Backend):
         import psycopg
 
         try:
-            cur = self._conn.execute(sql.replace("?", "%s"), tuple(params))
-            return cur.fetchall()
+            return _execute(self._conn, sql, params)
+        except psycopg.Error as err:
+            raise self._fail("read", err) from None
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """A read-only REPEATABLE READ transaction: every read sees the first one's snapshot."""
+        import psycopg
+
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield
         except psycopg.Error as err:
             raise self._fail("read", err) from None
 

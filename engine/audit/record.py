@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from llm_advisor.engine.inference.codec import RESULT_KEYS
 from llm_advisor.engine.language.facts import Case, Status
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 
@@ -19,6 +18,8 @@ def tool_version() -> str:
 
 def result_part(data: dict[str, Any]) -> dict[str, Any]:
     """The parts of a record that inference produced (a replay must reproduce them exactly)."""
+    from llm_advisor.engine.inference.codec import RESULT_KEYS
+
     return {key: data.get(key) for key in RESULT_KEYS}
 
 

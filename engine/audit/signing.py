@@ -60,13 +60,19 @@ def public_key_pem(public: bytes) -> str:
     return _pem("PUBLIC KEY", _SPKI_PREFIX + public)
 
 
+def _unreadable(err: OSError | UnicodeDecodeError) -> str:
+    """Why a key file could not be read as text, without its content."""
+    return err.strerror if isinstance(err, OSError) and err.strerror else "not readable text"
+
+
 def read_public_key(path: Path) -> bytes:
     """The 32 bytes of an Ed25519 public key file (PEM); anything else → InputError."""
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        why = err.strerror if isinstance(err, OSError) and err.strerror else "not readable text"
-        raise InputError(f"cannot read public key {path}: {why}", item=str(path)) from None
+        raise InputError(
+            f"cannot read public key {path}: {_unreadable(err)}", item=str(path)
+        ) from None
     public = _unpem(text, "PUBLIC KEY", _SPKI_PREFIX)
     if public is None:
         raise InputError(f"{path} is not an Ed25519 public key (PEM 'PUBLIC KEY')", item=str(path))
@@ -123,8 +129,7 @@ def load_signer(path: Path) -> Signer:
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        why = err.strerror if isinstance(err, OSError) and err.strerror else "not readable text"
-        raise AuditError(f"cannot read the signing key {path}: {why}") from None
+        raise AuditError(f"cannot read the signing key {path}: {_unreadable(err)}") from None
     secret = _unpem(text, "PRIVATE KEY", _PKCS8_PREFIX)
     if secret is None:
         raise AuditError(
@@ -137,8 +142,8 @@ def create_signer(path: Path) -> Signer:
     """A new key, written to `path` readable by its owner only (0600); never overwrites."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    key = Ed25519PrivateKey.generate()
-    pem = _pem("PRIVATE KEY", _PKCS8_PREFIX + key.private_bytes_raw())
+    secret = Ed25519PrivateKey.generate().private_bytes_raw()
+    pem = _pem("PRIVATE KEY", _PKCS8_PREFIX + secret)
     # Written to a private temporary file, then linked into place: another process never
     # sees a half-written key, and an existing key is never replaced.
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -158,4 +163,4 @@ def create_signer(path: Path) -> Signer:
         raise AuditError(f"cannot create the signing key {path}: {err.strerror or err}") from None
     finally:
         temporary.unlink(missing_ok=True)
-    return Signer(key.public_key().public_bytes_raw(), key)
+    return _signer(secret)

@@ -38,10 +38,9 @@ class SqliteBackend(Backend):
     """One SQLite file; a missing file opened without `create` reads as an empty store."""
 
     def __init__(
-        self, path: Path, conn: sqlite3.Connection, timeout: float, *, exists: bool = True
+        self, location: str, conn: sqlite3.Connection, timeout: float, *, exists: bool = True
     ) -> None:
-        self.path = path
-        self.location = str(path)
+        self.location = location
         self.exists = exists
         self.timeout = timeout
         self._conn = conn
@@ -51,9 +50,7 @@ class SqliteBackend(Backend):
         """An empty store in memory that stands for a store that is not there."""
         conn = sqlite3.connect(":memory:", isolation_level=None)
         _migrate(conn, location)
-        backend = cls(Path(location), conn, BUSY_TIMEOUT, exists=False)
-        backend.location = location
-        return backend
+        return cls(location, conn, BUSY_TIMEOUT, exists=False)
 
     @classmethod
     def open(
@@ -79,7 +76,7 @@ class SqliteBackend(Backend):
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
                 _migrate(conn, str(path))
-                return cls(path, conn, wait)
+                return cls(str(path), conn, wait)
             except sqlite3.DatabaseError as err:
                 conn.close()
                 if "not a database" in str(err):
@@ -128,6 +125,21 @@ class SqliteBackend(Backend):
                 time.sleep(random.uniform(0.0002, 0.002))
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """A deferred BEGIN: WAL keeps what the first read saw until COMMIT, and no lock is
+        taken, so a store in a read-only file can still be read."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as err:
+            raise AuditError(f"cannot read the audit store {self.location}: {err}") from None
+        try:
+            yield
+        finally:
+            with suppress(sqlite3.Error):  # nothing was written: ending it cannot lose anything
+                conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_advisor.engine.audit.backend import AuditError, Backend, Transaction
 from llm_advisor.engine.audit.chain import (
@@ -24,21 +26,23 @@ from llm_advisor.engine.audit.chain import (
     canonical,
     chain_hash,
     content_problem,
+    verify_chain,
 )
-from llm_advisor.engine.audit.chain import verify_chain as _verify_chain
 from llm_advisor.engine.audit.record import file_digests, tool_version
 from llm_advisor.engine.audit.signing import Signer, record_message
 from llm_advisor.engine.errors import InputError
-from llm_advisor.engine.inference.codec import result_to_json
-from llm_advisor.engine.inference.run import Result
 from llm_advisor.engine.language.model import KnowledgeBase, RuleFile
 
+if TYPE_CHECKING:
+    from llm_advisor.engine.inference.run import Result
+
 _ID = re.compile(r"^[0-9a-f]{1,12}$")
-COLUMNS = (
+_COLUMNS = (
     "seq, id, created, kind, recommendation, fingerprint, body, prev_hash, hash, signer, signature"
 )
+_SELECT = f"SELECT {_COLUMNS} FROM records"
 _INSERT = (
-    f"INSERT INTO records ({COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO records ({_COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -121,6 +125,8 @@ class AuditStore:
     ) -> str:
         """Append one record for a result in one transaction, signed by `signer` if given;
         returns its id."""
+        from llm_advisor.engine.inference.codec import result_to_json
+
         produced = result_to_json(kb, result)
         files = file_digests(kb)
         with self.backend.transaction() as tx:
@@ -215,10 +221,15 @@ class AuditStore:
         if fingerprint is not None:
             where.append("substr(fingerprint, 1, ?) = ?")
             params += [len(fingerprint), fingerprint.lower()]
-        sql = f"SELECT {COLUMNS} FROM records"
+        sql = _SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
         return [_row(r) for r in self.backend.read(sql + " ORDER BY seq", params)]
+
+    def record_at(self, position: int) -> StoredRecord | None:
+        """The record at a position of the chain (0 is the first), or None past its end."""
+        rows = self.backend.read(f"{_SELECT} ORDER BY seq LIMIT 1 OFFSET ?", (position,))
+        return _row(rows[0]) if rows else None
 
     def count(self) -> int:
         return int(self.backend.read("SELECT count(*) FROM records")[0][0])
@@ -251,7 +262,7 @@ class AuditStore:
         if not _ID.match(prefix):
             raise InputError(f"malformed audit id {ref!r}: expected up to 12 hex digits", item=ref)
         rows = self.backend.read(
-            f"SELECT {COLUMNS} FROM records WHERE substr(id, 1, ?) = ? ORDER BY seq LIMIT 2",
+            f"{_SELECT} WHERE substr(id, 1, ?) = ? ORDER BY seq LIMIT 2",
             (len(prefix), prefix),
         )
         if not rows:
@@ -298,14 +309,30 @@ class AuditStore:
             ) from None
         if kb.fingerprint != fingerprint:
             raise AuditError(f"the stored rule files do not match fingerprint {fingerprint[:12]}")
-        return replace(kb, directory=where)
+        return kb
 
     # verifying --------------------------------------------------------------------------------
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the store, whatever writers commit meanwhile."""
+        with self.backend.snapshot():
+            yield
+
     def verify(self) -> Verification:
         """Recompute the chain and name the first altered, inserted, moved or deleted record."""
-        rows = [_row(r) for r in self.backend.read(f"SELECT {COLUMNS} FROM records ORDER BY seq")]
-        return _verify_chain(rows, self.head(), self._files_problem)
+        with self.snapshot():
+            return verify_chain(self.records(), self.head(), self._files_problem)
+
+    def verified(self) -> tuple[list[StoredRecord], ChainHead]:
+        """The records and head of the chain, read at one moment, once they verify; a broken
+        chain → AuditError (it gets no checkpoint and no copy)."""
+        with self.snapshot():
+            rows, head = self.records(), self.head()
+            report = verify_chain(rows, head, self._files_problem)
+        if not report.ok:
+            raise AuditError(f"the audit store {self.location} is broken: {report.problem}")
+        return rows, head
 
     def _files_problem(self, row: StoredRecord) -> str | None:
         """Whether the stored rule files still hash to the record's fingerprint and file digests."""
@@ -319,14 +346,12 @@ class AuditStore:
         )
         if {(name, digest) for name, digest, _ in stored} != wanted:
             return f"the list of rule files of rule base {row.fingerprint[:12]} changed"
-        files = tuple(RuleFile(name, _as_bytes(content)) for name, _, content in stored)
-        for (name, digest, content), rule_file in zip(stored, files, strict=True):
-            if (
-                not isinstance(content, bytes)
-                or hashlib.sha256(rule_file.content).hexdigest() != digest
-            ):
+        files: list[RuleFile] = []
+        for name, digest, content in stored:
+            if not isinstance(content, bytes) or hashlib.sha256(content).hexdigest() != digest:
                 return f"the stored rule file {name} of rule base {row.fingerprint[:12]} changed"
-        if fingerprint(files) != row.fingerprint:
+            files.append(RuleFile(name, content))
+        if fingerprint(tuple(files)) != row.fingerprint:
             return f"the stored rule files do not hash to fingerprint {row.fingerprint[:12]}"
         return None
 
@@ -335,17 +360,14 @@ class AuditStore:
     def copy_to(self, target: AuditStore) -> Verification:
         """Copy every record and stored rule file into `target`, an empty store, in one
         transaction; returns the copy's verification. A broken source is not copied."""
-        report = self.verify()
-        if not report.ok:
-            raise AuditError(f"the audit store {self.location} is broken: {report.problem}")
-        blobs = self.backend.read("SELECT sha256, content FROM blobs ORDER BY sha256")
-        files = self.backend.read(
-            "SELECT fingerprint, name, sha256 FROM rulebase_files ORDER BY fingerprint, name"
-        )
-        rows = self.backend.read(f"SELECT {COLUMNS} FROM records ORDER BY seq")
-        signers = self.backend.read("SELECT fingerprint, public_key FROM signers")
-        store_id = self.store_id()
-        head = self.head()
+        with self.snapshot():
+            rows, head = self.verified()
+            blobs = self.backend.read("SELECT sha256, content FROM blobs ORDER BY sha256")
+            files = self.backend.read(
+                "SELECT fingerprint, name, sha256 FROM rulebase_files ORDER BY fingerprint, name"
+            )
+            signers = self.backend.read("SELECT fingerprint, public_key FROM signers")
+            store_id = self.store_id()
         with target.backend.transaction() as tx:
             if tx.execute("SELECT 1 FROM records LIMIT 1"):
                 raise InputError(
@@ -363,7 +385,7 @@ class AuditStore:
                     (fingerprint_, name, digest),
                 )
             for row in rows:
-                tx.execute(_INSERT, row[1:])
+                tx.execute(_INSERT, astuple(row)[1:])
             for key_fingerprint, public in signers:
                 tx.execute(
                     "INSERT INTO signers VALUES (?, ?) ON CONFLICT DO NOTHING",

@@ -12,11 +12,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from llm_advisor.engine.audit.backend import AuditError
 from llm_advisor.engine.audit.chain import StoredRecord, canonical
 from llm_advisor.engine.audit.signing import (
     CHECKPOINT_CONTEXT,
@@ -25,7 +24,7 @@ from llm_advisor.engine.audit.signing import (
     record_message,
     verify,
 )
-from llm_advisor.engine.audit.store import COLUMNS, AuditStore, timestamp
+from llm_advisor.engine.audit.store import AuditStore, timestamp
 from llm_advisor.engine.errors import InputError
 
 FORMAT = "llm-advisor audit checkpoint 1"
@@ -115,9 +114,12 @@ class Checkpoint:
             + "\n"
         )
 
+    def message(self) -> bytes:
+        """What the signature covers: the statement, as canonical JSON, in its own context."""
+        return CHECKPOINT_CONTEXT + canonical(self.statement()).encode()
+
     def signed_correctly(self) -> bool:
-        message = CHECKPOINT_CONTEXT + canonical(self.statement()).encode()
-        return verify(self.public_key, self.signature, message)
+        return verify(self.public_key, self.signature, self.message())
 
     @classmethod
     def parse(cls, text: str, label: str) -> Checkpoint:
@@ -154,12 +156,11 @@ class Checkpoint:
 
 def make_checkpoint(store: AuditStore, signer: Signer) -> Checkpoint:
     """Sign the store's current state; a store whose chain is broken gets no checkpoint."""
-    report = store.verify()
-    if not report.ok:
-        raise AuditError(f"the audit store {store.location} is broken: {report.problem}")
-    head = store.head()
+    with store.snapshot():
+        _, head = store.verified()
+        store_id = store.store_id()
     unsigned = Checkpoint(
-        store_id=store.store_id(),
+        store_id=store_id,
         records=head.count,
         last_id=head.last_id,
         head=head.hash,
@@ -167,8 +168,7 @@ def make_checkpoint(store: AuditStore, signer: Signer) -> Checkpoint:
         public_key=signer.public,
         signature="",
     )
-    message = CHECKPOINT_CONTEXT + canonical(unsigned.statement()).encode()
-    return Checkpoint(**{**unsigned.__dict__, "signature": signer.sign(message)})
+    return replace(unsigned, signature=signer.sign(unsigned.message()))
 
 
 @dataclass(frozen=True)
@@ -198,17 +198,14 @@ def check_extension(store: AuditStore, checkpoint: Checkpoint, label: str) -> Ex
         )
     if checkpoint.records == 0:
         return Extension()
-    rows = store.backend.read(
-        f"SELECT {COLUMNS} FROM records ORDER BY seq LIMIT 1 OFFSET ?", (checkpoint.records - 1,)
-    )
-    if not rows:
+    record = store.record_at(checkpoint.records - 1)
+    if record is None:
         held = store.count()
         return Extension(
             f"records were deleted from the end: the checkpoint covers the first"
             f" {checkpoint.records}, up to record {checkpoint.last_id}; the store holds {held}",
             checkpoint.last_id,
         )
-    record = StoredRecord(*rows[0])
     if record.hash != checkpoint.head or record.id != checkpoint.last_id:
         return Extension(
             f"record {record.id} differs from the checkpoint, which has {checkpoint.last_id}"

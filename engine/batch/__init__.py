@@ -20,41 +20,23 @@ chunks in flight. `run` ties them together; the output is written to a temporary
 into place only when every row has been written.
 """
 
-from llm_advisor.engine.batch.decide import CACHE_SIZE, Decider, decide_rows
+from llm_advisor.engine.batch.decide import Decider, decide_rows
 from llm_advisor.engine.batch.jsonline import MAX_DEPTH
-from llm_advisor.engine.batch.read import EXTENSIONS, Record, Table, format_of, open_table
 from llm_advisor.engine.batch.run import PROGRESS_EVERY, Summary, run_batch
-from llm_advisor.engine.batch.trace import CHUNK, trace_one
-from llm_advisor.engine.batch.verdict import (
-    OUTPUT_COLUMNS,
-    Decided,
-    Format,
-    RowError,
-    Values,
-    Verdict,
-    Via,
-)
+from llm_advisor.engine.batch.trace import CHUNK
+from llm_advisor.engine.batch.verdict import OUTPUT_COLUMNS, Decided, RowError, Values, Verdict
 
 __all__ = [
-    "CACHE_SIZE",
     "CHUNK",
-    "EXTENSIONS",
     "MAX_DEPTH",
     "OUTPUT_COLUMNS",
     "PROGRESS_EVERY",
     "Decided",
     "Decider",
-    "Format",
-    "Record",
     "RowError",
     "Summary",
-    "Table",
     "Values",
     "Verdict",
-    "Via",
     "decide_rows",
-    "format_of",
-    "open_table",
     "run_batch",
-    "trace_one",
 ]

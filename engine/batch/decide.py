@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from llm_advisor.engine.batch.read import utf8_error
 from llm_advisor.engine.batch.trace import traced
-from llm_advisor.engine.batch.verdict import Decided, RowError, Values, Verdict, Via, verdict_of
+from llm_advisor.engine.batch.verdict import Decided, RowError, Values, Verdict, Via
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.inference.outcome import decide
 from llm_advisor.engine.language.model import KnowledgeBase
@@ -154,9 +154,11 @@ class Decider:
         from llm_advisor.engine.language.facts import make_case
 
         raw = {name: v for name, v in zip(self.facts, values, strict=True) if v is not None}
-        verdict = verdict_of(engine_for(self.kb).evaluate(make_case(self.kb, raw)), via)
-        fired = tuple(sorted(verdict.fired, key=self._rule_index.__getitem__))
-        return Verdict(verdict.recommendation, verdict.combine_with, verdict.ranking, fired, via)
+        result = engine_for(self.kb).evaluate(make_case(self.kb, raw))
+        fired = sorted((f.rule_id for f in result.firings), key=self._rule_index.__getitem__)
+        return Verdict(
+            result.recommendation, result.combine_with, result.ranking, tuple(fired), via
+        )
 
 
 def decide_rows(

@@ -41,7 +41,6 @@ class Table:
     """An open input: its format, its columns (for CSV, the header; for JSON Lines, the keys in
     first-seen order) and the fact names it gives."""
 
-    path: Path
     format: Format
     columns: tuple[str, ...]
     facts: tuple[str, ...]
@@ -236,7 +235,6 @@ def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Tabl
                 yield start, [row[i] for i in keep], None, error
 
     return Table(
-        path,
         "csv",
         tuple(columns[i] for i in keep),
         facts,
@@ -258,7 +256,7 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn) -> 
             found = parse_json(raw, number)
             if isinstance(found, dict):
                 for key in found:
-                    if key not in columns and key not in first and key not in facts:
+                    if key not in first and key not in facts:
                         first[key] = number
                 columns.update((key, None) for key in found if key not in OUTPUT_COLUMNS)
     if not lines:
@@ -284,7 +282,7 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn) -> 
             else:
                 yield number, obj, None, values
 
-    return Table(path, "jsonl", tuple(columns), facts, records(), stream.tell)
+    return Table("jsonl", tuple(columns), facts, records(), stream.tell)
 
 
 @contextmanager

@@ -22,6 +22,10 @@ PROGRESS_EVERY = 1024
 """Rows between two progress reports."""
 
 
+def _unheard(message: str) -> None:
+    """Where warnings go when nobody listens for them."""
+
+
 @dataclass(frozen=True)
 class Summary:
     """What a batch run did: rows per recommendation (None: every approach excluded), rows with
@@ -53,13 +57,9 @@ def run_batch(
     A column that looks like a misspelt fact raises `InputError` before any row is decided."""
     output_format = format_of(target) if isinstance(target, Path) else format_of(source)
 
-    def warn(message: str) -> None:
-        if on_warning is not None:
-            on_warning(message)
-
     tally: Counter[tuple[str | None, str]] = Counter()
     with (
-        open_table(source, kb, warn) as table,
+        open_table(source, kb, on_warning or _unheard) as table,
         open_output(target, output_format) as binary,
     ):
         # Columns passed through are written back byte for byte, even bytes that are not UTF-8.
