@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from llm_advisor.engine.audit.store import AuditStore
+
+if TYPE_CHECKING:
+    from llm_advisor.engine.inference.run import Result
+    from llm_advisor.engine.language.model import KnowledgeBase
 
 Location = Path | str
 """A SQLite file or a postgresql:// URL."""
@@ -44,3 +51,11 @@ def has_tables(db: Location) -> bool:
     with psycopg.connect(db) as conn:
         row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
         return bool(row and row[0])
+
+
+def record_result(
+    location: str | os.PathLike[str], kb: KnowledgeBase, result: Result, *, kind: str = "recommend"
+) -> str:
+    """Open the store at `location` (creating it if needed), append one record, close it."""
+    with AuditStore.open(location, create=True) as store:
+        return store.record(kb, result, kind=kind)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_helpers import Location, is_pg, location, raw_sql
+from audit_helpers import Location, is_pg, location, raw_sql, record_result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +35,7 @@ from llm_advisor.engine.audit.migrations import SCHEMA_VERSION
 from llm_advisor.engine.audit.record import result_part, tool_version
 from llm_advisor.engine.audit.replay import replay
 from llm_advisor.engine.audit.signing import create_signer
-from llm_advisor.engine.audit.store import AuditStore, record_result
+from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.audit.trust import make_checkpoint
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.inference.codec import result_from_json, result_to_json

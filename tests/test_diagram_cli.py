@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from audit_helpers import record_result
 from click.testing import CliRunner, Result
 from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, parse_dot, parse_mermaid
 
 from llm_advisor.cli.main import cli
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.engine.analysis.diagram import Leaf, load_diagram
-from llm_advisor.engine.audit.store import record_result
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.language.loader import load_knowledge_base

@@ -398,11 +398,3 @@ class AuditStore:
                 (head.count, head.last_id, head.hash),
             )
         return target.verify()
-
-
-def record_result(
-    location: str | os.PathLike[str], kb: KnowledgeBase, result: Result, *, kind: str = "recommend"
-) -> str:
-    """Open the store at `location` (creating it if needed), append one record, close it."""
-    with AuditStore.open(location, create=True) as store:
-        return store.record(kb, result, kind=kind)
