@@ -335,3 +335,13 @@ def load_diagram(kb: KnowledgeBase, cache_dir: Path | None = None) -> DecisionDi
     except OSError:
         pass  # a cache that cannot be written only costs time
     return diagram
+
+
+def diagram_with_bands(
+    kb: KnowledgeBase, bands: Mapping[str, Iterable[float]], cache_dir: Path | None = None
+) -> DecisionDiagram:
+    """The diagram of the whole rule base with quantities split at `bands`: the cached one when
+    those are the rule base's own thresholds, else compiled (the analyses that compare two rule
+    bases, or a rule base with its invariants, need the cells of both)."""
+    own = all(tuple(sorted(set(bands[f.name]))) == kb.thresholds(f.name) for f in kb.facts)
+    return load_diagram(kb, cache_dir) if own else compile_diagram(kb, thresholds=bands)
