@@ -25,7 +25,6 @@ from llm_advisor.engine.analysis.diagram import (
     load_diagram,
 )
 from llm_advisor.engine.analysis.highlight import CasePath, highlight, with_given
-from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import KnowledgeBase, Value
@@ -62,9 +61,9 @@ SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
 SUBTITLE_WRAP = 120
 APPROACH_BUDGET = 20
+"""Questions a per-approach view asks at most."""
 APPROACH_LEAVES = 10
 """Leaves of a per-approach view: its leaves say more than the overview's, in as many lines."""
-"""Questions a per-approach view asks at most."""
 POINTER = "(exact: --detail)"
 """Where a leaf that lists several outcomes sends the reader."""
 PNG_OPTIONS = ("-Gdpi=144",)
@@ -170,6 +169,15 @@ def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> Dec
     return detail
 
 
+def leaves_for(request: Request, pointer: str = POINTER) -> Leaves:
+    """How the leaves of a request's view are written (`pointer`: where the exact diagram is)."""
+    return Leaves(
+        pointer,
+        focus=request.approach if request.view == "approach" else None,
+        aligned=request.view != "detail",
+    )
+
+
 def titles(
     kb: KnowledgeBase,
     request: Request,
@@ -241,9 +249,8 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         raise gv.missing(request.fmt)
     detail = diagram_for(kb, request.given, request.cache_dir)
     diagram = view_of(kb, detail, request)
-    path = None
-    if request.case is not None:
-        path = highlight(kb, detail, diagram, with_given(kb, request.case, request.given))
+    case = None if request.case is None else with_given(kb, request.case, request.given)
+    path = None if case is None else highlight(kb, detail, diagram, case)
     title, subtitle = titles(kb, request, path)
     if request.fmt == "html":
         from llm_advisor.engine.analysis.walkthrough import walkthrough
@@ -251,22 +258,18 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         from .html import to_html
 
         start = []
-        if request.case is not None:
-            an = Analyzer(kb)
-            for i, (name, value) in enumerate(with_given(kb, request.case, request.given).values):
-                if value is not None:
-                    start.append((i, an.cell_of(name, value)))
+        if case is not None and path is not None:
+            for i, (_, value) in enumerate(case.values):
+                if value is not None:  # a known fact: its one cell
+                    start.append((i, path.masks[i].bit_length() - 1))
         page = to_html(walkthrough(kb, detail), title, start, " ".join(subtitle))
         return Document(page.encode("utf-8"), 1, path)
     if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)
-    leaves = Leaves(
-        POINTER,
-        focus=request.approach if request.view == "approach" else None,
-        aligned=request.view != "detail",
+    scene = build_scene(
+        kb, diagram, path=path, title=title, subtitle=subtitle, leaves=leaves_for(request)
     )
-    scene = build_scene(kb, diagram, path=path, title=title, subtitle=subtitle, leaves=leaves)
     if request.fmt == "pdf":
         return Document(one_page(kb, scene, PAPERS[request.paper]), 1, path)
     if request.fmt == "mermaid":
@@ -390,8 +393,6 @@ def book(
 ) -> Document:
     """The design-review document as one PDF: the overview, one page per approach, then the
     exact diagram as numbered appendix pages and an index of the pages each question is on."""
-    from llm_advisor.engine.analysis.overview import recommends, summarize
-
     if not gv.have_dot():
         raise gv.missing("pdf")
     joiner = shutil.which("pdfunite")
@@ -408,19 +409,14 @@ def book(
     index_page += len(pages)
     pointer = f"(exact: appendix, index p. {index_page})"
     parts = []
-    overview = Request("pdf", paper, date, view="overview")
-    title, subtitle = titles(kb, overview, None, "the appendix")
-    scene = build_scene(
-        kb, summarize(detail), title=title, subtitle=subtitle, leaves=Leaves(pointer, aligned=True)
-    )
-    parts.append(one_page(kb, scene, sheet))
-    for approach in kb.approach_ids:
-        request = Request("pdf", paper, date, view="approach", approach=approach)
+    requests = [Request("pdf", paper, date, view="overview")] + [
+        Request("pdf", paper, date, view="approach", approach=approach)
+        for approach in kb.approach_ids
+    ]
+    for request in requests:
         title, subtitle = titles(kb, request, None, "the appendix")
-        shown = summarize(
-            detail, classify=recommends(approach), budget=APPROACH_BUDGET, leaves=APPROACH_LEAVES
-        )
-        leaves = Leaves(pointer, focus=approach, aligned=True)
+        shown = view_of(kb, detail, request)
+        leaves = leaves_for(request, pointer)
         scene = build_scene(kb, shown, title=title, subtitle=subtitle, leaves=leaves)
         parts.append(one_page(kb, scene, sheet))
     appendix, count = pdf_document(kb, detail, None, sheet, heading, [], scenes)

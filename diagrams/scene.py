@@ -15,9 +15,9 @@ from __future__ import annotations
 import functools
 import textwrap
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question
 from llm_advisor.engine.analysis.highlight import CasePath
@@ -97,14 +97,16 @@ class Scene:
 @dataclass(frozen=True)
 class Leaves:
     """How a summary's leaves are written: where the detail of a leaf that lists several
-    outcomes is (`pointer`, or per leaf in `pointers`), and the approach a per-approach view is
-    about (`focus`)."""
+    outcomes is (`pointer`), and the approach a per-approach view is about (`focus`)."""
 
     pointer: str = ""
-    pointers: Mapping[int, str] = field(default_factory=dict)
     focus: str | None = None
     aligned: bool = False
     """Draw every leaf in one column (or row), so that the questions take little room."""
+
+
+PLAIN = Leaves()
+"""Leaves as the exact diagram has them: each next to its question, pointing nowhere."""
 
 
 @dataclass(frozen=True)
@@ -246,10 +248,9 @@ def leaf_node(
     leaf: int,
     parent: int | None,
     state: State,
-    style: Leaves | None = None,
+    style: Leaves = PLAIN,
 ) -> SceneNode:
     """A leaf drawn below one parent (or alone, when the whole diagram is one leaf)."""
-    style = style or Leaves()
     node = diagram.nodes[leaf]
     assert not isinstance(node, Question)
     node_id = f"n{leaf}" if parent is None else f"n{leaf}_{parent}"
@@ -298,33 +299,42 @@ def short_name(name: str) -> str:
     return name
 
 
+Id = TypeVar("Id", bound=str | None)
+
+
+def _in_order(kb: KnowledgeBase, ids: Iterable[Id]) -> list[Id]:
+    """Approach ids each once, in the rule base's order; None ("no approach fits") last."""
+    rank: dict[str | None, int] = {a: i for i, a in enumerate(kb.approach_ids)}
+    return sorted(set(ids), key=lambda a: rank.get(a, len(rank)))
+
+
+def _short(kb: KnowledgeBase, approach: str | None) -> str:
+    """An approach's short name; "No approach fits" for None."""
+    return "No approach fits" if approach is None else short_name(kb.approach_name(approach))
+
+
 def primary_text(
     kb: KnowledgeBase, outcomes: Sequence[Decision]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A leaf's possible outcomes, compactly: the recommendations (short names) as main text,
     the partners they may be combined with as one detail line."""
-    order = {a: i for i, a in enumerate(kb.approach_ids)}
-    names = {a.id: short_name(a.name) for a in kb.approaches}
-    primary = sorted({d.recommendation for d in outcomes}, key=lambda a: order.get(a or "", 99))
-    partners = sorted(
-        {p for d in outcomes for p in d.combine_with}, key=lambda a: order.get(a, len(order))
-    )
-    lines = wrap(
-        " · ".join(names[a] if a is not None else "No approach fits" for a in primary), OPEN_WRAP
-    )
+    primary = _in_order(kb, (d.recommendation for d in outcomes))
+    partners = _in_order(kb, (p for d in outcomes for p in d.combine_with))
+    lines = wrap(" · ".join(_short(kb, a) for a in primary), OPEN_WRAP)
     if not partners:
         return lines, ()
-    return lines, wrap("+ combinations with " + ", ".join(names[p] for p in partners), OPEN_WRAP)
+    return lines, wrap(
+        "+ combinations with " + ", ".join(_short(kb, p) for p in partners), OPEN_WRAP
+    )
 
 
 def compact_text(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> str:
     """Outcomes on one line: the recommendations, then the partners they may be combined with."""
     lines, _ = primary_text(kb, outcomes)
-    names = {a.id: short_name(a.name) for a in kb.approaches}
-    partners = [a for a in kb.approach_ids if any(a in d.combine_with for d in outcomes)]
+    partners = _in_order(kb, (p for d in outcomes for p in d.combine_with))
     text = " ".join(lines)
     if partners:
-        text += " (or combined: + " + ", ".join(names[p] for p in partners) + ")"
+        text += " (or combined: + " + ", ".join(_short(kb, p) for p in partners) + ")"
     return text
 
 
@@ -359,7 +369,7 @@ def open_node(
     if style.focus is None:
         lines, detail = primary_text(kb, outcomes)
     else:
-        name = short_name(next(a.name for a in kb.approaches if a.id == style.focus))
+        name = _short(kb, style.focus)
         mine = [d for d in outcomes if d.recommendation == style.focus]
         other = [d for d in outcomes if d.recommendation != style.focus]
         if not other:
@@ -373,13 +383,9 @@ def open_node(
             text = f"{compact_text(kb, mine)}; otherwise {compact_text(kb, other)}"
             detail = wrap(text, OPEN_WRAP + 32)
     if depends:
-        pointer = style.pointers.get(leaf, style.pointer)
-        text = depends_text(kb, diagram, depends) + (f" {pointer}" if pointer else "")
+        text = depends_text(kb, diagram, depends) + (f" {style.pointer}" if style.pointer else "")
         detail = (*detail, *wrap(text, OPEN_WRAP + 32))
-    order = {a: i for i, a in enumerate(kb.approach_ids)}
-    named = sorted(
-        {d.recommendation for d in outcomes}, key=lambda a: order.get(a or "", len(order))
-    )
+    named = _in_order(kb, (d.recommendation for d in outcomes))
     return SceneNode(
         node_id,
         kind,
@@ -459,7 +465,7 @@ def build_scene(
     title: str = "",
     subtitle: Sequence[str] = (),
     key: tuple[tuple[str, str], ...] | None = None,
-    leaves: Leaves | None = None,
+    leaves: Leaves = PLAIN,
 ) -> Scene:
     """The scene of one page (default: the whole diagram), optionally with a case's path.
 
@@ -506,5 +512,4 @@ def build_scene(
                 nodes.append(replace(target, id=head))
             for label in edge_labels(diagram, node.fact, cells):
                 edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
-    aligned = leaves is not None and leaves.aligned
-    return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges), aligned)
+    return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges), leaves.aligned)

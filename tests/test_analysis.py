@@ -147,6 +147,26 @@ def test_diagram_cache_is_keyed_by_fingerprint(
     assert load_diagram(kb, cache_dir()) == first
 
 
+def test_diagram_cache_key_follows_the_rule_language_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cells and labels of a diagram come from the rule language (engine/language), so a
+    change there must name a different cache file, never read a stale one."""
+    from llm_advisor.engine.analysis import diagram
+    from llm_advisor.engine.language import cache
+
+    kb = load_knowledge_base(KBS / "layered")
+    load_diagram(kb, tmp_path)
+    monkeypatch.setattr(cache, "code_version", lambda: "a changed rule language")
+    diagram.code_version.cache_clear()
+    try:
+        load_diagram(kb, tmp_path)
+    finally:
+        diagram.code_version.cache_clear()
+    files = sorted(tmp_path.glob(f"diagram-{kb.fingerprint[:32]}-*.json"))
+    assert len(files) == 2, "the language's code version must be part of the diagram's key"
+
+
 def test_given_facts_give_the_sub_diagram() -> None:
     kb = load_knowledge_base(KBS / "layered")
     sub = compile_diagram(kb, {"speed": "fast"})

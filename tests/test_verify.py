@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import math
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +160,17 @@ def test_no_effect_rule_can_be_removed_without_any_change(tmp_path: Path) -> Non
     assert diff(old, new).changed == 0
     for known, _ in every_cell(cells_of(old, new)):
         assert outcome(old, known) == outcome(new, known)
+
+
+def test_checking_loads_durable_rules_only_to_cross_check() -> None:
+    """`rules check` and `rules diff` need only the analysis; inference (durable_rules) loads
+    when a cross-check runs it."""
+    code = (
+        "import sys, llm_advisor.engine.analysis.verification\n"
+        "print(any(m.startswith('durable') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
 
 
 def test_clean_rule_bases_have_no_errors() -> None:

@@ -152,7 +152,12 @@ class Consultation:
         """When the outcome still depends on facts left open: each outcome and its conditions,
         those covering the most combinations of answers first."""
         from llm_advisor.engine.analysis.diagram import compile_diagram
-        from llm_advisor.engine.analysis.regions import diagram_paths, merge_regions, size
+        from llm_advisor.engine.analysis.regions import (
+            conditions,
+            diagram_paths,
+            merge_regions,
+            size,
+        )
 
         state = self.an.state_of(self.known())
         if self.an.evaluate(state).decision is not None:
@@ -161,18 +166,10 @@ class Consultation:
         paths = [(s, d, d) for s, d in diagram_paths(diagram, self.an, state)]
         regions = merge_regions(paths)  # fewer, wider conditions, the widest first
         regions.sort(key=lambda region: -size(region[0]))
-        out = []
-        for path_state, decision, _ in regions:
-            conditions = tuple(
-                (
-                    fact.name,
-                    tuple(self.an.cells[i][c].label for c in self.an.open_cells(path_state, i)),
-                )
-                for i, fact in enumerate(self.kb.facts)
-                if path_state[i] != state[i]
-            )
-            out.append(Dependency(conditions, decision))
-        return tuple(out)
+        return tuple(
+            Dependency(conditions(self.an, path_state, within=state), decision)
+            for path_state, decision, _ in regions
+        )
 
     @property
     def questions_asked(self) -> int:

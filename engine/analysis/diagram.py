@@ -8,6 +8,7 @@ small and canonical for a rule base. It is cached on disk by the rule base's fin
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -297,17 +298,19 @@ def compile_diagram(
     )
 
 
-def _code_version() -> str:
-    """A hash of the code that compiles diagrams, so a changed analysis never reads a stale cache."""
-    import hashlib
-
-    digest = hashlib.sha256(str(CACHE_VERSION).encode())
+@functools.cache
+def code_version() -> str:
+    """A checksum of the code that compiles diagrams, so a changed analysis never reads a stale
+    cache: the cache format, the rule language (the facts' cells and labels come from it), the
+    analysis and this module."""
     from llm_advisor.engine.analysis import partial
-    from llm_advisor.engine.language import model
+    from llm_advisor.engine.language import cache
 
-    for module in (partial.__file__, __file__, model.__file__):
-        digest.update(Path(module or "").read_bytes())
-    return digest.hexdigest()[:16]
+    modules = (partial.__file__, __file__)
+    return cache.crc(
+        [str(CACHE_VERSION).encode(), cache.code_version().encode()]
+        + [Path(module or "").read_bytes() for module in modules]
+    )
 
 
 def load_diagram(kb: KnowledgeBase, cache_dir: Path | None = None) -> DecisionDiagram:
@@ -315,7 +318,7 @@ def load_diagram(kb: KnowledgeBase, cache_dir: Path | None = None) -> DecisionDi
     written there when not); without a cache folder it is compiled."""
     if cache_dir is None:
         return compile_diagram(kb)
-    path = cache_dir / f"diagram-{kb.fingerprint[:32]}-{_code_version()}.json"
+    path = cache_dir / f"diagram-{kb.fingerprint[:32]}-{code_version()}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("fingerprint") == kb.fingerprint and data.get("version") == CACHE_VERSION:
@@ -332,3 +335,13 @@ def load_diagram(kb: KnowledgeBase, cache_dir: Path | None = None) -> DecisionDi
     except OSError:
         pass  # a cache that cannot be written only costs time
     return diagram
+
+
+def diagram_with_bands(
+    kb: KnowledgeBase, bands: Mapping[str, Iterable[float]], cache_dir: Path | None = None
+) -> DecisionDiagram:
+    """The diagram of the whole rule base with quantities split at `bands`: the cached one when
+    those are the rule base's own thresholds, else compiled (the analyses that compare two rule
+    bases, or a rule base with its invariants, need the cells of both)."""
+    own = all(tuple(sorted(set(bands[f.name]))) == kb.thresholds(f.name) for f in kb.facts)
+    return load_diagram(kb, cache_dir) if own else compile_diagram(kb, thresholds=bands)

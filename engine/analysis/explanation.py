@@ -211,15 +211,14 @@ def _options(an: Analyzer, i: int, current: int) -> list[tuple[int, Candidate]]:
         if cell.value is None or c == current:
             continue
         if cell.low is None:
-            label = display_value(fact, cell.value)
+            candidate = Candidate(fact.name, cell.value, display_value(fact, cell.value))
         else:
             low = cell.low or None  # quantities are never negative: a band from 0 has no floor
             if low is None and cell.high is None:
                 continue  # the whole range: nothing compares the fact
             label = band_label(fact, low, cell.high)
-            out.append((c, Candidate(fact.name, cell.value, label, low, cell.high)))
-            continue
-        out.append((c, Candidate(fact.name, cell.value, label)))
+            candidate = Candidate(fact.name, cell.value, label, low, cell.high)
+        out.append((c, candidate))
     return out
 
 
@@ -315,12 +314,18 @@ def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
 
 def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[WhatIf, ...]:
     """Counterfactuals merged where they differ only in the value of their last fact and lead to
-    the same outcome; those a team can act on first, each group in the order found."""
+    the same outcome, in the order of `found` (`explain` puts those a team can act on first;
+    the members of a group change the same facts, so they are all as actionable)."""
     groups: dict[tuple[object, ...], list[Counterfactual]] = {}
     for cf in found:
         *shared, last = cf.changes
-        key = (tuple((c.fact, c.label) for c in shared), last.fact, cf.recommendation)
-        groups.setdefault((*key, cf.combine_with), []).append(cf)
+        key = (
+            tuple((c.fact, c.label) for c in shared),
+            last.fact,
+            cf.recommendation,
+            cf.combine_with,
+        )
+        groups.setdefault(key, []).append(cf)
     out = []
     for members in groups.values():
         first = members[0]
@@ -344,7 +349,7 @@ def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[What
                 actionable(kb, first.changes),
             )
         )
-    return tuple(sorted(out, key=lambda w: not w.actionable))
+    return tuple(out)
 
 
 def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Explanation:

@@ -9,10 +9,10 @@ known, else every outcome still possible.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Trace
-from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.analysis.partial import Analyzer, Decision, Masks
 from llm_advisor.engine.errors import EngineError, InputError
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import KnowledgeBase, Value
@@ -22,13 +22,15 @@ from llm_advisor.engine.language.model import KnowledgeBase, Value
 class CasePath:
     """Where a case goes through the drawn diagram (`trace`), and its outcome on the exact one:
     the decision when only one is possible, every outcome still possible, the facts left
-    unknown that the exact diagram still asks, and the known facts as text."""
+    unknown that the exact diagram still asks, the known facts as text, and the cells each fact
+    may be in (one for a fact the case knows)."""
 
     trace: Trace
     decision: Decision | None
     outcomes: tuple[Decision, ...] = ()
     unknown: tuple[str, ...] = ()
     description: str = ""
+    masks: Masks = ()
 
     @property
     def nodes(self) -> frozenset[int]:
@@ -39,21 +41,25 @@ def case_path(
     kb: KnowledgeBase, diagram: DecisionDiagram, values: Mapping[str, Value | None]
 ) -> CasePath:
     """A case's way through one diagram (its outcome read off that diagram's leaves)."""
-    trace = diagram.trace(diagram.masks_of(Analyzer(kb), values))
-    return CasePath(trace, trace.decision(diagram), trace.outcomes(diagram), trace.unknown)
+    masks = diagram.masks_of(Analyzer(kb), values)
+    trace = diagram.trace(masks)
+    return CasePath(
+        trace, trace.decision(diagram), trace.outcomes(diagram), trace.unknown, masks=masks
+    )
 
 
 def highlight(
     kb: KnowledgeBase, detail: DecisionDiagram, shown: DecisionDiagram, case: Case
 ) -> CasePath:
-    """A case's way through the drawn diagram `shown`, with its outcome from the exact diagram
-    `detail`; a decided outcome is checked against inference."""
+    """A case's way through the drawn diagram `shown`, a view of the exact diagram `detail`
+    (the same facts and cells), with its outcome from `detail`; a decided outcome is checked
+    against inference."""
     from llm_advisor.engine.inference.run import evaluate
 
+    assert shown.cell_labels == detail.cell_labels, "the drawn diagram must be a view of detail"
     values = dict(case.values)
-    drawn = shown.trace(shown.masks_of(Analyzer(kb), values))
     exact = case_path(kb, detail, values)
-    path = CasePath(drawn, exact.decision, exact.outcomes, exact.unknown, describe_case(kb, values))
+    path = replace(exact, trace=shown.trace(exact.masks), description=describe_case(kb, values))
     if exact.unknown or exact.decision is None:
         return path
     result = evaluate(kb, case)

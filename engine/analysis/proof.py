@@ -12,10 +12,8 @@ from llm_advisor.engine.analysis import regions
 from llm_advisor.engine.analysis.diagram import (
     DecisionDiagram,
     Leaf,
-    Open,
     Question,
-    compile_diagram,
-    load_diagram,
+    diagram_with_bands,
 )
 from llm_advisor.engine.analysis.partial import (
     FALSE,
@@ -31,7 +29,6 @@ from llm_advisor.engine.analysis.partial import (
 from llm_advisor.engine.language.model import (
     Advise,
     All,
-    DerivedTest,
     Exclude,
     Invariant,
     KnowledgeBase,
@@ -69,22 +66,20 @@ def _with_conditions(kb: KnowledgeBase) -> tuple[KnowledgeBase, dict[str, int]]:
     for inv in kb.invariants:
         if inv.kind != "never":
             continue
-        used = {lit.name for alt in inv.when for lit in alt if isinstance(lit, DerivedTest)}
-        index[inv.id] = len(kb.rules) + len(extra)
-        extra.append(
-            Rule(
-                id=f"invariant:{inv.id}",
-                title=inv.title,
-                when=All(()),
-                effects=(),
-                because="",
-                source="",
-                file=inv.file,
-                line=inv.line,
-                alternatives=inv.when,
-                stratum=1 + max((level.get(d, -1) for d in used), default=-1),
-            )
+        rule = Rule(
+            id=f"invariant:{inv.id}",
+            title=inv.title,
+            when=All(()),
+            effects=(),
+            because="",
+            source="",
+            file=inv.file,
+            line=inv.line,
+            alternatives=inv.when,
         )
+        index[inv.id] = len(kb.rules) + len(extra)
+        stratum = 1 + max((level.get(d, -1) for d in rule.derived_used), default=-1)
+        extra.append(replace(rule, stratum=stratum))
     return replace(kb, rules=kb.rules + tuple(extra)), index
 
 
@@ -279,9 +274,8 @@ def _monotone_witness(
             node = nodes[node_id]
             if isinstance(node, Leaf):
                 found = frozenset({node.decision.recommendation})
-            elif isinstance(node, Open):  # only summaries have these; kept exact all the same
-                found = frozenset(d.recommendation for d in node.outcomes)
             else:
+                assert isinstance(node, Question)  # only exact diagrams come here
                 found = frozenset().union(*(outcomes_below(c) for _, c in node.branches))
             reach[node_id] = found
         return found
@@ -328,12 +322,11 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
     facts' cells), exactly: no sampling. A violated invariant comes with one witness case."""
     ext, never_rules = _with_conditions(kb)
     bands = union_thresholds(kb, ext)
-    same = all(tuple(sorted(set(bands[f.name]))) == kb.thresholds(f.name) for f in kb.facts)
     outcome = Analyzer(kb, bands, outcome_only=True)
     full = Analyzer(ext, bands)
     results: list[InvariantResult] = []
     leaf_kinds = ("partners_at_least", "advice_agrees", "never")
-    diagram = load_diagram(kb, cache_dir) if same else compile_diagram(kb, thresholds=bands)
+    diagram = diagram_with_bands(kb, bands, cache_dir)
     paths: list[tuple[Masks, Decision]] = []
     if any(inv.kind in leaf_kinds for inv in kb.invariants):
         paths = list(regions.diagram_paths(diagram, outcome))
@@ -358,8 +351,11 @@ def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> Invari
             )
             continue
         witness: tuple[Masks, Decision] | None = None
+        props: dict[Decision, Callable[[Partial], tuple[int, frozenset[int]]] | None] = {}
         for state, decision in paths:
-            prop = _leaf_property(inv, full, decision, never_rules.get(inv.id))
+            if decision not in props:  # the paths end in a handful of outcomes
+                props[decision] = _leaf_property(inv, full, decision, never_rules.get(inv.id))
+            prop = props[decision]
             if prop is None:
                 continue
             bad = prover.refute(state, prop)

@@ -29,12 +29,16 @@ def shown(an: Analyzer, known: Mapping[str, Value]) -> tuple[tuple[str, str], ..
     return tuple((f.name, display_value(f, known[f.name])) for f in an.facts)
 
 
-def conditions(an: Analyzer, state: Masks) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The facts a state narrows, each with the cells it leaves open."""
+def conditions(
+    an: Analyzer, state: Masks, within: Masks | None = None
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The facts a state narrows, each with the cells it leaves open (narrows from `within`, by
+    default every case)."""
+    baseline = an.full if within is None else within
     return tuple(
         (fact.name, tuple(an.cells[i][c].label for c in an.open_cells(state, i)))
         for i, fact in enumerate(an.facts)
-        if state[i] != an.full[i]
+        if state[i] != baseline[i]
     )
 
 

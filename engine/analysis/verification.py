@@ -13,7 +13,7 @@ from llm_advisor.engine.analysis.diagram import (
     DecisionDiagram,
     Leaf,
     Question,
-    compile_diagram,
+    diagram_with_bands,
     load_diagram,
 )
 from llm_advisor.engine.analysis.partial import (
@@ -25,7 +25,6 @@ from llm_advisor.engine.analysis.partial import (
     Partial,
     union_thresholds,
 )
-from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import Case
 from llm_advisor.engine.language.model import (
     Advise,
@@ -112,8 +111,7 @@ def diff(old: KnowledgeBase, new: KnowledgeBase, cache_dir: Path | None = None) 
         raise InputError("the two rule bases have different fact schemas (facts.yaml)")
     bands = union_thresholds(old, new)
     a, b = Analyzer(old, bands), Analyzer(new, bands)
-    same_bands = all(tuple(sorted(set(bands[f.name]))) == old.thresholds(f.name) for f in old.facts)
-    diagram = load_diagram(old, cache_dir) if same_bands else compile_diagram(old, thresholds=bands)
+    diagram = diagram_with_bands(old, bands, cache_dir)
     changed = list(_compare(diagram, a, b, exhaustive=True))
     found = [
         Region(
@@ -177,6 +175,8 @@ def cross_check(
     kb: KnowledgeBase, n: int, seed: int = 0, cache_dir: Path | None = None
 ) -> list[Finding]:
     """Compare inference with the diagram on `n` sampled full cases; one finding per mismatch."""
+    from llm_advisor.engine.inference.run import evaluate  # durable_rules loads only now
+
     an = Analyzer(kb)
     diagram = load_diagram(kb, cache_dir)
     findings = []
@@ -199,9 +199,7 @@ def cross_check(
     return findings
 
 
-def check(
-    kb: KnowledgeBase, *, cross: int = 0, redundancy: bool = True, cache_dir: Path | None = None
-) -> list[Finding]:
+def check(kb: KnowledgeBase, *, cache_dir: Path | None = None) -> list[Finding]:
     """Every finding about a rule base, errors first."""
     an = Analyzer(kb)
     diagram = load_diagram(kb, cache_dir)
@@ -283,7 +281,7 @@ def check(
                     location=rule.location,
                 )
             )
-        elif redundancy and not has_advice(rule) and not _changes_outcome(kb, r, diagram, an):
+        elif not has_advice(rule) and not _changes_outcome(kb, r, diagram, an):
             findings.append(
                 Finding(
                     "warning",
@@ -293,7 +291,6 @@ def check(
                     location=rule.location,
                 )
             )
-    findings.extend(cross_check(kb, cross, cache_dir=cache_dir) if cross else [])
     return sorted(findings, key=lambda f: f.level != "error")
 
 

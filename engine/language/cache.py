@@ -25,8 +25,8 @@ def cached_knowledge_base(
 ) -> KnowledgeBase:
     """The knowledge base of `files` from `cache_dir`, else `build(files, where)` stored there."""
     ordered = sorted(files, key=lambda f: f.name)
-    named = _crc(f.name.encode() + b"\0" + f.content for f in ordered)
-    code = _code_version()
+    named = crc(f.name.encode() + b"\0" + f.content for f in ordered)
+    code = code_version()
     path = cache_dir / f"rulebase-{named}-{code}.pickle"
     try:
         with path.open("rb") as stored:
@@ -62,18 +62,18 @@ def _store(kb: KnowledgeBase, path: Path, code: str) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def _code_version() -> str:
+def code_version() -> str:
     """A checksum of the rule language's code, so that a changed validator never reads a stale
     entry."""
     modules = sorted(Path(__file__).parent.glob("*.py"))
-    return _crc(module.name.encode() + b"\0" + module.read_bytes() for module in modules)
+    return crc(module.name.encode() + b"\0" + module.read_bytes() for module in modules)
 
 
-def _crc(parts: Iterable[bytes]) -> str:
+def crc(parts: Iterable[bytes]) -> str:
     """A CRC-32 of `parts`, which spares a warm start loading OpenSSL's hashes. Enough to name an
     entry: a hit is compared byte for byte with the rule files, and the code's checksum only has
     to change when the code does (two versions alike in it are one chance in four billion)."""
-    crc = 0
+    checksum = 0
     for part in parts:
-        crc = zlib.crc32(part + b"\0", crc)
-    return f"{crc:08x}"
+        checksum = zlib.crc32(part + b"\0", checksum)
+    return f"{checksum:08x}"
