@@ -682,6 +682,21 @@ def test_a_broken_cache_entry_only_costs_the_load(tmp_path: Path) -> None:
     assert load_knowledge_base(kb_dir, cache) == fresh
 
 
+def test_a_damaged_cache_entry_is_never_read(tmp_path: Path) -> None:
+    """Bytes changed anywhere in an entry: the rule base is loaded afresh, never an error and
+    never a rule base read from the damage."""
+    kb_dir = copy_mini(tmp_path)
+    cache = tmp_path / "cache"
+    fresh = load_knowledge_base(kb_dir, cache)
+    (entry,) = cache.glob("rulebase-*.pickle")
+    good = entry.read_bytes()
+    for at in range(0, len(good), max(1, len(good) // 300)):
+        damaged = bytearray(good)
+        damaged[at] ^= 0x5A
+        entry.write_bytes(bytes(damaged))
+        assert load_knowledge_base(kb_dir, cache) == fresh, at
+
+
 def test_an_entry_under_another_rule_base_s_name_is_not_taken_for_it(tmp_path: Path) -> None:
     """Entries are named by a 32-bit checksum; a hit is still compared with the files."""
     first, second = copy_mini(tmp_path / "a"), copy_mini(tmp_path / "b")

@@ -18,6 +18,8 @@ from pathlib import Path
 from llm_advisor.engine.language.model import KnowledgeBase, RuleFile
 
 Build = Callable[[tuple[RuleFile, ...], str], KnowledgeBase]
+CHECKSUM = 8
+"""Bytes of the CRC-32 (in hex) that starts an entry, so that a damaged entry is never read."""
 
 
 def cached_knowledge_base(
@@ -29,11 +31,13 @@ def cached_knowledge_base(
     code = code_version()
     path = cache_dir / f"rulebase-{named}-{code}.pickle"
     try:
-        with path.open("rb") as stored:
-            kb = pickle.load(stored)
-        if isinstance(kb, KnowledgeBase) and kb.files == files:
-            return replace(kb, directory=where)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
+        stored = path.read_bytes()
+        body = stored[CHECKSUM:]
+        if stored[:CHECKSUM] == _checksum(body):  # else damaged: built again below
+            kb = pickle.loads(body)
+            if isinstance(kb, KnowledgeBase) and kb.files == files:
+                return replace(kb, directory=where)
+    except Exception:  # an entry that cannot be read, whatever the damage, only costs the load
         pass
     kb = build(files, where)
     _store(kb, path, code)
@@ -48,8 +52,9 @@ def _store(kb: KnowledgeBase, path: Path, code: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        body = pickle.dumps(kb, protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(fd, "wb") as out:
-            pickle.dump(kb, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.write(_checksum(body) + body)
         os.replace(tmp, path)
         tmp = None
         for entry in path.parent.glob("rulebase-*.pickle"):
@@ -77,3 +82,7 @@ def crc(parts: Iterable[bytes]) -> str:
     for part in parts:
         checksum = zlib.crc32(part + b"\0", checksum)
     return f"{checksum:08x}"
+
+
+def _checksum(body: bytes) -> bytes:
+    return f"{zlib.crc32(body):08x}".encode()
