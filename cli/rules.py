@@ -153,36 +153,19 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
     Also proves the invariants declared in invariants.yaml over every case and prints one
     witness case per violated invariant. Exits with 1 when an error-level finding exists.
     """
-    from llm_advisor.engine.analysis.proof import prove_invariants
-    from llm_advisor.engine.analysis.verification import Finding, check, cross_check
+    from llm_advisor.engine.analysis.verification import check_rule_base
 
     kb = load_kb(rules_dir)
-    cache = cache_dir()
-    findings = check(kb, cache_dir=cache)
-    proof = prove_invariants(kb, cache)
-    findings.extend(
-        Finding(
-            "error",
-            "invariant",
-            f"invariant {r.invariant.id} violated ({r.invariant.title}): {r.message}",
-            rule=r.invariant.id,
-            location=r.invariant.location,
-            example=r.example,
-        )
-        for r in proof.violated
-    )
-    if cross:
-        findings.extend(cross_check(kb, cross, seed, cache))
-    findings.sort(key=lambda f: f.level != "error")
-    errors = sum(f.level == "error" for f in findings)
+    report = check_rule_base(kb, cross=cross, seed=seed, cache_dir=cache_dir())
+    proof = report.invariants
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "fingerprint": kb.fingerprint,
-                    "errors": errors,
-                    "warnings": len(findings) - errors,
-                    "cross_checked": cross,
+                    "errors": report.errors,
+                    "warnings": report.warnings,
+                    "cross_checked": report.cross_checked,
                     "invariants": {
                         "cases": proof.cases,
                         "declared": len(proof.results),
@@ -201,7 +184,7 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
                             "location": f.location,
                             "example": dict(f.example) or None,
                         }
-                        for f in findings
+                        for f in report.findings
                     ],
                 },
                 indent=2,
@@ -209,24 +192,24 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
             )
         )
     else:
-        for f in findings:
+        for f in report.findings:
             where = f"{f.location}: " if f.location else ""
             click.echo(f"{where}{f.level}: {f.message} [{f.kind}]")
             if f.example:
                 click.echo("    example: " + ", ".join(f"{k}={v}" for k, v in f.example))
         summary = (
-            f"{plural(len(kb.rules), 'rule')} checked: {plural(errors, 'error')}, "
-            f"{plural(len(findings) - errors, 'warning')}"
+            f"{plural(len(kb.rules), 'rule')} checked: {plural(report.errors, 'error')}, "
+            f"{plural(report.warnings, 'warning')}"
         )
         if proof.results:
             summary += (
                 f"; {len(proof.results)} invariants proven over all {proof.cases:,} cases, "
                 f"violations: {len(proof.violated)}"
             )
-        if cross:
-            summary += f"; inference and diagram compared on {cross} sampled cases"
+        if report.cross_checked:
+            summary += f"; inference and diagram compared on {report.cross_checked} sampled cases"
         click.echo(summary)
-    if errors:
+    if report.errors:
         raise click.exceptions.Exit(1)
 
 

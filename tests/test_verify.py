@@ -1,6 +1,6 @@
-"""Verification with the analysis (`engine.verify`): `check` and `diff`, each finding and each
-changed region confirmed by running inference. The shipped rule base is checked (with a
-cross-check) through the command line in test_cli_check_diff.py."""
+"""Verification with the analysis (`engine.verify`): `check`, `check_rule_base` and `diff`, each
+finding and each changed region confirmed by running inference. The shipped rule base is checked
+(with a cross-check) through the command line in test_cli_check_diff.py."""
 
 from __future__ import annotations
 
@@ -10,13 +10,22 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from llm_advisor.engine import load_knowledge_base
+from llm_advisor.engine import load_knowledge_base, recommend
+from llm_advisor.engine.analysis.diagram import compile_diagram
 from llm_advisor.engine.analysis.partial import Analyzer, Decision
-from llm_advisor.engine.analysis.verification import Finding, Region, check, diff, full_case
+from llm_advisor.engine.analysis.verification import (
+    Finding,
+    Region,
+    check,
+    check_rule_base,
+    diff,
+    full_case,
+)
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import make_case
@@ -107,7 +116,7 @@ def findings_of(findings: list[Finding], kind: str) -> list[Finding]:
 @pytest.fixture(scope="module")
 def flawed() -> tuple[KnowledgeBase, list[Finding]]:
     kb = load_knowledge_base(FLAWED)
-    return kb, check(kb)
+    return kb, check(kb, compile_diagram(kb))
 
 
 def test_flawed_finds_every_kind(flawed: tuple[KnowledgeBase, list[Finding]]) -> None:
@@ -175,8 +184,80 @@ def test_checking_loads_durable_rules_only_to_cross_check() -> None:
 
 def test_clean_rule_bases_have_no_errors() -> None:
     for name in ("mini", "layered", "consult"):
-        errors = [f for f in check(load_knowledge_base(KBS / name)) if f.level == "error"]
+        kb = load_knowledge_base(KBS / name)
+        errors = [f for f in check(kb, compile_diagram(kb)) if f.level == "error"]
         assert errors == [], name
+
+
+# --- the whole report: check, invariants, cross-check ------------------------------------------
+
+_recording: list[list[str]] = []
+
+
+def _record_open(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and _recording:
+        _recording[-1].append(str(args[0]))
+
+
+sys.addaudithook(_record_open)  # an audit hook cannot be removed: it records only when asked
+
+
+@contextmanager
+def opened_files() -> Iterator[list[str]]:
+    """The files opened (or tried) inside the block, as the interpreter's audit events tell."""
+    opened: list[str] = []
+    _recording.append(opened)
+    try:
+        yield opened
+    finally:
+        _recording.pop()
+
+
+def test_report_carries_violated_invariants_as_errors_first_and_the_cross_check() -> None:
+    kb = load_knowledge_base(KBS / "invariants")
+    report = check_rule_base(kb, cross=20, seed=1)
+    assert report.cross_checked == 20
+    assert len(report.invariants.violated) == 4
+    levels = [f.level for f in report.findings]
+    assert levels == ["error"] * 4 + ["warning"], "errors come first"
+    assert (report.errors, report.warnings) == (4, 1)
+    for result in report.invariants.violated:
+        assert result.example
+        assert (
+            Finding(
+                "error",
+                "invariant",
+                f"invariant {result.invariant.id} violated ({result.invariant.title}): "
+                f"{result.message}",
+                rule=result.invariant.id,
+                location=result.invariant.location,
+                example=result.example,
+            )
+            in report.findings
+        )
+    [never] = [f for f in report.findings if f.rule == "middle-needs-text"]
+    assert (never.location, never.message) == (
+        "invariants.yaml:11",
+        "invariant middle-needs-text violated (The middle approach is never suggested without"
+        " text): outcome middle where its condition holds",
+    )
+    witness = recommend(kb, dict(never.example))  # it really breaks the invariant
+    assert witness.case.get("text") == 0
+    assert "middle" in {witness.recommendation, *witness.combine_with}
+
+
+def test_report_reads_the_cached_diagram_once(tmp_path: Path) -> None:
+    """`check`, the proof and the cross-check share one loaded diagram: the cache entry is
+    opened once per report, when it is written (cold) as when it is read (warm)."""
+    kb = load_knowledge_base(KBS / "layered")  # the proof can use its diagram: no own bands
+    for _ in ("cold", "warm"):
+        with opened_files() as opened:
+            report = check_rule_base(kb, cross=5, cache_dir=tmp_path)
+        entries = [p for p in opened if Path(p).name.startswith("diagram-")]
+        assert len(entries) == 1, entries
+        assert Path(entries[0]).parent == tmp_path
+        assert Path(entries[0]).exists()
+        assert report.errors == 0
 
 
 # --- diff --------------------------------------------------------------------------------------

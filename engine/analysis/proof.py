@@ -24,6 +24,7 @@ from llm_advisor.engine.analysis.partial import (
     Decision,
     Masks,
     Partial,
+    cells_for,
     union_thresholds,
 )
 from llm_advisor.engine.language.model import (
@@ -317,16 +318,24 @@ def _monotone_witness(
     return None
 
 
-def prove_invariants(kb: KnowledgeBase, cache_dir: Path | None = None) -> InvariantReport:
+def prove_invariants(
+    kb: KnowledgeBase, cache_dir: Path | None = None, *, diagram: DecisionDiagram | None = None
+) -> InvariantReport:
     """Prove every declared invariant over the whole case space (every combination of the
-    facts' cells), exactly: no sampling. A violated invariant comes with one witness case."""
+    facts' cells), exactly: no sampling. A violated invariant comes with one witness case.
+
+    `diagram`, the rule base's own diagram when the caller has it loaded, is used unless the
+    invariants' conditions split a quantity at thresholds of their own."""
     ext, never_rules = _with_conditions(kb)
     bands = union_thresholds(kb, ext)
     outcome = Analyzer(kb, bands, outcome_only=True)
     full = Analyzer(ext, bands)
     results: list[InvariantResult] = []
     leaf_kinds = ("partners_at_least", "advice_agrees", "never")
-    diagram = diagram_with_bands(kb, bands, cache_dir)
+    if diagram is None or outcome.cells != tuple(
+        cells_for(f, kb.thresholds(f.name)) for f in kb.facts
+    ):
+        diagram = diagram_with_bands(kb, bands, cache_dir)
     paths: list[tuple[Masks, Decision]] = []
     if any(inv.kind in leaf_kinds for inv in kb.invariants):
         paths = list(regions.diagram_paths(diagram, outcome))

@@ -25,6 +25,7 @@ from llm_advisor.engine.analysis.partial import (
     Partial,
     union_thresholds,
 )
+from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
 from llm_advisor.engine.language.facts import Case
 from llm_advisor.engine.language.model import (
     Advise,
@@ -46,6 +47,24 @@ class Finding:
     rule: str | None = None
     location: str | None = None
     example: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The whole verification of a rule base: the findings (errors first), the proof of its
+    declared invariants, and on how many sampled cases inference was compared with the diagram."""
+
+    findings: tuple[Finding, ...]
+    invariants: InvariantReport
+    cross_checked: int
+
+    @property
+    def errors(self) -> int:
+        return sum(f.level == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
 
 
 @dataclass(frozen=True)
@@ -172,13 +191,13 @@ def full_case(kb: KnowledgeBase, known: Mapping[str, Value]) -> Case:
 
 
 def cross_check(
-    kb: KnowledgeBase, n: int, seed: int = 0, cache_dir: Path | None = None
+    kb: KnowledgeBase, diagram: DecisionDiagram, n: int, seed: int = 0
 ) -> list[Finding]:
-    """Compare inference with the diagram on `n` sampled full cases; one finding per mismatch."""
+    """Compare inference with the rule base's diagram on `n` sampled full cases; one finding
+    per mismatch."""
     from llm_advisor.engine.inference.run import evaluate  # durable_rules loads only now
 
     an = Analyzer(kb)
-    diagram = load_diagram(kb, cache_dir)
     findings = []
     for known in sample_cases(kb, n, seed):
         result = evaluate(kb, full_case(kb, known))
@@ -199,10 +218,10 @@ def cross_check(
     return findings
 
 
-def check(kb: KnowledgeBase, *, cache_dir: Path | None = None) -> list[Finding]:
-    """Every finding about a rule base, errors first."""
+def check(kb: KnowledgeBase, diagram: DecisionDiagram) -> list[Finding]:
+    """Every finding about a rule base's rules and approaches, errors first; `diagram` is the
+    rule base's own (exact) diagram."""
     an = Analyzer(kb)
-    diagram = load_diagram(kb, cache_dir)
     findings: list[Finding] = []
     recommended: set[str | None] = set()
     for state, decision in regions.diagram_paths(diagram, an):
@@ -304,3 +323,28 @@ def _changes_outcome(kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: An
     without = replace(kb, rules=kb.rules[:r] + kb.rules[r + 1 :])
     bands = {f.name: kb.thresholds(f.name) for f in kb.facts}
     return any(True for _ in _compare(diagram, an, Analyzer(without, bands), exhaustive=False))
+
+
+def check_rule_base(
+    kb: KnowledgeBase, *, cross: int = 0, seed: int = 0, cache_dir: Path | None = None
+) -> CheckReport:
+    """Verify a rule base: `check`, the proof of its invariants (one error per violated
+    invariant, with its witness case) and, when `cross` > 0, `cross_check` on that many cases
+    sampled with `seed`. The diagram is loaded once, for all of them."""
+    diagram = load_diagram(kb, cache_dir)
+    findings = check(kb, diagram)
+    proof = prove_invariants(kb, cache_dir, diagram=diagram)
+    findings.extend(
+        Finding(
+            "error",
+            "invariant",
+            f"invariant {r.invariant.id} violated ({r.invariant.title}): {r.message}",
+            rule=r.invariant.id,
+            location=r.invariant.location,
+            example=r.example,
+        )
+        for r in proof.violated
+    )
+    if cross:
+        findings.extend(cross_check(kb, diagram, cross, seed))
+    return CheckReport(tuple(sorted(findings, key=lambda f: f.level != "error")), proof, cross)
