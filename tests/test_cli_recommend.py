@@ -172,6 +172,13 @@ def test_malformed_quantity(value: str) -> None:
     bad_input(invoke("--rules", MINI, "--fact", f"size={value}"), "size", value)
 
 
+@pytest.mark.parametrize(("value", "says"), [("1,5k", "comma"), ("12,5", "comma"), ("0k", "zero")])
+def test_quantity_that_would_be_misread_is_bad_input(value: str, says: str) -> None:
+    """A decimal comma or what a shell leaves of an unquoted `$50k` is refused, not read as a
+    value ten times too large or as zero."""
+    bad_input(invoke("--rules", MINI, "--fact", f"size={value}"), "size", value, says)
+
+
 def test_assignment_without_value() -> None:
     bad_input(invoke("--rules", MINI, "--fact", "size"), "NAME=VALUE", "size")
 

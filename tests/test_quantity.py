@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from llm_advisor.engine.language.quantity import (
@@ -31,6 +32,11 @@ no_deadline = settings(deadline=None)
         ("4b", "tokens", 4e9),
         ("2.5M", "tokens", 2.5e6),
         ("1,000", "count", 1000),
+        ("1,234,567.5", "tokens", 1_234_567.5),
+        ("$1,500k", "usd", 1_500_000),
+        ("none", "tokens", 0),  # zero is shown as "none"
+        ("None", "count", 0),
+        ("none", "usd", 0),
         ("1_000", "count", 1000),
         ("0", "count", 0),
         ("40", "count", 40),
@@ -83,6 +89,23 @@ def test_parses_human_forms(text: str, unit: str, expected: float) -> None:
 )
 def test_rejects_garbage_and_negatives(text: str, unit: str) -> None:
     with pytest.raises(QuantityError, match="expected a number"):
+        parse(text, unit)
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [("1,5M", "usd"), ("12,5", "count"), ("50,00", "usd"), (",5", "tokens"), ("1,0000", "count")],
+)
+def test_refuses_a_comma_that_does_not_separate_thousands(text: str, unit: str) -> None:
+    """Dropping a decimal comma would read 1,5M as 15M."""
+    with pytest.raises(QuantityError, match="comma only separates thousands"):
+        parse(text, unit)
+
+
+@pytest.mark.parametrize(("text", "unit"), [("0k", "usd"), ("$0k", "usd"), ("0.0M", "tokens")])
+def test_refuses_zero_with_a_suffix(text: str, unit: str) -> None:
+    """What a shell leaves of an unquoted `budget=$50k` is `budget=0k`, not a budget of $0."""
+    with pytest.raises(QuantityError, match="zero with a suffix"):
         parse(text, unit)
 
 
@@ -174,6 +197,7 @@ def test_whole_durations_round_trip_exactly(amount: int, days: int) -> None:
     number=st.decimals(min_value=0, max_value=9999, places=2, allow_nan=False),
     suffix=st.sampled_from(["", "k", "M", "B", "T"]),
 )
-def test_typed_text_round_trips_through_display(number: object, suffix: str) -> None:
+def test_typed_text_round_trips_through_display(number: Decimal, suffix: str) -> None:
+    assume(number != 0 or not suffix)  # zero with a suffix is refused (see above)
     value = parse(f"{number}{suffix}", "tokens")
     assert parse(display(value, "tokens"), "tokens") == pytest.approx(value, rel=DISPLAY_REL_TOL)

@@ -31,6 +31,8 @@ _DAYS = {
 _NUMBER = r"(\d+(?:\.\d+)?|\.\d+)"
 _SCALED = re.compile(rf"^{_NUMBER}\s*([kmbt]?)$")
 _DURATION = re.compile(rf"^{_NUMBER}\s*([a-z]+)$")
+_LEADING_NUMBER = re.compile(r"[\d.,]+")
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _NOUNS = {"tokens": ("tokens", "token"), "count": ("examples", "example", "pairs")}
 MAX_VALUE = 1e18
 MIN_VALUE = 1e-4
@@ -50,13 +52,14 @@ class QuantityError(ValueError):
 
 def parse(text: str, unit: str) -> float:
     """Parse `text` as a quantity of `unit`; raises `QuantityError` with a helpful message."""
-    raw = str(text).strip().lower().replace(",", "").replace("_", "")
+    raw = str(text).strip().lower().replace("_", "")
     if unit == "usd":
         raw = raw.removeprefix("$").removesuffix("usd").removesuffix("dollars").strip()
     for noun in _NOUNS.get(unit, ()):
         raw = raw.removesuffix(noun).strip()
-    if unit == "duration" and raw in ("0", "0.0"):
-        return 0.0  # no time at all needs no unit
+    raw = _without_thousands_separators(raw)
+    if raw == "none" or (unit == "duration" and raw in ("0", "0.0")):
+        return 0.0  # "none" is how zero is shown; no time at all needs no unit
     if unit == "duration":
         match = _DURATION.match(raw)
         if not match or match.group(2) not in _DAYS:
@@ -66,8 +69,28 @@ def parse(text: str, unit: str) -> float:
         match = _SCALED.match(raw)
         if not match:
             raise QuantityError(f"expected a number such as {EXAMPLES[unit]}")
+        if match.group(2) and float(match.group(1)) == 0:
+            # Nobody writes zero as "0k": it is what a shell leaves of an unquoted "$50k".
+            raise QuantityError(
+                "zero with a suffix is ambiguous: write 0, or quote a value with a $ on a "
+                "command line ('budget=$50k')"
+            )
         value = float(match.group(1)) * _SCALE[match.group(2)]
     return checked(value, unit)
+
+
+def _without_thousands_separators(raw: str) -> str:
+    """`raw` without the commas of a number grouped in thousands (`1,500`); any other comma
+    is refused, since in many languages it is a decimal point (`1,5M`) and dropping it would
+    silently read a value ten or a hundred times too large."""
+    if "," not in raw:
+        return raw
+    number = _LEADING_NUMBER.match(raw)
+    if number is None or not _GROUPED.fullmatch(number.group()):
+        raise QuantityError(
+            "a comma only separates thousands (1,500); write decimals with a dot (1.5M)"
+        )
+    return raw.replace(",", "")
 
 
 def checked(value: float, unit: str) -> float:
