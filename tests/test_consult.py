@@ -300,6 +300,23 @@ def test_unknown_without_a_default_says_what_it_depends_on() -> None:
     ]
 
 
+def test_what_it_depends_on_names_only_facts_the_result_leaves_unknown() -> None:
+    """A fact never asked takes its default in the result, so the answer cannot depend on it:
+    the user could not settle a question they were never asked."""
+    kb = load_knowledge_base()
+    session = Consultation(kb)
+    answers = {"data_volume": "5M", "problem_type": "knowledge"}
+    while (prompt := session.next_prompt()) is not None:
+        answer = answers.get(prompt.fact.name)
+        if answer is None:
+            session.dont_know(prompt.fact.name)
+        else:
+            session.answer(prompt.fact.name, answer)
+    unknown = {name for name, value in session.result().case.values if value is None}
+    named = {name for d in session.dependencies() for name, _ in d.conditions}
+    assert named and named <= unknown, named - unknown
+
+
 def test_what_it_depends_on_comes_widest_first_and_the_text_is_short() -> None:
     """Six facts left open on the shipped rules: hundreds of regions, the widest first."""
     answers = ["unknown"] * 6

@@ -159,10 +159,13 @@ class Consultation:
             size,
         )
 
-        state = self.an.state_of(self.known())
+        # As the result assumes them: a fact never asked takes its documented default too.
+        assumed = {f.name: f.default for f in self.kb.facts if f.default is not None}
+        assumed.update(self.known())
+        state = self.an.state_of(assumed)
         if self.an.evaluate(state).decision is not None:
             return ()
-        diagram = compile_diagram(self.kb, self.known())
+        diagram = compile_diagram(self.kb, assumed)
         paths = [(s, d, d) for s, d in diagram_paths(diagram, self.an, state)]
         regions = merge_regions(paths)  # fewer, wider conditions, the widest first
         regions.sort(key=lambda region: -size(region[0]))
