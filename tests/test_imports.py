@@ -43,7 +43,7 @@ def test_recommend_without_recording() -> None:
 
 
 def test_recommend_recording() -> None:
-    modules = imported(["recommend", *FACTS])
+    modules = imported(["recommend", *FULL])
     assert {"sqlite3", "cryptography"} <= top(modules)
     assert not top(modules) & NEVER_WARM
     assert "llm_advisor.engine.audit.replay" not in modules
