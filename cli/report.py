@@ -150,12 +150,14 @@ def key_firings(kb: KnowledgeBase, result: Result) -> list[Firing]:
     def weight(firing: Firing) -> int:
         total = 0
         for e in firing.effects:
-            if isinstance(e, Score) and e.delta > 0:
-                total += 2 * e.delta if e.approach == best else e.delta * (e.approach in partners)
-            elif isinstance(e, Score):
-                total += -e.delta * (e.approach in held_down)
-            elif isinstance(e, Exclude):
-                total += 3 * (e.approach in kept_out)
+            if isinstance(e, Score) and e.delta > 0 and e.approach == best:
+                total += 2 * e.delta
+            elif isinstance(e, Score) and e.delta > 0 and e.approach in partners:
+                total += e.delta
+            elif isinstance(e, Score) and e.delta < 0 and e.approach in held_down:
+                total -= e.delta
+            elif isinstance(e, Exclude) and e.approach in kept_out:
+                total += 3
         return total
 
     scored = [f for f in result.firings if weight(f) > 0]

@@ -342,7 +342,9 @@ def reasons_shown(*facts: str) -> list[str]:
     """The titles listed under "Reasons that mattered most", in their order."""
     result = invoke("--rules", REASONS, "--no-audit", *(x for f in facts for x in ("--fact", f)))
     assert result.exit_code == 0, result.output
-    shown = re.findall(r"^\s+\d+\. (.+?)  \(", section(result.stdout, "Reasons that mattered most"), re.M)
+    shown = re.findall(
+        r"^\s+\d+\. (.+?)  \(", section(result.stdout, "Reasons that mattered most"), re.M
+    )
     return shown
 
 
