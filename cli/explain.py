@@ -68,15 +68,18 @@ def explanation_json(
     kb: KnowledgeBase, ex: Explanation, audit_id: str | None = None
 ) -> dict[str, Any]:
     """The explanation as one JSON object."""
-    from llm_advisor.cli.report import facts_json, firing_json
+    from llm_advisor.cli.report import facts_json, firing_json, open_facts
 
     result = ex.result
+    pending = open_facts(kb, result)
     titles = {r.id: r.title for r in kb.rules}
     sizes = {len(cf.changes) for cf in ex.counterfactuals}
     return {
         "audit_id": audit_id,
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
+        "decided": not pending,
+        "depends_on": list(pending),
         "rulebase": {"fingerprint": kb.fingerprint, "directory": kb.directory},
         "facts": facts_json(kb, result),
         "how": [
@@ -157,7 +160,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
 
 def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print HOW, WHY NOT and the counterfactuals for people."""
-    from llm_advisor.cli.report import effect_text, print_facts
+    from llm_advisor.cli.report import effect_text, open_facts, print_facts, provisional_text
     from llm_advisor.engine.language.facts import display_value
 
     echo = click.echo
@@ -167,6 +170,9 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
         return click.style(text, bold=True)
 
     echo(bold(f"Recommendation: {outcome_text(kb, result.recommendation, result.combine_with)}"))
+    pending = open_facts(kb, result)
+    if pending:
+        echo(f"  {provisional_text(pending)}")
     echo()
     echo(bold("How the rules reached it"))
     for number, step in enumerate(ex.how, 1):

@@ -85,10 +85,13 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
     """The JSON object of `recommend --json` (the documented contract)."""
     chosen = kb.approach(result.recommendation) if result.recommendation else None
     found = techniques(kb, result)
+    pending = open_facts(kb, result)
     primary = next((t for t in found if t.approach == result.recommendation), None)
     return {
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
+        "decided": not pending,
+        "depends_on": list(pending),
         "technique": technique_json(primary) if primary else None,
         "techniques": [technique_json(t) for t in found],
         "ranking": [
@@ -112,23 +115,68 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
     }
 
 
-def key_firings(result: Result) -> list[Firing]:
-    """The firings that mattered most: those that raised the winner or excluded a rival."""
+def key_firings(kb: KnowledgeBase, result: Result) -> list[Firing]:
+    """The firings that mattered most for this outcome, the weightiest first: those that raised
+    the recommendation (counted double) or a partner, and those that excluded or lowered an
+    approach that would otherwise rank above the recommendation. Reasons for or against an
+    approach that could not have won anyway are left out. With every approach excluded, the
+    exclusions are what mattered."""
     best = result.recommendation
+    score = {r.approach: r.score for r in result.ranking}
+    excluded = {r.approach for r in result.ranking if r.excluded}
+    if best is None:
+        kept_out, held_down = excluded, set()
+    else:
+        position = {a: i for i, a in enumerate(kb.tie_order)}
+
+        def outranks(approach: str, points: int) -> bool:
+            """Whether an approach with these points would rank above the recommendation."""
+            return (points, -position[approach]) > (score[best], -position[best])
+
+        penalties = dict.fromkeys(score, 0)
+        for firing in result.firings:
+            for e in firing.effects:
+                if isinstance(e, Score) and e.delta < 0:
+                    penalties[e.approach] += e.delta
+        # Rivals that would rank first without their exclusions, or without their penalties.
+        kept_out = {a for a in excluded if outranks(a, score[a])}
+        held_down = {
+            a
+            for a in score
+            if a != best and a not in excluded and outranks(a, score[a] - penalties[a])
+        }
+    partners = set(result.combine_with)
 
     def weight(firing: Firing) -> int:
         total = 0
         for e in firing.effects:
-            if isinstance(e, Score) and e.approach == best:
-                total += abs(e.delta) * 2
-            elif isinstance(e, Score):
-                total += abs(e.delta)
-            elif isinstance(e, Exclude):
+            if isinstance(e, Score) and e.delta > 0 and e.approach == best:
+                total += 2 * e.delta
+            elif isinstance(e, Score) and e.delta > 0 and e.approach in partners:
+                total += e.delta
+            elif isinstance(e, Score) and e.delta < 0 and e.approach in held_down:
+                total -= e.delta
+            elif isinstance(e, Exclude) and e.approach in kept_out:
                 total += 3
         return total
 
     scored = [f for f in result.firings if weight(f) > 0]
     return sorted(scored, key=lambda f: (-weight(f), f.order))[:TOP_REASONS]
+
+
+def open_facts(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
+    """The unknown facts the outcome still depends on (none when it is decided). A case with
+    every fact known is decided and loads no analysis."""
+    if all(value is not None for _, value in result.case.values):
+        return ()
+    from llm_advisor.engine.analysis.explanation import depends_on
+
+    return depends_on(kb, result)
+
+
+def provisional_text(facts: tuple[str, ...]) -> str:
+    """The line that marks an outcome the unknown facts can still change."""
+    return f"Provisional: depends on {', '.join(facts)} (unknown)"
 
 
 def _heading(text: str) -> str:
@@ -148,16 +196,26 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
         for partner in result.combine_with:
             how = f" (technique: {found[partner]})" if partner in found else ""
             echo(f"  combined with: {kb.approach_name(partner)}{how}")
+    pending = open_facts(kb, result)
+    if pending:
+        echo(f"  {provisional_text(pending)}")
     echo()
     echo(_heading("Ranking"))
     width = max(len(a.name) for a in kb.approaches)
     for i, r in enumerate(result.ranking, 1):
         if r.excluded:
-            echo(f"  -  {kb.approach_name(r.approach):<{width}}  excluded: {'; '.join(r.reasons)}")
+            # One reason a line: a reason may itself contain "; ".
+            line = f"  -  {kb.approach_name(r.approach):<{width}}  excluded:"
+            if len(r.reasons) == 1:
+                echo(f"{line} {r.reasons[0]}")
+            else:
+                echo(line)
+                for reason in r.reasons:
+                    echo(f"       - {reason}")
         else:
             echo(f"  {i}. {kb.approach_name(r.approach):<{width}}  score {r.score:+d}")
     echo()
-    shown = result.firings if explain else tuple(key_firings(result))
+    shown = result.firings if explain else tuple(key_firings(kb, result))
     echo(_heading("How the rules decided" if explain else "Reasons that mattered most"))
     for number, firing in enumerate(shown, 1):  # as shown (with --explain: the firing order)
         rule = kb.rule(firing.rule_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,92 @@ def test_a_fact_given_twice_with_two_values_is_bad_input() -> None:
     assert "'2M'" in message and "'5M'" in message
     same = recommend_json("--fact", "size=2M", "--fact", "size=2M ", "--no-audit")
     assert same == recommend_json("--fact", "size=2M", "--no-audit")
+
+
+# --- what the text shows: reasons that mattered, exclusions, provisional outcomes --------------
+
+REASONS = str(KBS / "reasons")
+LEFTOPEN = str(KBS / "leftopen")
+
+
+def section(text: str, heading: str) -> str:
+    return text.split(heading + "\n", 1)[1].split("\n\n", 1)[0]
+
+
+def reasons_shown(*facts: str) -> list[str]:
+    """The titles listed under "Reasons that mattered most", in their order."""
+    result = invoke("--rules", REASONS, "--no-audit", *(x for f in facts for x in ("--fact", f)))
+    assert result.exit_code == 0, result.output
+    shown = re.findall(
+        r"^\s+\d+\. (.+?)  \(", section(result.stdout, "Reasons that mattered most"), re.M
+    )
+    return shown
+
+
+def test_reasons_that_mattered_leave_out_approaches_that_could_not_win() -> None:
+    """Heavy's +5 is no reason when Heavy is excluded; Huge's exclusion and penalty are no reason
+    when Huge could never have won; Middle's +4 is none unless Middle is a partner. The
+    exclusions of Heavy and the penalty that keeps Middle behind are."""
+    shown = reasons_shown("go=yes", "pair=no")
+    assert shown[0] == "Go favours simple"
+    assert set(shown) == {
+        "Go favours simple",
+        "Heavy is too big",
+        "Heavy is too slow",
+        "Middle costs too much",
+    }
+    shown = reasons_shown("go=yes", "pair=yes")
+    assert shown[:2] == ["Go favours simple", "Go favours middle"]
+    assert set(shown[2:]) == {"Heavy is too big", "Heavy is too slow", "Middle costs too much"}
+
+
+def test_reasons_that_mattered_are_all_the_exclusions_when_nothing_fits() -> None:
+    result = invoke("--rules", CHAIN, "--no-audit", "--fact", "blocked=yes")
+    assert result.exit_code == 1
+    assert "excludes" in section(result.stdout, "Reasons that mattered most")
+
+
+def test_several_exclusion_reasons_one_a_line() -> None:
+    result = invoke("--rules", REASONS, "--no-audit", "--fact", "go=yes", "--fact", "pair=no")
+    lines = result.stdout.splitlines()
+    heavy = next(i for i, line in enumerate(lines) if "Heavy" in line and "excluded:" in line)
+    assert lines[heavy].rstrip().endswith("excluded:")
+    assert lines[heavy + 1].strip() == "- too big; it needs a cluster"
+    assert lines[heavy + 2].strip() == "- too slow; it takes a month"
+    assert "cluster; too slow" not in result.stdout
+    # A single reason stays on the approach's line.
+    assert any(re.search(r"Huge +excluded: out of reach$", line) for line in lines)
+    data = recommend_json("--fact", "go=yes", "--fact", "pair=no", rules=REASONS)
+    heavy_json = next(r for r in data["ranking"] if r["approach"] == "heavy")
+    assert heavy_json["reasons"] == ["too big; it needs a cluster", "too slow; it takes a month"]
+    assert heavy_json["reason"] == "too big; it needs a cluster; too slow; it takes a month"
+
+
+def test_an_unknown_fact_that_can_change_the_outcome_makes_it_provisional() -> None:
+    # size unknown: Cheap; a size of 1M or more would give Fancy + Cheap.
+    data = recommend_json("--fact", "urgent=yes")
+    assert data["recommendation"] == "cheap"
+    assert data["decided"] is False
+    assert data["depends_on"] == ["size"]
+    out = invoke("--rules", MINI, "--no-audit", "--fact", "urgent=yes").stdout
+    assert "Provisional: depends on size (unknown)" in out
+    assert out.index("Provisional") < out.index("Ranking")
+
+
+def test_a_full_case_is_decided() -> None:
+    data = recommend_json(*FACTS)
+    assert data["decided"] is True
+    assert data["depends_on"] == []
+    assert "Provisional" not in invoke("--rules", MINI, "--no-audit", *FACTS).stdout
+
+
+def test_unknown_facts_that_cannot_change_the_outcome_leave_it_decided() -> None:
+    """In `leftopen` the outcome depends on `market` alone, though rules test the other facts."""
+    data = recommend_json("--fact", "market=consumer", rules=LEFTOPEN)
+    assert data["facts"]["pilot"]["status"] == "unknown"
+    assert (data["decided"], data["depends_on"]) == (True, [])
+    data = recommend_json("--fact", "mobile=yes", rules=LEFTOPEN)
+    assert (data["decided"], data["depends_on"]) == (False, ["market"])
+    # Blue excludes Fancy whatever the size: decided with the size unknown.
+    data = recommend_json("--fact", "color=blue")
+    assert (data["decided"], data["depends_on"]) == (True, [])

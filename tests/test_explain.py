@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from itertools import combinations, product
 from pathlib import Path
@@ -13,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_advisor.cli.main import cli
-from llm_advisor.engine.analysis.explanation import Candidate, candidates, changed, explain
+from llm_advisor.engine.analysis.explanation import (
+    Candidate,
+    candidates,
+    changed,
+    depends_on,
+    explain,
+)
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.inference.run import Result as Inferred
 from llm_advisor.engine.inference.run import evaluate
@@ -501,3 +508,55 @@ def test_explanations_cite_full_references() -> None:
     references = {s.reference for s in shipped.sources}
     assert all(c in references for c in cited)
     assert "Source comparison" not in out
+
+
+# --- is the outcome decided? ------------------------------------------------------------------
+
+
+def test_a_decided_outcome_is_what_every_completion_gives() -> None:
+    """Sampled partial cases on the shipped rules: when `depends_on` finds nothing, every sampled
+    completion of the unknown facts gives the same recommendation and partners; when it lists
+    facts, they are unknown ones. Both kinds of case must occur."""
+    kb = load_knowledge_base()
+    rng = random.Random(3)
+    pool = list(sample_cases(kb, 300, seed=9))
+    open_to_ask = [f.name for f in kb.facts if f.default is None]
+    seen = {True: 0, False: 0}
+    for case in sample_cases(kb, 80, seed=4):
+        hidden = set(rng.sample(open_to_ask, rng.randint(1, 4)))
+        known = {n: v for n, v in case.items() if n not in hidden}
+        result = evaluate(kb, full_case(kb, known))
+        pending = depends_on(kb, result)
+        seen[not pending] += 1
+        assert set(pending) <= hidden, (known, pending)
+        if pending:
+            continue
+        for other in rng.sample(pool, 16):
+            completion = evaluate(kb, full_case(kb, {**known, **{n: other[n] for n in hidden}}))
+            assert (completion.recommendation, completion.combine_with) == (
+                result.recommendation,
+                result.combine_with,
+            ), (known, other)
+    assert seen[True] and seen[False], seen
+
+
+def test_a_consultation_stops_where_the_outcome_is_decided() -> None:
+    """Where a consultation stops asking, recommend on the answers so far is decided."""
+    from llm_advisor.engine.analysis.consultation import Consultation
+
+    kb = load_knowledge_base()
+    for case in sample_cases(kb, 15, seed=21):
+        session = Consultation(kb)
+        while (prompt := session.next_prompt()) is not None:
+            session.answer_value(prompt.fact.name, case[prompt.fact.name])
+        assert depends_on(kb, session.result()) == (), case
+
+
+def test_explain_says_when_the_outcome_is_provisional() -> None:
+    args = ["explain", "--rules", str(KBS / "mini"), "--fact", "urgent=yes"]
+    out = invoke(*args).stdout
+    assert out.splitlines()[1] == "  Provisional: depends on size (unknown)"
+    data = json.loads(invoke(*args, "--json").stdout)
+    assert (data["decided"], data["depends_on"]) == (False, ["size"])
+    data = json.loads(invoke(*args, "--fact", "size=2M", "--json").stdout)
+    assert (data["decided"], data["depends_on"]) == (True, [])

@@ -8,6 +8,12 @@ import subprocess
 import sys
 
 FACTS = ["--fact", "problem_type=knowledge", "--fact", "budget=$50k", "--fact", "timeline=3w"]
+FULL = [
+    *FACTS,
+    *("--fact", "change_frequency=weekly", "--fact", "labeled_examples=0"),
+    *("--fact", "data_volume=2M", "--fact", "accuracy_need=high"),
+]
+"""Every fact known (the rest have defaults): such a case is decided and needs no analysis."""
 NEVER_WARM = {"yaml", "tempfile", "secrets", "networkx", "graphviz", "psycopg"}
 """Reading YAML and writing caches happen only on a cold cache; the rest belong to other commands."""
 if sys.platform == "linux":
@@ -29,7 +35,7 @@ def top(modules: set[str]) -> set[str]:
 
 
 def test_recommend_without_recording() -> None:
-    modules = imported(["recommend", "--no-audit", *FACTS])
+    modules = imported(["recommend", "--no-audit", *FULL])
     assert "durable.engine" in modules  # inference runs
     assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
     assert not {m for m in modules if m.startswith("llm_advisor.engine.audit.")}
@@ -37,7 +43,7 @@ def test_recommend_without_recording() -> None:
 
 
 def test_recommend_recording() -> None:
-    modules = imported(["recommend", *FACTS])
+    modules = imported(["recommend", *FULL])
     assert {"sqlite3", "cryptography"} <= top(modules)
     assert not top(modules) & NEVER_WARM
     assert "llm_advisor.engine.audit.replay" not in modules

@@ -362,3 +362,44 @@ def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Expla
     return Explanation(
         result, how(result), why_not(kb, result), found, evaluated, complete, what_ifs(kb, found)
     )
+
+
+def depends_on(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
+    """The unknown facts the outcome still depends on, in schema order; none when it is decided
+    (DESIGN, "When is an outcome decided?": no values of the unknown facts can change it).
+
+    The decision diagram below the case's known facts is compiled with one more cell per fact,
+    "unknown", so the case itself is one of the completions: the diagram is a single leaf
+    exactly when every completion gives the case's outcome, and the facts its questions ask are
+    those the outcome depends on. A case without unknown facts costs nothing.
+    """
+    from llm_advisor.engine.analysis.diagram import (
+        DecisionDiagram,
+        DiagramBuilder,
+        Leaf,
+        Question,
+    )
+
+    unknown = [name for name, value in result.case.values if value is None]
+    if not unknown:
+        return ()
+    an = Analyzer(kb, unknown=True, outcome_only=True)
+    state = an.state_of(dict(result.case.values))
+    builder = DiagramBuilder(an)
+    try:
+        root = builder.build(state)
+    except RuntimeError:  # too large to compile: the facts the undecided rules still test
+        return tuple(an.facts[i].name for i in an.relevant(state))
+    node = builder.nodes[root]
+    if isinstance(node, Leaf):
+        outcome = (node.decision.recommendation, node.decision.combine_with)
+        # The analysis and inference agree on every case; should they not, claim nothing.
+        return () if outcome == (result.recommendation, result.combine_with) else tuple(unknown)
+    labels = tuple(tuple(cell.label for cell in cells) for cells in an.cells)
+    diagram = DecisionDiagram(kb.fingerprint, kb.fact_names, labels, root, tuple(builder.nodes))
+    asked = {
+        node.fact
+        for node in (diagram.nodes[n] for n in diagram.reachable())
+        if isinstance(node, Question)
+    }
+    return tuple(an.facts[i].name for i in sorted(asked))
