@@ -79,7 +79,7 @@ def explanation_json(
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
         "decided": not pending,
-        "depends_on": list(pending),
+        "depends_on_facts": list(pending),
         "rulebase": {"fingerprint": kb.fingerprint, "directory": kb.directory},
         "facts": facts_json(kb, result),
         "how": [

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from llm_advisor.engine.inference.codec import firing_to_json
+from llm_advisor.engine.inference.reasons import key_firings
 from llm_advisor.engine.inference.run import Firing, Result
 from llm_advisor.engine.inference.technique import ChosenTechnique, choose
 from llm_advisor.engine.language.facts import display_value
@@ -91,7 +92,7 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
         "decided": not pending,
-        "depends_on": list(pending),
+        "depends_on_facts": list(pending),
         "technique": technique_json(primary) if primary else None,
         "techniques": [technique_json(t) for t in found],
         "ranking": [
@@ -113,55 +114,6 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
         "rulebase": {"fingerprint": kb.fingerprint, "directory": kb.directory},
         "audit_id": audit_id,
     }
-
-
-def key_firings(kb: KnowledgeBase, result: Result) -> list[Firing]:
-    """The firings that mattered most for this outcome, the weightiest first: those that raised
-    the recommendation (counted double) or a partner, and those that excluded or lowered an
-    approach that would otherwise rank above the recommendation. Reasons for or against an
-    approach that could not have won anyway are left out. With every approach excluded, the
-    exclusions are what mattered."""
-    best = result.recommendation
-    score = {r.approach: r.score for r in result.ranking}
-    excluded = {r.approach for r in result.ranking if r.excluded}
-    if best is None:
-        kept_out, held_down = excluded, set()
-    else:
-        position = {a: i for i, a in enumerate(kb.tie_order)}
-
-        def outranks(approach: str, points: int) -> bool:
-            """Whether an approach with these points would rank above the recommendation."""
-            return (points, -position[approach]) > (score[best], -position[best])
-
-        penalties = dict.fromkeys(score, 0)
-        for firing in result.firings:
-            for e in firing.effects:
-                if isinstance(e, Score) and e.delta < 0:
-                    penalties[e.approach] += e.delta
-        # Rivals that would rank first without their exclusions, or without their penalties.
-        kept_out = {a for a in excluded if outranks(a, score[a])}
-        held_down = {
-            a
-            for a in score
-            if a != best and a not in excluded and outranks(a, score[a] - penalties[a])
-        }
-    partners = set(result.combine_with)
-
-    def weight(firing: Firing) -> int:
-        total = 0
-        for e in firing.effects:
-            if isinstance(e, Score) and e.delta > 0 and e.approach == best:
-                total += 2 * e.delta
-            elif isinstance(e, Score) and e.delta > 0 and e.approach in partners:
-                total += e.delta
-            elif isinstance(e, Score) and e.delta < 0 and e.approach in held_down:
-                total -= e.delta
-            elif isinstance(e, Exclude) and e.approach in kept_out:
-                total += 3
-        return total
-
-    scored = [f for f in result.firings if weight(f) > 0]
-    return sorted(scored, key=lambda f: (-weight(f), f.order))[:TOP_REASONS]
 
 
 def open_facts(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
@@ -215,7 +167,7 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
         else:
             echo(f"  {i}. {kb.approach_name(r.approach):<{width}}  score {r.score:+d}")
     echo()
-    shown = result.firings if explain else tuple(key_firings(kb, result))
+    shown = result.firings if explain else key_firings(kb, result, TOP_REASONS)
     echo(_heading("How the rules decided" if explain else "Reasons that mattered most"))
     for number, firing in enumerate(shown, 1):  # as shown (with --explain: the firing order)
         rule = kb.rule(firing.rule_id)

@@ -399,7 +399,7 @@ def test_an_unknown_fact_that_can_change_the_outcome_makes_it_provisional() -> N
     data = recommend_json("--fact", "urgent=yes")
     assert data["recommendation"] == "cheap"
     assert data["decided"] is False
-    assert data["depends_on"] == ["size"]
+    assert data["depends_on_facts"] == ["size"]
     out = invoke("--rules", MINI, "--no-audit", "--fact", "urgent=yes").stdout
     assert "Provisional: depends on size (unknown)" in out
     assert out.index("Provisional") < out.index("Ranking")
@@ -408,7 +408,7 @@ def test_an_unknown_fact_that_can_change_the_outcome_makes_it_provisional() -> N
 def test_a_full_case_is_decided() -> None:
     data = recommend_json(*FACTS)
     assert data["decided"] is True
-    assert data["depends_on"] == []
+    assert data["depends_on_facts"] == []
     assert "Provisional" not in invoke("--rules", MINI, "--no-audit", *FACTS).stdout
 
 
@@ -416,9 +416,9 @@ def test_unknown_facts_that_cannot_change_the_outcome_leave_it_decided() -> None
     """In `leftopen` the outcome depends on `market` alone, though rules test the other facts."""
     data = recommend_json("--fact", "market=consumer", rules=LEFTOPEN)
     assert data["facts"]["pilot"]["status"] == "unknown"
-    assert (data["decided"], data["depends_on"]) == (True, [])
+    assert (data["decided"], data["depends_on_facts"]) == (True, [])
     data = recommend_json("--fact", "mobile=yes", rules=LEFTOPEN)
-    assert (data["decided"], data["depends_on"]) == (False, ["market"])
+    assert (data["decided"], data["depends_on_facts"]) == (False, ["market"])
     # Blue excludes Fancy whatever the size: decided with the size unknown.
     data = recommend_json("--fact", "color=blue")
-    assert (data["decided"], data["depends_on"]) == (True, [])
+    assert (data["decided"], data["depends_on_facts"]) == (True, [])

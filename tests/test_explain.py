@@ -557,6 +557,6 @@ def test_explain_says_when_the_outcome_is_provisional() -> None:
     out = invoke(*args).stdout
     assert out.splitlines()[1] == "  Provisional: depends on size (unknown)"
     data = json.loads(invoke(*args, "--json").stdout)
-    assert (data["decided"], data["depends_on"]) == (False, ["size"])
+    assert (data["decided"], data["depends_on_facts"]) == (False, ["size"])
     data = json.loads(invoke(*args, "--fact", "size=2M", "--json").stdout)
-    assert (data["decided"], data["depends_on"]) == (True, [])
+    assert (data["decided"], data["depends_on_facts"]) == (True, [])

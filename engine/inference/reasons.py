@@ -1,0 +1,55 @@
+"""Which firings mattered for an outcome: the reasons a report shows first."""
+
+from __future__ import annotations
+
+from llm_advisor.engine.inference.run import Firing, Result
+from llm_advisor.engine.language.model import Exclude, KnowledgeBase, Score
+
+
+def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, ...]:
+    """The firings that mattered most for this outcome, the weightiest first: those that raised
+    the recommendation (counted double) or a partner, and those that excluded or lowered an
+    approach that would otherwise rank above the recommendation. Reasons for or against an
+    approach that could not have won anyway are left out. With every approach excluded, the
+    exclusions are what mattered. At most `limit` firings."""
+    best = result.recommendation
+    score = {r.approach: r.score for r in result.ranking}
+    excluded = {r.approach for r in result.ranking if r.excluded}
+    if best is None:
+        kept_out, held_down = excluded, set()
+    else:
+        position = {a: i for i, a in enumerate(kb.tie_order)}
+
+        def outranks(approach: str, points: int) -> bool:
+            """Whether an approach with these points would rank above the recommendation."""
+            return (points, -position[approach]) > (score[best], -position[best])
+
+        penalties = dict.fromkeys(score, 0)
+        for firing in result.firings:
+            for e in firing.effects:
+                if isinstance(e, Score) and e.delta < 0:
+                    penalties[e.approach] += e.delta
+        # Rivals that would rank first without their exclusions, or without their penalties.
+        kept_out = {a for a in excluded if outranks(a, score[a])}
+        held_down = {
+            a
+            for a in score
+            if a != best and a not in excluded and outranks(a, score[a] - penalties[a])
+        }
+    partners = set(result.combine_with)
+
+    def weight(firing: Firing) -> int:
+        total = 0
+        for e in firing.effects:
+            if isinstance(e, Score) and e.delta > 0 and e.approach == best:
+                total += 2 * e.delta
+            elif isinstance(e, Score) and e.delta > 0 and e.approach in partners:
+                total += e.delta
+            elif isinstance(e, Score) and e.delta < 0 and e.approach in held_down:
+                total -= e.delta
+            elif isinstance(e, Exclude) and e.approach in kept_out:
+                total += 3
+        return total
+
+    scored = [f for f in result.firings if weight(f) > 0]
+    return tuple(sorted(scored, key=lambda f: (-weight(f), f.order))[:limit])
