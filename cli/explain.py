@@ -109,6 +109,7 @@ def explanation_json(
                     for c in w.held_back
                 ],
                 "lost_tie": w.lost_tie,
+                "partner_dropped_by": list(w.partner_dropped_by),
             }
             for w in ex.why_not
         ],
@@ -194,21 +195,31 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     echo(bold("Why not the others"))
     for w in ex.why_not:
         name = approach_name(kb, w.approach)
-        if w.excluded_by:
+        if len(w.excluded_by) == 1:
+            rule_id, reason = w.excluded_by[0]
+            echo(f"  {name}: excluded by {rule_id}: {reason}")
+        elif w.excluded_by:
+            echo(f"  {name}: excluded by")
             for rule_id, reason in w.excluded_by:
-                echo(f"  {name}: excluded by {rule_id}: {reason}")
-            continue
-        if w.winner_score is None:
+                echo(f"      {rule_id}: {reason}")
+        elif w.winner_score is None:
             echo(f"  {name}: score {w.score:+d}")
-            continue
-        gap = w.winner_score - w.score
-        if w.lost_tie:
-            echo(f"  {name}: same score ({w.score:+d}); the tie goes to the less complex approach")
         else:
-            echo(f"  {name}: score {w.score:+d}, {gap} behind")
-        winner = approach_name(kb, result.recommendation)
-        for h in w.held_back:
-            echo(f"      {h.rule_id}: {winner} {h.winner_delta:+d}, {name} {h.other_delta:+d}")
+            gap = w.winner_score - w.score
+            if w.lost_tie:
+                echo(
+                    f"  {name}: same score ({w.score:+d}); the tie goes to the less complex approach"
+                )
+            else:
+                echo(f"  {name}: score {w.score:+d}, {gap} behind")
+            winner = approach_name(kb, result.recommendation)
+            for h in w.held_back:
+                echo(f"      {h.rule_id}: {winner} {h.winner_delta:+d}, {name} {h.other_delta:+d}")
+        if w.partner_dropped_by:
+            echo(
+                f"      not a partner although {', '.join(w.partner_dropped_by)} suggested it: "
+                "a partner must be neither excluded nor scored below zero"
+            )
     if not ex.why_not:
         echo("  (there is no other approach)")
     echo()

@@ -95,6 +95,25 @@ def test_why_not_notes_a_lost_tie(mini: KnowledgeBase) -> None:
     assert fancy.lost_tie and fancy.score == fancy.winner_score == 0 and fancy.held_back == ()
 
 
+def test_why_not_shows_each_approach_once_and_a_suggested_partner_it_dropped() -> None:
+    """Heavy, excluded by two rules, is listed once with a reason a line; it was suggested as a
+    partner too, which the explanation says instead of leaving the suggestion unexplained.
+    Middle, suggested and kept as a partner, gets no such line."""
+    args = ("explain", "--rules", str(KBS / "reasons"), "--fact", "go=yes", "--fact", "pair=yes")
+    text = invoke(*args)
+    assert text.exit_code == 0, text.output
+    section = text.stdout.split("Why not the others\n", 1)[1].split("\n\n", 1)[0]
+    named = [line.split(":")[0].strip() for line in section.splitlines() if line[2] != " "]
+    assert sorted(named) == ["Heavy", "Huge", "Middle"]
+    heavy = section.split("  Heavy:", 1)[1].split("\n  Huge", 1)[0].split("\n  Middle", 1)[0]
+    assert "heavy-out-size: too big" in heavy and "heavy-out-time: too slow" in heavy
+    assert "pairing-heavy suggested it" in heavy
+    data = json.loads(invoke(*args, "--json").stdout)
+    dropped = {w["approach"]: w["partner_dropped_by"] for w in data["why_not"]}
+    assert dropped == {"heavy": ["pairing-heavy"], "middle": [], "huge": []}
+    assert data["combine_with"] == ["middle"]
+
+
 # --- counterfactuals ------------------------------------------------------------------------------
 
 

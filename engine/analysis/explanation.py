@@ -60,6 +60,9 @@ class WhyNot:
     excluded_by: tuple[tuple[str, str], ...]
     held_back: tuple[Contribution, ...]
     lost_tie: bool
+    partner_dropped_by: tuple[str, ...] = ()
+    """Rules that suggested it as a partner of the recommendation, which it is not: a partner
+    must be neither excluded nor scored below zero."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,11 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
                 if mine - theirs > 0:
                     held.append(Contribution(firing.rule_id, mine, theirs))
         held.sort(key=lambda c: -c.margin)
+        dropped = (
+            ()
+            if ranked.approach in result.combine_with
+            else _suggested_with(result, winner, ranked.approach)
+        )
         winner_score = scores[winner] if winner is not None else None
         out.append(
             WhyNot(
@@ -187,9 +195,20 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
                 excluded_by=excluded_by,
                 held_back=tuple(held),
                 lost_tie=not ranked.excluded and ranked.score == winner_score,
+                partner_dropped_by=dropped,
             )
         )
     return tuple(out)
+
+
+def _suggested_with(result: Result, winner: str | None, approach: str) -> tuple[str, ...]:
+    """The rules that fired suggesting `approach` as a partner of `winner`."""
+    pair = {winner, approach}
+    return tuple(
+        f.rule_id
+        for f in result.firings
+        if any(isinstance(e, Combine) and {e.first, e.second} == pair for e in f.effects)
+    )
 
 
 def band_label(fact: Fact, low: float | None, high: float | None) -> str:
