@@ -129,6 +129,20 @@ def test_candidates_cover_every_band_but_the_current_one(kb: KnowledgeBase) -> N
     assert [c.label for c in candidates(kb, kb.fact("size"), 5.0)] == [">= 1M"]
 
 
+def test_a_count_below_one_reads_none_as_in_the_diagrams() -> None:
+    """What-ifs name the bands as the diagrams and the consultation do: "none", not "< 1"."""
+    shipped = load_knowledge_base()
+    counts = [
+        f
+        for f in shipped.facts
+        if f.unit in ("tokens", "count") and min(shipped.thresholds(f.name), default=2) <= 1
+    ]
+    assert counts, "the shipped rule base tests no count against 1"
+    for fact in counts:
+        (first, *_) = candidates(shipped, fact, 1e6)
+        assert (first.label, first.low, first.high) == ("none", None, 1), fact.name
+
+
 def test_single_changes_are_found_and_confirmed(mini: KnowledgeBase) -> None:
     result = run(mini, size="2M", urgent="yes")
     ex = explain(mini, result)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations, pairwise
 
-from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.partial import Analyzer, below_label
 from llm_advisor.engine.inference.run import Firing, Result, evaluate
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import (
@@ -214,7 +214,7 @@ def _suggested_with(result: Result, winner: str | None, approach: str) -> tuple[
 def band_label(fact: Fact, low: float | None, high: float | None) -> str:
     """A quantity band as people read it: `< $20k`, `>= 200k`, `>= 200k and < 1M`."""
     if low is None and high is not None:
-        return f"< {display_value(fact, high)}"
+        return below_label(fact, high)
     if high is None and low is not None:
         return f">= {display_value(fact, low)}"
     assert low is not None and high is not None

@@ -96,9 +96,7 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
     bounds = sorted({t for t in thresholds if t > 0})  # no value is below 0: no band there
     if not bounds:
         return (Cell("any", 0.0, 0.0, None),)
-    # A count below one is none at all: say so rather than "< 1".
-    first = "none" if bounds[0] <= 1 and fact.unit in ("tokens", "count") else None
-    cells = [Cell(first or f"< {display_value(fact, bounds[0])}", 0.0, 0.0, bounds[0])]
+    cells = [Cell(below_label(fact, bounds[0]), 0.0, 0.0, bounds[0])]
     for low, high in zip(bounds, [*bounds[1:], None], strict=True):
         label = (
             f"≥ {display_value(fact, low)}"
@@ -107,6 +105,14 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
         )
         cells.append(Cell(label, low, low, high))
     return tuple(cells)
+
+
+def below_label(fact: Fact, high: float) -> str:
+    """The band of a quantity below `high`, as people read it: a count below one is none at all,
+    so it reads "none" rather than "< 1"."""
+    if high <= 1 and fact.unit in ("tokens", "count"):
+        return "none"
+    return f"< {display_value(fact, high)}"
 
 
 def union_thresholds(*kbs: KnowledgeBase) -> dict[str, list[float]]:
