@@ -145,24 +145,30 @@ def list_records(
     as_json: bool,
     audit_db: str | None,
 ) -> None:
-    """List recorded recommendations, oldest first."""
+    """List recorded recommendations, oldest first.
+
+    Every row is made before any is printed: a record that cannot be read (AuditError naming
+    it) stops the command with nothing printed, never with part of the table.
+    """
     with open_store(audit_db) as store:
         records = _selected(store, since, approach, fingerprint)
     if as_json:
         click.echo(json.dumps([summary_json(r) for r in records], indent=2, ensure_ascii=False))
         return
+    lines = [_list_line(record) for record in records]
     if records:
-        click.echo(
-            f"{'ID':<12}  {'CREATED (UTC)':<19}  {'KIND':<9}  {'RULE BASE':<12}  RECOMMENDATION"
+        lines.insert(
+            0, f"{'ID':<12}  {'CREATED (UTC)':<19}  {'KIND':<9}  {'RULE BASE':<12}  RECOMMENDATION"
         )
-    for record in records:
-        combined = "".join(f" + {a}" for a in record.data.get("combine_with", []))
-        created = record.created[:19].replace("T", " ")
-        outcome = (record.recommendation or "(none)") + combined
-        click.echo(
-            f"{record.id:<12}  {created:<19}  {record.kind:<9}  {record.fingerprint[:12]:<12}  {outcome}"
-        )
-    click.echo(plural(len(records), "record"))
+    lines.append(plural(len(records), "record"))
+    click.echo("\n".join(lines))
+
+
+def _list_line(record: StoredRecord) -> str:
+    combined = "".join(f" + {a}" for a in record.data.get("combine_with", []))
+    created = record.created[:19].replace("T", " ")
+    outcome = (record.recommendation or "(none)") + combined
+    return f"{record.id:<12}  {created:<19}  {record.kind:<9}  {record.fingerprint[:12]:<12}  {outcome}"
 
 
 @audit.command("show")

@@ -263,7 +263,7 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
         return
     share = 100 * result.changed / result.total if result.total else 0
     click.echo(
-        f"{result.changed} of {result.total} cases ({share:.2f}%) change outcome, "
+        f"{result.changed:,} of {result.total:,} cases ({share:.2f}%) change outcome, "
         f"in {plural(len(result.regions), 'region')}"
     )
     for r in result.regions[:examples]:
@@ -273,7 +273,8 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
         )
         click.echo("      e.g. " + ", ".join(f"{k}={v}" for k, v in r.example))
     if len(result.regions) > examples:
-        click.echo(f"  ... and {len(result.regions) - examples} more regions (--examples, --json)")
+        more = len(result.regions) - examples
+        click.echo(f"  ... and {more:,} more regions (--examples, --json)")
 
 
 def _load_named(directory: Path) -> KnowledgeBase:

@@ -378,6 +378,40 @@ def test_verify_names_a_deleted_record(db: Location, filled: list[str]) -> None:
     assert out.exit_code == 1 and f"record {filled[1]} was deleted" in out.stdout
 
 
+def test_a_body_that_is_not_json_is_named_by_verify_list_and_export(
+    db: Location, filled: list[str]
+) -> None:
+    raw_sql(db, ("UPDATE records SET body = ? WHERE id = ?", ("{not json", filled[1])))
+    out = invoke("audit", "verify", "--audit-db", str(db))
+    assert out.exit_code == 1, out.output
+    assert (
+        out.stdout
+        == f"BROKEN: record {filled[1]} was altered: its content does not match its hash\n"
+    )
+    data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
+    assert not data["ok"] and data["record"] == filled[1] and data["kind"] == "altered"
+    for args in (["list"], ["list", "--json"], ["export"]):
+        out = invoke("audit", *args, "--audit-db", str(db))
+        message = one_line_error(out, 1)
+        assert f"record {filled[1]} was altered: its content is not a JSON object" in message
+        assert out.stdout == ""  # no part of the table or export before the error
+
+
+def test_a_deleted_chain_head_is_reported_as_tampering(db: Location, filled: list[str]) -> None:
+    raw_sql(db, ("DELETE FROM chain_head", ()))
+    out = invoke("audit", "verify", "--audit-db", str(db))
+    assert out.exit_code == 1 and out.stdout.startswith("BROKEN: the chain head was deleted")
+    data = json.loads(invoke("audit", "verify", "--json", "--audit-db", str(db)).stdout)
+    assert not data["ok"] and data["kind"] == "deleted" and data["record"] is None
+    out = invoke("recommend", "--rules", RULES, "--fact", "size=2k", "--audit-db", str(db))
+    message = one_line_error(out, 1)
+    assert "not recorded" in message and "the chain head was deleted" in message
+    with AuditStore.open(db) as store:
+        assert [r.id for r in store.records()] == filled and store.head() is None
+    message = one_line_error(invoke("audit", "checkpoint", "--audit-db", str(db)), 1)
+    assert "the chain head was deleted" in message
+
+
 # --- replay ---------------------------------------------------------------------------------------
 
 

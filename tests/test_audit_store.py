@@ -594,6 +594,47 @@ def test_changing_the_chain_head_is_detected(
     assert not report.ok and report.record_id == ids[5]
 
 
+def test_a_body_that_is_not_json_is_a_typed_error_naming_the_record(
+    db: Location, kb: KnowledgeBase
+) -> None:
+    """Only tampering writes such a body; reading it must name the record, not crash."""
+    ids = fill(db, kb, 4)
+    raw_sql(db, ("UPDATE records SET body = ? WHERE id = ?", ("{not json", ids[2])))
+    with AuditStore.open(db) as store:
+        stored = store.records()
+        assert stored[1].data["id"] == ids[1]
+        with pytest.raises(AuditError, match=f"record {ids[2]} was altered"):
+            stored[2].data  # noqa: B018
+        with pytest.raises(AuditError, match=f"record {ids[2]} was altered"):
+            stored[2].export()
+        report = store.verify()
+    assert not report.ok and report.record_id == ids[2] and report.kind == "altered"
+
+
+def test_a_deleted_chain_head_is_tampering_and_blocks_writing(
+    db: Location, kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    ids = fill(db, kb, 3)
+    raw_sql(db, ("DELETE FROM chain_head", ()))
+    with AuditStore.open(db, create=True) as store:
+        assert store.head() is None
+        report = store.verify()
+        assert not report.ok and report.kind == "deleted"
+        assert report.problem is not None and "chain head was deleted" in report.problem
+        with pytest.raises(AuditError, match="chain head was deleted"):
+            store.record(kb, run(kb, CASES[0]))
+        with pytest.raises(AuditError, match="chain head was deleted"):
+            make_checkpoint(store, create_signer(tmp_path / "key.pem"))
+        assert [r.id for r in store.records()] == ids  # nothing written
+
+
+def test_a_deleted_store_id_is_a_typed_error(db: Location, kb: KnowledgeBase) -> None:
+    fill(db, kb, 1)
+    raw_sql(db, ("DELETE FROM store_info", ()))
+    with AuditStore.open(db) as store, pytest.raises(AuditError, match="store id was deleted"):
+        store.store_id()
+
+
 # --- concurrency and crashes ----------------------------------------------------------------------
 
 

@@ -336,6 +336,20 @@ def test_header_without_facts(tmp_path: Path) -> None:
     bad_input(invoke(str(source)), "cases.csv:1", "no fact")
 
 
+@pytest.mark.parametrize("header", ["name,timline", "timline", "recommendation,timline"])
+def test_a_misspelt_column_is_named_even_without_any_fact(tmp_path: Path, header: str) -> None:
+    """The README's own example: with no correctly spelt fact beside it, the misspelling is
+    still what is reported, not the generic "names no fact"."""
+    source = write(tmp_path / "cases.csv", f"{header}\n{'x,' * header.count(',')}3w\n")
+    line = bad_input(invoke(str(source)), "cases.csv:1", "timline")
+    assert "did you mean timeline?" in line and "no fact" not in line
+
+
+def test_a_header_without_facts_gives_only_the_error(tmp_path: Path) -> None:
+    source = write(tmp_path / "cases.csv", "recommendation,team\nx,y\n")
+    bad_input(invoke(str(source)), "cases.csv:1", "no fact")  # no warning line before it
+
+
 def test_duplicate_column(tmp_path: Path) -> None:
     source = write(tmp_path / "cases.csv", "budget,budget\n5k,6k\n")
     bad_input(invoke(str(source)), "budget", "twice")

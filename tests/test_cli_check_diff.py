@@ -205,6 +205,33 @@ def test_diff_limits_the_regions_shown(tmp_path: Path) -> None:
     assert lines[-1] == "  ... and 5 more regions (--examples, --json)"
 
 
+REGION_FACT = (
+    "facts.yaml",
+    "    short: Regulated data\n",
+    "    short: Regulated data\n  - name: region\n    type: enum\n"
+    "    values: [r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13]\n"
+    "    question: Which region?\n    short: Region\n",
+)
+
+
+def test_diff_numbers_have_thousands_separators(tmp_path: Path) -> None:
+    """Every count in the text has separators, as `rules check` and the region lines do;
+    --json keeps them numbers."""
+    old = copy_kb(KBS / "wide", tmp_path / "old", REGION_FACT)
+    new = copy_kb(KBS / "wide", tmp_path / "new", REGION_FACT)
+    rules_file = new / "rules.yaml"
+    text = rules_file.read_text(encoding="utf-8")
+    edited = text.replace("score: {alpha: 1, beta: -1}", "score: {alpha: 9, beta: -1}", 1)
+    rules_file.write_text(edited, encoding="utf-8")
+    result = rules("diff", old, new, "--examples", "1")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "1,131 of 10,400 cases (10.88%) change outcome, in 29 regions"
+    assert lines[1].startswith("  beta + gamma -> alpha  (13 cases) when domain in {legal}")
+    data = json.loads(rules("diff", old, new, "--json").stdout)
+    assert (data["changed_cases"], data["cases"], data["regions"]) == (1131, 10400, 29)
+
+
 def test_diff_of_identical_copies(tmp_path: Path) -> None:
     old = copy_kb(MINI, tmp_path / "old")
     new = copy_kb(MINI, tmp_path / "new")

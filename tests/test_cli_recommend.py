@@ -237,6 +237,38 @@ def test_malformed_yaml_facts_file(tmp_path: Path) -> None:
     bad_input(invoke("--rules", MINI, "--facts", str(path)), str(path), "YAML")
 
 
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ('{"size": "2M",}', ":1:", "JSON syntax"),  # a trailing comma: YAML would take it
+        ('{\n  "urgent": "yes",\n  "size": 2M\n}', ":3:", "JSON syntax"),
+        ('{\n  "size": "2M",\n  "size": "5k"\n}', ":3:", "duplicate key 'size'"),
+        ('{"size": NaN}', "", "NaN is not a JSON number"),
+    ],
+)
+def test_a_json_facts_file_must_be_json(tmp_path: Path, text: str, where: str, what: str) -> None:
+    """A `.json` facts file is read as JSON, not as YAML: what is not JSON is refused, naming
+    the file and the line."""
+    path = tmp_path / "case.json"
+    path.write_text(text)
+    line = bad_input(invoke("--rules", MINI, "--facts", str(path)), f"{path}{where}", what)
+    assert line.startswith(f"Error: malformed facts file {path}")
+    # YAML files and standard input are still read as YAML (which such text also is)
+    yaml_path = tmp_path / "case.yaml"
+    yaml_path.write_text('{"size": "2M", "urgent": "yes",}')
+    assert recommend_json("--facts", str(yaml_path)) == recommend_json(*FACTS)
+    piped = '{"size": "2M", "urgent": "yes",}'
+    assert recommend_json("--facts", "-", input=piped) == recommend_json(*FACTS)
+
+
+def test_a_json_facts_file_names_the_line_of_a_bad_value(tmp_path: Path) -> None:
+    path = tmp_path / "case.json"
+    path.write_text('{\n  "urgent": "yes",\n  "size": {"tokens": "2M"}\n}\n')
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), f"{path}:3:", "'size'", "single")
+    path.write_text('\ufeff{"size": 2000000, "urgent": true}', encoding="utf-8")  # BOM allowed
+    assert recommend_json("--facts", str(path)) == recommend_json(*FACTS)
+
+
 def test_malformed_facts_on_stdin() -> None:
     bad_input(invoke("--rules", MINI, "--facts", "-", input="{size: "), "<stdin>")
 

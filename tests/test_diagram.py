@@ -369,3 +369,45 @@ def test_shipped_rule_base_document(tmp_path: Path) -> None:
     target.write_bytes(document.data)
     sizes = pdf_pages(target)
     assert len(sizes) == document.pages and set(sizes) == {(842.0, 595.0)}
+
+
+def test_mermaid_title_keeps_its_sentences_whole() -> None:
+    """Mermaid draws the title as one line: the subtitle's wrapped lines are joined back into
+    their sentences, and " · " only separates the title's parts and whole paragraphs."""
+    kb = kb_named("mini")
+    case = make_case(kb, {"size": "5M", "urgent": "yes"})
+    request = Request("mermaid", given={"size": 5e6}, case=case, view="overview")
+    title, _ = parse_mermaid(render(kb, request).data.decode())
+    parts = title.split(" · ")
+    assert parts[0] == "Decision overview" and parts[1].startswith("rule base ")
+    assert [part.split(":")[0] for part in parts[2:]] == [
+        "Given",
+        "Highlighted case",
+        "How to read",
+    ]
+    assert "A solid leaf is decided (the approach, + a partner to combine it with)." in title
+    assert "(colour swatches)" in title and "the exact diagram (llm-advisor" in title
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text("abcdefghij", min_size=1, max_size=12), min_size=1, max_size=30),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(20, 60),
+)
+def test_mermaid_title_never_breaks_a_paragraph(words: list[list[str]], width: int) -> None:
+    """Rejoining wrapped lines keeps every paragraph whole: a break it cannot prove becomes a
+    space, never a " · " inside a paragraph."""
+    import textwrap
+
+    from llm_advisor.diagrams.mermaid import paragraphs
+
+    texts = [" ".join(paragraph) for paragraph in words]
+    lines = [line for text in texts for line in textwrap.wrap(text, width)]
+    found = paragraphs(lines)
+    assert " ".join(found) == " ".join(texts)
+    for text in texts:
+        assert any(text in paragraph for paragraph in found)

@@ -14,10 +14,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
+from llm_advisor.engine.audit.backend import AuditError
+
 GENESIS = "0" * 64
 """The previous hash of the first record."""
 
 Kind = Literal["altered", "inserted", "deleted", "moved"]
+
+NOT_AN_OBJECT = "its content is not a JSON object"
+HEAD_DELETED = "the chain head was deleted (the store no longer says which record ends its chain)"
 
 
 def canonical(data: Any) -> str:
@@ -52,9 +57,14 @@ class StoredRecord:
     @cached_property
     def data(self) -> dict[str, Any]:
         """The parsed body, parsed once (a frozen dataclass without slots can cache it);
-        callers must not change it."""
-        parsed = json.loads(self.body)
-        assert isinstance(parsed, dict)
+        callers must not change it. A body that is not a JSON object (only tampering makes
+        one) → AuditError naming the record."""
+        try:
+            parsed = json.loads(self.body)
+        except (ValueError, TypeError, RecursionError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise AuditError(f"record {self.id} was altered: {NOT_AN_OBJECT}")
         return parsed
 
     def export(self) -> dict[str, Any]:
@@ -92,10 +102,11 @@ class Verification:
 
 def verify_chain(
     rows: Sequence[StoredRecord],
-    head: ChainHead,
+    head: ChainHead | None,
     files_problem: Callable[[StoredRecord], str | None],
 ) -> Verification:
-    """Recompute the chain of `rows` (in stored order) against the stored `head`.
+    """Recompute the chain of `rows` (in stored order) against the stored `head` (None when
+    the store has none: its row was deleted).
 
     `files_problem` checks, once per rule base, that the stored rule files still hash to the
     record's fingerprint.
@@ -104,7 +115,7 @@ def verify_chain(
     prev_hash, prev_id = GENESIS, None
     for i, row in enumerate(rows):
         if row.prev_hash != prev_hash:
-            return _link_problem(rows, i, head.hash)
+            return _link_problem(rows, i, head.hash if head is not None else None)
         problem = content_problem(row, prev_id, i)
         if problem is None and row.fingerprint not in checked:
             checked[row.fingerprint] = files_problem(row)
@@ -112,6 +123,8 @@ def verify_chain(
         if problem:
             return _broken(rows, row.id, "altered", f"record {row.id} was altered: {problem}")
         prev_hash, prev_id = row.hash, row.id
+    if head is None:
+        return _broken(rows, None, "deleted", HEAD_DELETED)
     if head.count == len(rows) and head.hash == prev_hash and head.last_id == prev_id:
         return Verification(len(rows), prev_hash)
     if head.count > len(rows) and head.hash not in {row.hash for row in rows}:
@@ -135,7 +148,7 @@ def _broken(
     return Verification(len(rows), "", problem, record_id, kind)
 
 
-def _link_problem(rows: Sequence[StoredRecord], i: int, head_hash: str) -> Verification:
+def _link_problem(rows: Sequence[StoredRecord], i: int, head_hash: str | None) -> Verification:
     """Explain why record `i` does not link to the record before it."""
     row = rows[i]
     prev_hash = rows[i - 1].hash if i else GENESIS
@@ -182,8 +195,8 @@ def content_problem(row: StoredRecord, prev_id: str | None, position: int | None
         return "its content does not match its hash"
     try:
         data = row.data
-    except (ValueError, AssertionError):
-        return "its content is not a JSON object"
+    except AuditError:
+        return NOT_AN_OBJECT
     if canonical(data) != row.body:
         return "its content is not canonical JSON"
     shape = _shape_problem(data)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_advisor.engine.audit.backend import AuditError, Backend, Transaction
 from llm_advisor.engine.audit.chain import (
+    HEAD_DELETED,
     ChainHead,
     StoredRecord,
     Verification,
@@ -142,7 +143,10 @@ class AuditStore:
         signer: Signer | None = None,
     ) -> str:
         """Insert the rule files (once per fingerprint), the record, and move the chain head."""
-        count, last_id, head = tx.execute("SELECT count, last_id, hash FROM chain_head")[0]
+        heads = tx.execute("SELECT count, last_id, hash FROM chain_head")
+        if not heads:
+            raise AuditError(f"the audit store {self.location} is broken: {HEAD_DELETED}")
+        count, last_id, head = heads[0]
         known = tx.execute(
             "SELECT 1 FROM rulebase_files WHERE fingerprint = ? LIMIT 1", (fingerprint,)
         )
@@ -234,14 +238,22 @@ class AuditStore:
     def count(self) -> int:
         return int(self.backend.read("SELECT count(*) FROM records")[0][0])
 
-    def head(self) -> ChainHead:
-        """What the store says its chain ends with."""
-        count, last_id, digest = self.backend.read("SELECT count, last_id, hash FROM chain_head")[0]
+    def head(self) -> ChainHead | None:
+        """What the store says its chain ends with; None when that row is gone (only
+        tampering removes it, and `verify` reports it)."""
+        rows = self.backend.read("SELECT count, last_id, hash FROM chain_head")
+        if not rows:
+            return None
+        count, last_id, digest = rows[0]
         return ChainHead(int(count), last_id, digest)
 
     def store_id(self) -> str:
-        """The store's random id, which its checkpoints name (a copy keeps it)."""
-        return str(self.backend.read("SELECT store_id FROM store_info")[0][0])
+        """The store's random id, which its checkpoints name (a copy keeps it); a store whose
+        id was deleted → AuditError."""
+        rows = self.backend.read("SELECT store_id FROM store_info")
+        if not rows:
+            raise AuditError(f"the audit store {self.location} is broken: its store id was deleted")
+        return str(rows[0][0])
 
     def signers(self) -> dict[str, bytes]:
         """The public keys the store holds, by fingerprint (its own copy: not a trust root)."""
@@ -330,7 +342,7 @@ class AuditStore:
         with self.snapshot():
             rows, head = self.records(), self.head()
             report = verify_chain(rows, head, self._files_problem)
-        if not report.ok:
+        if not report.ok or head is None:
             raise AuditError(f"the audit store {self.location} is broken: {report.problem}")
         return rows, head
 

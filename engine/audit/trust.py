@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from llm_advisor.engine.audit.backend import AuditError
 from llm_advisor.engine.audit.chain import StoredRecord, canonical
 from llm_advisor.engine.audit.signing import (
     CHECKPOINT_CONTEXT,
@@ -58,7 +59,10 @@ def check_signatures(
         return SignatureReport(signed, unsigned, tuple(seen), problem, record.id)
 
     for record in records:
-        named = record.data.get("signer")
+        try:
+            named = record.data.get("signer")
+        except AuditError as err:  # a body that is not JSON: the chain check names it too
+            return failed(record, str(err))
         if record.signature is None and named is None and record.signer is None:
             if signed:
                 return failed(record, f"record {record.id} is unsigned, after signed records")

@@ -105,6 +105,10 @@ def _check_column(where: str, kind: str, name: str, kb: KnowledgeBase, warn: War
         )
 
 
+def _quiet(message: str) -> None:
+    """A warning not worth giving: the run stops with an error anyway."""
+
+
 def utf8_error(facts: tuple[str, ...], values: Values) -> RowError | None:
     """The first fact whose value was not valid UTF-8 (read with `surrogateescape`), if any."""
     for name, value in zip(facts, values, strict=True):
@@ -193,14 +197,15 @@ def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Tabl
             raise InputError(f"{path}:{line}: column {name!r} appears twice", item=name)
     known = set(kb.fact_names)
     facts = tuple(name for name in columns if name in known)
+    # a misspelt fact is named first, even with no fact beside it: "names no fact" would hide it
+    for name in columns:
+        if name not in known:
+            _check_column(f"{path}:{line}", "column", name, kb, warn if facts else _quiet)
     if not facts:
         raise InputError(
             f"{path}:{line}: the header names no fact of the rule base "
             f"(known facts: {', '.join(kb.fact_names)})"
         )
-    for name in columns:
-        if name not in known:
-            _check_column(f"{path}:{line}", "column", name, kb, warn)
     keep = [i for i, name in enumerate(columns) if name not in OUTPUT_COLUMNS]
     positions = [columns.index(name) for name in facts]
     fact_values: Callable[[list[str]], Values] = (
