@@ -75,7 +75,7 @@ def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, 
 
 
 def read_facts_file(name: str) -> dict[str, object]:
-    """A facts file: a mapping from fact name to value, in YAML, or in JSON read as JSON when
+    """A facts file: a mapping from fact name to value, in YAML, or in JSON checked as JSON when
     the file is named `.json` (standard input is read as YAML, which JSON also is)."""
     from llm_advisor.engine.errors import RuleError
     from llm_advisor.engine.language.facts import dont_know_hint, is_empty
@@ -89,9 +89,10 @@ def read_facts_file(name: str) -> dict[str, object]:
             f"cannot read facts file {label}: {err.strerror or err}", item=label
         ) from None
     try:
-        text = data.decode("utf-8")
-        is_json = name != "-" and name.lower().endswith(".json")
-        doc = _json_facts(text, label) if is_json else parse(text, label)
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        if name != "-" and name.lower().endswith(".json"):
+            _check_json(text, label)
+        doc = parse(text, label)
     except UnicodeDecodeError:
         raise InputError(f"facts file {label} is not valid UTF-8", item=label) from None
     except RuleError as err:
@@ -109,20 +110,16 @@ def read_facts_file(name: str) -> dict[str, object]:
     return dict(doc)
 
 
-def _json_facts(text: str, label: str) -> object:
-    """A `.json` facts file read by the JSON parser, so that what is not JSON (a trailing
-    comma, NaN, a key given twice) is refused, naming the line; an object comes back as a
-    `source.Mapping` with the line of each key, as a YAML file's does."""
+def _check_json(text: str, label: str) -> None:
+    """Refuse a `.json` facts file that is not JSON (a trailing comma, NaN), naming the line;
+    the file is then read like a YAML one, which every JSON text also is."""
     import json
-
-    from llm_advisor.engine.language.source import Mapping
 
     def constant(word: str) -> object:
         raise ValueError(f"{word} is not a JSON number")
 
-    text = text.removeprefix("\ufeff")
     try:
-        doc = json.loads(text, parse_constant=constant)
+        json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as err:
         raise InputError(
             f"malformed facts file {label}:{err.lineno}: JSON syntax: {err.msg}", item=label
@@ -130,32 +127,6 @@ def _json_facts(text: str, label: str) -> object:
     except (ValueError, RecursionError) as err:
         why = "nested too deeply" if isinstance(err, RecursionError) else str(err)
         raise InputError(f"malformed facts file {label}: {why}", item=label) from None
-    if not isinstance(doc, dict):
-        return doc
-    mapping = Mapping(doc)
-    mapping.line = 1
-    mapping.key_lines = {}
-
-    def skip(pos: int) -> int:
-        while text[pos] in " \t\n\r":
-            pos += 1
-        return pos
-
-    # the text is a valid JSON object: walk its members only to learn the line of each key
-    decoder = json.JSONDecoder(parse_constant=constant)
-    pos = skip(0) + 1  # past "{"
-    while text[pos := skip(pos)] != "}":
-        line = text.count("\n", 0, pos) + 1
-        key, pos = decoder.raw_decode(text, pos)
-        if key in mapping.key_lines:
-            raise InputError(
-                f"malformed facts file {label}:{line}: duplicate key {key!r}", item=label
-            )
-        mapping.key_lines[key] = line
-        _, pos = decoder.raw_decode(text, skip(skip(pos) + 1))  # the value, past ":"
-        pos = skip(pos)
-        pos += text[pos] == ","
-    return mapping
 
 
 def parse_assignment(text: str, option: str = "--fact") -> tuple[str, str]:

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import textwrap
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -59,7 +58,6 @@ SUFFIXES = {
 }
 SAFETY = 6.0
 """Points a measured page must stay inside the usable area, for the final page numbers."""
-SUBTITLE_WRAP = 120
 APPROACH_BUDGET = 20
 """Questions a per-approach view asks at most."""
 APPROACH_LEAVES = 10
@@ -184,7 +182,8 @@ def titles(
     path: CasePath | None,
     exact: str = "llm-advisor diagram --detail",
 ) -> tuple[str, list[str]]:
-    """The title line and subtitle lines of every page (`exact`: where the exact diagram is)."""
+    """The title line and subtitle paragraphs of every page (`exact`: where the exact diagram
+    is); each renderer lays the paragraphs out its own way."""
     names = {a.id: a.name for a in kb.approaches}
     heading = {
         "overview": "Decision overview",
@@ -198,7 +197,7 @@ def titles(
         shown = ", ".join(
             f"{name}={display_value(kb.fact(name), value)}" for name, value in request.given.items()
         )
-        lines.extend(_wrap(f"Given: {shown}"))
+        lines.append(f"Given: {shown}")
     if path is not None:
         note = f" ({request.case_note})" if request.case_note else ""
         if path.decision is not None:
@@ -207,33 +206,25 @@ def titles(
         else:
             outcome = "one of " + "; ".join(outcome_names(kb, path.outcomes))
         unknown = f" (unknown: {', '.join(path.unknown)})" if path.unknown else ""
-        lines.extend(
-            _wrap(f"Highlighted case{note}: {path.description or 'no facts'}{unknown} → {outcome}")
+        lines.append(
+            f"Highlighted case{note}: {path.description or 'no facts'}{unknown} → {outcome}"
         )
     if request.view == "overview":
-        lines.extend(
-            _wrap(
-                "How to read: questions in the rule base's order, only those that narrow the "
-                "choice most. A solid leaf is decided (the approach, + a partner to combine it "
-                "with). A dashed leaf lists exactly the approaches still possible there (colour "
-                "swatches), the partners they may be combined with and the facts the choice "
-                f"mainly depends on; the exact diagram ({exact}) asks them."
-            )
+        lines.append(
+            "How to read: questions in the rule base's order, only those that narrow the "
+            "choice most. A solid leaf is decided (the approach, + a partner to combine it "
+            "with). A dashed leaf lists exactly the approaches still possible there (colour "
+            "swatches), the partners they may be combined with and the facts the choice "
+            f"mainly depends on; the exact diagram ({exact}) asks them."
         )
     elif request.view == "approach":
-        lines.extend(
-            _wrap(
-                "How to read: questions in the rule base's order, only those that narrow the "
-                "choice most. A solid leaf: the approach is recommended there in every case, "
-                "or in none (then what is). A dashed leaf: recommended in some of its cases, "
-                f"depending mainly on the facts named; the exact diagram ({exact}) asks them."
-            )
+        lines.append(
+            "How to read: questions in the rule base's order, only those that narrow the "
+            "choice most. A solid leaf: the approach is recommended there in every case, "
+            "or in none (then what is). A dashed leaf: recommended in some of its cases, "
+            f"depending mainly on the facts named; the exact diagram ({exact}) asks them."
         )
     return title, lines
-
-
-def _wrap(text: str) -> list[str]:
-    return textwrap.wrap(text, SUBTITLE_WRAP, break_on_hyphens=False) or [""]
 
 
 def render(kb: KnowledgeBase, request: Request) -> Document:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ RANKSEP = 0.3
 """Inches between the nodes of a rank, and between ranks."""
 EDGE_WRAP = 18
 LEGEND_WRAP = 125
+SUBTITLE_WRAP = 120
+"""Characters per line of the subtitle under a diagram's title."""
 """Characters per line of edge labels and of the legend."""
 INSTALL = (
     "install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install "
@@ -123,9 +126,11 @@ def edge_label(edge: SceneEdge) -> str:
 
 
 def title_label(kb: KnowledgeBase, scene: Scene) -> str:
-    """The graph label: title, subtitle lines and the colour legend."""
+    """The graph label: title, subtitle paragraphs wrapped into lines, and the colour legend."""
     title = f'<font point-size="{TITLE_PT}"><b>{_text(scene.title)}</b></font>'
-    rows = [title, *(_text(line) for line in scene.subtitle)]
+    rows = [title]
+    for paragraph in scene.subtitle:
+        rows.extend(_text(line) for line in textwrap.wrap(paragraph, SUBTITLE_WRAP) or [""])
     line = "Recommendation:"
     used = len(line)
     for approach, name in scene.legend:

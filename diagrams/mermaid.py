@@ -7,8 +7,6 @@ break the syntax. Node ids are the scene's (`n12`, `n3_12`, `c7_12`), which are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from llm_advisor.engine.language.model import KnowledgeBase
 
 from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, colours, node_colours, visible
@@ -55,32 +53,9 @@ def shape(node: SceneNode) -> str:
     return f"{node.id}[{text}]"
 
 
-def title_line(scene: Scene) -> str:
-    """The title and subtitle on one line (Mermaid draws a title as one line of text): the
-    subtitle's wrapped lines joined back into their paragraphs, the paragraphs separated
-    by " · " as the title's parts are."""
-    return " · ".join([scene.title, *paragraphs(scene.subtitle)])
-
-
-def paragraphs(lines: Sequence[str]) -> list[str]:
-    """Lines wrapped greedily (textwrap) joined back into paragraphs. A line starts a new
-    paragraph when its first word would have fitted on the line before, within the longest
-    line: greedy wrapping would have put it there. A break this cannot prove (the line before
-    too full) reads as a space, never as a break inside a sentence."""
-    width = max((len(line) for line in lines), default=0)
-    found: list[list[str]] = []
-    for line in lines:
-        first = line.split(" ", 1)[0]
-        if found and len(found[-1][-1]) + 1 + len(first) > width:
-            found[-1].append(line)  # the word did not fit: the same paragraph, wrapped
-        else:
-            found.append([line])
-    return [" ".join(paragraph) for paragraph in found]
-
-
 def to_mermaid(kb: KnowledgeBase, scene: Scene) -> str:
     """A Mermaid flowchart of a scene; the same scene always gives the same text."""
-    title = title_line(scene)
+    title = " · ".join([scene.title, *scene.subtitle])  # Mermaid draws one line of title
     lines = ["---", f"title: {_yaml_string(title)}", "---", "flowchart LR"]
     lines.append(f"  %% llm-advisor decision diagram, rule base {kb.fingerprint[:12]}")
     styles: dict[tuple[str, str, str, str], str] = {}
