@@ -245,4 +245,6 @@ def test_the_shipped_rule_base_states_the_published_reasoning(shipped_proof: obj
         "no-own-model-for-facts",
         "no-own-model-near-web-text",
         "no-retrieval-for-behaviour",
+        "no-tuning-on-a-handful-of-pairs",
+        "small-corpus-in-the-prompt",
     } <= never
