@@ -153,11 +153,15 @@ def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:
         "data_volume": "50M", "accuracy_need": "high", "budget": "$80k", "timeline": "3mo",
         "domain_distance": "specialized", "ml_expertise": "expert",
     }  # fmt: skip
-    for provenance, raft in (("flexible", "technique-raft"), ("strict", "technique-raft-open-model")):
+    for provenance, raft in (
+        ("flexible", "technique-raft"),
+        ("strict", "technique-raft-open-model"),
+    ):
         result = recommend(SHIPPED, {**facts, "provenance": provenance})
         assert (result.recommendation, result.combine_with) == ("rag", ("fine_tuning",))
         fired = [f.rule_id for f in result.firings]
-        assert choose(SHIPPED, fired, "fine_tuning", {}).rule == raft  # type: ignore[union-attr]
+        tune = choose(SHIPPED, fired, "fine_tuning", {})
+        assert tune is not None and tune.rule == raft
         rag = choose(SHIPPED, fired, "rag", {})
         assert rag is not None and rag.rule == "technique-contextual-retrieval"
 
