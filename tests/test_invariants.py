@@ -197,3 +197,54 @@ def test_the_shipped_rule_base_declares_and_keeps_its_invariants(shipped_proof: 
     for fact in kb.facts:
         cells *= len(fact.domain) if fact.type != "quantity" else len(kb.thresholds(fact.name)) + 1
     assert shipped_proof.cases == cells
+
+
+def test_the_published_reasoning_catches_the_rules_it_was_written_against(
+    tmp_path: Path,
+) -> None:
+    """Pretraining justified by an unfamiliar domain alone, and knowledge churn counted for a
+    behaviour-only problem, break the shipped invariants: facts are retrieved, not pretrained
+    (Ovadia 2023), and retrieval does not fix behaviour (OpenAI "Optimizing LLM accuracy")."""
+    from llm_advisor.engine.language.loader import default_rules_dir
+
+    target = copy_kb(
+        default_rules_dir(),
+        tmp_path / "kb",
+        (
+            "derived.yaml",
+            "        - {derived: behavior_gap}\n        - {fact: domain_distance, is: unfamiliar}\n",
+            "        - {fact: domain_distance, is: unfamiliar}\n",
+        ),
+    )
+    dimensions = target / "dimensions.yaml"
+    text = dimensions.read_text(encoding="utf-8")
+    churn = "        - {derived: knowledge_fast_moving}\n        - {derived: knowledge_gap}\n"
+    assert text.count(churn) == 1
+    dimensions.write_text(
+        text.replace(churn, "        - {derived: knowledge_fast_moving}\n"), encoding="utf-8"
+    )
+    result = check(target)
+    assert result.exit_code == 1, result.output
+    found = witnesses(result)
+    assert {"no-own-model-for-facts", "no-retrieval-for-behaviour"} <= set(found)
+    kb = load_knowledge_base(target)
+    own = recommend(kb, found["no-own-model-for-facts"])
+    assert own.case.get("problem_type") == "knowledge"
+    assert "from_scratch" in {own.recommendation, *own.combine_with}
+    rag = recommend(kb, found["no-retrieval-for-behaviour"])
+    assert (rag.case.get("problem_type"), rag.case.get("needs_citations")) == ("behavior", False)
+    assert "rag" in {rag.recommendation, *rag.combine_with}
+
+
+def test_the_shipped_rule_base_states_the_published_reasoning(shipped_proof: object) -> None:
+    from llm_advisor.engine.analysis.proof import InvariantReport
+
+    assert isinstance(shipped_proof, InvariantReport)
+    never = {r.invariant.id for r in shipped_proof.results if r.invariant.kind == "never"}
+    assert {
+        "no-own-model-for-facts",
+        "no-own-model-near-web-text",
+        "no-retrieval-for-behaviour",
+        "no-tuning-on-a-handful-of-pairs",
+        "small-corpus-in-the-prompt",
+    } <= never

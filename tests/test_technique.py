@@ -86,7 +86,7 @@ def test_the_shipped_rule_base_sizes_a_model_of_ones_own() -> None:
     facts = [
         "problem_type=behavior", "change_frequency=static", "labeled_examples=10k",
         "data_volume=2T", "accuracy_need=high", "budget=5M", "timeline=1y",
-        "ml_expertise=expert", "provenance=strict", "domain_distance=specialized",
+        "ml_expertise=expert", "provenance=strict", "domain_distance=unfamiliar",
     ]  # fmt: skip
     argv = ["recommend", "--json", "--no-audit"]
     for fact in facts:
@@ -138,7 +138,32 @@ def test_strict_provenance_or_on_prem_never_sends_data_to_a_managed_service(
         assert technique is not None and technique.rule not in MANAGED_TECHNIQUES, case
         assert not MANAGED_ADVICE & set(fired), case
         if provenance == "strict":
-            assert technique.rule == "technique-fully-open-model", case
+            assert technique.rule in OPEN_MODEL_TECHNIQUES, case
+
+
+# Under strict provenance the fine-tune is of a fully open model; RAFT names one too.
+OPEN_MODEL_TECHNIQUES = {"technique-fully-open-model", "technique-raft-open-model"}
+
+
+def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:
+    """RAFT trains the model to read retrieved passages: it is how the fine-tuning partner is
+    done, while retrieval itself stays contextual (Zhang et al. 2024)."""
+    facts = {
+        "problem_type": "knowledge", "change_frequency": "static", "labeled_examples": "200",
+        "data_volume": "50M", "accuracy_need": "high", "budget": "$80k", "timeline": "3mo",
+        "domain_distance": "specialized", "ml_expertise": "expert",
+    }  # fmt: skip
+    for provenance, raft in (
+        ("flexible", "technique-raft"),
+        ("strict", "technique-raft-open-model"),
+    ):
+        result = recommend(SHIPPED, {**facts, "provenance": provenance})
+        assert (result.recommendation, result.combine_with) == ("rag", ("fine_tuning",))
+        fired = [f.rule_id for f in result.firings]
+        tune = choose(SHIPPED, fired, "fine_tuning", {})
+        assert tune is not None and tune.rule == raft
+        rag = choose(SHIPPED, fired, "rag", {})
+        assert rag is not None and rag.rule == "technique-contextual-retrieval"
 
 
 @pytest.mark.parametrize(
