@@ -43,10 +43,10 @@ LEFTOPEN = str(KBS / "leftopen")
 # A realistic case for the shipped rule base, typed the way people answer; its consultation asks
 # about change_frequency, budget and timeline among others.
 SHIPPED_CASE = {
-    "problem_type": "knowledge",
+    "problem_type": "both",
     "change_frequency": "weekly",
-    "labeled_examples": "40",
-    "data_volume": "150k",
+    "labeled_examples": "300",
+    "data_volume": "5M",
     "accuracy_need": "medium",
     "budget": "$50k",
     "timeline": "3w",
@@ -56,6 +56,7 @@ SHIPPED_CASE = {
     "deployment": "cloud",
     "request_volume": "low",
     "provenance": "flexible",
+    "prompt_baseline": "untried",
 }
 
 
