@@ -39,12 +39,24 @@ fact_option = click.option(
     metavar="NAME=VALUE",
     help="A fact, e.g. --fact budget=50k (repeatable; quote a value with $: 'budget=$50k').",
 )
+
+
+def _one_facts_file(
+    ctx: click.Context, param: click.Parameter, given: tuple[str, ...]
+) -> str | None:
+    """The facts file; given twice, one would be ignored, so that is bad input."""
+    if len(given) > 1:
+        raise InputError(f"give --facts once (got {', '.join(given)})", item="--facts")
+    return given[0] if given else None
+
+
 facts_file_option = click.option(
     "--facts",
     "facts_file",
     metavar="FILE|-",
-    default=None,
-    help="Facts as a YAML or JSON mapping, from a file or - for stdin.",
+    multiple=True,
+    callback=_one_facts_file,
+    help="Facts as a YAML or JSON mapping, from a file or - for stdin (--fact values override it).",
 )
 
 

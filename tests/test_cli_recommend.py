@@ -269,6 +269,14 @@ def test_a_json_facts_file_names_the_line_of_a_bad_value(tmp_path: Path) -> None
     assert recommend_json("--facts", str(path)) == recommend_json(*FACTS)
 
 
+def test_facts_given_twice_is_bad_input(tmp_path: Path) -> None:
+    """A second --facts file would otherwise be ignored without a word."""
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("size: 2M\n")
+    second.write_text("urgent: yes\n")
+    bad_input(invoke("--rules", MINI, "--facts", str(first), "--facts", str(second)), "--facts")
+
+
 def test_malformed_facts_on_stdin() -> None:
     bad_input(invoke("--rules", MINI, "--facts", "-", input="{size: "), "<stdin>")
 
