@@ -42,6 +42,13 @@ def test_recommend_without_recording() -> None:
     assert not {m for m in modules if m.startswith("llm_advisor.engine.analysis.")}
 
 
+def test_recommend_on_a_partial_case() -> None:
+    """With facts unknown, the analysis says whether the outcome is decided; nothing else."""
+    modules = imported(["recommend", "--no-audit", *FACTS])
+    assert "llm_advisor.engine.analysis.partial" in modules
+    assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
+
+
 def test_recommend_recording() -> None:
     modules = imported(["recommend", *FULL])
     assert {"sqlite3", "cryptography"} <= top(modules)

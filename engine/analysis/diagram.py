@@ -12,7 +12,6 @@ import functools
 import gc
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,6 +325,8 @@ def load_diagram(kb: KnowledgeBase, cache_dir: Path | None = None) -> DecisionDi
     except (OSError, ValueError, KeyError, TypeError):
         pass
     diagram = compile_diagram(kb)
+    import tempfile  # only to write the cache: most runs find it
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
