@@ -181,8 +181,10 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             echo(
                 f"      matched: {', '.join(matched) or 'always'}; source: {source}; {rule.location}"
             )
-    if not shown:
-        echo("  (no rule changed the scores)")
+    if not shown and explain:
+        echo("  (no rule fired)")
+    elif not shown:
+        echo("  (no rule raised the recommendation or held back a rival; see --explain)")
     for title, items in (
         ("Advice", result.advice),
         ("Caveats", kb.approach(result.recommendation).caveats if result.recommendation else ()),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from .scene import (
     colours,
     node_colours,
     visible,
+    wrap,
 )
 
 FONT = "Helvetica"
@@ -44,9 +44,9 @@ RANKSEP = 0.3
 """Inches between the nodes of a rank, and between ranks."""
 EDGE_WRAP = 18
 LEGEND_WRAP = 125
+"""Characters per line of edge labels and of the legend."""
 SUBTITLE_WRAP = 120
 """Characters per line of the subtitle under a diagram's title."""
-"""Characters per line of edge labels and of the legend."""
 INSTALL = (
     "install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz; Fedora: sudo dnf install "
     "graphviz; macOS: brew install graphviz; Windows: winget install graphviz)"
@@ -130,7 +130,7 @@ def title_label(kb: KnowledgeBase, scene: Scene) -> str:
     title = f'<font point-size="{TITLE_PT}"><b>{_text(scene.title)}</b></font>'
     rows = [title]
     for paragraph in scene.subtitle:
-        rows.extend(_text(line) for line in textwrap.wrap(paragraph, SUBTITLE_WRAP) or [""])
+        rows.extend(_text(line) for line in wrap(paragraph, SUBTITLE_WRAP))
     line = "Recommendation:"
     used = len(line)
     for approach, name in scene.legend:

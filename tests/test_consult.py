@@ -45,7 +45,7 @@ LEFTOPEN = str(KBS / "leftopen")
 SHIPPED_CASE = {
     "problem_type": "both",
     "change_frequency": "weekly",
-    "labeled_examples": "300",
+    "labeled_examples": "600",
     "data_volume": "5M",
     "accuracy_need": "medium",
     "budget": "$50k",
@@ -316,6 +316,29 @@ def test_what_it_depends_on_names_only_facts_the_result_leaves_unknown() -> None
     unknown = {name for name, value in session.result().case.values if value is None}
     named = {name for d in session.dependencies() for name, _ in d.conditions}
     assert named and named <= unknown, named - unknown
+
+
+def test_what_it_depends_on_always_names_a_condition_and_two_outcomes() -> None:
+    """A cautious partial evaluation may leave the outcome open where every open case ends
+    alike: then nothing depends on the open facts (not one outcome "if" nothing)."""
+    kb = load_knowledge_base()
+    session = Consultation(kb)
+    answers = {
+        "data_volume": "18439",
+        "problem_type": "knowledge",
+        "accuracy_need": "medium",
+        "timeline": "20d",
+        "needs_citations": "yes",
+        "ml_expertise": "some",
+    }
+    while (prompt := session.next_prompt()) is not None:
+        if prompt.fact.name in answers:
+            session.answer(prompt.fact.name, answers[prompt.fact.name])
+        else:
+            session.dont_know(prompt.fact.name)
+    dependencies = session.dependencies()
+    assert all(d.conditions for d in dependencies), dependencies
+    assert not dependencies or len({d.decision for d in dependencies}) > 1
 
 
 def test_what_it_depends_on_comes_widest_first_and_the_text_is_short() -> None:

@@ -371,6 +371,12 @@ def test_shipped_rule_base_document(tmp_path: Path) -> None:
     assert len(sizes) == document.pages and set(sizes) == {(842.0, 595.0)}
 
 
+def test_graphviz_subtitle_never_breaks_a_command_at_its_hyphen() -> None:
+    """The subtitle names the command that draws the exact diagram; wrapping keeps it whole."""
+    dot = render(kb_named("mini"), Request("dot", view="overview")).data.decode()
+    assert "(llm-advisor diagram --detail)" in dot
+
+
 def test_mermaid_title_keeps_its_sentences_whole() -> None:
     """Mermaid draws the title as one line: " · " only separates the title's parts and whole
     paragraphs of the subtitle, never lines of a sentence."""

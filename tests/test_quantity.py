@@ -34,9 +34,8 @@ no_deadline = settings(deadline=None)
         ("1,000", "count", 1000),
         ("1,234,567.5", "tokens", 1_234_567.5),
         ("$1,500k", "usd", 1_500_000),
-        ("none", "tokens", 0),  # zero is shown as "none"
+        ("none", "tokens", 0),  # no text or examples at all is shown as "none"
         ("None", "count", 0),
-        ("none", "usd", 0),
         ("1_000", "count", 1000),
         ("0", "count", 0),
         ("40", "count", 40),
@@ -85,6 +84,7 @@ def test_parses_human_forms(text: str, unit: str, expected: float) -> None:
         ("$5k", "tokens"),
         ("5 dollars", "count"),
         ("1 2", "count"),
+        ("none", "usd"),  # "no budget" might mean no limit: not taken as $0
     ],
 )
 def test_rejects_garbage_and_negatives(text: str, unit: str) -> None:
@@ -109,7 +109,7 @@ def test_refuses_zero_with_a_suffix(text: str, unit: str) -> None:
         parse(text, unit)
 
 
-@pytest.mark.parametrize("text", ["30", "2.5", "3m", "3 fortnights", "d", "-3d", "3d2"])
+@pytest.mark.parametrize("text", ["30", "2.5", "3m", "3 fortnights", "d", "-3d", "3d2", "none"])
 def test_rejects_durations_without_a_known_unit(text: str) -> None:
     with pytest.raises(QuantityError, match="expected a duration such as 5d, 3w, 4mo, 1y"):
         parse(text, "duration")

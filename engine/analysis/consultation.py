@@ -159,15 +159,16 @@ class Consultation:
             size,
         )
 
-        # As the result assumes them: a fact never asked takes its documented default too.
-        assumed = {f.name: f.default for f in self.kb.facts if f.default is not None}
-        assumed.update(self.known())
+        # The facts as the result assumes them: a fact never asked takes its default too.
+        assumed = dict(make_case(self.kb, self.raw_facts()).values)
         state = self.an.state_of(assumed)
         if self.an.evaluate(state).decision is not None:
             return ()
         diagram = compile_diagram(self.kb, assumed)
         paths = [(s, d, d) for s, d in diagram_paths(diagram, self.an, state)]
         regions = merge_regions(paths)  # fewer, wider conditions, the widest first
+        if len({decision for _, decision, _ in regions}) < 2:
+            return ()  # the partial evaluation was cautious: every open case ends alike
         regions.sort(key=lambda region: -size(region[0]))
         return tuple(
             Dependency(conditions(self.an, path_state, within=state), decision)

@@ -271,12 +271,15 @@ def _node_json(node: Node) -> dict[str, Any]:
 
 def compile_diagram(
     kb: KnowledgeBase,
-    given: Mapping[str, Value] | None = None,
+    given: Mapping[str, Value | None] | None = None,
     thresholds: Mapping[str, Iterable[float]] | None = None,
+    *,
+    unknown: bool = False,
 ) -> DecisionDiagram:
-    """Compile the diagram of a rule base (optionally below some facts fixed in advance, and
-    with quantities split at extra thresholds)."""
-    an = Analyzer(kb, thresholds, outcome_only=True)
+    """Compile the diagram of a rule base (optionally below some facts fixed in advance, with
+    quantities split at extra thresholds, and with `unknown`, "not known" as one more cell of
+    every fact)."""
+    an = Analyzer(kb, thresholds, outcome_only=True, unknown=unknown)
     builder = DiagramBuilder(an)
     # The compilation allocates about a million small tuples, none in a reference cycle, while
     # the analysis cache grows; the cyclic garbage collector would rescan that cache over and

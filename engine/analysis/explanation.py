@@ -390,35 +390,22 @@ def depends_on(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
     The decision diagram below the case's known facts is compiled with one more cell per fact,
     "unknown", so the case itself is one of the completions: the diagram is a single leaf
     exactly when every completion gives the case's outcome, and the facts its questions ask are
-    those the outcome depends on. A case without unknown facts costs nothing.
+    those the outcome depends on.
     """
-    from llm_advisor.engine.analysis.diagram import (
-        DecisionDiagram,
-        DiagramBuilder,
-        Leaf,
-        Question,
-    )
+    from llm_advisor.engine.analysis.diagram import Leaf, Question, compile_diagram
 
-    unknown = [name for name, value in result.case.values if value is None]
-    if not unknown:
-        return ()
-    an = Analyzer(kb, unknown=True, outcome_only=True)
-    state = an.state_of(dict(result.case.values))
-    builder = DiagramBuilder(an)
+    given = dict(result.case.values)
     try:
-        root = builder.build(state)
+        diagram = compile_diagram(kb, given, unknown=True)
     except RuntimeError:  # too large to compile: the facts the undecided rules still test
-        return tuple(an.facts[i].name for i in an.relevant(state))
-    node = builder.nodes[root]
-    if isinstance(node, Leaf):
-        outcome = (node.decision.recommendation, node.decision.combine_with)
+        an = Analyzer(kb, unknown=True, outcome_only=True)
+        return tuple(an.facts[i].name for i in an.relevant(an.state_of(given)))
+    root = diagram.nodes[diagram.root]
+    if isinstance(root, Leaf):
+        outcome = (root.decision.recommendation, root.decision.combine_with)
         # The analysis and inference agree on every case; should they not, claim nothing.
-        return () if outcome == (result.recommendation, result.combine_with) else tuple(unknown)
-    labels = tuple(tuple(cell.label for cell in cells) for cells in an.cells)
-    diagram = DecisionDiagram(kb.fingerprint, kb.fact_names, labels, root, tuple(builder.nodes))
-    asked = {
-        node.fact
-        for node in (diagram.nodes[n] for n in diagram.reachable())
-        if isinstance(node, Question)
-    }
-    return tuple(an.facts[i].name for i in sorted(asked))
+        unknown = tuple(name for name, value in given.items() if value is None)
+        return () if outcome == (result.recommendation, result.combine_with) else unknown
+    nodes = (diagram.nodes[n] for n in diagram.reachable())
+    asked = {node.fact for node in nodes if isinstance(node, Question)}
+    return tuple(kb.facts[i].name for i in sorted(asked))

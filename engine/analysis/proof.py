@@ -24,7 +24,6 @@ from llm_advisor.engine.analysis.partial import (
     Decision,
     Masks,
     Partial,
-    cells_for,
     union_thresholds,
 )
 from llm_advisor.engine.language.model import (
@@ -332,9 +331,7 @@ def prove_invariants(
     full = Analyzer(ext, bands)
     results: list[InvariantResult] = []
     leaf_kinds = ("partners_at_least", "advice_agrees", "never")
-    if diagram is None or outcome.cells != tuple(
-        cells_for(f, kb.thresholds(f.name)) for f in kb.facts
-    ):
+    if diagram is None or any(set(bands[f.name]) != set(kb.thresholds(f.name)) for f in kb.facts):
         diagram = diagram_with_bands(kb, bands, cache_dir)
     paths: list[tuple[Masks, Decision]] = []
     if any(inv.kind in leaf_kinds for inv in kb.invariants):

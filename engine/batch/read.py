@@ -105,10 +105,6 @@ def _check_column(where: str, kind: str, name: str, kb: KnowledgeBase, warn: War
         )
 
 
-def _quiet(message: str) -> None:
-    """A warning not worth giving: the run stops with an error anyway."""
-
-
 def utf8_error(facts: tuple[str, ...], values: Values) -> RowError | None:
     """The first fact whose value was not valid UTF-8 (read with `surrogateescape`), if any."""
     for name, value in zip(facts, values, strict=True):
@@ -198,9 +194,10 @@ def _read_csv(path: Path, stream: TextIO, kb: KnowledgeBase, warn: Warn) -> Tabl
     known = set(kb.fact_names)
     facts = tuple(name for name in columns if name in known)
     # a misspelt fact is named first, even with no fact beside it: "names no fact" would hide it
+    # (with no fact the run stops, so a replaced output column is not worth a warning)
     for name in columns:
-        if name not in known:
-            _check_column(f"{path}:{line}", "column", name, kb, warn if facts else _quiet)
+        if name not in known and (facts or name not in OUTPUT_COLUMNS):
+            _check_column(f"{path}:{line}", "column", name, kb, warn)
     if not facts:
         raise InputError(
             f"{path}:{line}: the header names no fact of the rule base "
