@@ -196,7 +196,7 @@ def test_eight_cli_processes_create_one_store_at_once(db: Location) -> None:
                 "--rules",
                 RULES,
                 "--fact",
-                f"size={n}M",
+                f"size={n + 1}M",
                 "--audit-db",
                 str(db),
                 "--json",
