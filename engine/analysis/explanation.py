@@ -385,7 +385,7 @@ def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Expla
 
 def depends_on(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
     """The unknown facts the outcome still depends on, in schema order; none when it is decided
-    (DESIGN, "When is an outcome decided?": no values of the unknown facts can change it).
+    (no values of the unknown facts can change it).
 
     The decision diagram below the case's known facts is compiled with one more cell per fact,
     "unknown", so the case itself is one of the completions: the diagram is a single leaf
