@@ -82,8 +82,9 @@ def _selected(
             raise InputError(
                 f"bad --approach {approach!r}: expected an approach id such as rag", item=approach
             )
-        if approach not in load_kb(None).approach_ids:  # only then are the records read
-            known = _approach_ids(store)
+        shipped = load_kb(None).approach_ids
+        if approach not in shipped:  # only then are the records read
+            known = _approach_ids(store, shipped)
             if approach not in known:
                 raise InputError(
                     f"--approach {approach}: not an approach of the rule base "
@@ -94,10 +95,10 @@ def _selected(
     return store.records(since=start, approach=approach, fingerprint=fingerprint)
 
 
-def _approach_ids(store: AuditStore) -> list[str]:
+def _approach_ids(store: AuditStore, shipped: tuple[str, ...]) -> list[str]:
     """The approaches of the shipped rule base, then any other that a record names (recorded
     with another rule base), so that a misspelt id is caught and an old record still found."""
-    ids = dict.fromkeys(load_kb(None).approach_ids)
+    ids = dict.fromkeys(shipped)
     for record in store.records():
         for name in (record.recommendation, *record.data.get("combine_with", [])):
             if isinstance(name, str):
@@ -250,15 +251,13 @@ def verify(
                 item=checkpoint_file,
             )
     with open_store(audit_db, must_exist=True) as store, store.snapshot():
-        report = store.verify()
+        rows, _, report = store.checked()
         extension = (
             check_extension(store, checkpoint, checkpoint_file)
             if checkpoint is not None and checkpoint_file is not None
             else None
         )
-        signatures = check_signatures(
-            store.records(), trusted or store.signers(), trusted=bool(trusted)
-        )
+        signatures = check_signatures(rows, trusted or store.signers(), trusted=bool(trusted))
     problem, record_id = report.problem, report.record_id
     kind: str | None = report.kind
     if problem is None and extension is not None and not extension.ok:

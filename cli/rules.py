@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from llm_advisor.cli.options import cache_dir, json_option, load_kb, rules_option
-from llm_advisor.cli.report import effect_text
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.language.model import (
@@ -78,6 +77,8 @@ def list_rules(rules_dir: Path | None, as_json: bool) -> None:
 @json_option
 def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
     """Show one rule: condition, effects, rationale, source and location."""
+    from llm_advisor.cli.report import effect_text  # it loads inference: only this command
+
     kb = load_kb(rules_dir)
     try:
         rule = kb.rule(rule_id)

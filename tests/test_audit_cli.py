@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from audit_helpers import Location, has_tables, location, raw_sql
+from cli_helpers import imported
 from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
@@ -552,11 +553,6 @@ def test_export_to_an_unwritable_place_is_bad_input(
 def test_reading_commands_import_no_inference(sqlite_db: Path, command: list[str]) -> None:
     """Reading the store needs no inference engine (durable_rules costs a cold start dearly)."""
     recommend(sqlite_db, "size=2M")
-    argv = [sys.executable, "-X", "importtime", "-m", "llm_advisor", "audit", *command]
-    done = subprocess.run(
-        [*argv, "--audit-db", str(sqlite_db)], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
-    assert "llm_advisor.engine.audit.store" in imported
-    assert not {m for m in imported if m.startswith(("durable", "llm_advisor.engine.inference"))}
+    modules = imported(["audit", *command, "--audit-db", str(sqlite_db)], check=True)
+    assert "llm_advisor.engine.audit.store" in modules
+    assert not {m for m in modules if m.startswith(("durable", "llm_advisor.engine.inference"))}

@@ -35,7 +35,7 @@ from llm_advisor.engine.audit.migrations import SCHEMA_VERSION
 from llm_advisor.engine.audit.record import result_part, tool_version
 from llm_advisor.engine.audit.replay import replay
 from llm_advisor.engine.audit.signing import create_signer
-from llm_advisor.engine.audit.store import AuditStore
+from llm_advisor.engine.audit.store import AuditStore, open_backend
 from llm_advisor.engine.audit.trust import make_checkpoint
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.inference.codec import result_from_json, result_to_json
@@ -643,7 +643,7 @@ class _WrittenBetweenReads(AuditStore):
     writer committing between a reader's reads of the records and of the head looks like."""
 
     def __init__(self, db: Location, append: Callable[[], object]) -> None:
-        super().__init__(AuditStore.open(db).backend)
+        super().__init__(open_backend(db))
         self._append = append
 
     def head(self) -> ChainHead:

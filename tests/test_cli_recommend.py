@@ -253,7 +253,10 @@ def test_a_json_facts_file_must_be_json(tmp_path: Path, text: str, where: str, w
     path.write_text(text)
     line = bad_input(invoke("--rules", MINI, "--facts", str(path)), f"{path}{where}", what)
     assert line.startswith(f"Error: malformed facts file {path}")
-    # YAML files and standard input are still read as YAML (which such text also is)
+
+
+def test_yaml_facts_and_stdin_are_still_read_as_yaml(tmp_path: Path) -> None:
+    """A trailing comma is YAML (not JSON): a `.yaml` file and standard input accept it."""
     yaml_path = tmp_path / "case.yaml"
     yaml_path.write_text('{"size": "2M", "urgent": "yes",}')
     assert recommend_json("--facts", str(yaml_path)) == recommend_json(*FACTS)
@@ -389,10 +392,9 @@ def reasons_shown(*facts: str) -> list[str]:
     """The titles listed under "Reasons that mattered most", in their order."""
     result = invoke("--rules", REASONS, "--no-audit", *(x for f in facts for x in ("--fact", f)))
     assert result.exit_code == 0, result.output
-    shown = re.findall(
+    return re.findall(
         r"^\s+\d+\. (.+?)  \(", section(result.stdout, "Reasons that mattered most"), re.M
     )
-    return shown
 
 
 def test_reasons_that_mattered_leave_out_approaches_that_could_not_win() -> None:

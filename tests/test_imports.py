@@ -3,9 +3,10 @@ commands that do not need them (read from `python -X importtime`, run after a wa
 
 from __future__ import annotations
 
-import re
-import subprocess
 import sys
+from pathlib import Path
+
+from cli_helpers import imported, top
 
 FACTS = ["--fact", "problem_type=knowledge", "--fact", "budget=$50k", "--fact", "timeline=3w"]
 FULL = [
@@ -18,20 +19,6 @@ NEVER_WARM = {"yaml", "tempfile", "secrets", "networkx", "graphviz", "psycopg"}
 """Reading YAML and writing caches happen only on a cold cache; the rest belong to other commands."""
 if sys.platform == "linux":
     NEVER_WARM.add("platformdirs")  # the XDG variables are read directly
-
-
-def imported(args: list[str], stdin: str = "") -> set[str]:
-    """The top-level names of the modules a warm run of the command imports."""
-    argv = [sys.executable, "-X", "importtime", "-m", "llm_advisor", *args]
-    subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)  # warm-up
-    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
-    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)", done.stderr, re.MULTILINE)
-    assert names, done.stderr
-    return set(names)
-
-
-def top(modules: set[str]) -> set[str]:
-    return {name.split(".")[0] for name in modules}
 
 
 def test_recommend_without_recording() -> None:
@@ -68,3 +55,12 @@ def test_consult_answering_runs_no_inference() -> None:
     assert "llm_advisor.engine.analysis.resume" in modules
     assert not top(modules) & {"durable", "sqlite3", "cryptography"}
     assert "llm_advisor.engine.inference.run" not in modules
+
+
+def test_rules_check_and_diff_run_no_inference_unless_cross_checking() -> None:
+    """`rules check` and `rules diff` need only the analysis; inference (durable_rules) loads
+    when a cross-check runs it."""
+    mini = str(Path(__file__).parent / "kbs" / "mini")
+    assert "durable" not in top(imported(["rules", "check", "--rules", mini]))
+    assert "durable" not in top(imported(["rules", "diff", mini, mini]))
+    assert "durable" in top(imported(["rules", "check", "--rules", mini, "--cross-check", "3"]))

@@ -18,8 +18,9 @@ from test_verify import copy_kb
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base, recommend
-from llm_advisor.engine.analysis.proof import prove_invariants
+from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
 from llm_advisor.engine.errors import RuleError
+from llm_advisor.engine.language.loader import default_rules_dir
 
 KBS = Path(__file__).parent / "kbs"
 BROKEN = KBS / "invariants"
@@ -174,14 +175,13 @@ def test_advice_stance_names_known_approaches(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def shipped_proof() -> object:
+def shipped_proof() -> InvariantReport:
     return prove_invariants(load_knowledge_base())
 
 
-def test_the_shipped_rule_base_declares_and_keeps_its_invariants(shipped_proof: object) -> None:
-    from llm_advisor.engine.analysis.proof import InvariantReport
-
-    assert isinstance(shipped_proof, InvariantReport)
+def test_the_shipped_rule_base_declares_and_keeps_its_invariants(
+    shipped_proof: InvariantReport,
+) -> None:
     kinds = {r.invariant.kind for r in shipped_proof.results}
     assert kinds == {"partners_at_least", "advice_agrees", "no_flip_back", "never"}
     assert {
@@ -205,8 +205,6 @@ def test_the_published_reasoning_catches_the_rules_it_was_written_against(
     """Pretraining justified by an unfamiliar domain alone, and knowledge churn counted for a
     behaviour-only problem, break the shipped invariants: facts are retrieved, not pretrained
     (Ovadia 2023), and retrieval does not fix behaviour (OpenAI "Optimizing LLM accuracy")."""
-    from llm_advisor.engine.language.loader import default_rules_dir
-
     target = copy_kb(
         default_rules_dir(),
         tmp_path / "kb",
@@ -236,10 +234,9 @@ def test_the_published_reasoning_catches_the_rules_it_was_written_against(
     assert "rag" in {rag.recommendation, *rag.combine_with}
 
 
-def test_the_shipped_rule_base_states_the_published_reasoning(shipped_proof: object) -> None:
-    from llm_advisor.engine.analysis.proof import InvariantReport
-
-    assert isinstance(shipped_proof, InvariantReport)
+def test_the_shipped_rule_base_states_the_published_reasoning(
+    shipped_proof: InvariantReport,
+) -> None:
     never = {r.invariant.id for r in shipped_proof.results if r.invariant.kind == "never"}
     assert {
         "no-own-model-for-facts",

@@ -113,6 +113,8 @@ MANAGED_ADVICE = {
     for effect in rule.effects
     if isinstance(effect, Advise) and "managed fine-tuning service" in effect.text
 }
+OPEN_MODEL_TECHNIQUES = {"technique-fully-open-model", "technique-raft-open-model"}
+"""Under strict provenance the fine-tune is of a fully open model; RAFT names one too."""
 
 
 def test_the_shipped_rule_base_names_managed_services() -> None:
@@ -139,10 +141,6 @@ def test_strict_provenance_or_on_prem_never_sends_data_to_a_managed_service(
         assert not MANAGED_ADVICE & set(fired), case
         if provenance == "strict":
             assert technique.rule in OPEN_MODEL_TECHNIQUES, case
-
-
-# Under strict provenance the fine-tune is of a fully open model; RAFT names one too.
-OPEN_MODEL_TECHNIQUES = {"technique-fully-open-model", "technique-raft-open-model"}
 
 
 def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:

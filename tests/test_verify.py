@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import math
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,17 +170,6 @@ def test_no_effect_rule_can_be_removed_without_any_change(tmp_path: Path) -> Non
         assert outcome(old, known) == outcome(new, known)
 
 
-def test_checking_loads_durable_rules_only_to_cross_check() -> None:
-    """`rules check` and `rules diff` need only the analysis; inference (durable_rules) loads
-    when a cross-check runs it."""
-    code = (
-        "import sys, llm_advisor.engine.analysis.verification\n"
-        "print(any(m.startswith('durable') for m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False"]
-
-
 def test_clean_rule_bases_have_no_errors() -> None:
     for name in ("mini", "layered", "consult"):
         kb = load_knowledge_base(KBS / name)
@@ -191,26 +179,28 @@ def test_clean_rule_bases_have_no_errors() -> None:
 
 # --- the whole report: check, invariants, cross-check ------------------------------------------
 
-_recording: list[list[str]] = []
+_opened: list[str] | None = None
+_hooked = False
 
 
 def _record_open(event: str, args: tuple[object, ...]) -> None:
-    if event == "open" and _recording:
-        _recording[-1].append(str(args[0]))
-
-
-sys.addaudithook(_record_open)  # an audit hook cannot be removed: it records only when asked
+    if event == "open" and _opened is not None:
+        _opened.append(str(args[0]))
 
 
 @contextmanager
 def opened_files() -> Iterator[list[str]]:
-    """The files opened (or tried) inside the block, as the interpreter's audit events tell."""
-    opened: list[str] = []
-    _recording.append(opened)
+    """The files opened (or tried) inside the block, as the interpreter's audit events tell.
+    The hook is added on first use (an audit hook cannot be removed: it records only here)."""
+    global _opened, _hooked
+    if not _hooked:
+        sys.addaudithook(_record_open)
+        _hooked = True
+    _opened = []
     try:
-        yield opened
+        yield _opened
     finally:
-        _recording.pop()
+        _opened = None
 
 
 def test_report_carries_violated_invariants_as_errors_first_and_the_cross_check() -> None:

@@ -347,5 +347,10 @@ def diagram_with_bands(
     """The diagram of the whole rule base with quantities split at `bands`: the cached one when
     those are the rule base's own thresholds, else compiled (the analyses that compare two rule
     bases, or a rule base with its invariants, need the cells of both)."""
-    own = all(tuple(sorted(set(bands[f.name]))) == kb.thresholds(f.name) for f in kb.facts)
+    own = own_bands(kb, bands)
     return load_diagram(kb, cache_dir) if own else compile_diagram(kb, thresholds=bands)
+
+
+def own_bands(kb: KnowledgeBase, bands: Mapping[str, Iterable[float]]) -> bool:
+    """Whether `bands` split the quantities exactly where the rule base's own thresholds do."""
+    return all(tuple(sorted(set(bands[f.name]))) == kb.thresholds(f.name) for f in kb.facts)

@@ -14,6 +14,7 @@ from llm_advisor.engine.analysis.diagram import (
     Leaf,
     Question,
     diagram_with_bands,
+    own_bands,
 )
 from llm_advisor.engine.analysis.partial import (
     FALSE,
@@ -331,7 +332,7 @@ def prove_invariants(
     full = Analyzer(ext, bands)
     results: list[InvariantResult] = []
     leaf_kinds = ("partners_at_least", "advice_agrees", "never")
-    if diagram is None or any(set(bands[f.name]) != set(kb.thresholds(f.name)) for f in kb.facts):
+    if diagram is None or not own_bands(kb, bands):
         diagram = diagram_with_bands(kb, bands, cache_dir)
     paths: list[tuple[Masks, Decision]] = []
     if any(inv.kind in leaf_kinds for inv in kb.invariants):

@@ -9,7 +9,7 @@ appear in a message: every location shown is `redact`ed and every statement para
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -143,32 +143,31 @@ class PostgresBackend(Backend):
         except psycopg.Error as err:
             raise self._fail("read", err) from None
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[None]:
+    def _snapshot(self) -> AbstractContextManager[None]:
         """A read-only REPEATABLE READ transaction: every read sees the first one's snapshot."""
-        import psycopg
-
-        try:
-            with self._conn.transaction():
-                self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                yield
-        except psycopg.Error as err:
-            raise self._fail("read", err) from None
+        return self._begun("read", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """A transaction holding the store's advisory lock until it commits or rolls back."""
+        with self._begun(  # one round trip: the wait's limit, then the lock
+            "write",
+            "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)",
+            (f"{int(self.timeout * 1000)}", LOCK_KEY),
+        ):
+            yield _PgTransaction(self._conn)
+
+    @contextmanager
+    def _begun(self, doing: str, sql: str, params: Params | None = None) -> Iterator[None]:
+        """A transaction that starts with `sql`; a database error in it → the store's error."""
         import psycopg
 
         try:
             with self._conn.transaction():
-                self._conn.execute(  # one round trip: the wait's limit, then the lock
-                    "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)",
-                    (f"{int(self.timeout * 1000)}", LOCK_KEY),
-                )
-                yield _PgTransaction(self._conn)
+                self._conn.execute(sql, params)
+                yield
         except psycopg.Error as err:
-            raise self._fail("write", err) from None
+            raise self._fail(doing, err) from None
 
     def _migrate(self, create: bool) -> bool:
         """Bring the schema up to `SCHEMA_VERSION`; False when there is none and not `create`."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
@@ -325,23 +324,25 @@ class AuditStore:
 
     # verifying --------------------------------------------------------------------------------
 
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
+    def snapshot(self) -> AbstractContextManager[None]:
         """Reads inside see one state of the store, whatever writers commit meanwhile."""
-        with self.backend.snapshot():
-            yield
+        return self.backend.snapshot()
+
+    def checked(self) -> tuple[list[StoredRecord], ChainHead | None, Verification]:
+        """The records and the chain head, read at one moment, and what recomputing the chain
+        finds: the first altered, inserted, moved or deleted record."""
+        with self.snapshot():
+            rows, head = self.records(), self.head()
+            return rows, head, verify_chain(rows, head, self._files_problem)
 
     def verify(self) -> Verification:
         """Recompute the chain and name the first altered, inserted, moved or deleted record."""
-        with self.snapshot():
-            return verify_chain(self.records(), self.head(), self._files_problem)
+        return self.checked()[2]
 
     def verified(self) -> tuple[list[StoredRecord], ChainHead]:
         """The records and head of the chain, read at one moment, once they verify; a broken
         chain → AuditError (it gets no checkpoint and no copy)."""
-        with self.snapshot():
-            rows, head = self.records(), self.head()
-            report = verify_chain(rows, head, self._files_problem)
+        rows, head, report = self.checked()
         if not report.ok or head is None:
             raise AuditError(f"the audit store {self.location} is broken: {report.problem}")
         return rows, head

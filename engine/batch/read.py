@@ -249,6 +249,7 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn) -> 
     """Rows of a JSON Lines file. Every line is read once before the first row is decided, to
     know its keys: for CSV output, and to find a misspelt fact anywhere in the file."""
     facts = kb.fact_names
+    known = set(facts)
     columns: dict[str, None] = {}
     first: dict[str, int] = {}  # each key that is not a fact: the line it first appears on
     lines = 0
@@ -258,7 +259,7 @@ def _read_jsonl(path: Path, stream: BinaryIO, kb: KnowledgeBase, warn: Warn) -> 
             found = parse_json(raw, number)
             if isinstance(found, dict):
                 for key in found:
-                    if key not in first and key not in facts:
+                    if key not in first and key not in known:
                         first[key] = number
                 columns.update((key, None) for key in found if key not in OUTPUT_COLUMNS)
     if not lines:

@@ -8,6 +8,7 @@ of the code that validates them. A missing, stale or unreadable entry only costs
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import zlib
@@ -67,6 +68,7 @@ def _store(kb: KnowledgeBase, path: Path, code: str) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
+@functools.cache
 def code_version() -> str:
     """A checksum of the rule language's code, so that a changed validator never reads a stale
     entry."""

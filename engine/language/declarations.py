@@ -147,7 +147,7 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...],
         if approach_id in approaches:
             raise f.error(line, f"duplicate approach {approach_id!r}")
         profile: tuple[tuple[str, int], ...] = ()
-        if "profile" in node:  # required when dimensions are declared
+        if dimensions:
             ranks = f.mapping(
                 node["profile"], "'profile'", line_of(node, "profile"), required=dimensions
             )
