@@ -13,6 +13,7 @@ import pytest
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, Literal_
+from llm_advisor.engine.language.schema import json_schema
 
 MINI = Path(__file__).parent / "kbs" / "mini"
 
@@ -657,6 +658,8 @@ def test_dimensions_and_profiles_are_optional(tmp_path: Path) -> None:
     approaches.write_text(text)
     kb = load_knowledge_base(kb_dir)
     assert [a.profile for a in kb.approaches] == [(), ()]
+    # the published schema accepts what the loader accepts
+    assert "profile" not in json_schema()["$defs"]["approach"]["required"]
 
 
 def test_a_cached_rule_base_equals_a_fresh_load_and_follows_its_files(tmp_path: Path) -> None:

@@ -137,6 +137,7 @@ def json_schema() -> dict[str, Any]:
         {
             "id": _IDENT,
             "name": _TEXT,
+            # required by the loader only where the rule base declares dimensions
             "profile": {"type": "object", "additionalProperties": {"type": "integer"}},
             "summary": {"type": "string"},
             "caveats": _list(_TEXT),
@@ -144,7 +145,6 @@ def json_schema() -> dict[str, Any]:
         },
         "id",
         "name",
-        "profile",
     )
     source = _object(
         {
