@@ -121,7 +121,7 @@ def open_facts(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
     every fact known is decided and loads no analysis."""
     if all(value is not None for _, value in result.case.values):
         return ()
-    from llm_advisor.engine.analysis.explanation import depends_on
+    from llm_advisor.engine.analysis.dependence import depends_on
 
     return depends_on(kb, result)
 

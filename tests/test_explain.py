@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_advisor.cli.main import cli
+from llm_advisor.engine.analysis.dependence import depends_on
 from llm_advisor.engine.analysis.explanation import (
     Candidate,
     candidates,
     changed,
-    depends_on,
     explain,
 )
 from llm_advisor.engine.analysis.verification import full_case, sample_cases

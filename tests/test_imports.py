@@ -32,7 +32,8 @@ def test_recommend_without_recording() -> None:
 def test_recommend_on_a_partial_case() -> None:
     """With facts unknown, the analysis says whether the outcome is decided; nothing else."""
     modules = imported(["recommend", "--no-audit", *FACTS])
-    assert "llm_advisor.engine.analysis.partial" in modules
+    assert "llm_advisor.engine.analysis.dependence" in modules
+    assert "llm_advisor.engine.analysis.explanation" not in modules
     assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
 
 
