@@ -20,7 +20,7 @@ from llm_advisor.cli.options import (
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
-    from llm_advisor.engine.analysis.explanation import Counterfactual, Explanation
+    from llm_advisor.engine.analysis.explanation import Contribution, Counterfactual, Explanation
     from llm_advisor.engine.language.facts import Case
     from llm_advisor.engine.language.model import KnowledgeBase
 
@@ -74,6 +74,16 @@ def explanation_json(
     pending = open_facts(kb, result)
     titles = {r.id: r.title for r in kb.rules}
     sizes = {len(cf.changes) for cf in ex.counterfactuals}
+
+    def contribution_json(c: Contribution) -> dict[str, Any]:
+        return {
+            "rule": c.rule_id,
+            "title": titles[c.rule_id],
+            "winner_delta": c.winner_delta,
+            "delta": c.other_delta,
+            "margin": c.margin,
+        }
+
     return {
         "audit_id": audit_id,
         "recommendation": result.recommendation,
@@ -98,16 +108,8 @@ def explanation_json(
                 "behind": None if w.winner_score is None else w.winner_score - w.score,
                 "excluded": bool(w.excluded_by),
                 "excluded_by": [{"rule": r, "reason": reason} for r, reason in w.excluded_by],
-                "held_back": [
-                    {
-                        "rule": c.rule_id,
-                        "title": titles[c.rule_id],
-                        "winner_delta": c.winner_delta,
-                        "delta": c.other_delta,
-                        "margin": c.margin,
-                    }
-                    for c in w.held_back
-                ],
+                "held_back": [contribution_json(c) for c in w.held_back],
+                "favoured_by": [contribution_json(c) for c in w.favoured_by],
                 "lost_tie": w.lost_tie,
                 "partner_dropped_by": list(w.partner_dropped_by),
             }
@@ -213,8 +215,13 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
             else:
                 echo(f"  {name}: score {w.score:+d}, {gap} behind")
             winner = approach_name(kb, result.recommendation)
-            for h in w.held_back:
-                echo(f"      {h.rule_id}: {winner} {h.winner_delta:+d}, {name} {h.other_delta:+d}")
+            for side, contributions in ((winner, w.held_back), (name, w.favoured_by)):
+                if contributions:
+                    echo(f"      for {side}:")
+                for c in contributions:
+                    echo(
+                        f"        {c.rule_id}: {winner} {c.winner_delta:+d}, {name} {c.other_delta:+d}"
+                    )
         if w.partner_dropped_by:
             echo(
                 f"      not a partner although {', '.join(w.partner_dropped_by)} suggested it: "

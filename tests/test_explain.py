@@ -86,6 +86,9 @@ def test_why_not_lists_exclusions_and_what_held_others_back(kb: KnowledgeBase) -
         ("urgent-favours-fancy", 4, -1, 5),
         ("big-favours-fancy", 4, 0, 4),
     ]
+    assert [(c.rule_id, c.winner_delta, c.other_delta) for c in cheap.favoured_by] == [
+        ("red-favours-cheap", 0, 3)
+    ]
 
 
 def test_why_not_notes_a_lost_tie(mini: KnowledgeBase) -> None:
@@ -352,9 +355,12 @@ def test_explain_facts_text() -> None:
         and "because: Fancy handles volume." in text
         and 'source: The tests (2026), "A test source"' in text
     )
-    assert (
-        "Cheap: score +2, 6 behind" in text and "urgent-favours-fancy: Fancy +4, Cheap -1" in text
+    cheap = text.split("  Cheap: score +2, 6 behind\n", 1)[1].split("\n  Exotic", 1)[0]
+    # Both sides of the gap, each under the approach it favours.
+    assert cheap.split("for Cheap:")[0].split("for Fancy:")[1].split() == (
+        "urgent-favours-fancy: Fancy +4, Cheap -1 big-favours-fancy: Fancy +4, Cheap +0".split()
     )
+    assert cheap.split("for Cheap:")[1].split() == "red-favours-cheap: Fancy +0, Cheap +3".split()
     assert "size: 2M -> < 1M and urgent: yes -> no  =>  Cheap" in text
 
 
@@ -390,6 +396,9 @@ def test_explain_facts_json() -> None:
         why["cheap"]["behind"] == 6
         and why["cheap"]["held_back"][0]["rule"] == "urgent-favours-fancy"
     )
+    assert [(c["rule"], c["margin"]) for c in why["cheap"]["favoured_by"]] == [
+        ("red-favours-cheap", -3)
+    ]
     cfs = data["counterfactuals"]
     assert cfs["facts_changed"] == 2 and cfs["complete"] and cfs["evaluated"] > 0
     first = cfs["changes"][0]

@@ -59,6 +59,9 @@ class WhyNot:
     winner_score: int | None
     excluded_by: tuple[tuple[str, str], ...]
     held_back: tuple[Contribution, ...]
+    favoured_by: tuple[Contribution, ...]
+    """The firings that gave it more than the winner, the most first: the other side of a close
+    call, which `held_back` alone would hide."""
     lost_tie: bool
     partner_dropped_by: tuple[str, ...] = ()
     """Rules that suggested it as a partner of the recommendation, which it is not: a partner
@@ -167,7 +170,7 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
             for e in f.effects
             if isinstance(e, Exclude) and e.approach == ranked.approach
         )
-        held: list[Contribution] = []
+        contributions: list[Contribution] = []
         if winner is not None:
             for firing in result.firings:
                 mine = sum(
@@ -178,9 +181,8 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
                     for e in firing.effects
                     if isinstance(e, Score) and e.approach == ranked.approach
                 )
-                if mine - theirs > 0:
-                    held.append(Contribution(firing.rule_id, mine, theirs))
-        held.sort(key=lambda c: -c.margin)
+                if mine != theirs:
+                    contributions.append(Contribution(firing.rule_id, mine, theirs))
         dropped = (
             ()
             if ranked.approach in result.combine_with
@@ -193,12 +195,18 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
                 score=ranked.score,
                 winner_score=winner_score,
                 excluded_by=excluded_by,
-                held_back=tuple(held),
+                held_back=tuple(sorted((c for c in contributions if c.margin > 0), key=_widest)),
+                favoured_by=tuple(sorted((c for c in contributions if c.margin < 0), key=_widest)),
                 lost_tie=not ranked.excluded and ranked.score == winner_score,
                 partner_dropped_by=dropped,
             )
         )
     return tuple(out)
+
+
+def _widest(contribution: Contribution) -> int:
+    """Sort key: the widest margin either way first (a stable sort keeps rule order in ties)."""
+    return -abs(contribution.margin)
 
 
 def _suggested_with(result: Result, winner: str | None, approach: str) -> tuple[str, ...]:

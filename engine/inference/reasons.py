@@ -8,13 +8,24 @@ from llm_advisor.engine.language.model import Exclude, KnowledgeBase, Score
 
 def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, ...]:
     """The firings that mattered most for this outcome, the weightiest first: those that raised
-    the recommendation (counted double) or a partner, and those that excluded or lowered an
-    approach that would otherwise rank above the recommendation. Reasons for or against an
-    approach that could not have won anyway are left out. With every approach excluded, the
+    the recommendation (counted double) more than the runner-up, or raised a partner, and those
+    that excluded or lowered an approach that would otherwise rank above the recommendation.
+    Reasons for or against an approach that could not have won anyway, and reasons that raise
+    the recommendation and its runner-up alike, are left out. With every approach excluded, the
     exclusions are what mattered. At most `limit` firings."""
     best = result.recommendation
     score = {r.approach: r.score for r in result.ranking}
     excluded = {r.approach for r in result.ranking if r.excluded}
+    partners = set(result.combine_with)
+    # The closest live rival: a firing that raises it as much as the recommendation decides nothing.
+    runner_up = next(
+        (
+            r.approach
+            for r in result.ranking
+            if r.approach != best and r.approach not in partners and not r.excluded
+        ),
+        None,
+    )
     if best is None:
         kept_out, held_down = excluded, set()
     else:
@@ -36,7 +47,6 @@ def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, 
             for a in score
             if a != best and a not in excluded and outranks(a, score[a] - penalties[a])
         }
-    partners = set(result.combine_with)
 
     def weight(firing: Firing) -> int:
         total = 0
@@ -45,6 +55,8 @@ def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, 
                 total += 2 * e.delta
             elif isinstance(e, Score) and e.delta > 0 and e.approach in partners:
                 total += e.delta
+            elif isinstance(e, Score) and e.delta > 0 and e.approach == runner_up:
+                total -= 2 * e.delta
             elif isinstance(e, Score) and e.delta < 0 and e.approach in held_down:
                 total -= e.delta
             elif isinstance(e, Exclude) and e.approach in kept_out:
