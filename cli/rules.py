@@ -118,7 +118,11 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
             click.echo(f"              ({effect.approach}: {effect.reason})")
         elif isinstance(effect, Advise):
             click.echo(f"              advice: {effect.text}")
-            for word, approaches in (("favours", effect.favours), ("rules out", effect.rules_out)):
+            for word, approaches in (
+                ("favours", effect.favours),
+                ("rules out", effect.rules_out),
+                ("is shown only with", effect.shown_with),
+            ):
                 if approaches:
                     click.echo(f"              (the advice {word} {', '.join(approaches)})")
         elif isinstance(effect, Technique):

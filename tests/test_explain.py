@@ -357,10 +357,13 @@ def test_explain_facts_text() -> None:
     )
     cheap = text.split("  Cheap: score +2, 6 behind\n", 1)[1].split("\n  Exotic", 1)[0]
     # Both sides of the gap, each under the approach it favours.
-    assert cheap.split("for Cheap:")[0].split("for Fancy:")[1].split() == (
-        "urgent-favours-fancy: Fancy +4, Cheap -1 big-favours-fancy: Fancy +4, Cheap +0".split()
-    )
-    assert cheap.split("for Cheap:")[1].split() == "red-favours-cheap: Fancy +0, Cheap +3".split()
+    assert [line.strip() for line in cheap.splitlines()] == [
+        "for Fancy:",
+        "urgent-favours-fancy: Fancy +4, Cheap -1",
+        "big-favours-fancy: Fancy +4, Cheap +0",
+        "for Cheap:",
+        "red-favours-cheap: Fancy +0, Cheap +3",
+    ]
     assert "size: 2M -> < 1M and urgent: yes -> no  =>  Cheap" in text
 
 

@@ -20,7 +20,9 @@ from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
 from llm_advisor.engine.errors import RuleError
+from llm_advisor.engine.inference.run import Result as Inferred
 from llm_advisor.engine.language.loader import default_rules_dir
+from llm_advisor.engine.language.model import Advise
 
 KBS = Path(__file__).parent / "kbs"
 BROKEN = KBS / "invariants"
@@ -83,6 +85,24 @@ def test_each_violated_invariant_prints_one_witness_that_really_violates_it() ->
     assert "middle" in {never.recommendation, *never.combine_with}
 
 
+def advice_agrees(res: Inferred) -> bool:
+    """The advice shown with this outcome neither rules out nor fails to name what it favours."""
+    chosen = {a for a in (res.recommendation, *res.combine_with) if a is not None}
+    shown = [e for f in res.firings for e in f.effects if isinstance(e, Advise) and e.shown(chosen)]
+    return all(not chosen & set(e.rules_out) for e in shown) and all(
+        not e.favours or chosen & set(e.favours) for e in shown
+    )
+
+
+def test_advice_shown_with_an_approach_appears_only_with_it() -> None:
+    kb = load_knowledge_base(FIXED)
+    tidy = "Keep the middle approach tidy."
+    assert tidy in recommend(kb, {"level": "mid", "text": "10", "urgent": "no"}).advice
+    cheap_alone = recommend(kb, {"level": "low", "text": "0", "urgent": "no"})
+    assert cheap_alone.recommendation == "cheap" and not cheap_alone.combine_with
+    assert tidy not in cheap_alone.advice
+
+
 def test_the_proof_is_exact_on_every_case_of_a_small_rule_base() -> None:
     """Brute force over every case agrees with the proof, invariant by invariant."""
     for directory in (BROKEN, FIXED):
@@ -99,19 +119,7 @@ def test_the_proof_is_exact_on_every_case_of_a_small_rule_base() -> None:
             for res in outcomes.values()
             for p in res.combine_with
         )
-        advice_ok = all(
-            not (
-                {res.recommendation, *res.combine_with}
-                & {a for f in res.firings for e in f.effects for a in getattr(e, "rules_out", ())}
-            )
-            and all(
-                not getattr(e, "favours", ())
-                or {res.recommendation, *res.combine_with} & set(e.favours)
-                for f in res.firings
-                for e in f.effects
-            )
-            for res in outcomes.values()
-        )
+        advice_ok = all(advice_agrees(res) for res in outcomes.values())
         monotone = True
         for text, urgent in product(texts, ("yes", "no")):
             seq = [outcomes[level, text, urgent].recommendation for level in ("low", "mid", "high")]
@@ -172,6 +180,15 @@ def test_advice_stance_names_known_approaches(tmp_path: Path) -> None:
         BROKEN, tmp_path / "kb", ("rules.yaml", "rules_out: [cheap]", "rules_out: [nope]")
     )
     bad_input(check(target), "rules.yaml:", "nope")
+    target = copy_kb(
+        FIXED, tmp_path / "kb2", ("rules.yaml", "shown_with: [middle]", "shown_with: [nope]")
+    )
+    bad_input(check(target), "rules.yaml:", "nope")
+    bad = "rules_out: [middle], shown_with: [middle]"
+    target = copy_kb(
+        FIXED, tmp_path / "kb3", ("rules.yaml", "favours: [middle], shown_with: [middle]", bad)
+    )
+    bad_input(check(target), "rules.yaml:40:", "shown only with middle")
 
 
 @pytest.fixture(scope="module")

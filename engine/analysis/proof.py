@@ -152,8 +152,10 @@ def _advice_conflicts(kb: KnowledgeBase, chosen: set[str]) -> frozenset[int]:
     out = set()
     for r, rule in enumerate(kb.rules):
         for e in rule.effects:
-            if isinstance(e, Advise) and (
-                chosen & set(e.rules_out) or (e.favours and not chosen & set(e.favours))
+            if (
+                isinstance(e, Advise)
+                and e.shown(chosen)
+                and (chosen & set(e.rules_out) or (e.favours and not chosen & set(e.favours)))
             ):
                 out.add(r)
     return frozenset(out)

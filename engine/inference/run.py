@@ -73,7 +73,14 @@ class Result:
 
     @property
     def advice(self) -> tuple[str, ...]:
-        return tuple(e.text for f in self.firings for e in f.effects if isinstance(e, Advise))
+        """The advice of the rules that fired, less advice about approaches outside the plan."""
+        plan = {a for a in (self.recommendation, *self.combine_with) if a is not None}
+        return tuple(
+            e.text
+            for f in self.firings
+            for e in f.effects
+            if isinstance(e, Advise) and e.shown(plan)
+        )
 
 
 class _Evaluation:

@@ -160,11 +160,18 @@ class Combine:
 @dataclass(frozen=True)
 class Advise:
     """Advice shown with the result; `favours` and `rules_out` declare which approaches it
-    argues for or against, so that a check can prove it never contradicts the outcome."""
+    argues for or against, so that a check can prove it never contradicts the outcome.
+    Advice `shown_with` approaches is about carrying them out: it is shown only when the
+    recommendation and its partners include every one of them."""
 
     text: str
     favours: tuple[str, ...] = ()
     rules_out: tuple[str, ...] = ()
+    shown_with: tuple[str, ...] = ()
+
+    def shown(self, plan: set[str]) -> bool:
+        """Whether the advice is shown with a plan of these approaches."""
+        return set(self.shown_with) <= plan
 
 
 @dataclass(frozen=True)
@@ -216,7 +223,11 @@ def effect_json(effect: Effect) -> dict[str, Any]:
         }
     stance = {
         key: list(value)
-        for key, value in (("favours", effect.favours), ("rules_out", effect.rules_out))
+        for key, value in (
+            ("favours", effect.favours),
+            ("rules_out", effect.rules_out),
+            ("shown_with", effect.shown_with),
+        )
         if value
     }
     return {"advise": effect.text, **stance}
@@ -236,7 +247,10 @@ def effect_from_json(data: dict[str, Any]) -> Effect:
         technique = data["technique"]
         figures = tuple(Figure(**figure) for figure in technique.get("figures", ()))
         return Technique(technique["approach"], technique["name"], figures)
-    return Advise(data["advise"], tuple(data.get("favours", ())), tuple(data.get("rules_out", ())))
+    return Advise(
+        data["advise"],
+        *(tuple(data.get(key, ())) for key in ("favours", "rules_out", "shown_with")),
+    )
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,8 @@ class RuleReader:
         return tuple(dict.fromkeys(items))
 
     def advice(self, node: Mapping) -> Advise:
-        """`advise: text`, or `advise: {text, favours, rules_out}` declaring its stance."""
+        """`advise: text`, or `advise: {text, favours, rules_out, shown_with}` declaring its
+        stance and the approaches it is about."""
         f = self.f
         if not isinstance(node["advise"], Mapping):
             return Advise(f.text(node, "advise"))
@@ -193,13 +194,17 @@ class RuleReader:
             "'advise'",
             node.key_lines["advise"],
             required=("text",),
-            optional=("favours", "rules_out"),
+            optional=("favours", "rules_out", "shown_with"),
         )
-        favours = self.approach_list(table, "favours") if "favours" in table else ()
-        rules_out = self.approach_list(table, "rules_out") if "rules_out" in table else ()
+        favours, rules_out, shown_with = (
+            self.approach_list(table, key) if key in table else ()
+            for key in ("favours", "rules_out", "shown_with")
+        )
         if set(favours) & set(rules_out):
             raise f.error(table.line, "advice cannot both favour and rule out an approach")
-        return Advise(f.text(table, "text"), favours, rules_out)
+        if both := set(shown_with) & set(rules_out):
+            raise f.error(table.line, f"advice shown only with {min(both)} cannot rule it out")
+        return Advise(f.text(table, "text"), favours, rules_out, shown_with)
 
     def technique(self, node: Any, line: int) -> Technique:
         """`technique: {approach, name, figures: [{name, fact, factor, power, unit}]}`."""

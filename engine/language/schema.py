@@ -69,7 +69,15 @@ def json_schema() -> dict[str, Any]:
         "fact",
         "factor",
     )
-    advice = _object({"text": _TEXT, "favours": _list(_IDENT), "rules_out": _list(_IDENT)}, "text")
+    advice = _object(
+        {
+            "text": _TEXT,
+            "favours": _list(_IDENT),
+            "rules_out": _list(_IDENT),
+            "shown_with": _list(_IDENT),
+        },
+        "text",
+    )
     effects = {
         "type": "object",
         "minProperties": 1,
