@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import Fact
+from llm_advisor.engine.language.quantity import WHOLE_UNITS
 from llm_advisor.engine.language.types import TYPES
 
 KBS = Path(__file__).parent / "kbs"
@@ -19,7 +20,8 @@ FACTS += list(load_knowledge_base(None).facts)
 
 def values_of(fact: Fact) -> st.SearchStrategy[object]:
     if fact.kind.continuous:
-        return st.floats(min_value=0, max_value=1e15, allow_nan=False).map(lambda x: round(x, 2))
+        digits = 0 if fact.unit in WHOLE_UNITS else 2
+        return st.floats(min_value=0, max_value=1e15).map(lambda x: round(x, digits))
     return st.sampled_from(fact.domain)
 
 

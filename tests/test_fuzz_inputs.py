@@ -38,7 +38,7 @@ from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import display_value, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import Value
-from llm_advisor.engine.language.quantity import MAX_VALUE, MIN_VALUE
+from llm_advisor.engine.language.quantity import MAX_VALUE, MIN_VALUE, WHOLE_UNITS
 
 KB = load_knowledge_base()
 APPROACHES = set(KB.approach_ids)
@@ -450,11 +450,15 @@ DIAGRAM = load_diagram(KB)  # compiled: the test cache folder is not set while m
 
 def quantity_values(name: str) -> st.SearchStrategy[float]:
     cuts = KB.thresholds(name)
+    whole = st.integers(min_value=0, max_value=int(MAX_VALUE)).map(float)
+    if KB.fact(name).unit in WHOLE_UNITS:  # counted: the values next to a cut are one away
+        near = [max(c + d, 0.0) for c in cuts for d in (-1.0, 0.0, 1.0)]
+        return st.one_of(st.sampled_from([0.0, MAX_VALUE, *near, *(3 * c for c in cuts)]), whole)
     near = [c * f for c in cuts for f in (0.5, 1.0, 1.0 - 1e-9, 1.0 + 1e-9, 3.0)]
     return st.one_of(
         st.sampled_from([0.0, MIN_VALUE, MAX_VALUE, *near]),
         st.floats(min_value=MIN_VALUE, max_value=MAX_VALUE),
-        st.integers(min_value=0, max_value=int(MAX_VALUE)).map(float),
+        whole,
     )
 
 

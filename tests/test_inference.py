@@ -20,7 +20,7 @@ from llm_advisor.engine.inference.run import Engine, Result, _Evaluation, engine
 from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, Rule, Value
-from llm_advisor.engine.language.quantity import display
+from llm_advisor.engine.language.quantity import WHOLE_UNITS, display
 
 KBS = Path(__file__).parent / "kbs"
 
@@ -217,7 +217,8 @@ def test_engine_agrees_with_reference_on_the_shipped_rule_base() -> None:
         if fact.type == "quantity":
             assert fact.unit is not None
             cuts = kb.thresholds(fact.name) or (1.0,)
-            values = [cuts[0] / 2, *cuts, cuts[-1] * 2]  # one value in every band
+            below = cuts[0] // 2 if fact.unit in WHOLE_UNITS else cuts[0] / 2
+            values = [below, *cuts, cuts[-1] * 2]  # one value in every band
             choices[fact.name] = [display(value, fact.unit) for value in values]
         else:
             choices[fact.name] = list(fact.domain)

@@ -13,6 +13,7 @@ from llm_advisor.engine.language.quantity import (
     MAX_VALUE,
     MIN_VALUE,
     UNITS,
+    WHOLE_UNITS,
     QuantityError,
     display,
     parse,
@@ -32,7 +33,7 @@ no_deadline = settings(deadline=None)
         ("4b", "tokens", 4e9),
         ("2.5M", "tokens", 2.5e6),
         ("1,000", "count", 1000),
-        ("1,234,567.5", "tokens", 1_234_567.5),
+        ("$1,234,567.5", "usd", 1_234_567.5),
         ("$1,500k", "usd", 1_500_000),
         ("none", "tokens", 0),  # no text or examples at all is shown as "none"
         ("None", "count", 0),
@@ -109,6 +110,17 @@ def test_refuses_zero_with_a_suffix(text: str, unit: str) -> None:
         parse(text, unit)
 
 
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [("2.5", "count"), ("0.5 examples", "count"), ("1.2345k", "count"), ("150.5", "tokens")],
+)
+def test_refuses_a_fraction_of_something_counted(text: str, unit: str) -> None:
+    """Tokens and examples are counted: `2.5` examples is a typo, not a case to advise on."""
+    with pytest.raises(QuantityError, match="whole number"):
+        parse(text, unit)
+    assert parse("1.5k", unit) == 1500  # a decimal that scales to a whole number is one
+
+
 @pytest.mark.parametrize("text", ["30", "2.5", "3m", "3 fortnights", "d", "-3d", "3d2", "none"])
 def test_rejects_durations_without_a_known_unit(text: str) -> None:
     with pytest.raises(QuantityError, match="expected a duration such as 5d, 3w, 4mo, 1y"):
@@ -166,6 +178,8 @@ units = st.sampled_from(UNITS)
     unit=units,
 )
 def test_display_parses_back_to_nearly_the_same_value(value: float, unit: str) -> None:
+    if unit in WHOLE_UNITS:
+        value = float(round(value))
     shown = display(value, unit)
     back = parse(shown, unit)
     assert math.isclose(back, value, rel_tol=DISPLAY_REL_TOL, abs_tol=1e-300), shown
@@ -199,5 +213,6 @@ def test_whole_durations_round_trip_exactly(amount: int, days: int) -> None:
 )
 def test_typed_text_round_trips_through_display(number: Decimal, suffix: str) -> None:
     assume(number != 0 or not suffix)  # zero with a suffix is refused (see above)
+    assume(suffix or number == int(number))  # tokens are whole (see above)
     value = parse(f"{number}{suffix}", "tokens")
     assert parse(display(value, "tokens"), "tokens") == pytest.approx(value, rel=DISPLAY_REL_TOL)

@@ -10,6 +10,8 @@ import math
 import re
 
 UNITS = ("tokens", "count", "usd", "duration")
+WHOLE_UNITS = ("tokens", "count")
+"""The units that count things: their quantities are whole numbers."""
 
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 _DAYS = {
@@ -96,12 +98,19 @@ def _without_thousands_separators(raw: str) -> str:
 
 
 def checked(value: float, unit: str) -> float:
-    """A parsed quantity within the range every quantity keeps to; `QuantityError` if not."""
+    """A parsed quantity within the range every quantity keeps to, and a whole number where it
+    counts things (tokens, examples); `QuantityError` if not."""
     if not math.isfinite(value) or value > MAX_VALUE:
         raise QuantityError(f"too large (at most {display(MAX_VALUE, unit)})")
+    if unit in WHOLE_UNITS:
+        whole = float(round(value))
+        # A scaled decimal (`4.1B`) may miss its whole number by a rounding error, no more.
+        if abs(value - whole) > 1e-9 * max(whole, 1.0):
+            raise QuantityError(f"expected a whole number of {_NOUNS[unit][0]}")
+        return whole + 0.0  # -0.0 becomes 0.0
     if 0 < value < MIN_VALUE:
         raise QuantityError(f"too small (0, or at least {_digits(MIN_VALUE)})")
-    return value + 0.0  # -0.0 becomes 0.0
+    return value + 0.0
 
 
 def _digits(value: float) -> str:
