@@ -111,6 +111,14 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
         "advice": list(result.advice),
         "caveats": list(chosen.caveats) if chosen else [],
         "next_steps": list(chosen.next_steps) if chosen else [],
+        "partners": [
+            {
+                "approach": partner.id,
+                "caveats": list(partner.caveats),
+                "next_steps": list(partner.next_steps),
+            }
+            for partner in map(kb.approach, result.combine_with)
+        ],
         "rulebase": {"fingerprint": kb.fingerprint, "directory": kb.directory},
         "audit_id": audit_id,
     }
@@ -185,17 +193,23 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
         echo("  (no rule fired)")
     elif not shown:
         echo("  (no rule raised the recommendation or held back a rival; see --explain)")
-    for title, items in (
-        ("Advice", result.advice),
-        ("Caveats", kb.approach(result.recommendation).caveats if result.recommendation else ()),
-        (
-            "Next steps",
-            kb.approach(result.recommendation).next_steps if result.recommendation else (),
-        ),
+    if result.advice:
+        echo()
+        echo(_heading("Advice"))
+        for item in result.advice:
+            echo(f"  - {item}")
+    plan = [kb.approach(a) for a in (result.recommendation, *result.combine_with) if a]
+    for title, lists in (
+        ("Caveats", [(a.name, a.caveats) for a in plan]),
+        ("Next steps", [(a.name, a.next_steps) for a in plan]),
     ):
-        if items:
-            echo()
-            echo(_heading(title))
+        if not any(items for _, items in lists):
+            continue
+        echo()
+        echo(_heading(title))
+        for name, items in lists:
+            if len(plan) > 1 and items:
+                echo(f"  {name}:")  # a combined plan: whose caveat or step it is
             for item in items:
                 echo(f"  - {item}")
     echo()

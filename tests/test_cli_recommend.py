@@ -471,3 +471,34 @@ def test_unknown_facts_that_cannot_change_the_outcome_leave_it_decided() -> None
     # Blue excludes Fancy whatever the size: decided with the size unknown.
     data = recommend_json("--fact", "color=blue")
     assert (data["decided"], data["depends_on_facts"]) == (True, [])
+
+
+def test_a_combined_plan_shows_each_approachs_caveats_and_next_steps() -> None:
+    """RAG + fine-tuning: the partner's caveats and next steps are shown too, each under the
+    approach they belong to, and in JSON under `partners`."""
+    facts = [
+        *("problem_type=both", "change_frequency=monthly", "data_volume=10B"),
+        *("labeled_examples=1k", "accuracy_need=critical", "budget=$2M", "timeline=6mo"),
+        *("needs_citations=yes", "ml_expertise=expert", "domain_distance=specialized"),
+    ]
+    args = [x for f in facts for x in ("--fact", f)]
+    data = json.loads(invoke("--no-audit", "--json", *args).stdout)
+    assert (data["recommendation"], data["combine_with"]) == ("rag", ["fine_tuning"])
+    kb = load_knowledge_base()
+    tuning = kb.approach("fine_tuning")
+    assert data["partners"] == [
+        {
+            "approach": "fine_tuning",
+            "caveats": list(tuning.caveats),
+            "next_steps": list(tuning.next_steps),
+        }
+    ]
+    assert data["caveats"] == list(kb.approach("rag").caveats)
+    text = invoke("--no-audit", *args).stdout
+    for title, field in (("Caveats", "caveats"), ("Next steps", "next_steps")):
+        lines = text.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        at = lines.index(f"  {tuning.name}:")
+        assert lines[0] == f"  {kb.approach('rag').name}:"
+        assert [line.removeprefix("  - ") for line in lines[at + 1 :]] == list(
+            getattr(tuning, field)
+        )
