@@ -57,7 +57,8 @@ if TYPE_CHECKING:
     "approach",
     default=None,
     metavar="ID",
-    help="Draw when this approach is recommended (see 'llm-advisor rules list').",
+    help="Draw when this approach is recommended: prompt_engineering, rag, fine_tuning or "
+    "from_scratch (the shipped rules' ids).",
 )
 @click.option(
     "--highlight",

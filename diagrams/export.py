@@ -192,23 +192,7 @@ def titles(
     title = f"{heading} · rule base {kb.fingerprint[:12]}"
     if request.date:
         title += f" · {request.date}"
-    lines: list[str] = []
-    if request.given:
-        shown = ", ".join(
-            f"{name}={display_value(kb.fact(name), value)}" for name, value in request.given.items()
-        )
-        lines.append(f"Given: {shown}")
-    if path is not None:
-        note = f" ({request.case_note})" if request.case_note else ""
-        if path.decision is not None:
-            main, detail = decision_text(kb, path.decision)
-            outcome = " ".join([main, *detail])
-        else:
-            outcome = "one of " + "; ".join(outcome_names(kb, path.outcomes))
-        unknown = f" (unknown: {', '.join(path.unknown)})" if path.unknown else ""
-        lines.append(
-            f"Highlighted case{note}: {path.description or 'no facts'}{unknown} → {outcome}"
-        )
+    lines = case_lines(kb, request, path)
     if request.view == "overview":
         lines.append(
             "How to read: questions in the rule base's order, only those that narrow the "
@@ -227,6 +211,30 @@ def titles(
     return title, lines
 
 
+def case_lines(kb: KnowledgeBase, request: Request, path: CasePath | None) -> list[str]:
+    """The subtitle paragraphs about what is drawn for: the fixed context, and the highlighted
+    case (given facts apart from assumed defaults, the facts its outcome depends on, and the
+    outcome)."""
+    lines: list[str] = []
+    if request.given:
+        shown = ", ".join(
+            f"{name}={display_value(kb.fact(name), value)}" for name, value in request.given.items()
+        )
+        lines.append(f"Given: {shown}")
+    if path is not None:
+        note = f" ({request.case_note})" if request.case_note else ""
+        if path.decision is not None:
+            main, detail = decision_text(kb, path.decision)
+            outcome = " ".join([main, *detail])
+        else:
+            outcome = "one of " + "; ".join(outcome_names(kb, path.outcomes))
+        depends = f"; depends on: {', '.join(path.unknown)}" if path.unknown else ""
+        lines.append(
+            f"Highlighted case{note}: {path.description or 'no facts'}{depends} → {outcome}"
+        )
+    return lines
+
+
 def render(kb: KnowledgeBase, request: Request) -> Document:
     """Draw the diagram of a rule base in the requested format."""
     if request.fmt not in FORMATS:
@@ -242,19 +250,27 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
     diagram = view_of(kb, detail, request)
     case = None if request.case is None else with_given(kb, request.case, request.given)
     path = None if case is None else highlight(kb, detail, diagram, case)
-    title, subtitle = titles(kb, request, path)
     if request.fmt == "html":
         from llm_advisor.engine.analysis.walkthrough import walkthrough
 
         from .html import to_html
 
-        start = []
+        # The walk starts from the answers the case gives; its assumed defaults are only
+        # marked on their questions, as the reader has not given them.
+        start: list[tuple[int, int]] = []
+        assumed: list[tuple[int, int]] = []
         if case is not None and path is not None:
-            for i, (_, value) in enumerate(case.values):
+            status = dict(case.status)
+            for i, (name, value) in enumerate(case.values):
                 if value is not None:  # a known fact: its one cell
-                    start.append((i, path.masks[i].bit_length() - 1))
-        page = to_html(walkthrough(kb, detail), title, start, " ".join(subtitle))
+                    answer = (i, path.masks[i].bit_length() - 1)
+                    (start if status[name] == "given" else assumed).append(answer)
+        stamp = f" · {request.date}" if request.date else ""
+        heading = f"Decision walkthrough · rule base {kb.fingerprint[:12]}{stamp}"
+        notes = case_lines(kb, request, path)
+        page = to_html(walkthrough(kb, detail), heading, start, notes, assumed)
         return Document(page.encode("utf-8"), 1, path)
+    title, subtitle = titles(kb, request, path)
     if request.fmt == "pdf" and request.view == "detail":
         data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
         return Document(data, pages, path)

@@ -3,8 +3,10 @@
 The page embeds the walkthrough data as JSON (with `<`, `>` and `&` written as escapes, so text
 from rule files cannot end the script) and a small script; it loads nothing from the network.
 It asks the facts in the rule base's order with one button per answer, shows the outcome with
-the rules that certainly fire and their reasons, goes back one answer at a time, and lists the
-whole exact diagram on request.
+the rules that certainly fire and their reasons (each source cited by author, year, title and
+address), goes back one answer at a time, and lists the whole exact diagram on request, its
+questions numbered in the order shown. After an answer the keyboard focus moves to the next
+question or the outcome, and both are live regions, so a screen reader reads them out.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ background:#fafafa;color:#1d1d1d}
 main{max-width:860px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}
 .sub{color:#666;font-size:13px;margin-bottom:18px}
+.sub p{margin:0 0 4px}
 .card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:18px 20px;margin:14px 0}
 .answers button,.controls button{font:inherit;margin:4px 6px 4px 0;padding:7px 14px;
 border:1px solid #888;border-radius:6px;background:#fff;cursor:pointer}
@@ -44,6 +47,8 @@ SCRIPT = r"""
   "use strict";
   var D = JSON.parse(document.getElementById("walk-data").textContent);
   var answers = D.start.slice();  // [fact index, cell index], a highlighted case's first
+  var assumed = {};  // fact index -> cell index: a highlighted case's defaults, not answers
+  D.assumed.forEach(function (a) { assumed[a[0]] = a[1]; });
   var $ = function (id) { return document.getElementById(id); };
   var names = {};
   D.approaches.forEach(function (a) { names[a.id] = a.name; });
@@ -118,7 +123,18 @@ SCRIPT = r"""
     if (e.derive) { return "establishes " + e.derive; }
     return "advice: " + e.advise;
   }
-  function render() {
+  function cite(src) {
+    // Author (year). Title. Address: as a reader looks the source up.
+    var box = el("div", {});
+    var who = src.author + (src.year ? " (" + src.year + ")" : "");
+    box.appendChild(document.createTextNode((who ? who + ". " : "")));
+    box.appendChild(el("i", {}, src.title));
+    box.appendChild(document.createTextNode(". "));
+    if (src.url) { box.appendChild(el("a", {"href": src.url}, src.url)); }
+    return box;
+  }
+  // `moved`: after an answer, move the keyboard focus to what it brought up.
+  function render(moved) {
     var m = masks(), t = trace(m);
     var trail = $("trail");
     trail.innerHTML = "";
@@ -126,6 +142,13 @@ SCRIPT = r"""
       var f = D.facts[a[0]];
       trail.appendChild(el("li", {}, f.short + ": " + f.cells[a[1]]));
     });
+    var open = Object.keys(assumed).map(Number).filter(function (i) {
+      return !answers.some(function (a) { return a[0] === i; });
+    });
+    $("assumed").hidden = open.length === 0;
+    $("assumed").textContent = "Assumed (defaults, not answered): " + open.map(function (i) {
+      return D.facts[i].short + ": " + D.facts[i].cells[assumed[i]];
+    }).join("; ");
     $("back").disabled = answers.length === 0;
     var ask = $("ask"), done = $("outcome");
     if (t.outcomes.length === 1) {
@@ -149,12 +172,13 @@ SCRIPT = r"""
         tr.appendChild(el("td", {}, rule.because));
         tr.appendChild(el("td", {}, rule.effects.map(effectText).join("; ")));
         var src = D.sources[rule.source];
-        var cell = el("td", {});
+        var cell = el("td", {"class": "source"});
         cell.appendChild(el("code", {}, rule.id));
-        cell.appendChild(el("div", {}, src ? src.title : rule.source));
+        cell.appendChild(src ? cite(src) : el("div", {}, rule.source));
         tr.appendChild(cell);
         rows.appendChild(tr);
       });
+      if (moved) { $("outcome-name").focus(); }
       return;
     }
     done.hidden = true;
@@ -168,15 +192,18 @@ SCRIPT = r"""
     box.innerHTML = "";
     for (var c = 0; c < f.cells.length; c++) {
       if (!((m[fact] >> c) & 1)) { continue; }
-      var b = el("button", {"type": "button", "data-cell": String(c)}, f.cells[c]);
+      var label = assumed[fact] === c ? f.cells[c] + " (assumed)" : f.cells[c];
+      var b = el("button", {"type": "button", "data-cell": String(c)}, label);
+      if (assumed[fact] === c) { b.setAttribute("data-assumed", "true"); }
       b.addEventListener("click", (function (cell) {
-        return function () { answers.push([fact, cell]); render(); };
+        return function () { answers.push([fact, cell]); render(true); };
       })(c));
       box.appendChild(b);
     }
     var list = $("possible");
     list.innerHTML = "";
     t.outcomes.map(outcomeName).sort().forEach(function (n) { list.appendChild(el("li", {}, n)); });
+    if (moved) { $("question").focus(); }
   }
   function tree() {
     var box = $("tree");
@@ -189,17 +216,20 @@ SCRIPT = r"""
       order.push(id);
       D.nodes[id].branches.slice().reverse().forEach(function (b) { stack.push(b[1]); });
     }
+    // Numbered 1..n in the order shown, not by the diagram's internal node ids.
+    var number = {};
+    order.forEach(function (id, i) { number[id] = i + 1; });
     order.forEach(function (id) {
       var node = D.nodes[id], f = D.facts[node.fact];
-      var div = el("div", {"class": "q", "id": "q" + id});
-      div.appendChild(el("b", {}, "Q" + id + ". " + f.short + " "));
+      var div = el("div", {"class": "q", "id": "q" + number[id]});
+      div.appendChild(el("b", {}, "Q" + number[id] + ". " + f.short + " "));
       div.appendChild(el("code", {}, f.name));
       var ul = el("ul");
       node.branches.forEach(function (b) {
         var li = el("li", {}, b[0].map(function (c) { return f.cells[c]; }).join(", ") + " → ");
         var child = D.nodes[b[1]];
         if (child.leaf) { li.appendChild(el("b", {}, outcomeName(child.leaf))); }
-        else { li.appendChild(el("a", {"href": "#q" + b[1]}, "Q" + b[1])); }
+        else { li.appendChild(el("a", {"href": "#q" + number[b[1]]}, "Q" + number[b[1]])); }
         ul.appendChild(li);
       });
       div.appendChild(ul);
@@ -207,10 +237,10 @@ SCRIPT = r"""
     });
     box.hidden = false;
   }
-  $("back").addEventListener("click", function () { answers.pop(); render(); });
-  $("restart").addEventListener("click", function () { answers = []; render(); });
+  $("back").addEventListener("click", function () { answers.pop(); render(false); });
+  $("restart").addEventListener("click", function () { answers = []; render(false); });
   $("show-tree").addEventListener("click", tree);
-  render();
+  render(false);
 })();
 """
 
@@ -222,15 +252,28 @@ def _json(data: Any) -> str:
 
 
 def to_html(
-    data: dict[str, Any], title: str, start: Sequence[tuple[int, int]] = (), note: str = ""
+    data: dict[str, Any],
+    title: str,
+    start: Sequence[tuple[int, int]] = (),
+    notes: Sequence[str] = (),
+    assumed: Sequence[tuple[int, int]] = (),
 ) -> str:
     """The page for walkthrough data (see `engine.walkthrough`); `start` holds the answers
-    (fact index, cell index) of a highlighted case, already given when the page opens, and
-    `note` a line about it."""
+    (fact index, cell index) a highlighted case gives, already answered when the page opens,
+    `assumed` its documented defaults (marked on their questions, not answered), and `notes`
+    lines about the case, each shown on its own line."""
     colours = {a["id"]: PALETTE[i % len(PALETTE)][1] for i, a in enumerate(data["approaches"])}
     colours[""] = "#888888"
-    payload = _json({**data, "colours": colours, "start": [list(a) for a in start]})
+    payload = _json(
+        {
+            **data,
+            "colours": colours,
+            "start": [list(a) for a in start],
+            "assumed": [list(a) for a in assumed],
+        }
+    )
     heading = html.escape(title)
+    lines = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -243,24 +286,25 @@ def to_html(
 <body>
 <main>
 <h1>{heading}</h1>
-<div class="sub" id="case-note">{html.escape(note)}</div>
+<div class="sub" id="case-note">{lines}</div>
 <div class="sub">Answer the questions in the rule base's order; the outcome appears as soon as no
 other answer can change it. Every outcome comes from the rule base's exact decision diagram.</div>
 <ol class="trail" id="trail"></ol>
+<div class="help" id="assumed" hidden></div>
 <div class="controls">
 <button type="button" id="back">Back</button>
 <button type="button" id="restart">Start again</button>
 <button type="button" id="show-tree">Show the full tree</button>
 </div>
-<section class="card" id="ask">
-<div id="question" class="question"></div>
+<section class="card" id="ask" aria-live="polite">
+<div id="question" class="question" tabindex="-1"></div>
 <div class="answers" id="answers"></div>
 <div class="help" id="question-help"></div>
 <div class="help">Still possible:</div>
 <ul class="possible help" id="possible"></ul>
 </section>
-<section class="card outcome" id="outcome" hidden>
-<h2 id="outcome-name"></h2>
+<section class="card outcome" id="outcome" aria-live="polite" hidden>
+<h2 id="outcome-name" tabindex="-1">Outcome</h2>
 <div id="outcome-summary"></div>
 <h3>Why: the rules that fire</h3>
 <table><thead><tr><th>Rule</th><th>Because</th><th>Effect</th><th>Source</th></tr></thead>

@@ -52,6 +52,9 @@ WRAP = 26
 LEAF_WRAP = 24
 OPEN_WRAP = 64
 """Characters per line of node text before it wraps."""
+UNIT_NOUNS = {"tokens": "tokens", "count": "examples"}
+"""What a quantity's branch labels ("1–200k") count; dollars ($) and durations (d, mo) show
+their unit on the labels already."""
 MAINLY_SHOWN = 3
 """Facts a leaf that lists several outcomes names as what it depends on."""
 
@@ -233,13 +236,16 @@ def _merged(first: str, last: str) -> str:
 def question_node(
     kb: KnowledgeBase, diagram: DecisionDiagram, node_id: int, state: State = "normal"
 ) -> SceneNode:
-    """A question: the fact's short text, and its name when that differs."""
+    """A question: the fact's short text with the unit of a quantity whose branch labels do
+    not show it ("Domain text (tokens)"), and its name when that differs."""
     node = diagram.nodes[node_id]
     assert isinstance(node, Question)
     fact = kb.fact(diagram.facts[node.fact])
     short = fact.short or fact.name
     detail = (fact.name,) if short != fact.name else ()
-    return SceneNode(f"n{node_id}", "question", wrap(short), detail, source=node_id, state=state)
+    noun = UNIT_NOUNS.get(fact.unit or "") if fact.type == "quantity" else None
+    text = f"{short} ({noun})" if noun and noun not in short.lower() else short
+    return SceneNode(f"n{node_id}", "question", wrap(text), detail, source=node_id, state=state)
 
 
 def leaf_node(

@@ -176,6 +176,27 @@ def test_tricky_labels_render_with_graphviz(tmp_path: Path) -> None:
         assert render(kb, Request(fmt)).data[:4] in (b"%PDF", b"\x89PNG")
 
 
+@needs_dot
+@pytest.mark.parametrize(
+    ("name", "view", "short", "shown"),
+    [
+        ("wide", "overview", "Domain text", "Domain text (tokens)"),
+        ("chain", "detail", "n", "n (examples)"),
+    ],
+)
+def test_quantity_questions_name_their_unit(name: str, view: str, short: str, shown: str) -> None:
+    """A question box on a static document says what a quantity's branch labels count."""
+    kb = kb_named(name)
+    svg = ET.fromstring(render(kb, Request("svg", view=view)).data)
+    boxes = []
+    for group in svg.iter():
+        if group.tag.endswith("}g") and group.get("class") == "node":
+            boxes.append([el.text or "" for el in group.iter() if el.tag.endswith("}text")])
+    asked = [box for box in boxes if box and box[0].split(" (")[0] == short]
+    assert asked, f"no question {short!r} drawn"
+    assert all(box[0] == shown for box in asked), asked
+
+
 # --- deterministic text outputs -----------------------------------------------------------------
 
 

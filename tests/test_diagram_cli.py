@@ -267,3 +267,53 @@ def test_output_through_a_symbolic_link_writes_its_target(tmp_path: Path) -> Non
     assert link.is_symlink() and link.resolve() == real
     assert "digraph decision_diagram" in real.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.dot", "real.dot"]
+
+
+# --- a partial case's caption -------------------------------------------------------------------
+
+PARTIAL = ("problem_type=knowledge", "change_frequency=daily", "needs_citations=yes")
+
+
+def test_a_partial_case_names_what_recommend_says_it_depends_on() -> None:
+    """The document and the command line name the facts `recommend --json` says the outcome
+    depends on, not every unknown fact the exact diagram asks below the case; given facts are
+    told apart from assumed defaults."""
+    import json
+
+    from llm_advisor.engine.analysis.partial import Analyzer
+
+    facts = [arg for fact in PARTIAL for arg in ("--fact", fact)]
+    advice = CliRunner().invoke(cli, ["recommend", "--json", "--no-audit", *facts])
+    assert advice.exit_code == 0, advice.output
+    data = json.loads(advice.stdout)
+    expected = data["depends_on_facts"]
+    assumed = [name for name, fact in data["facts"].items() if fact["status"] == "defaulted"]
+    assert expected and assumed
+    # Where the old list (facts asked below the case in the exact diagram) differed.
+    kb = load_knowledge_base()
+    detail = load_diagram(kb, cache_dir())
+    case = make_case(kb, dict(fact.split("=") for fact in PARTIAL))
+    asked = detail.trace(detail.masks_of(Analyzer(kb), dict(case.values))).unknown
+    assert set(asked) != set(expected)
+
+    result = run("--format", "mermaid", *facts)
+    assert result.exit_code == 0, result.output
+    title, _ = parse_mermaid(result.stdout)
+    caption = next(p for p in title.split(" · ") if p.startswith("Highlighted case"))
+    shown = re.search(r"; depends on: (.*?) →", caption)
+    assert shown is not None, caption
+    assert shown.group(1).split(", ") == expected
+    given = re.search(r"given: (.*?); assumed: (.*?);", caption)
+    assert given is not None, caption
+    assert given.group(1).split(", ") == list(PARTIAL)
+    assert [pair.split("=")[0] for pair in given.group(2).split(", ")] == assumed
+    line = next(x for x in result.stderr.splitlines() if x.startswith("Highlighted path:"))
+    assert line.startswith(f"Highlighted path: depends on {', '.join(expected)}:")
+
+
+def test_approach_help_lists_the_shipped_approach_ids() -> None:
+    help_text = " ".join(run("--help").output.split())
+    kb = load_knowledge_base()
+    ids = kb.approach_ids
+    assert f"{', '.join(ids[:-1])} or {ids[-1]}" in help_text
+    assert "rules list" not in help_text

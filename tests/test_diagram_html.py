@@ -17,7 +17,7 @@ from diagram_helpers import KBS
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.inference.run import evaluate
-from llm_advisor.engine.language.facts import Case
+from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 
@@ -169,3 +169,112 @@ def test_a_highlighted_case_opens_with_its_answers_given(browser: Any, tmp_path:
     if browser.find_element(By.ID, "ask").is_displayed():
         assert browser.find_element(By.ID, "ask").get_attribute("data-fact") != "domain"
     assert "domain=legal" in browser.find_element(By.ID, "case-note").text
+
+
+def test_a_partial_case_starts_from_its_given_answers_only(browser: Any, tmp_path: Path) -> None:
+    """Assumed defaults are shown as assumed, not as answers; the case note names the facts
+    `recommend --json` says the outcome depends on, each note on its own line."""
+    import json
+
+    from click.testing import CliRunner
+    from selenium.webdriver.common.by import By
+
+    kb = load_knowledge_base()
+    given = {"problem_type": "knowledge", "change_frequency": "daily", "needs_citations": "yes"}
+    facts = [arg for name, value in given.items() for arg in ("--fact", f"{name}={value}")]
+    advice = CliRunner().invoke(cli, ["recommend", "--json", "--no-audit", *facts])
+    assert advice.exit_code == 0, advice.output
+    data = json.loads(advice.stdout)
+    assumed = {n: f["display"] for n, f in data["facts"].items() if f["status"] == "defaulted"}
+    assert assumed
+    target = tmp_path / "case.html"
+    done = CliRunner().invoke(cli, ["diagram", "-o", str(target), "--date", "2024-05-01", *facts])
+    assert done.exit_code == 0, done.output
+    source = target.read_text(encoding="utf-8")
+    assert "How to read" not in source and "colour swatches" not in source
+    browser.get(target.as_uri())
+    heading = browser.find_element(By.TAG_NAME, "h1").text
+    assert heading == f"Decision walkthrough · rule base {kb.fingerprint[:12]} · 2024-05-01"
+    trail = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#trail li")]
+    assert [item.split(": ")[0] for item in trail] == [kb.fact(n).short for n in given]
+    note = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#case-note p")]
+    (caption,) = [line for line in note if line.startswith("Highlighted case")]
+    assert f"depends on: {', '.join(data['depends_on_facts'])} →" in caption
+    assert "given: " + ", ".join(f"{n}={v}" for n, v in given.items()) + "; assumed: " in caption
+    shown = browser.find_element(By.ID, "assumed").text
+    for name in assumed:
+        assert f"{kb.fact(name).short}: " in shown
+    # An assumed default's question is still asked, with the default marked.
+    an = Analyzer(kb)
+    for _ in range(len(kb.facts)):
+        if not browser.find_element(By.ID, "ask").is_displayed():
+            break
+        fact = browser.find_element(By.ID, "ask").get_attribute("data-fact")
+        marked = browser.find_elements(By.CSS_SELECTOR, '#answers button[data-assumed="true"]')
+        if fact in assumed:
+            cell = an.cell_of(fact, make_case(kb, {fact: assumed[fact]}).get(fact))
+            assert [b.get_attribute("data-cell") for b in marked] == [str(cell)]
+            marked[0].click()
+        else:
+            assert not marked
+            browser.find_element(By.CSS_SELECTOR, "#answers button").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#trail li")) > len(given)
+
+
+def test_focus_moves_to_what_an_answer_brings_up(browser: Any, tmp_path: Path) -> None:
+    """After each answer the keyboard focus is on the next question, at the end on the outcome's
+    heading; both regions are live; no heading is empty; sources are cited in full."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    kb = load_knowledge_base()
+    browser.get(write_page(tmp_path, None).as_uri())
+    for region in ("ask", "outcome"):
+        assert browser.find_element(By.ID, region).get_attribute("aria-live") == "polite"
+    for h in browser.find_elements(By.CSS_SELECTOR, "h1, h2, h3"):
+        assert h.get_attribute("textContent").strip(), "an empty heading"
+    an = Analyzer(kb)
+    case = sample(kb, random.Random(21))
+    active = browser.switch_to.active_element
+    for _ in range(len(kb.facts)):
+        if not browser.find_element(By.ID, "ask").is_displayed():
+            break
+        fact = browser.find_element(By.ID, "ask").get_attribute("data-fact")
+        cell = an.cell_of(fact, case[fact])
+        button = browser.find_element(By.CSS_SELECTOR, f'#answers button[data-cell="{cell}"]')
+        button.send_keys(Keys.ENTER)
+        active = browser.switch_to.active_element
+        if browser.find_element(By.ID, "ask").is_displayed():
+            assert active.get_attribute("id") == "question"
+    assert active.get_attribute("id") == "outcome-name"
+    assert active.text == browser.find_element(By.ID, "outcome-name").text != "Outcome"
+    sources = {s.key: s for s in kb.sources}
+    rows = browser.find_elements(By.CSS_SELECTOR, "#reasons tr")
+    assert rows
+    for row in rows:
+        cell = row.find_element(By.CSS_SELECTOR, "td.source")
+        rule = kb.rule(cell.find_element(By.TAG_NAME, "code").text)
+        src = sources[rule.source]
+        text = " ".join(cell.text.split())
+        who = f"{src.author} ({src.year})" if src.year else src.author
+        assert f"{who}. {src.title}." in text, text
+        if src.url:
+            link = cell.find_element(By.TAG_NAME, "a")
+            assert link.get_attribute("href") == src.url and src.url in text
+
+
+def test_the_full_tree_is_numbered_in_display_order(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(write_page(tmp_path, KBS / "wide").as_uri())
+    browser.find_element(By.ID, "show-tree").click()
+    entries = browser.find_elements(By.CSS_SELECTOR, "#tree .q")
+    assert len(entries) > 3
+    numbers = range(1, len(entries) + 1)
+    assert [e.get_attribute("id") for e in entries] == [f"q{n}" for n in numbers]
+    assert [e.find_element(By.TAG_NAME, "b").text.split(".")[0] for e in entries] == [
+        f"Q{n}" for n in numbers
+    ]
+    for link in browser.find_elements(By.CSS_SELECTOR, "#tree a"):
+        target = link.get_attribute("href").split("#")[1]
+        assert link.text == target.upper() and 1 < int(target[1:]) <= len(entries)

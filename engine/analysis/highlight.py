@@ -3,7 +3,8 @@
 A case follows the facts it gives; at a fact it leaves unknown every branch is taken, so the
 path is a sub-graph and ends in every leaf the case can still reach. Its outcome comes from the
 exact diagram: the one outcome (checked against inference) when the facts that diagram asks are
-known, else every outcome still possible.
+known, else every outcome still possible. The facts it still depends on are those `recommend`
+names (`dependence.depends_on`), so that a document and the command line never disagree.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from llm_advisor.engine.language.model import KnowledgeBase, Value
 @dataclass(frozen=True)
 class CasePath:
     """Where a case goes through the drawn diagram (`trace`), and its outcome on the exact one:
-    the decision when only one is possible, every outcome still possible, the facts left
-    unknown that the exact diagram still asks, the known facts as text, and the cells each fact
-    may be in (one for a fact the case knows)."""
+    the decision when only one is possible, every outcome still possible, the unknown facts the
+    outcome depends on (for `case_path` alone: those the exact diagram still asks), the case as
+    text, and the cells each fact may be in (one for a fact the case knows)."""
 
     trace: Trace
     decision: Decision | None
@@ -53,16 +54,21 @@ def highlight(
 ) -> CasePath:
     """A case's way through the drawn diagram `shown`, a view of the exact diagram `detail`
     (the same facts and cells), with its outcome from `detail`; a decided outcome is checked
-    against inference."""
+    against inference. The facts it depends on are those `recommend` names for it."""
+    from llm_advisor.engine.analysis.dependence import depends_on
     from llm_advisor.engine.inference.run import evaluate
 
     assert shown.cell_labels == detail.cell_labels, "the drawn diagram must be a view of detail"
-    values = dict(case.values)
-    exact = case_path(kb, detail, values)
-    path = replace(exact, trace=shown.trace(exact.masks), description=describe_case(kb, values))
+    exact = case_path(kb, detail, dict(case.values))
+    result = evaluate(kb, case)
+    path = replace(
+        exact,
+        trace=shown.trace(exact.masks),
+        unknown=depends_on(kb, result),
+        description=describe_case(kb, case),
+    )
     if exact.unknown or exact.decision is None:
         return path
-    result = evaluate(kb, case)
     if (result.recommendation, result.combine_with) != (
         exact.decision.recommendation,
         exact.decision.combine_with,
@@ -104,11 +110,15 @@ def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Cas
     )
 
 
-def describe_case(kb: KnowledgeBase, values: Mapping[str, Value | None]) -> str:
-    """The known facts of a case as `name=value` pairs, in schema order."""
-    shown = []
+def describe_case(kb: KnowledgeBase, case: Case) -> str:
+    """The known facts of a case as `name=value` pairs in schema order, those given apart from
+    those assumed (documented defaults), so that a default is never read as an answer."""
+    values = dict(case.values)
+    status = dict(case.status)
+    parts: dict[str, list[str]] = {"given": [], "assumed": []}
     for fact in kb.facts:
         value = values.get(fact.name)
         if value is not None:
-            shown.append(f"{fact.name}={display_value(fact, value)}")
-    return ", ".join(shown)
+            kind = "assumed" if status.get(fact.name) == "defaulted" else "given"
+            parts[kind].append(f"{fact.name}={display_value(fact, value)}")
+    return "; ".join(f"{kind}: {', '.join(shown)}" for kind, shown in parts.items() if shown)

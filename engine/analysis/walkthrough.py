@@ -17,7 +17,7 @@ from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBa
 
 def walkthrough(kb: KnowledgeBase, detail: DecisionDiagram) -> dict[str, Any]:
     """Facts with their answers (cells), the exact diagram, the rules' conditions over cells in
-    evaluation order, approaches and sources."""
+    evaluation order, approaches and sources (author, year, title and address, to cite them)."""
     an = Analyzer(kb)
     derived = sorted({n for rule in kb.rules for n in (*rule.derives, *rule.derived_used)})
     dindex = {name: d for d, name in enumerate(derived)}
@@ -74,5 +74,8 @@ def walkthrough(kb: KnowledgeBase, detail: DecisionDiagram) -> dict[str, Any]:
         "derived": len(derived),
         "rules": rules,
         "approaches": [{"id": a.id, "name": a.name, "summary": a.summary} for a in kb.approaches],
-        "sources": {s.key: {"title": s.title, "url": s.url} for s in kb.sources},
+        "sources": {
+            s.key: {"author": s.author, "year": s.year, "title": s.title, "url": s.url}
+            for s in kb.sources
+        },
     }
