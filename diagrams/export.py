@@ -79,6 +79,8 @@ INDEX_LINE = 11.0
 INDEX_ROW = 4.0
 """Points an index page's title, a table's headings, a line and a row's padding take up, for a
 first guess at what fits on a page (each page is then measured)."""
+PATH_SHOWN = 10
+"""Pages a highlighted appendix names in its "Path on pages …" line at most."""
 POINTER = "(exact: --detail)"
 """Where a leaf that lists several outcomes sends the reader."""
 PNG_OPTIONS = ("-Gdpi=144",)
@@ -364,7 +366,11 @@ def page_scenes(
         return f"{prefix}{number}"
 
     def scene(
-        page: Page, heading: str, page_of: Mapping[int, int], anchor: Callable[[int], str]
+        page: Page,
+        heading: str,
+        page_of: Mapping[int, int],
+        anchor: Callable[[int], str],
+        note: list[str],
     ) -> Scene:
         drawn = build_scene(
             kb,
@@ -373,17 +379,19 @@ def page_scenes(
             page_of=page_of,
             path=path,
             title=f"{title} · {heading}",
-            subtitle=subtitle,
+            subtitle=[*subtitle, *note],
             key=key,
         )
         return anchored(kb, diagram, drawn, page, page_of, label, anchor)
 
     widest = dict.fromkeys(diagram.reachable(), PLACEHOLDER)
-    wide_anchor = f"{label(PLACEHOLDER)}WW"
+    wide_anchor = f"{label(PLACEHOLDER)}W"
+    # A highlighted path's pages take one line, as wide as this at most, whatever they are.
+    wide_note = [] if path is None else [path_pages([PLACEHOLDER] * (PATH_SHOWN + 1), label)]
 
     def draft(page: Page) -> Scene:
         heading = f"page {label(PLACEHOLDER)} of {label(PLACEHOLDER)}"
-        return scene(page, heading, widest, lambda _: wide_anchor)
+        return scene(page, heading, widest, lambda _: wide_anchor, wide_note)
 
     def measure(pages: list[Page]) -> list[tuple[float, float]]:
         return gv.measure([gv.to_dot(kb, draft(page)) for page in pages])
@@ -418,11 +426,48 @@ def page_scenes(
         }
         numbered.append(Page(page.roots, page.members, entries))
     anchors = anchors_of(diagram, numbered, prefix)
+    note = []
+    if path is not None:  # the path branches where the case leaves a fact unknown
+        note = [path_pages(pages_on(diagram, path, page_of), label, not path.unknown)]
     scenes = [
-        scene(page, f"page {label(number)} of {label(len(numbered))}", page_of, anchors.__getitem__)
+        scene(
+            page,
+            f"page {label(number)} of {label(len(numbered))}",
+            page_of,
+            anchors.__getitem__,
+            note,
+        )
         for number, page in enumerate(numbered, 1)
     ]
     return numbered, scenes
+
+
+def pages_on(diagram: DecisionDiagram, path: CasePath, page_of: Mapping[int, int]) -> list[int]:
+    """The pages a highlighted path runs through, in the order it reaches them."""
+    found: dict[int, None] = {}
+    queue = [diagram.root]
+    seen = set(queue)
+    for node_id in queue:  # breadth-first along the path's steps
+        node = diagram.nodes[node_id]
+        if not isinstance(node, Question):
+            continue
+        found[page_of[node_id]] = None
+        for _, child in node.branches:
+            if (node_id, child) in path.trace.steps and child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return list(found)
+
+
+def path_pages(pages: Sequence[int], label: Callable[[int], str], chain: bool = True) -> str:
+    """The subtitle line naming the pages a highlighted path runs on ("Path on pages 1 → 5";
+    with commas when it branches), at most `PATH_SHOWN` of them, so that it takes one line."""
+    joiner = " \u2192 " if chain else ", "
+    shown = joiner.join(label(p) for p in pages[:PATH_SHOWN])
+    more = len(pages) - PATH_SHOWN
+    if more > 0:
+        shown += f"{joiner}\u2026 and {more} more"
+    return f"Path on {'page' if len(pages) == 1 else 'pages'} {shown}"
 
 
 def pdf_document(

@@ -167,7 +167,8 @@ def edge_attrs(edge: SceneEdge) -> dict[str, str]:
     attrs: dict[str, str] = {}
     label = edge_label(edge)
     if label:
-        attrs["label"] = label
+        # Underlined and tied to its edge by a line: labels of adjacent edges stack closely.
+        attrs.update(label=label, decorate="true")
     if edge.state == "path":
         attrs.update(color=HIGHLIGHT, penwidth="3")
     elif edge.state == "faded":

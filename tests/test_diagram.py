@@ -322,8 +322,8 @@ def test_a_large_diagram_is_split_into_full_size_pages(tmp_path: Path) -> None:
             for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
         ]
         assert heights and min(heights) >= 9.0
-        text = subprocess.run(
-            ["pdftotext", str(target), "-"], capture_output=True, text=True, check=True
+        text = subprocess.run(  # in drawing order: a node's lines one after the other
+            ["pdftotext", "-raw", str(target), "-"], capture_output=True, text=True, check=True
         ).stdout
         pages = [int(n) for n in re.findall(r"continued on page (\d+)", text)]
         assert pages and all(1 <= n <= document.pages for n in pages)
@@ -332,12 +332,12 @@ def test_a_large_diagram_is_split_into_full_size_pages(tmp_path: Path) -> None:
         targets = {
             anchor: number
             for number, page in enumerate(text.split("\f"), 1)
-            for anchor in re.findall(r"(\d+[A-Z]+) ◂ from", page)
+            for anchor in re.findall(r"(\d+[A-Z]+) ◂\s+from", page)
         }
-        found = re.findall(r"(\d+[A-Z]+) ◂ from", text)
+        found = re.findall(r"(\d+[A-Z]+) ◂\s+from", text)
         assert len(found) == len(targets) >= 2, "each anchor is a target exactly once"
         assert all(anchor.startswith(str(number)) for anchor, number in targets.items())
-        links = re.findall(r"continued on page (\d+) ▸ (\d+[A-Z]+)", text)
+        links = re.findall(r"continued on page (\d+)\s+▸ (\d+[A-Z]+)", text)
         assert len(links) == len(pages), "every link names an anchor"
         assert {anchor for _, anchor in links} == set(targets)
         assert all(targets[anchor] == int(page) for page, anchor in links)
@@ -398,7 +398,8 @@ def test_pages_share_out_the_questions_and_point_to_each_other() -> None:
             if node.kind == "continuation":
                 assert node.source is not None
                 page, anchor = page_of[node.source], anchor_of[node.source]
-                assert node.lines == (f"continued on page {page} ▸ {anchor}",)
+                assert node.lines == (f"continued on page {page}",)
+                assert node.detail[0].startswith(f"▸ {anchor} ")
                 assert page != number
     measured = gv.measure([gv.to_dot(kb, scene) for scene in scenes])
     usable_w, usable_h = sheet.usable
@@ -417,6 +418,15 @@ def test_a_path_across_pages_is_highlighted_on_every_page() -> None:
     on_path = [n.source or 0 for n in drawn if n.kind == "question" and n.state == "path"]
     questions = [n for n in path.nodes if isinstance(diagram.nodes[n], Question)]
     assert sorted(on_path) == sorted(questions)
+    # Every page says on which pages the path runs: those that draw a question of it, in order.
+    runs_on = [
+        number
+        for number, scene in enumerate(scenes, 1)
+        if any(n.kind == "question" and n.state == "path" for n in scene.nodes)
+    ]
+    assert len(runs_on) >= 2 and runs_on[0] == 1
+    line = f"Path on pages {' → '.join(str(p) for p in runs_on)}"
+    assert all(scene.subtitle[-1] == line for scene in scenes)
     crossings = sum(1 for n in drawn if n.kind == "continuation" and n.state == "path")
     entries = sum(1 for n in drawn if n.kind == "entry" and n.state == "path")
     assert crossings == entries >= 1

@@ -267,9 +267,9 @@ def test_the_book_is_overview_approaches_appendix_and_index(tmp_path: Path) -> N
         shown = text(page)
         assert "Appendix" in shown and f"page A{number} of A{count}" in shown
         # One numbering scheme: links name appendix pages and anchors as A<n>, A<n><letter>.
-        assert re.findall(r"continued on page (\S+)", shown) == re.findall(
-            r"continued on page (A\d+) ▸ A\d+[A-Z]+", shown
-        )
+        links = re.findall(r"continued on page (\S+)", shown)
+        assert all(re.fullmatch(r"A\d+", link) for link in links)
+        assert len(re.findall(r"▸ A\d+[A-Z]+ ", shown)) == len(links)
     assert "index p. I1" in text(1), "leaves point to the index by its page label"
     index = "\n".join(text(p) for p in index_at)
     # Every question of the exact diagram is listed with the appendix pages it is on.
