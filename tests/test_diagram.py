@@ -30,6 +30,7 @@ from llm_advisor.diagrams.export import (
     Request,
     index_pages,
     join_pdfs,
+    letters,
     page_scenes,
     render,
 )
@@ -369,6 +370,18 @@ def test_a_long_index_wraps_onto_more_pages_at_full_size(tmp_path: Path) -> None
     assert sorted(re.findall(r"Outcome \d+", text)) == sorted(r[0][0] for r in rows)
     assert len(re.findall(r"\bA\d+\b", text)) == sum(len(pages) for _, pages in rows)
     assert "page I1 of I" in text and "(continued)" in text
+
+
+def test_entry_letters_go_on_past_z() -> None:
+    assert [letters(i) for i in (0, 1, 25, 26, 27, 701, 702)] == [
+        "A",
+        "B",
+        "Z",
+        "AA",
+        "AB",
+        "ZZ",
+        "AAA",
+    ]
 
 
 @needs_dot
