@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -517,7 +516,7 @@ def book(
     """The design-review document as one PDF: the overview and one page per approach (pages 1,
     2, …), the exact diagram as appendix pages A1, A2, …, and an index (I1, …) of the appendix
     pages each question is on and each outcome is reached on. Every page reference uses these
-    labels, which the PDF carries as its page labels too."""
+    labels, which are printed on the pages."""
     if not gv.have_dot():
         raise gv.missing("pdf")
     joiner = shutil.which("pdfunite")
@@ -549,13 +548,7 @@ def book(
         sheet,
     )
     document = join_pdfs([*parts, appendix, *index], joiner)
-    labels = [(0, ""), (len(parts), APPENDIX), (len(parts) + count, INDEX)]
-    marks = [("Overview", 0)] + [
-        (f"When is {kb.approach_name(a)} recommended?", i) for i, a in enumerate(kb.approach_ids, 1)
-    ]
-    marks += [("Appendix: the exact decision diagram", len(parts))]
-    marks += [("Index of the appendix", len(parts) + count)]
-    return Document(label_pages(document, labels, marks), len(parts) + count + len(index), None)
+    return Document(document, len(parts) + count + len(index), None)
 
 
 @dataclass(frozen=True)
@@ -720,79 +713,6 @@ def fit_page(
     # `dot` scales the padding with the drawing: pad so that both fill the sheet once scaled.
     pad = gv.Pad((sheet.width / scale - width) / 2, (sheet.height / scale - height) / 2)
     return gv.run_dot(source(pad, (sheet.width, sheet.height) if scale < 1 else None), "pdf")
-
-
-def label_pages(
-    document: bytes, labels: Sequence[tuple[int, str]], marks: Sequence[tuple[str, int]]
-) -> bytes:
-    """The PDF with page labels (from each page index in `labels` on: its prefix and numbers
-    from 1) and bookmarks (`marks`: a title and its page index), added as an incremental update
-    of the catalog; the PDF unchanged if its structure is not the plain one `pdfunite` writes."""
-    found = re.findall(rb"trailer\s*<<(.*?)>>\s*startxref\s*(\d+)", document, re.S)
-    if not found:
-        return document
-    trailer, last_xref = found[-1]
-    root = re.search(rb"/Root (\d+) 0 R", trailer)
-    info = re.search(rb"/ID\s*(\[.*?\])", trailer, re.S)
-    if root is None:
-        return document
-    catalog = re.search(rb"\n%d 0 obj\s*<<(.*?)>>\s*endobj" % int(root.group(1)), document, re.S)
-    kids = catalog and re.search(rb"/Pages (\d+) 0 R", catalog.group(1))
-    tree = kids and re.search(
-        rb"\n%d 0 obj\s*<<[^>]*?/Kids\s*\[([\d\sR]*)\]" % int(kids.group(1)), document
-    )
-    if catalog is None or tree is None or b"/PageLabels" in catalog.group(1):
-        return document
-    page_refs = re.findall(rb"(\d+) 0 R", tree.group(1))
-    marks = [(title, index) for title, index in marks if index < len(page_refs)]
-    numbers = [int(n) for n in re.findall(rb"\n(\d+) 0 obj", document)]
-    size = re.search(rb"\nxref\s+0 (\d+)", document)
-    first = max([*numbers, int(size.group(1)) - 1 if size else 0]) + 1
-    outline = first
-
-    def text(value: str) -> bytes:  # a PDF text string in UTF-16, as hexadecimal
-        return b"<FEFF" + value.encode("utf-16-be").hex().upper().encode() + b">"
-
-    nums = b" ".join(
-        b"%d << /S /D%s >>" % (index, b" /P " + text(prefix) if prefix else b"")
-        for index, prefix in labels
-    )
-    objects = {
-        int(root.group(1)): b"<<" + catalog.group(1) + b" /PageLabels << /Nums [" + nums + b"] >>"
-        b" /Outlines %d 0 R /PageMode /UseOutlines >>" % outline,
-        outline: b"<< /Type /Outlines /First %d 0 R /Last %d 0 R /Count %d >>"
-        % (outline + 1, outline + len(marks), len(marks)),
-    }
-    for i, (title, index) in enumerate(marks):
-        links = b""
-        if i > 0:
-            links += b" /Prev %d 0 R" % (outline + i)
-        if i < len(marks) - 1:
-            links += b" /Next %d 0 R" % (outline + i + 2)
-        objects[outline + 1 + i] = b"<< /Title %s /Parent %d 0 R%s /Dest [%s 0 R /Fit] >>" % (
-            text(title),
-            outline,
-            links,
-            page_refs[index],
-        )
-    update = bytearray(b"\n")
-    offsets = {}
-    for number, body in objects.items():
-        offsets[number] = len(document) + len(update)
-        update += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(document) + len(update)
-    update += b"xref\n"
-    for number in sorted(offsets):
-        update += b"%d 1\n%010d 00000 n\r\n" % (number, offsets[number])
-    ident = b" /ID " + info.group(1) if info else b""
-    update += b"trailer\n<< /Size %d /Root %s 0 R /Prev %s%s >>\nstartxref\n%d\n%%%%EOF\n" % (
-        max(objects) + 1,
-        root.group(1),
-        last_xref,
-        ident,
-        xref,
-    )
-    return document + bytes(update)
 
 
 def join_pdfs(parts: list[bytes], exe: str) -> bytes:
