@@ -8,22 +8,26 @@ no Graphviz at all.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llm_advisor.engine.analysis.diagram import (
     DecisionDiagram,
+    Leaf,
+    Open,
     Question,
     compile_diagram,
     load_diagram,
 )
 from llm_advisor.engine.analysis.highlight import CasePath, highlight, with_given
+from llm_advisor.engine.analysis.partial import Decision
 from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import KnowledgeBase, Value
@@ -41,6 +45,7 @@ from .scene import (
     entry_node,
     legend,
     outcome_names,
+    page_order,
     whole,
 )
 
@@ -62,6 +67,19 @@ APPROACH_BUDGET = 20
 """Questions a per-approach view asks at most."""
 APPROACH_LEAVES = 10
 """Leaves of a per-approach view: its leaves say more than the overview's, in as many lines."""
+APPENDIX = "A"
+INDEX = "I"
+"""What the labels of a review book's appendix and index pages start with ("A1", "I1")."""
+INDEX_WRAP = 120
+"""Characters per line of an index's page list, at first (fewer if that is too wide)."""
+INDEX_TITLE = 30.0
+INDEX_HEADING = 34.0
+INDEX_LINE = 11.0
+INDEX_ROW = 4.0
+"""Points an index page's title, a table's headings, a line and a row's padding take up, for a
+first guess at what fits on a page (each page is then measured)."""
+PATH_SHOWN = 10
+"""Pages a highlighted appendix names in its "Path on pages …" line at most."""
 POINTER = "(exact: --detail)"
 """Where a leaf that lists several outcomes sends the reader."""
 PNG_OPTIONS = ("-Gdpi=144",)
@@ -294,6 +312,54 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
 # --- paged PDF --------------------------------------------------------------------------------
 
 
+def letters(index: int) -> str:
+    """The `index`-th (from 0) of A, B, …, Z, AA, AB, …: an entry's letter on its page."""
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(ord("A") + rest) + text
+    return text
+
+
+def anchors_of(diagram: DecisionDiagram, pages: Sequence[Page], prefix: str = "") -> dict[int, str]:
+    """The anchor of every question entered from other pages: its page's label and a letter, in
+    the order the page draws its entries ("2A", "2B", …; "A2A" with the prefix "A")."""
+    found: dict[int, str] = {}
+    for number, page in enumerate(pages, 1):
+        entered = [n for n in page_order(diagram, page) if page.entries.get(n)]
+        for i, node_id in enumerate(entered):
+            found[node_id] = f"{prefix}{number}{letters(i)}"
+    return found
+
+
+def anchored(
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    scene: Scene,
+    page: Page,
+    page_of: Mapping[int, int],
+    label: Callable[[int], str],
+    anchor: Callable[[int], str],
+) -> Scene:
+    """A page's scene with its continuations and entries naming the anchor they lead to or are
+    (`anchor` of the question), and pages by their labels (`label` of a page number)."""
+    nodes = []
+    for node in scene.nodes:
+        target = node.source
+        if node.kind == "continuation" and target is not None:
+            shown = label(page_of[target]) if target in page_of else None
+            node = replace(
+                continuation_node(kb, diagram, target, shown, node.state, anchor(target)),
+                id=node.id,
+            )
+        elif node.kind == "entry" and target is not None:
+            pages = [label(p) for p in page.entries.get(target, ())]
+            node = replace(entry_node(target, pages, node.state, anchor(target)), id=node.id)
+        nodes.append(node)
+    return replace(scene, nodes=tuple(nodes))
+
+
 def page_scenes(
     kb: KnowledgeBase,
     diagram: DecisionDiagram,
@@ -301,26 +367,46 @@ def page_scenes(
     sheet: Sheet,
     title: str,
     subtitle: list[str],
+    prefix: str = "",
 ) -> tuple[list[Page], list[Scene]]:
-    """The pages of a paged document and the scene drawn on each, first page first."""
+    """The pages of a paged document and the scene drawn on each, first page first (`prefix`:
+    what page labels start with, as "A" for "A1" in an appendix).
+
+    Every cross-page link names the anchor of the entry it leads to ("continued on page 2 ▸ 2B",
+    "2B ◂ from page 1"), so that a reader can tell several entries of one page apart.
+    """
     key = legend(kb, diagram)
 
-    def scene(page: Page, heading: str, page_of: Mapping[int, int]) -> Scene:
-        return build_scene(
+    def label(number: int) -> str:
+        return f"{prefix}{number}"
+
+    def scene(
+        page: Page,
+        heading: str,
+        page_of: Mapping[int, int],
+        anchor: Callable[[int], str],
+        note: list[str],
+    ) -> Scene:
+        drawn = build_scene(
             kb,
             diagram,
             page=page,
             page_of=page_of,
             path=path,
             title=f"{title} · {heading}",
-            subtitle=subtitle,
+            subtitle=[*subtitle, *note],
             key=key,
         )
+        return anchored(kb, diagram, drawn, page, page_of, label, anchor)
 
     widest = dict.fromkeys(diagram.reachable(), PLACEHOLDER)
+    wide_anchor = f"{label(PLACEHOLDER)}W"
+    # A highlighted path's pages take one line, as wide as this at most, whatever they are.
+    wide_note = [] if path is None else [path_pages([PLACEHOLDER] * (PATH_SHOWN + 1), label)]
 
     def draft(page: Page) -> Scene:
-        return scene(page, f"page {PLACEHOLDER} of {PLACEHOLDER}", widest)
+        heading = f"page {label(PLACEHOLDER)} of {label(PLACEHOLDER)}"
+        return scene(page, heading, widest, lambda _: wide_anchor, wide_note)
 
     def measure(pages: list[Page]) -> list[tuple[float, float]]:
         return gv.measure([gv.to_dot(kb, draft(page)) for page in pages])
@@ -329,12 +415,17 @@ def page_scenes(
     questions = [n for n in diagram.reachable() if isinstance(diagram.nodes[n], Question)]
     callers = parents(diagram)
     extra = [
-        entry_node(n, (PLACEHOLDER,) * max(1, len(callers.get(n, []))), "normal") for n in questions
+        entry_node(
+            n, (label(PLACEHOLDER),) * max(1, len(callers.get(n, []))), "normal", wide_anchor
+        )
+        for n in questions
     ]
     for n in questions:
         for child in {c for _, c in diagram.nodes[n].branches}:  # type: ignore[union-attr]
             if isinstance(diagram.nodes[child], Question):
-                node = continuation_node(kb, diagram, child, PLACEHOLDER, "normal")
+                node = continuation_node(
+                    kb, diagram, child, label(PLACEHOLDER), "normal", wide_anchor
+                )
                 extra.append(replace(node, id=f"c{child}_{n}"))
     sizes = gv.catalog_sizes(kb, draft(whole(diagram)), extra)
     usable_w, usable_h = sheet.usable
@@ -343,15 +434,55 @@ def page_scenes(
     pages = paginator.run()
     page_of = {n: i for i, page in enumerate(pages, 1) for n in page.members}
     numbered = []
-    scenes = []
     for number, page in enumerate(pages, 1):
         entries = {
             n: tuple(sorted({page_of[p] for p in paginator.parents.get(n, [])} - {number}))
             for n in page.entries
         }
         numbered.append(Page(page.roots, page.members, entries))
-        scenes.append(scene(numbered[-1], f"page {number} of {len(pages)}", page_of))
+    anchors = anchors_of(diagram, numbered, prefix)
+    note = []
+    if path is not None:  # the path branches where the case leaves a fact unknown
+        note = [path_pages(pages_on(diagram, path, page_of), label, not path.unknown)]
+    scenes = [
+        scene(
+            page,
+            f"page {label(number)} of {label(len(numbered))}",
+            page_of,
+            anchors.__getitem__,
+            note,
+        )
+        for number, page in enumerate(numbered, 1)
+    ]
     return numbered, scenes
+
+
+def pages_on(diagram: DecisionDiagram, path: CasePath, page_of: Mapping[int, int]) -> list[int]:
+    """The pages a highlighted path runs through, in the order it reaches them."""
+    found: dict[int, None] = {}
+    queue = [diagram.root]
+    seen = set(queue)
+    for node_id in queue:  # breadth-first along the path's steps
+        node = diagram.nodes[node_id]
+        if not isinstance(node, Question):
+            continue
+        found[page_of[node_id]] = None
+        for _, child in node.branches:
+            if (node_id, child) in path.trace.steps and child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return list(found)
+
+
+def path_pages(pages: Sequence[int], label: Callable[[int], str], chain: bool = True) -> str:
+    """The subtitle line naming the pages a highlighted path runs on ("Path on pages 1 → 5";
+    with commas when it branches), at most `PATH_SHOWN` of them, so that it takes one line."""
+    joiner = " \u2192 " if chain else ", "
+    shown = joiner.join(label(p) for p in pages[:PATH_SHOWN])
+    more = len(pages) - PATH_SHOWN
+    if more > 0:
+        shown += f"{joiner}\u2026 and {more} more"
+    return f"Path on {'page' if len(pages) == 1 else 'pages'} {shown}"
 
 
 def pdf_document(
@@ -398,8 +529,10 @@ def pdf_document(
 def book(
     kb: KnowledgeBase, paper: str = "a4", date: str | None = None, cache_dir: Path | None = None
 ) -> Document:
-    """The design-review document as one PDF: the overview, one page per approach, then the
-    exact diagram as numbered appendix pages and an index of the pages each question is on."""
+    """The design-review document as one PDF: the overview and one page per approach (pages 1,
+    2, …), the exact diagram as appendix pages A1, A2, …, and an index (I1, …) of the appendix
+    pages each question is on and each outcome is reached on. Every page reference uses these
+    labels, which are printed on the pages."""
     if not gv.have_dot():
         raise gv.missing("pdf")
     joiner = shutil.which("pdfunite")
@@ -409,42 +542,176 @@ def book(
     detail = load_diagram(kb, cache_dir)
     stamp = f" · {date}" if date else ""
     rulebase = f"rule base {kb.fingerprint[:12]}{stamp}"
-    # The overview, a page per approach, the appendix, then the index.
-    index_page = 1 + len(kb.approach_ids) + 1
     heading = f"Appendix: the exact decision diagram · {rulebase}"
-    pages, scenes = page_scenes(kb, detail, None, sheet, heading, [])
-    index_page += len(pages)
-    pointer = f"(exact: appendix, index p. {index_page})"
+    pages, scenes = page_scenes(kb, detail, None, sheet, heading, [], APPENDIX)
+    pointer = f"(exact: appendix, index p. {INDEX}1)"
     parts = []
     requests = [Request("pdf", paper, date, view="overview")] + [
         Request("pdf", paper, date, view="approach", approach=approach)
         for approach in kb.approach_ids
     ]
-    for request in requests:
+    for number, request in enumerate(requests, 1):
         title, subtitle = titles(kb, request, None, "the appendix")
         shown = view_of(kb, detail, request)
         leaves = leaves_for(request, pointer)
+        title = f"{title} · page {number} of {len(requests)}"
         scene = build_scene(kb, shown, title=title, subtitle=subtitle, leaves=leaves)
         parts.append(one_page(kb, scene, sheet))
     appendix, count = pdf_document(kb, detail, None, sheet, heading, [], scenes)
-    where: dict[int, list[int]] = {}
+    index = index_pages(
+        f"Index of the appendix (pages {APPENDIX}1–{APPENDIX}{count}) · {rulebase}",
+        index_sections(kb, detail, pages),
+        sheet,
+    )
+    document = join_pdfs([*parts, appendix, *index], joiner)
+    return Document(document, len(parts) + count + len(index), None)
+
+
+@dataclass(frozen=True)
+class IndexSection:
+    """One table of the book's index: its heading, column headings (the last one the pages'),
+    the columns set in Courier, and each row's cells with the appendix pages it lists."""
+
+    heading: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]
+    code: tuple[int, ...] = ()
+
+
+def index_sections(
+    kb: KnowledgeBase, detail: DecisionDiagram, pages: Sequence[Page]
+) -> list[IndexSection]:
+    """Where each outcome is reached (from the leaves drawn on each appendix page), and where
+    each question is asked."""
+    asked: dict[int, set[int]] = {}
+    reached: dict[Decision, set[int]] = {}
+    root = detail.nodes[detail.root]
+    if not isinstance(root, Question):
+        for decision in _outcomes(root):
+            reached.setdefault(decision, set()).add(1)
     for number, page in enumerate(pages, 1):
         for node_id in page.members:
             node = detail.nodes[node_id]
             assert isinstance(node, Question)
-            where.setdefault(node.fact, []).append(number)
-    rows = [
-        (kb.fact(detail.facts[f]).short or detail.facts[f], detail.facts[f], sorted(set(where[f])))
-        for f in sorted(where)
-    ]
-    index = fit_page(
-        lambda pad, size: gv.index_dot(
-            f"Index of the appendix (its own page numbers) · {rulebase}", rows, pad, size
-        ),
-        sheet,
+            asked.setdefault(node.fact, set()).add(number)
+            for _, child in node.branches:
+                leaf = detail.nodes[child]
+                if not isinstance(leaf, Question):
+                    for decision in _outcomes(leaf):
+                        reached.setdefault(decision, set()).add(number)
+    named = {outcome_names(kb, [d])[0]: d for d in reached}
+    outcomes = tuple(
+        ((name,), tuple(sorted(reached[named[name]]))) for name in outcome_names(kb, list(reached))
     )
-    document = join_pdfs([*parts, appendix, index], joiner)
-    return Document(document, len(parts) + count + 1, None)
+    questions = tuple(
+        (
+            (kb.fact(detail.facts[f]).short or detail.facts[f], detail.facts[f]),
+            tuple(sorted(asked[f])),
+        )
+        for f in sorted(asked)
+    )
+    return [
+        IndexSection("Outcomes: where each is reached", ("Outcome", "Appendix pages"), outcomes),
+        IndexSection(
+            "Questions: where each is asked",
+            ("Question", "Fact", "Appendix pages"),
+            questions,
+            (1,),
+        ),
+    ]
+
+
+def _outcomes(leaf: object) -> tuple[Decision, ...]:
+    """The outcomes a leaf of the exact diagram stands for (one, unless it is left open)."""
+    if isinstance(leaf, Open):
+        return leaf.outcomes
+    assert isinstance(leaf, Leaf)
+    return (leaf.decision,)
+
+
+def page_ranges(numbers: Sequence[int], prefix: str) -> list[str]:
+    """Page numbers as labels, runs of three or more as one range ("A2\u2013A5", "A7")."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and runs[-1][-1] == n - 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    shown: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            shown.append(f"{prefix}{run[0]}\u2013{prefix}{run[-1]}")
+        else:
+            shown.extend(f"{prefix}{n}" for n in run)
+    return shown
+
+
+def wrap_list(items: Sequence[str], width: int) -> tuple[str, ...]:
+    """Items joined by commas in lines of at most about `width` characters."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(item) + 2 <= width:
+            lines[-1] += f", {item}"
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(item)
+    return tuple(lines) or ("",)
+
+
+def index_chunks(
+    sections: Sequence[IndexSection], width: int, room: float
+) -> list[list[gv.IndexTable]]:
+    """The index's tables page by page: page lists wrapped at `width` characters, and rows
+    moved to a new page when a first guess of their height passes `room` points (a table that
+    goes on there repeats its heading)."""
+    chunks: list[list[gv.IndexTable]] = [[]]
+    used = INDEX_TITLE
+    for section in sections:
+        heading = section.heading
+        shown: list[tuple[tuple[str, ...], ...]] = []
+        used += INDEX_HEADING
+        for cells, numbers in section.rows:
+            row = (*((c,) for c in cells), wrap_list(page_ranges(numbers, APPENDIX), width))
+            height = max(len(c) for c in row) * INDEX_LINE + INDEX_ROW
+            if used + height > room and (shown or chunks[-1]):
+                if shown:
+                    chunks[-1].append(
+                        gv.IndexTable(heading, section.columns, tuple(shown), section.code)
+                    )
+                    heading = f"{section.heading} (continued)"
+                chunks.append([])
+                shown, used = [], INDEX_TITLE + INDEX_HEADING
+            shown.append(row)
+            used += height
+        if shown:
+            chunks[-1].append(gv.IndexTable(heading, section.columns, tuple(shown), section.code))
+    return chunks
+
+
+def index_pages(title: str, sections: Sequence[IndexSection], sheet: Sheet) -> list[bytes]:
+    """The index as pages of text at its fixed size, never scaled down: long page lists wrap
+    onto more lines, and rows that do not fit go onto another page."""
+    usable_w, usable_h = sheet.usable
+    width, room = INDEX_WRAP, usable_h
+    while True:
+        chunks = index_chunks(sections, width, room)
+        heads = [
+            f"{title} · page {INDEX}{n} of {INDEX}{len(chunks)}" for n in range(1, len(chunks) + 1)
+        ]
+        sizes = gv.measure([gv.index_dot(h, c) for h, c in zip(heads, chunks, strict=True)])
+        wide = max(w for w, _ in sizes) > usable_w
+        tall = max(h for _, h in sizes) > usable_h
+        if not (wide or tall) or width < 20:
+            break
+        if wide:
+            width = int(width * 0.9)
+        if tall:
+            room *= 0.92
+    return [
+        fit_page(functools.partial(gv.index_dot, head, chunk), sheet)
+        for head, chunk in zip(heads, chunks, strict=True)
+    ]
 
 
 def one_page(kb: KnowledgeBase, scene: Scene, sheet: Sheet) -> bytes:

@@ -167,7 +167,8 @@ def edge_attrs(edge: SceneEdge) -> dict[str, str]:
     attrs: dict[str, str] = {}
     label = edge_label(edge)
     if label:
-        attrs["label"] = label
+        # Underlined and tied to its edge by a line: labels of adjacent edges stack closely.
+        attrs.update(label=label, decorate="true")
     if edge.state == "path":
         attrs.update(color=HIGHLIGHT, penwidth="3")
     elif edge.state == "faded":
@@ -237,24 +238,52 @@ def to_dot(
     return str(dot.source)
 
 
+@dataclass(frozen=True)
+class IndexTable:
+    """One table of an index page: a heading, the column headings, and rows of cells, each cell
+    one or more lines; the first column is bold, the columns in `code` are set in Courier."""
+
+    heading: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[tuple[str, ...], ...], ...]
+    code: tuple[int, ...] = ()
+
+
 def index_dot(
     title: str,
-    rows: Sequence[tuple[str, str, list[int]]],
+    tables: Sequence[IndexTable],
     pad: Pad | None = None,
     size: tuple[float, float] | None = None,
 ) -> str:
-    """A page with a table: each question (short text, fact name) and the pages it is on."""
-    cells = "".join(
-        f'<tr><td align="left"><b>{_text(short)}</b></td><td align="left">'
-        f'<font face="Courier">{_text(name)}</font></td><td align="left">'
-        f"{_text(', '.join(str(p) for p in pages))}</td></tr>"
-        for short, name, pages in rows
-    )
-    table = (
-        '<<table border="0" cellborder="0" cellspacing="0" cellpadding="4">'
-        f'<tr><td align="left" colspan="3"><font point-size="{TITLE_PT}"><b>{_text(title)}</b>'
-        '</font></td></tr><tr><td align="left"><i>Question</i></td><td align="left"><i>Fact</i>'
-        f'</td><td align="left"><i>Appendix pages</i></td></tr>{cells}</table>>'
+    """A page of index tables at a fixed `DETAIL_PT` size: long cells are given as several
+    lines (the caller wraps them), never made smaller."""
+
+    def cell(column: int, lines: tuple[str, ...], code: tuple[int, ...]) -> str:
+        text = "<br/>".join(_text(line) for line in lines)
+        if column == 0:
+            text = f"<b>{text}</b>"
+        if column in code:
+            text = f'<font face="Courier">{text}</font>'
+        return f'<td align="left" balign="left" valign="top">{text}</td>'
+
+    parts = [
+        f'<tr><td align="left"><font point-size="{TITLE_PT}"><b>{_text(title)}</b></font></td></tr>'
+    ]
+    for table in tables:
+        head = "".join(f'<td align="left"><i>{_text(c)}</i></td>' for c in table.columns)
+        body = "".join(
+            "<tr>" + "".join(cell(i, lines, table.code) for i, lines in enumerate(row)) + "</tr>"
+            for row in table.rows
+        )
+        parts.append(
+            f'<tr><td align="left"><font point-size="{TEXT_PT}"><b>{_text(table.heading)}</b>'
+            "</font></td></tr>"
+            '<tr><td align="left"><table border="0" cellborder="0" cellspacing="0" '
+            f'cellpadding="2"><tr>{head}</tr>{body}</table></td></tr>'
+        )
+    table_html = (
+        f'<<table border="0" cellborder="0" cellspacing="0" cellpadding="2">{"".join(parts)}'
+        "</table>>"
     )
     attrs = f'margin="0" fontname="{FONT}"'
     if pad is not None:
@@ -263,7 +292,7 @@ def index_dot(
         attrs += f' size="{size[0] / 72:.4f},{size[1] / 72:.4f}"'
     return (
         f'digraph index {{ graph [{attrs}]; node [shape=plaintext fontname="{FONT}" '
-        f'fontsize="{TEXT_PT}"]; t [label={table}]; }}'
+        f'fontsize="{DETAIL_PT}"]; t [label={table_html}]; }}'
     )
 
 

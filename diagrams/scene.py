@@ -405,21 +405,34 @@ def open_node(
 
 
 def continuation_node(
-    kb: KnowledgeBase, diagram: DecisionDiagram, target: int, page: int | None, state: State
+    kb: KnowledgeBase,
+    diagram: DecisionDiagram,
+    target: int,
+    page: int | str | None,
+    state: State,
+    anchor: str = "",
 ) -> SceneNode:
-    """Where an edge leaves the page: the page it continues on and the question found there."""
+    """Where an edge leaves the page: the page it continues on, then the anchor of the entry it
+    continues at there ("▸ 2B": a page can have several entries for the same question) and the
+    question found there, in the smaller detail line (the anchor widens no drawing)."""
     node = diagram.nodes[target]
     assert isinstance(node, Question)
     fact = kb.fact(diagram.facts[node.fact])
     where = f"continued on page {page}" if page is not None else "continued elsewhere"
-    short = wrap(fact.short or fact.name)
+    name = fact.short or fact.name
+    short = wrap(f"\u25b8 {anchor} {name}" if anchor else name)
     return SceneNode(f"c{target}", "continuation", (where,), short, source=target, state=state)
 
 
-def entry_node(target: int, pages: Sequence[int], state: State) -> SceneNode:
-    """Where a page is entered from: the pages with an edge to the question."""
+def entry_node(
+    target: int, pages: Sequence[int | str], state: State, anchor: str = ""
+) -> SceneNode:
+    """Where a page is entered from: the anchor the continuations to it name ("2B ◂", on a line
+    of its own so that it widens no drawing), and the pages with an edge to the question."""
     word = "page" if len(pages) == 1 else "pages"
     lines = wrap(f"from {word} {', '.join(str(p) for p in pages)}", 18)
+    if anchor:
+        lines = (f"{anchor} \u25c2", *lines)
     return SceneNode(f"e{target}", "entry", lines, source=target, state=state)
 
 

@@ -25,7 +25,15 @@ from hypothesis import strategies as st
 
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.diagrams import graphviz as gv
-from llm_advisor.diagrams.export import Request, page_scenes, render
+from llm_advisor.diagrams.export import (
+    IndexSection,
+    Request,
+    index_pages,
+    join_pdfs,
+    letters,
+    page_scenes,
+    render,
+)
 from llm_advisor.diagrams.paginate import PAPERS
 from llm_advisor.engine.analysis.diagram import Question, compile_diagram, load_diagram
 from llm_advisor.engine.analysis.highlight import case_path
@@ -336,11 +344,65 @@ def test_a_large_diagram_is_split_into_full_size_pages(tmp_path: Path) -> None:
             for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
         ]
         assert heights and min(heights) >= 9.0
-        text = subprocess.run(
-            ["pdftotext", str(target), "-"], capture_output=True, text=True, check=True
+        text = subprocess.run(  # in drawing order: a node's lines one after the other
+            ["pdftotext", "-raw", str(target), "-"], capture_output=True, text=True, check=True
         ).stdout
         pages = [int(n) for n in re.findall(r"continued on page (\d+)", text)]
         assert pages and all(1 <= n <= document.pages for n in pages)
+        # Every entry of a page has its own anchor, found on that page, and every link names
+        # one of them: a reader can tell which of several entries of a page is theirs.
+        targets = {
+            anchor: number
+            for number, page in enumerate(text.split("\f"), 1)
+            for anchor in re.findall(r"(\d+[A-Z]+) ◂\s+from", page)
+        }
+        found = re.findall(r"(\d+[A-Z]+) ◂\s+from", text)
+        assert len(found) == len(targets) >= 2, "each anchor is a target exactly once"
+        assert all(anchor.startswith(str(number)) for anchor, number in targets.items())
+        links = re.findall(r"continued on page (\d+)\s+▸ (\d+[A-Z]+)", text)
+        assert len(links) == len(pages), "every link names an anchor"
+        assert {anchor for _, anchor in links} == set(targets)
+        assert all(targets[anchor] == int(page) for page, anchor in links)
+
+
+@needs_pdf_tools
+@pytest.mark.skipif(shutil.which("pdfunite") is None, reason="needs poppler's pdfunite")
+def test_a_long_index_wraps_onto_more_pages_at_full_size(tmp_path: Path) -> None:
+    """Page lists too long for a line wrap onto several lines and the rows onto more pages;
+    nothing is scaled down (the review book's index of a large diagram was shrunk to 2.5 pt)."""
+    rows = tuple(((f"Outcome {i}",), tuple(range(1 + i % 2, 400, 2))) for i in range(30))
+    section = IndexSection("Outcomes: where each is reached", ("Outcome", "Appendix pages"), rows)
+    parts = index_pages("Index of the appendix", [section], PAPERS["a4"])
+    assert len(parts) > 1
+    target = tmp_path / "index.pdf"
+    target.write_bytes(join_pdfs(parts, shutil.which("pdfunite") or ""))
+    assert set(pdf_pages(target)) == {(842.0, 595.0)}
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", str(target), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    heights = [
+        float(y1) - float(y0)
+        for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
+    ]
+    assert heights and min(heights) >= 8.0
+    text = subprocess.run(
+        ["pdftotext", str(target), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert sorted(re.findall(r"Outcome \d+", text)) == sorted(r[0][0] for r in rows)
+    assert len(re.findall(r"\bA\d+\b", text)) == sum(len(pages) for _, pages in rows)
+    assert "page I1 of I" in text and "(continued)" in text
+
+
+def test_entry_letters_go_on_past_z() -> None:
+    assert [letters(i) for i in (0, 1, 25, 26, 27, 701, 702)] == [
+        "A",
+        "B",
+        "Z",
+        "AA",
+        "AB",
+        "ZZ",
+        "AAA",
+    ]
 
 
 @needs_dot
@@ -354,12 +416,25 @@ def test_pages_share_out_the_questions_and_point_to_each_other() -> None:
     assert sorted(members) == sorted(questions), "each question is on exactly one page"
     assert diagram.root in pages[0].members
     page_of = {n: i for i, page in enumerate(pages, 1) for n in page.members}
+    # Each entry has its own anchor, page number then letter; each continuation names the page
+    # and the anchor of the entry it leads to.
+    anchor_of = {}
+    for number, scene in enumerate(scenes, 1):
+        for node in scene.nodes:
+            if node.kind == "entry":
+                found = re.fullmatch(r"(\d+[A-Z]+) ◂ from pages? [\d, ]+", " ".join(node.lines))
+                assert found and found.group(1).startswith(str(number)), node.lines
+                assert node.source not in anchor_of
+                anchor_of[node.source] = found.group(1)
+    assert len(set(anchor_of.values())) == len(anchor_of) >= 2
     for number, scene in enumerate(scenes, 1):
         for node in scene.nodes:
             if node.kind == "continuation":
                 assert node.source is not None
-                assert node.lines == (f"continued on page {page_of[node.source]}",)
-                assert page_of[node.source] != number
+                page, anchor = page_of[node.source], anchor_of[node.source]
+                assert node.lines == (f"continued on page {page}",)
+                assert node.detail[0].startswith(f"▸ {anchor} ")
+                assert page != number
     measured = gv.measure([gv.to_dot(kb, scene) for scene in scenes])
     usable_w, usable_h = sheet.usable
     assert all(w <= usable_w and h <= usable_h for w, h in measured)
@@ -377,6 +452,15 @@ def test_a_path_across_pages_is_highlighted_on_every_page() -> None:
     on_path = [n.source or 0 for n in drawn if n.kind == "question" and n.state == "path"]
     questions = [n for n in path.nodes if isinstance(diagram.nodes[n], Question)]
     assert sorted(on_path) == sorted(questions)
+    # Every page says on which pages the path runs: those that draw a question of it, in order.
+    runs_on = [
+        number
+        for number, scene in enumerate(scenes, 1)
+        if any(n.kind == "question" and n.state == "path" for n in scene.nodes)
+    ]
+    assert len(runs_on) >= 2 and runs_on[0] == 1
+    line = f"Path on pages {' → '.join(str(p) for p in runs_on)}"
+    assert all(scene.subtitle[-1] == line for scene in scenes)
     crossings = sum(1 for n in drawn if n.kind == "continuation" and n.state == "path")
     entries = sum(1 for n in drawn if n.kind == "entry" and n.state == "path")
     assert crossings == entries >= 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from llm_advisor.cli.main import cli
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.diagrams.export import Request, render
 from llm_advisor.diagrams.mermaid import too_large
+from llm_advisor.diagrams.scene import outcome_names
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
 from llm_advisor.engine.analysis.overview import OVERVIEW_BUDGET, recommends, summarize
 from llm_advisor.engine.analysis.partial import Analyzer, Decision
@@ -254,14 +256,47 @@ def test_the_book_is_overview_approaches_appendix_and_index(tmp_path: Path) -> N
     names = [a.name for a in kb.approaches]
     for number, name in enumerate(names, 2):
         assert f"When is {name} recommended?" in " ".join(text(number).split())
-    appendix = range(len(names) + 2, pages)
-    assert all("Appendix" in text(p) for p in appendix)
-    index = text(pages)
-    assert "Index of the appendix" in index
+    front = len(names) + 1
+    for number in range(1, front + 1):
+        assert f"page {number} of {front}" in text(number), "front pages are numbered"
+    index_at = [p for p in range(front + 1, pages + 1) if "Index of the appendix" in text(p)]
+    assert index_at and index_at[-1] == pages
+    appendix = range(front + 1, index_at[0])
+    count = len(appendix)
+    for number, page in enumerate(appendix, 1):
+        shown = text(page)
+        assert "Appendix" in shown and f"page A{number} of A{count}" in shown
+        # One numbering scheme: links name appendix pages and anchors as A<n>, A<n><letter>.
+        links = re.findall(r"continued on page (\S+)", shown)
+        assert all(re.fullmatch(r"A\d+", link) for link in links)
+        assert len(re.findall(r"▸ A\d+[A-Z]+ ", shown)) == len(links)
+    assert "index p. I1" in text(1), "leaves point to the index by its page label"
+    index = "\n".join(text(p) for p in index_at)
     # Every question of the exact diagram is listed with the appendix pages it is on.
     detail = load_diagram(kb, cache_dir())
     asked = {detail.facts[n.fact] for n in detail.nodes if isinstance(n, Question)}
     assert all(name in index for name in asked)
+    # Every outcome of the exact diagram is listed, with appendix pages, in the outcome index.
+    reached = [
+        n.decision for n in (detail.nodes[i] for i in detail.reachable()) if isinstance(n, Leaf)
+    ]
+    for name in outcome_names(kb, reached):
+        row = re.search(rf"^{re.escape(name)}\s+(A\d+.*)$", index, re.M)
+        assert row, f"{name} is in the outcome index"
+    outcomes = index.split("Outcomes:")[1].split("Questions:")[0]
+    listed = [line.split("  ")[0] for line in outcomes.splitlines()[2:] if line.strip()]
+    assert sorted(listed) == sorted(set(outcome_names(kb, reached)))
+    # The index is set at full size, never scaled down to fit the page.
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", "-f", str(index_at[0]), "-l", str(pages), str(target), "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    heights = [
+        float(y1) - float(y0)
+        for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
+    ]
+    assert heights and min(heights) >= 8.0
 
 
 @pytest.mark.parametrize(
