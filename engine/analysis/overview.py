@@ -23,7 +23,7 @@ Classify = Callable[[Decision], Hashable]
 
 OVERVIEW_BUDGET = 25
 """Questions an overview asks at most."""
-OVERVIEW_LEAVES = 14
+OVERVIEW_LEAVES = 12
 """Leaves an overview draws at most (one per edge that ends in one): what a landscape page
 holds, one under the other, with text still readable."""
 OVERVIEW_DEPTH = 4
