@@ -1,10 +1,11 @@
 """Summaries of a decision diagram that a person reads: questions in the rule base's natural
-order, stopped after a budget of questions.
+order, stopped after a budget of questions and what one page holds.
 
 The exact diagram asks whatever separates the outcomes best, so its first question can be a
 detail; a summary asks the facts in the order of the fact schema (what is wrong, how fast
-knowledge changes, data, constraints) and stops when the outcome is fixed or the budget of
-questions is spent. Every leaf is exact: the outcomes it lists are those of the exact diagram's
+knowledge changes, data, constraints) and spends its few questions where they settle branches
+(a leaf with one outcome, or for one approach's view a plain yes or no); answers that leave the
+same outcomes share one branch, so a question shows only what it changes. Every leaf is exact: the outcomes it lists are those of the exact diagram's
 leaves that a case confined to the leaf's answers can reach, so nothing listed is impossible and
 nothing possible is missing (each exact leaf is decided by the three-valued analysis).
 """
@@ -24,11 +25,12 @@ Classify = Callable[[Decision], Hashable]
 OVERVIEW_BUDGET = 25
 """Questions an overview asks at most."""
 OVERVIEW_LEAVES = 12
-"""Leaves an overview draws at most (one per edge that ends in one): what a landscape page
-holds, one under the other, with text still readable."""
-OVERVIEW_DEPTH = 4
-"""Questions on any path of an overview at most: the page is as wide as its columns of
-questions and its leaves' text, so this is what a landscape page holds side by side."""
+"""Leaves an overview draws at most (one per edge that ends in one), one under the other: with
+`OVERVIEW_DEPTH` columns of questions, what a landscape A4 or Letter page holds with its
+smallest text at 6 pt or more."""
+OVERVIEW_DEPTH = 3
+"""Questions on any path of a summary at most: the page is limited by its width, which is its
+columns of questions plus its leaves' text."""
 
 
 def same(decision: Decision) -> Hashable:
@@ -48,7 +50,7 @@ def recommends(approach: str) -> Classify:
 SETTLES = 1.0
 """How much more a question gains when all its answers settle their branches than when none do."""
 
-MAINLY = 0.5
+MAINLY = 0.3
 """A fact is asked only if it separates at least this share of what the best fact at that point
 would: facts that change little are skipped (the natural order decides among the rest)."""
 
@@ -209,10 +211,12 @@ def summarize(
     leaves: int | None = OVERVIEW_LEAVES,
     depth: int | None = OVERVIEW_DEPTH,
 ) -> DecisionDiagram:
-    """A summary of an exact diagram: at most `budget` questions, and no more once the drawn
-    leaves would exceed `leaves`; a leaf is an outcome, or every outcome still possible.
+    """A summary of an exact diagram: at most `budget` questions, at most `depth` on a path, and
+    no more once the drawn leaves would exceed `leaves`; a leaf is an outcome, or every outcome
+    still possible.
 
-    Questions go where most is still open first; each asks, in `order` (default: schema order)
+    Questions go first where they settle the largest share of their answers, then where they
+    narrow the outcomes down most (`_Summarizer.priority`); each asks, in `order` (default: schema order)
     and below the fact asked above it, the first fact that narrows the outcomes down nearly as
     much as the best one would. An open leaf names the facts it depends on, those that separate
     its outcomes most first."""
