@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from llm_advisor.engine.language.model import KnowledgeBase
 
-from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, colours, node_colours, visible
+from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, node_colours, visible, wrap
 
 MAX_TEXT = 50_000
 MAX_EDGES = 500
 """Mermaid's default limits (maxTextSize, maxEdges); larger diagrams are not rendered."""
+SHORT = 60
+"""Subtitle paragraphs up to this many characters join the title (Mermaid draws it as one line
+as wide as the drawing); longer ones, such as how to read the page, become comments."""
+DASHED = ("open", "continuation", "entry")
+"""Node kinds drawn with a dashed border, as in the Graphviz rendering."""
 
 _ENTITIES = {
     "&": "#amp;",
@@ -54,17 +59,24 @@ def shape(node: SceneNode) -> str:
 
 
 def to_mermaid(kb: KnowledgeBase, scene: Scene) -> str:
-    """A Mermaid flowchart of a scene; the same scene always gives the same text."""
-    title = " · ".join([scene.title, *scene.subtitle])  # Mermaid draws one line of title
+    """A Mermaid flowchart of a scene; the same scene always gives the same text.
+
+    Leaves carry their approach's colours and name, so no legend is drawn (Mermaid lays a
+    legend out inside the flow, where edges cross it)."""
+    short = [p for p in scene.subtitle if len(p) <= SHORT]
+    title = " · ".join([scene.title, *short])
     lines = ["---", f"title: {_yaml_string(title)}", "---", "flowchart LR"]
     lines.append(f"  %% llm-advisor decision diagram, rule base {kb.fingerprint[:12]}")
-    styles: dict[tuple[str, str, str, str], str] = {}
+    for paragraph in scene.subtitle:
+        if len(paragraph) > SHORT:
+            lines.extend(f"  %% {line}" for line in wrap(visible(paragraph), 96))
+    styles: dict[tuple[str, str, str, str, bool], str] = {}
     members: dict[str, list[str]] = {}
     for node in scene.nodes:
         lines.append(f"  {shape(node)}")
         fill, border, text = node_colours(kb, node)
         width = "3px" if node.state == "path" else "1px"
-        key = (fill, border, text, width)
+        key = (fill, border, text, width, node.kind in DASHED)
         name = styles.setdefault(key, f"s{len(styles)}")
         members.setdefault(name, []).append(node.id)
     bold: list[str] = []
@@ -76,17 +88,10 @@ def to_mermaid(kb: KnowledgeBase, scene: Scene) -> str:
             bold.append(str(i))
         elif edge.state == "faded":
             faded.append(str(i))
-    if scene.legend:
-        lines.append('  subgraph legend["Recommendation"]')
-        for i, (approach, name) in enumerate(scene.legend):
-            lines.append(f'    legend{i}("{escape(name)}")')
-            fill, border = colours(kb, approach or None)
-            key = (fill, border, "#000000", "1px")
-            members.setdefault(styles.setdefault(key, f"s{len(styles)}"), []).append(f"legend{i}")
-        lines.append("  end")
-    for (fill, border, text, width), name in styles.items():
+    for (fill, border, text, width, dashed), name in styles.items():
+        dash = ",stroke-dasharray:5 3" if dashed else ""
         lines.append(
-            f"  classDef {name} fill:{fill},stroke:{border},color:{text},stroke-width:{width}"
+            f"  classDef {name} fill:{fill},stroke:{border},color:{text},stroke-width:{width}{dash}"
         )
         lines.append(f"  class {','.join(members[name])} {name}")
     if bold:

@@ -322,26 +322,23 @@ def _short(kb: KnowledgeBase, approach: str | None) -> str:
 def primary_text(
     kb: KnowledgeBase, outcomes: Sequence[Decision]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A leaf's possible outcomes, compactly: the recommendations (short names) as main text,
-    the partners they may be combined with as one detail line."""
-    primary = _in_order(kb, (d.recommendation for d in outcomes))
-    partners = _in_order(kb, (p for d in outcomes for p in d.combine_with))
-    lines = wrap(" · ".join(_short(kb, a) for a in primary), OPEN_WRAP)
-    if not partners:
-        return lines, ()
-    return lines, wrap(
-        "+ combinations with " + ", ".join(_short(kb, p) for p in partners), OPEN_WRAP
-    )
+    """A leaf's possible outcomes as its main text, each as the exact phrase ("RAG + Fine-tuning")
+    so that a reader sees which approach a partner goes with; no detail lines."""
+    return wrap(compact_text(kb, outcomes), OPEN_WRAP), ()
 
 
 def compact_text(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> str:
-    """Outcomes on one line: the recommendations, then the partners they may be combined with."""
-    lines, _ = primary_text(kb, outcomes)
-    partners = _in_order(kb, (p for d in outcomes for p in d.combine_with))
-    text = " ".join(lines)
-    if partners:
-        text += " (or combined: + " + ", ".join(_short(kb, p) for p in partners) + ")"
-    return text
+    """Outcomes on one line, each as its exact phrase: "Prompt engineering · RAG + Fine-tuning"."""
+    return " · ".join(dict.fromkeys(outcome_names(kb, outcomes)))
+
+
+def partner_text(kb: KnowledgeBase, focus: str, outcomes: Sequence[Decision]) -> str:
+    """What a leaf where `focus` is never the recommendation says about it: "Not recommended",
+    and the recommendations it may still be combined with ("may be a partner of RAG")."""
+    leads = _in_order(kb, (d.recommendation for d in outcomes if focus in d.combine_with))
+    if not leads:
+        return "Not recommended"
+    return "Not recommended; may be a partner of " + ", ".join(_short(kb, a) for a in leads)
 
 
 def depends_text(kb: KnowledgeBase, diagram: DecisionDiagram, depends: Sequence[int]) -> str:
@@ -380,9 +377,10 @@ def open_node(
         other = [d for d in outcomes if d.recommendation != style.focus]
         if not other:
             lines, approach, kind = (name,), style.focus, "leaf"
-            detail = wrap(compact_text(kb, mine), OPEN_WRAP)
+            said = compact_text(kb, mine)
+            detail = wrap(said, OPEN_WRAP) if said != name else ()
         elif not mine:
-            lines, kind = (f"Not {name}",), "leaf"
+            lines, kind = wrap(partner_text(kb, style.focus, other), OPEN_WRAP), "leaf"
             detail = wrap("→ " + compact_text(kb, other), OPEN_WRAP)
         else:
             lines = (f"{name} in some cases",)

@@ -188,7 +188,7 @@ _OTHER = [
     re.compile(r"\s+end"),
     re.compile(
         r"\s+classDef s\d+ fill:#[0-9a-f]{6},stroke:#[0-9a-f]{6},color:#[0-9a-f]{6},"
-        r"stroke-width:\dpx"
+        r"stroke-width:\dpx(?:,stroke-dasharray:5 3)?"
     ),
     re.compile(rf"\s+class {_ID}(?:,{_ID})* s\d+"),
     re.compile(r"\s+linkStyle \d+(?:,\d+)* stroke:#[0-9a-f]{6}(?:,stroke-width:3px)?"),

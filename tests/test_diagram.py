@@ -482,19 +482,19 @@ def test_graphviz_subtitle_never_breaks_a_command_at_its_hyphen() -> None:
     assert "(llm-advisor diagram --detail)" in dot
 
 
-def test_mermaid_title_keeps_its_sentences_whole() -> None:
-    """Mermaid draws the title as one line: " · " only separates the title's parts and whole
-    paragraphs of the subtitle, never lines of a sentence."""
+def test_mermaid_title_is_short_and_the_how_to_read_text_a_comment() -> None:
+    """Mermaid draws the title as one line as wide as the drawing: it holds the title and short
+    paragraphs ("Given: ..."), each whole; how to read the page goes into a comment."""
     kb = kb_named("mini")
     case = make_case(kb, {"size": "5M", "urgent": "yes"})
     request = Request("mermaid", given={"size": 5e6}, case=case, view="overview")
-    title, _ = parse_mermaid(render(kb, request).data.decode())
+    text = render(kb, request).data.decode()
+    title, _ = parse_mermaid(text)
     parts = title.split(" · ")
     assert parts[0] == "Decision overview" and parts[1].startswith("rule base ")
-    assert [part.split(":")[0] for part in parts[2:]] == [
-        "Given",
-        "Highlighted case",
-        "How to read",
-    ]
-    assert "A solid leaf is decided (the approach, + a partner to combine it with)." in title
-    assert "(colour swatches)" in title and "the exact diagram (llm-advisor" in title
+    assert "Given: size=5M" in parts and "How to read" not in title
+    comment = " ".join(
+        line.strip().removeprefix("%% ") for line in text.splitlines() if line.startswith("  %% ")
+    )
+    assert "How to read: " in comment
+    assert "A solid leaf is decided (the approach, + a partner to combine it with)." in comment

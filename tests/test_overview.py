@@ -216,6 +216,12 @@ def test_mermaid_draws_the_overview(tmp_path: Path, extra: list[str]) -> None:
     )
     assert drawn.returncode == 0, drawn.stderr
     svg = target.read_text(encoding="utf-8")
+    # A short title, the how-to-read text as a comment, open leaves dashed, no legend.
+    text = source.read_text(encoding="utf-8")
+    title = text.splitlines()[1]
+    assert len(title) < 120 and "How to read" not in title
+    assert "  %% How to read:" in text and "How to read" not in svg
+    assert "stroke-dasharray:5 3" in svg and "Recommendation" not in svg
     kb = load_knowledge_base()
     detail = load_diagram(kb)
     shown = summarize(detail) if not extra else summarize(detail, classify=recommends("rag"))
@@ -394,27 +400,92 @@ def test_the_overview_prints_at_six_points_or_more(paper: str, approach: str | N
     assert min(gv.DETAIL_PT, gv.EDGE_PT, gv.TEXT_PT) * scale >= 6
 
 
-def test_open_leaves_are_compact() -> None:
-    """An open leaf names each recommendation still possible once (not every combination),
-    summarises the partners, and at most three facts."""
-    from llm_advisor.diagrams.scene import MAINLY_SHOWN, build_scene, short_name
+def test_open_leaves_are_compact_and_name_exact_outcomes() -> None:
+    """An open leaf names each outcome still possible once, as its exact phrase ("RAG +
+    Fine-tuning", so that the reader sees which approach a partner goes with), and at most
+    three facts."""
+    from llm_advisor.diagrams.scene import MAINLY_SHOWN, build_scene, outcome_names
 
     kb = load_knowledge_base()
     overview = summarize(load_diagram(kb))
-    names = {a.id: short_name(a.name) for a in kb.approaches}
     scene = build_scene(kb, overview)
     opened = [n for n in scene.nodes if n.kind == "open"]
     assert opened
+    combined = 0
     for drawn in opened:
         node = overview.nodes[drawn.source or 0]
         assert isinstance(node, Open)
         main = " ".join(drawn.lines)
-        for rec in {d.recommendation for d in node.outcomes}:
-            assert main.count(names[rec] if rec else "No approach fits") == 1
+        assert main.split(" · ") == outcome_names(kb, node.outcomes)
+        combined += any(d.combine_with for d in node.outcomes)
         text = " ".join(drawn.detail)
-        partners = {p for d in node.outcomes for p in d.combine_with}
-        assert ("+ combinations with" in text) == bool(partners)
+        assert "combinations with" not in text
         said = text.split("depends ")[1]
         assert said.startswith("mainly on" if len(node.depends) > MAINLY_SHOWN else "on")
         listed = said.split(" (exact")[0].split(" on ", 1)[1].split(", ")
         assert len(listed) == min(len(node.depends), MAINLY_SHOWN)
+    assert combined, "some open leaf lists a combination"
+
+
+def drawn_outcomes(summary: DecisionDiagram, node_id: int) -> frozenset[Decision]:
+    node = summary.nodes[node_id]
+    assert not isinstance(node, Question)
+    return frozenset(node.outcomes if isinstance(node, Open) else (node.decision,))
+
+
+@pytest.mark.parametrize("given", [{}, {"deployment": "on_prem"}])
+def test_the_overview_settles_branches_and_asks_only_what_changes_the_outcomes(
+    given: dict[str, Value],
+) -> None:
+    """The shipped overview (and the one for on-premises deployment) has decided leaves, and no
+    question whose answers all lead to leaves with the same outcomes: two answers that leave
+    the same outcomes share one branch."""
+    from llm_advisor.diagrams.export import diagram_for
+
+    kb = load_knowledge_base()
+    detail = diagram_for(kb, given, cache_dir())
+    views = [summarize(detail)]
+    views += [summarize(detail, classify=recommends(a)) for a in kb.approach_ids]
+    assert any(isinstance(views[0].nodes[n], Leaf) for n in views[0].reachable())
+    for summary in views:
+        for n in summary.reachable():
+            node = summary.nodes[n]
+            if not isinstance(node, Question):
+                continue
+            ends = [c for _, c in node.branches if not isinstance(summary.nodes[c], Question)]
+            sets = [drawn_outcomes(summary, c) for c in ends]
+            assert len(set(sets)) == len(sets), "sibling leaves list different outcomes"
+
+
+def test_an_approach_page_says_when_the_approach_is_only_a_partner() -> None:
+    """On an approach's page a leaf where it is never the recommendation says "Not
+    recommended", and names the recommendations it may be a partner of, exactly those."""
+    from llm_advisor.diagrams.scene import Leaves, build_scene, short_name
+
+    kb = load_knowledge_base()
+    detail = load_diagram(kb)
+    names = {a.id: short_name(a.name) for a in kb.approaches}
+    partnered = 0
+    for approach in kb.approach_ids:
+        view = summarize(detail, classify=recommends(approach))
+        scene = build_scene(kb, view, leaves=Leaves("(exact)", focus=approach, aligned=True))
+        for drawn in scene.nodes:
+            main = " ".join(drawn.lines)
+            assert not main.startswith("Not " + names[approach])
+            if not main.startswith("Not recommended"):
+                continue
+            outcomes = drawn_outcomes(view, drawn.source or 0)
+            assert all(d.recommendation != approach for d in outcomes)
+            leads = {
+                names[d.recommendation]
+                for d in outcomes
+                if approach in d.combine_with
+                if d.recommendation
+            }
+            if leads:
+                partnered += 1
+                said = main.split("; may be a partner of ")[1].split(", ")
+                assert set(said) == leads
+            else:
+                assert main == "Not recommended"
+    assert partnered, "some page shows an approach that is only a partner"

@@ -1,10 +1,11 @@
 """Summaries of a decision diagram that a person reads: questions in the rule base's natural
-order, stopped after a budget of questions.
+order, stopped after a budget of questions and what one page holds.
 
 The exact diagram asks whatever separates the outcomes best, so its first question can be a
 detail; a summary asks the facts in the order of the fact schema (what is wrong, how fast
-knowledge changes, data, constraints) and stops when the outcome is fixed or the budget of
-questions is spent. Every leaf is exact: the outcomes it lists are those of the exact diagram's
+knowledge changes, data, constraints) and spends its few questions where they settle branches
+(a leaf with one outcome, or for one approach's view a plain yes or no); answers that leave the
+same outcomes share one branch, so a question shows only what it changes. Every leaf is exact: the outcomes it lists are those of the exact diagram's
 leaves that a case confined to the leaf's answers can reach, so nothing listed is impossible and
 nothing possible is missing (each exact leaf is decided by the three-valued analysis).
 """
@@ -23,9 +24,13 @@ Classify = Callable[[Decision], Hashable]
 
 OVERVIEW_BUDGET = 25
 """Questions an overview asks at most."""
-OVERVIEW_LEAVES = 10
-"""Leaves an overview draws at most (one per edge that ends in one): what a landscape page
-holds with text still readable."""
+OVERVIEW_LEAVES = 12
+"""Leaves an overview draws at most (one per edge that ends in one), one under the other: with
+`OVERVIEW_DEPTH` columns of questions, what a landscape A4 or Letter page holds with its
+smallest text at 6 pt or more."""
+OVERVIEW_DEPTH = 3
+"""Questions on any path of a summary at most: the page is limited by its width, which is its
+columns of questions plus its leaves' text."""
 
 
 def same(decision: Decision) -> Hashable:
@@ -42,7 +47,10 @@ def recommends(approach: str) -> Classify:
     return classify
 
 
-MAINLY = 0.5
+SETTLES = 1.0
+"""How much more a question gains when all its answers settle their branches than when none do."""
+
+MAINLY = 0.3
 """A fact is asked only if it separates at least this share of what the best fact at that point
 would: facts that change little are skipped (the natural order decides among the rest)."""
 
@@ -97,8 +105,11 @@ class _Summarizer:
         return found
 
     def spread(self, draft: _Draft) -> float:
-        """How much is still open in a draft: the recommendations it can end in weigh most,
-        then the classes (outcomes, or yes/no for one approach) among them."""
+        """How much is still open in a draft: nothing once it is settled; else the
+        recommendations it can end in weigh most, then the classes (outcomes, or yes/no for one
+        approach) among them."""
+        if draft.settled:
+            return 0.0
         recommendations = {d.recommendation for d in draft.outcomes}
         classes = {self.classify(d) for d in draft.outcomes}
         return 4 * len(recommendations) + len(classes) - 5
@@ -123,12 +134,36 @@ class _Summarizer:
         return found
 
     def gain(self, draft: _Draft, fact: int) -> float:
-        """How much asking `fact` narrows a draft down, on average over its answers."""
+        """How much asking `fact` narrows a draft down, on average over its answers, weighted by
+        the share of answers it settles: a question that settles a branch beats one that only
+        reshuffles, and one whose answers all leave the same outcomes gains nothing."""
         children = self.split(draft, fact)
-        if len({id(c) for _, c in children}) < 2:
+        if len({frozenset(c.outcomes) for _, c in children}) < 2:
             return 0.0
         after = sum(self.spread(c) for _, c in children) / len(children)
-        return self.spread(draft) - after + 0.01  # a split that settles nothing still tells apart
+        settles = sum(c.settled for _, c in children) / len(children)
+        return (self.spread(draft) - after) * (1 + SETTLES * settles)
+
+    def choice(self, draft: _Draft) -> int | None:
+        """The fact a draft asks: the first, in the natural order, that narrows it down nearly
+        as much as the best one still allowed there (None when nothing narrows it)."""
+        if draft.settled:
+            return None
+        allowed = [f for f in draft.depends if self.ranked(f) > draft.floor]
+        gains = {f: self.gain(draft, f) for f in allowed}
+        best = max(gains.values(), default=0.0)
+        if best <= 0:
+            return None
+        return next(f for f in sorted(allowed, key=self.ranked) if gains[f] >= MAINLY * best)
+
+    def priority(self, draft: _Draft) -> tuple[float, float]:
+        """How much asking a draft's question is worth: first the share of its answers that it
+        settles, then its gain (a summary spends its few questions where they settle)."""
+        fact = self.choice(draft)
+        if fact is None:
+            return 0.0, 0.0
+        children = self.split(draft, fact)
+        return sum(c.settled for _, c in children) / len(children), self.gain(draft, fact)
 
     def separators(self, draft: _Draft) -> tuple[int, ...]:
         """The facts a draft depends on, those that separate its outcomes most first."""
@@ -140,30 +175,24 @@ class _Summarizer:
         return found
 
     def expand(self, draft: _Draft) -> list[_Draft]:
-        """Ask the first fact, in the natural order, that narrows the draft down nearly as much
-        as the best one still allowed there."""
-        allowed = [f for f in draft.depends if self.ranked(f) > draft.floor]
-        gains = {f: self.gain(draft, f) for f in allowed}
-        best = max(gains.values(), default=0.0)
-        if best <= 0:
+        """Ask the draft's question (`choice`): its children, one per different outcome set."""
+        fact = self.choice(draft)
+        if fact is None:
             return []
-        fact = next(f for f in sorted(allowed, key=self.ranked) if gains[f] >= MAINLY * best)
-        groups: dict[int, list[int]] = {}
-        children: list[_Draft] = []
+        # Answers that leave the same outcomes share one branch, so that a question shows only
+        # differences (a decided outcome is one shared draft whatever the answers).
+        groups: dict[frozenset[Decision], list[tuple[int, _Draft]]] = {}
         for cell, child in self.split(draft, fact):
-            index = next((i for i, c in enumerate(children) if c is child), None)
-            if index is None:
-                children.append(child)
-                index = len(children) - 1
-            groups.setdefault(index, []).append(cell)
+            groups.setdefault(frozenset(child.outcomes), []).append((cell, child))
         merged = []
         floor = self.ranked(fact)
-        for index, cells in groups.items():
-            child = children[index]
-            if len(cells) > 1 and not child.settled:
+        for group in groups.values():
+            cells = tuple(cell for cell, _ in group)
+            child = group[0][1]
+            if any(c is not child for _, c in group):
                 union = sum(1 << c for c in cells)
                 child = self.draft((*draft.masks[:fact], union, *draft.masks[fact + 1 :]), floor)
-            merged.append((tuple(cells), child))
+            merged.append((cells, child))
         draft.fact = fact
         draft.branches = merged
         return [child for _, child in merged]
@@ -180,11 +209,14 @@ def summarize(
     order: Sequence[int] | None = None,
     budget: int = OVERVIEW_BUDGET,
     leaves: int | None = OVERVIEW_LEAVES,
+    depth: int | None = OVERVIEW_DEPTH,
 ) -> DecisionDiagram:
-    """A summary of an exact diagram: at most `budget` questions, and no more once the drawn
-    leaves would exceed `leaves`; a leaf is an outcome, or every outcome still possible.
+    """A summary of an exact diagram: at most `budget` questions, at most `depth` on a path, and
+    no more once the drawn leaves would exceed `leaves`; a leaf is an outcome, or every outcome
+    still possible.
 
-    Questions go where most is still open first; each asks, in `order` (default: schema order)
+    Questions go first where they settle the largest share of their answers, then where they
+    narrow the outcomes down most (`_Summarizer.priority`); each asks, in `order` (default: schema order)
     and below the fact asked above it, the first fact that narrows the outcomes down nearly as
     much as the best one would. An open leaf names the facts it depends on, those that separate
     its outcomes most first."""
@@ -192,12 +224,14 @@ def summarize(
     summarizer = _Summarizer(detail, classify, order)
     full = tuple((1 << len(labels)) - 1 for labels in detail.cell_labels)
     root = summarizer.draft(full)
-    queue: list[tuple[float, int, _Draft]] = [(-summarizer.spread(root), 0, root)]
+    queue: list[tuple[tuple[float, float], int, int, _Draft]] = [
+        (_first(summarizer, root), 0, 0, root)
+    ]
     seen: set[int] = set()
     asked = tick = 0
     while queue and asked < budget:
-        _, _, draft = heapq.heappop(queue)
-        if id(draft) in seen or draft.settled:
+        _, _, level, draft = heapq.heappop(queue)
+        if id(draft) in seen or draft.settled or (depth is not None and level >= depth):
             continue
         seen.add(id(draft))
         children = summarizer.expand(draft)
@@ -209,8 +243,14 @@ def summarize(
         asked += 1
         for child in children:
             tick += 1
-            heapq.heappush(queue, (-summarizer.spread(child), tick, child))
+            heapq.heappush(queue, (_first(summarizer, child), tick, level + 1, child))
     return _freeze(summarizer, root)
+
+
+def _first(summarizer: _Summarizer, draft: _Draft) -> tuple[float, float]:
+    """A draft's place in the queue: the most worth asking first."""
+    settles, gain = summarizer.priority(draft)
+    return -settles, -gain
 
 
 def drawn_leaves(diagram: DecisionDiagram) -> int:
