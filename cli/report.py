@@ -42,10 +42,7 @@ def techniques(kb: KnowledgeBase, result: Result) -> list[ChosenTechnique]:
     """The technique of the recommendation and of each partner, where the rules name one."""
     values = dict(result.case.values)
     fired = [f.rule_id for f in result.firings]
-    approaches = [result.recommendation] if result.recommendation else []
-    chosen = (
-        choose(kb, fired, approach, values) for approach in (*approaches, *result.combine_with)
-    )
+    chosen = (choose(kb, fired, approach, values) for approach in result.plan)
     return [t for t in chosen if t is not None]
 
 
@@ -198,7 +195,7 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
         echo(_heading("Advice"))
         for item in result.advice:
             echo(f"  - {item}")
-    plan = [kb.approach(a) for a in (result.recommendation, *result.combine_with) if a]
+    plan = [kb.approach(a) for a in result.plan]
     for title, lists in (
         ("Caveats", [(a.name, a.caveats) for a in plan]),
         ("Next steps", [(a.name, a.next_steps) for a in plan]),

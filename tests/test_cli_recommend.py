@@ -412,13 +412,33 @@ def test_reasons_that_mattered_leave_out_approaches_that_could_not_win() -> None
     }
     shown = reasons_shown("go=yes", "pair=yes")
     assert shown[:2] == ["Go favours simple", "Go favours middle"]
-    assert "Go favours simple and middle alike" in shown  # Middle is a partner: raising it mattered
-    assert set(shown[2:]) < {
+    # Middle is a partner now: raising it mattered. Five reasons at most: the penalty on Middle,
+    # as weighty as Heavy's exclusions but later in firing order, is the one left out.
+    assert shown[2:] == [
         "Go favours simple and middle alike",
         "Heavy is too big",
         "Heavy is too slow",
-        "Middle costs too much",
-    }
+    ]
+
+
+def test_an_exclusion_that_mattered_stays_a_reason_when_it_also_raises_the_runner_up(
+    tmp_path: Path,
+) -> None:
+    """Raising the runner-up takes away only from what a rule did for the recommendation: its
+    exclusion of a rival that would have won still counts."""
+    kb = tmp_path / "reasons"
+    shutil.copytree(REASONS, kb)
+    rules = kb / "rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    text = text.replace("then: {score: {middle: -3}}", "then: {score: {middle: -5}}")
+    text = text.replace(
+        'then: {exclude: {heavy: "too slow; it takes a month"}}',
+        'then: {exclude: {heavy: "too slow; it takes a month"}, score: {middle: 2}}',
+    )
+    rules.write_text(text, encoding="utf-8")
+    result = invoke("--rules", str(kb), "--no-audit", "--fact", "go=yes", "--fact", "pair=no")
+    assert "Recommendation: Simple" in result.stdout  # Simple +3, Middle +2 (4 + 1 - 5 + 2)
+    assert "Heavy is too slow" in section(result.stdout, "Reasons that mattered most")
 
 
 def test_reasons_that_mattered_are_all_the_exclusions_when_nothing_fits() -> None:

@@ -87,7 +87,7 @@ def test_each_violated_invariant_prints_one_witness_that_really_violates_it() ->
 
 def advice_agrees(res: Inferred) -> bool:
     """The advice shown with this outcome neither rules out nor fails to name what it favours."""
-    chosen = {a for a in (res.recommendation, *res.combine_with) if a is not None}
+    chosen = set(res.plan)
     shown = [e for f in res.firings for e in f.effects if isinstance(e, Advise) and e.shown(chosen)]
     return all(not chosen & set(e.rules_out) for e in shown) and all(
         not e.favours or chosen & set(e.favours) for e in shown

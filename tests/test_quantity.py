@@ -216,3 +216,9 @@ def test_typed_text_round_trips_through_display(number: Decimal, suffix: str) ->
     assume(suffix or number == int(number))  # tokens are whole (see above)
     value = parse(f"{number}{suffix}", "tokens")
     assert parse(display(value, "tokens"), "tokens") == pytest.approx(value, rel=DISPLAY_REL_TOL)
+
+
+@pytest.mark.parametrize("text", ["1000000000.5", "1.0000000001B", "123456789012.3"])
+def test_a_fraction_of_a_large_count_is_no_rounding_error(text: str) -> None:
+    with pytest.raises(QuantityError, match="whole number"):
+        parse(text, "count")

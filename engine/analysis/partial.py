@@ -56,6 +56,11 @@ class Decision:
     recommendation: str | None
     combine_with: tuple[str, ...]
 
+    @property
+    def plan(self) -> tuple[str, ...]:
+        """The recommendation and its partners (empty when every approach is excluded)."""
+        return (self.recommendation, *self.combine_with) if self.recommendation else ()
+
 
 @dataclass(frozen=True)
 class Partial:

@@ -166,7 +166,7 @@ def _leaf_property(
 ) -> Callable[[Partial], tuple[int, frozenset[int]]] | None:
     """The property to prove in a region with this outcome (None: it holds there trivially)."""
     kb = an.kb
-    chosen = {a for a in (decision.recommendation, *decision.combine_with) if a is not None}
+    chosen = set(decision.plan)
     if inv.kind == "partners_at_least":
         partners = [an.position[p] for p in decision.combine_with]
         if not partners:
@@ -397,7 +397,7 @@ def _leaf_message(inv: Invariant, an: Analyzer, state: Masks, decision: Decision
         )
         return f"outcome {outcome}, but {scores} (at least {inv.bound} required)"
     if inv.kind == "advice_agrees":
-        chosen = {a for a in (decision.recommendation, *decision.combine_with) if a}
+        chosen = set(decision.plan)
         rules = [
             an.kb.rules[r].id
             for r in sorted(_advice_conflicts(an.kb, chosen))

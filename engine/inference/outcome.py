@@ -29,6 +29,11 @@ class Outcome:
     combine_with: tuple[str, ...]
     ranking: tuple[Ranked, ...]
 
+    @property
+    def plan(self) -> tuple[str, ...]:
+        """The recommendation and its partners (empty when every approach is excluded)."""
+        return (self.recommendation, *self.combine_with) if self.recommendation else ()
+
 
 def decide(kb: KnowledgeBase, effects: Iterable[Effect]) -> Outcome:
     """Sum scores, apply exclusions, rank (ties toward lower complexity) and pick partners."""

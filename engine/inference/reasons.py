@@ -49,19 +49,19 @@ def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, 
         }
 
     def weight(firing: Firing) -> int:
-        total = 0
+        total = lead = 0  # lead: what it raised the recommendation by, beyond the runner-up
         for e in firing.effects:
             if isinstance(e, Score) and e.delta > 0 and e.approach == best:
-                total += 2 * e.delta
+                lead += e.delta
+            elif isinstance(e, Score) and e.delta > 0 and e.approach == runner_up:
+                lead -= e.delta
             elif isinstance(e, Score) and e.delta > 0 and e.approach in partners:
                 total += e.delta
-            elif isinstance(e, Score) and e.delta > 0 and e.approach == runner_up:
-                total -= 2 * e.delta
             elif isinstance(e, Score) and e.delta < 0 and e.approach in held_down:
                 total -= e.delta
             elif isinstance(e, Exclude) and e.approach in kept_out:
                 total += 3
-        return total
+        return total + 2 * max(lead, 0)
 
     scored = [f for f in result.firings if weight(f) > 0]
     return tuple(sorted(scored, key=lambda f: (-weight(f), f.order))[:limit])

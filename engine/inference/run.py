@@ -72,9 +72,13 @@ class Result:
         return self.outcome.ranking
 
     @property
+    def plan(self) -> tuple[str, ...]:
+        return self.outcome.plan
+
+    @property
     def advice(self) -> tuple[str, ...]:
         """The advice of the rules that fired, less advice about approaches outside the plan."""
-        plan = {a for a in (self.recommendation, *self.combine_with) if a is not None}
+        plan = set(self.plan)
         return tuple(
             e.text
             for f in self.firings

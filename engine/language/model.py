@@ -174,6 +174,10 @@ class Advise:
         return set(self.shown_with) <= plan
 
 
+STANCES = ("favours", "rules_out", "shown_with")
+"""The keys of advice that name approaches, in the order `Advise` takes them."""
+
+
 @dataclass(frozen=True)
 class Figure:
     """A figure computed from a quantity fact by a declared formula: `factor * fact ** power`."""
@@ -221,15 +225,7 @@ def effect_json(effect: Effect) -> dict[str, Any]:
                 "figures": [dict(vars(figure)) for figure in effect.figures],
             }
         }
-    stance = {
-        key: list(value)
-        for key, value in (
-            ("favours", effect.favours),
-            ("rules_out", effect.rules_out),
-            ("shown_with", effect.shown_with),
-        )
-        if value
-    }
+    stance = {key: list(getattr(effect, key)) for key in STANCES if getattr(effect, key)}
     return {"advise": effect.text, **stance}
 
 
@@ -247,10 +243,7 @@ def effect_from_json(data: dict[str, Any]) -> Effect:
         technique = data["technique"]
         figures = tuple(Figure(**figure) for figure in technique.get("figures", ()))
         return Technique(technique["approach"], technique["name"], figures)
-    return Advise(
-        data["advise"],
-        *(tuple(data.get(key, ())) for key in ("favours", "rules_out", "shown_with")),
-    )
+    return Advise(data["advise"], *(tuple(data.get(key, ())) for key in STANCES))
 
 
 @dataclass(frozen=True)

@@ -104,10 +104,10 @@ def checked(value: float, unit: str) -> float:
         raise QuantityError(f"too large (at most {display(MAX_VALUE, unit)})")
     if unit in WHOLE_UNITS:
         whole = float(round(value))
-        # A scaled decimal (`4.1B`) may miss its whole number by a rounding error, no more.
-        if abs(value - whole) > 1e-9 * max(whole, 1.0):
+        # A scaled decimal (`4.1B`) misses its whole number by a rounding error of an ulp or so.
+        if abs(value - whole) > 4 * math.ulp(max(whole, 1.0)):
             raise QuantityError(f"expected a whole number of {_NOUNS[unit][0]}")
-        return whole + 0.0  # -0.0 becomes 0.0
+        return whole
     if 0 < value < MIN_VALUE:
         raise QuantityError(f"too small (0, or at least {_digits(MIN_VALUE)})")
     return value + 0.0

@@ -8,6 +8,7 @@ from typing import Any
 from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID, RuleFileChecker, line_of
 from llm_advisor.engine.language.facts import parse_value
 from llm_advisor.engine.language.model import (
+    STANCES,
     Advise,
     All,
     Any_,
@@ -194,11 +195,10 @@ class RuleReader:
             "'advise'",
             node.key_lines["advise"],
             required=("text",),
-            optional=("favours", "rules_out", "shown_with"),
+            optional=STANCES,
         )
         favours, rules_out, shown_with = (
-            self.approach_list(table, key) if key in table else ()
-            for key in ("favours", "rules_out", "shown_with")
+            self.approach_list(table, key) if key in table else () for key in STANCES
         )
         if set(favours) & set(rules_out):
             raise f.error(table.line, "advice cannot both favour and rule out an approach")

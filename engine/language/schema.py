@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID
+from llm_advisor.engine.language.model import STANCES
 from llm_advisor.engine.language.quantity import UNITS
 from llm_advisor.engine.language.types import TYPES
 
@@ -69,15 +70,7 @@ def json_schema() -> dict[str, Any]:
         "fact",
         "factor",
     )
-    advice = _object(
-        {
-            "text": _TEXT,
-            "favours": _list(_IDENT),
-            "rules_out": _list(_IDENT),
-            "shown_with": _list(_IDENT),
-        },
-        "text",
-    )
+    advice = _object({"text": _TEXT, **dict.fromkeys(STANCES, _list(_IDENT))}, "text")
     effects = {
         "type": "object",
         "minProperties": 1,
