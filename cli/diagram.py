@@ -197,10 +197,8 @@ def diagram(
     if path is not None:
         from llm_advisor.diagrams.scene import outcome_names
 
-        if path.decision is not None and not path.unknown:
+        if path.decision is not None:
             end = outcome_names(kb, [path.decision])[0]
-        elif path.decision is not None:
-            end = f"{outcome_names(kb, [path.decision])[0]} whatever {', '.join(path.unknown)} is"
         else:
             end = f"depends on {', '.join(path.unknown)}: one of " + "; ".join(
                 outcome_names(kb, path.outcomes)

@@ -40,6 +40,7 @@ from .scene import (
     Page,
     Scene,
     build_scene,
+    consecutive_runs,
     continuation_node,
     decision_text,
     entry_node,
@@ -194,6 +195,11 @@ def leaves_for(request: Request, pointer: str = POINTER) -> Leaves:
     )
 
 
+def rulebase_text(kb: KnowledgeBase, date: str | None) -> str:
+    """Which rule base a document shows, and when: `rule base 29cbe3ba9baf · 2026-11-30`."""
+    return f"rule base {kb.fingerprint[:12]}" + (f" · {date}" if date else "")
+
+
 def titles(
     kb: KnowledgeBase,
     request: Request,
@@ -207,9 +213,7 @@ def titles(
         "overview": "Decision overview",
         "approach": f"When is {names.get(request.approach or '', '?')} recommended?",
     }.get(request.view, "Decision diagram")
-    title = f"{heading} · rule base {kb.fingerprint[:12]}"
-    if request.date:
-        title += f" · {request.date}"
+    title = f"{heading} · {rulebase_text(kb, request.date)}"
     lines = case_lines(kb, request, path)
     if request.view == "overview":
         lines.append(
@@ -283,8 +287,7 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
                 if value is not None:  # a known fact: its one cell
                     answer = (i, path.masks[i].bit_length() - 1)
                     (start if status[name] == "given" else assumed).append(answer)
-        stamp = f" · {request.date}" if request.date else ""
-        heading = f"Decision walkthrough · rule base {kb.fingerprint[:12]}{stamp}"
+        heading = f"Decision walkthrough · {rulebase_text(kb, request.date)}"
         notes = case_lines(kb, request, path)
         page = to_html(walkthrough(kb, detail), heading, start, notes, assumed)
         return Document(page.encode("utf-8"), 1, path)
@@ -333,33 +336,6 @@ def anchors_of(diagram: DecisionDiagram, pages: Sequence[Page], prefix: str = ""
     return found
 
 
-def anchored(
-    kb: KnowledgeBase,
-    diagram: DecisionDiagram,
-    scene: Scene,
-    page: Page,
-    page_of: Mapping[int, int],
-    label: Callable[[int], str],
-    anchor: Callable[[int], str],
-) -> Scene:
-    """A page's scene with its continuations and entries naming the anchor they lead to or are
-    (`anchor` of the question), and pages by their labels (`label` of a page number)."""
-    nodes = []
-    for node in scene.nodes:
-        target = node.source
-        if node.kind == "continuation" and target is not None:
-            shown = label(page_of[target]) if target in page_of else None
-            node = replace(
-                continuation_node(kb, diagram, target, shown, node.state, anchor(target)),
-                id=node.id,
-            )
-        elif node.kind == "entry" and target is not None:
-            pages = [label(p) for p in page.entries.get(target, ())]
-            node = replace(entry_node(target, pages, node.state, anchor(target)), id=node.id)
-        nodes.append(node)
-    return replace(scene, nodes=tuple(nodes))
-
-
 def page_scenes(
     kb: KnowledgeBase,
     diagram: DecisionDiagram,
@@ -387,7 +363,7 @@ def page_scenes(
         anchor: Callable[[int], str],
         note: list[str],
     ) -> Scene:
-        drawn = build_scene(
+        return build_scene(
             kb,
             diagram,
             page=page,
@@ -396,8 +372,9 @@ def page_scenes(
             title=f"{title} · {heading}",
             subtitle=[*subtitle, *note],
             key=key,
+            label=label,
+            anchor=anchor,
         )
-        return anchored(kb, diagram, drawn, page, page_of, label, anchor)
 
     widest = dict.fromkeys(diagram.reachable(), PLACEHOLDER)
     wide_anchor = f"{label(PLACEHOLDER)}W"
@@ -443,7 +420,7 @@ def page_scenes(
     anchors = anchors_of(diagram, numbered, prefix)
     note = []
     if path is not None:  # the path branches where the case leaves a fact unknown
-        note = [path_pages(pages_on(diagram, path, page_of), label, not path.unknown)]
+        note = [path_pages(pages_on(diagram, path, page_of), label, not path.trace.unknown)]
     scenes = [
         scene(
             page,
@@ -540,8 +517,7 @@ def book(
         raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
     sheet = PAPERS[paper]
     detail = load_diagram(kb, cache_dir)
-    stamp = f" · {date}" if date else ""
-    rulebase = f"rule base {kb.fingerprint[:12]}{stamp}"
+    rulebase = rulebase_text(kb, date)
     heading = f"Appendix: the exact decision diagram · {rulebase}"
     pages, scenes = page_scenes(kb, detail, None, sheet, heading, [], APPENDIX)
     pointer = f"(exact: appendix, index p. {INDEX}1)"
@@ -631,14 +607,8 @@ def _outcomes(leaf: object) -> tuple[Decision, ...]:
 
 def page_ranges(numbers: Sequence[int], prefix: str) -> list[str]:
     """Page numbers as labels, runs of three or more as one range ("A2\u2013A5", "A7")."""
-    runs: list[list[int]] = []
-    for n in sorted(numbers):
-        if runs and runs[-1][-1] == n - 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
     shown: list[str] = []
-    for run in runs:
+    for run in consecutive_runs(numbers):
         if len(run) >= 3:
             shown.append(f"{prefix}{run[0]}\u2013{prefix}{run[-1]}")
         else:
@@ -702,7 +672,9 @@ def index_pages(title: str, sections: Sequence[IndexSection], sheet: Sheet) -> l
         sizes = gv.measure([gv.index_dot(h, c) for h, c in zip(heads, chunks, strict=True)])
         wide = max(w for w, _ in sizes) > usable_w
         tall = max(h for _, h in sizes) > usable_h
-        if not (wide or tall) or width < 20:
+        # Once every row has a page of its own, shrinking the room changes nothing: a row taller
+        # than a page is then scaled down on its own page.
+        if not (wide or tall) or width < 20 or room < INDEX_TITLE + INDEX_HEADING:
             break
         if wide:
             width = int(width * 0.9)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import textwrap
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
@@ -184,20 +184,26 @@ def edge_label(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> str
     return ", ".join(edge_labels(diagram, fact, cells))
 
 
+def consecutive_runs(numbers: Iterable[int]) -> list[list[int]]:
+    """The numbers in order, grouped into runs of consecutive ones: [1, 2, 3], [5], [7, 8]."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and runs[-1][-1] == n - 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return runs
+
+
 def edge_labels(diagram: DecisionDiagram, fact: int, cells: Sequence[int]) -> list[str]:
     """One label per edge to draw for a branch: the values of an enum or bool together, the
     bands of a quantity merged into one range per run of adjacent bands."""
     labels = diagram.cell_labels[fact]
     if not all(_band(label) for label in labels):
         return [", ".join(labels[c] for c in cells)]
-    runs: list[list[int]] = []
-    for c in sorted(cells):
-        if runs and runs[-1][-1] == c - 1:
-            runs[-1].append(c)
-        else:
-            runs.append([c])
     return [
-        _merged(labels[run[0]], labels[run[-1]]) if len(run) > 1 else labels[run[0]] for run in runs
+        _merged(labels[run[0]], labels[run[-1]]) if len(run) > 1 else labels[run[0]]
+        for run in consecutive_runs(cells)
     ]
 
 
@@ -319,14 +325,6 @@ def _short(kb: KnowledgeBase, approach: str | None) -> str:
     return "No approach fits" if approach is None else short_name(kb.approach_name(approach))
 
 
-def primary_text(
-    kb: KnowledgeBase, outcomes: Sequence[Decision]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A leaf's possible outcomes as its main text, each as the exact phrase ("RAG + Fine-tuning")
-    so that a reader sees which approach a partner goes with; no detail lines."""
-    return wrap(compact_text(kb, outcomes), OPEN_WRAP), ()
-
-
 def compact_text(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> str:
     """Outcomes on one line, each as its exact phrase: "Prompt engineering · RAG + Fine-tuning"."""
     return " · ".join(dict.fromkeys(outcome_names(kb, outcomes)))
@@ -370,7 +368,7 @@ def open_node(
     approach: str | None = None
     kind: Kind = "open"
     if style.focus is None:
-        lines, detail = primary_text(kb, outcomes)
+        lines = wrap(compact_text(kb, outcomes), OPEN_WRAP)
     else:
         name = _short(kb, style.focus)
         mine = [d for d in outcomes if d.recommendation == style.focus]
@@ -483,11 +481,14 @@ def build_scene(
     subtitle: Sequence[str] = (),
     key: tuple[tuple[str, str], ...] | None = None,
     leaves: Leaves = PLAIN,
+    label: Callable[[int], str] = str,
+    anchor: Callable[[int], str] | None = None,
 ) -> Scene:
     """The scene of one page (default: the whole diagram), optionally with a case's path.
 
     `key` is the legend, when the caller has it already (it takes a walk over the diagram);
-    `leaves` says how a summary's leaves are written.
+    `leaves` says how a summary's leaves are written; `label` names a page for its links, and
+    `anchor` the entry a question is on its page (links and entries then name it).
     """
     page = page or whole(diagram)
     key = legend(kb, diagram) if key is None else key
@@ -508,7 +509,8 @@ def build_scene(
         pages = page.entries.get(node_id, ())
         if pages:
             came = any(a not in page.members and b == node_id for a, b in steps)
-            nodes.append(entry_node(node_id, pages, state(came)))
+            mark = anchor(node_id) if anchor else ""
+            nodes.append(entry_node(node_id, [label(p) for p in pages], state(came), mark))
             edges.append(SceneEdge(f"e{node_id}", f"n{node_id}", "", state(came)))
 
     for node_id in order:
@@ -525,8 +527,10 @@ def build_scene(
                 head = f"n{child}"
             else:
                 head = f"c{child}_{node_id}"
-                target = continuation_node(kb, diagram, child, page_of.get(child), state(followed))
+                there = label(page_of[child]) if child in page_of else None
+                mark = anchor(child) if anchor else ""
+                target = continuation_node(kb, diagram, child, there, state(followed), mark)
                 nodes.append(replace(target, id=head))
-            for label in edge_labels(diagram, node.fact, cells):
-                edges.append(SceneEdge(f"n{node_id}", head, label, state(followed)))
+            for text in edge_labels(diagram, node.fact, cells):
+                edges.append(SceneEdge(f"n{node_id}", head, text, state(followed)))
     return Scene(title, tuple(subtitle), key, tuple(nodes), tuple(edges), leaves.aligned)

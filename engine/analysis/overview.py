@@ -157,13 +157,14 @@ class _Summarizer:
         return next(f for f in sorted(allowed, key=self.ranked) if gains[f] >= MAINLY * best)
 
     def priority(self, draft: _Draft) -> tuple[float, float]:
-        """How much asking a draft's question is worth: first the share of its answers that it
-        settles, then its gain (a summary spends its few questions where they settle)."""
+        """A draft's place in the queue, the most worth asking first: the share of its answers
+        that its question settles, then its gain, both negated (a summary spends its few
+        questions where they settle)."""
         fact = self.choice(draft)
         if fact is None:
             return 0.0, 0.0
         children = self.split(draft, fact)
-        return sum(c.settled for _, c in children) / len(children), self.gain(draft, fact)
+        return -sum(c.settled for _, c in children) / len(children), -self.gain(draft, fact)
 
     def separators(self, draft: _Draft) -> tuple[int, ...]:
         """The facts a draft depends on, those that separate its outcomes most first."""
@@ -225,7 +226,7 @@ def summarize(
     full = tuple((1 << len(labels)) - 1 for labels in detail.cell_labels)
     root = summarizer.draft(full)
     queue: list[tuple[tuple[float, float], int, int, _Draft]] = [
-        (_first(summarizer, root), 0, 0, root)
+        (summarizer.priority(root), 0, 0, root)
     ]
     seen: set[int] = set()
     asked = tick = 0
@@ -243,14 +244,8 @@ def summarize(
         asked += 1
         for child in children:
             tick += 1
-            heapq.heappush(queue, (_first(summarizer, child), tick, level + 1, child))
+            heapq.heappush(queue, (summarizer.priority(child), tick, level + 1, child))
     return _freeze(summarizer, root)
-
-
-def _first(summarizer: _Summarizer, draft: _Draft) -> tuple[float, float]:
-    """A draft's place in the queue: the most worth asking first."""
-    settles, gain = summarizer.priority(draft)
-    return -settles, -gain
 
 
 def drawn_leaves(diagram: DecisionDiagram) -> int:
