@@ -306,7 +306,7 @@ def test_what_it_depends_on_names_only_facts_the_result_leaves_unknown() -> None
     the user could not settle a question they were never asked."""
     kb = load_knowledge_base()
     session = Consultation(kb)
-    answers = {"data_volume": "5M", "problem_type": "knowledge"}
+    answers = {"data_volume": "5M", "problem_type": "behavior"}
     while (prompt := session.next_prompt()) is not None:
         answer = answers.get(prompt.fact.name)
         if answer is None:
