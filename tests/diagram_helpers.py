@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,19 @@ from llm_advisor.engine.language.model import KnowledgeBase
 KBS = Path(__file__).parent / "kbs"
 HAVE_DOT = shutil.which("dot") is not None
 HAVE_PDFINFO = shutil.which("pdfinfo") is not None
+
+
+def word_heights(pdf: Path, pages: tuple[int, int] | None = None) -> list[float]:
+    """How tall every word of a PDF (or of its pages first to last) is in print, in points, read
+    by poppler's pdftotext."""
+    span = ["-f", str(pages[0]), "-l", str(pages[1])] if pages else []
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", *span, str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return [
+        float(y1) - float(y0)
+        for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
+    ]
 
 
 @dataclass(frozen=True)

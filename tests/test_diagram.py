@@ -19,6 +19,7 @@ from diagram_helpers import (
     parse_dot,
     parse_dot_json,
     parse_mermaid,
+    word_heights,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -336,13 +337,7 @@ def test_a_large_diagram_is_split_into_full_size_pages(tmp_path: Path) -> None:
     assert set(sizes) == {(842.0, 595.0)}
     if shutil.which("pdftotext"):
         # Nothing is scaled down: every word is at least 9 pt tall in print.
-        boxes = subprocess.run(
-            ["pdftotext", "-bbox", str(target), "-"], capture_output=True, text=True, check=True
-        ).stdout
-        heights = [
-            float(y1) - float(y0)
-            for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
-        ]
+        heights = word_heights(target)
         assert heights and min(heights) >= 9.0
         text = subprocess.run(  # in drawing order: a node's lines one after the other
             ["pdftotext", "-raw", str(target), "-"], capture_output=True, text=True, check=True
@@ -377,13 +372,7 @@ def test_a_long_index_wraps_onto_more_pages_at_full_size(tmp_path: Path) -> None
     target = tmp_path / "index.pdf"
     target.write_bytes(join_pdfs(parts, shutil.which("pdfunite") or ""))
     assert set(pdf_pages(target)) == {(842.0, 595.0)}
-    boxes = subprocess.run(
-        ["pdftotext", "-bbox", str(target), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    heights = [
-        float(y1) - float(y0)
-        for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
-    ]
+    heights = word_heights(target)
     assert heights and min(heights) >= 8.0
     text = subprocess.run(
         ["pdftotext", str(target), "-"], capture_output=True, text=True, check=True

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS
+from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, word_heights
 
 from llm_advisor.cli.main import cli
 from llm_advisor.cli.options import cache_dir
@@ -293,15 +293,7 @@ def test_the_book_is_overview_approaches_appendix_and_index(tmp_path: Path) -> N
     listed = [line.split("  ")[0] for line in outcomes.splitlines()[2:] if line.strip()]
     assert sorted(listed) == sorted(set(outcome_names(kb, reached)))
     # The index is set at full size, never scaled down to fit the page.
-    boxes = subprocess.run(
-        ["pdftotext", "-bbox", "-f", str(index_at[0]), "-l", str(pages), str(target), "-"],
-        capture_output=True,
-        text=True,
-    ).stdout
-    heights = [
-        float(y1) - float(y0)
-        for y0, y1 in re.findall(r'<word [^>]*yMin="([\d.]+)" [^>]*yMax="([\d.]+)"', boxes)
-    ]
+    heights = word_heights(target, (index_at[0], pages))
     assert heights and min(heights) >= 8.0
 
 
