@@ -103,6 +103,7 @@ def explanation_json(
         "why_not": [
             {
                 "approach": w.approach,
+                "partner": w.approach in result.combine_with,
                 "score": w.score,
                 "winner_score": w.winner_score,
                 "behind": None if w.winner_score is None else w.winner_score - w.score,
@@ -197,6 +198,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     echo(bold("Why not the others"))
     for w in ex.why_not:
         name = approach_name(kb, w.approach)
+        role = " (the partner)" if w.approach in result.combine_with else ""
         if len(w.excluded_by) == 1:
             rule_id, reason = w.excluded_by[0]
             echo(f"  {name}: excluded by {rule_id}: {reason}")
@@ -210,10 +212,11 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
             gap = w.winner_score - w.score
             if w.lost_tie:
                 echo(
-                    f"  {name}: same score ({w.score:+d}); the tie goes to the less complex approach"
+                    f"  {name}{role}: same score ({w.score:+d}); the tie goes to the less complex"
+                    " approach"
                 )
             else:
-                echo(f"  {name}: score {w.score:+d}, {gap} behind")
+                echo(f"  {name}{role}: score {w.score:+d}, {gap} behind")
             winner = approach_name(kb, result.recommendation)
             for side, contributions in ((winner, w.held_back), (name, w.favoured_by)):
                 if contributions:

@@ -80,6 +80,7 @@ def test_why_not_lists_exclusions_and_what_held_others_back(kb: KnowledgeBase) -
     why = {w.approach: w for w in ex.why_not}
     assert set(why) == {"cheap", "exotic"}
     assert why["exotic"].excluded_by == (("small-budget", "The budget is too small."),)
+    assert why["exotic"].held_back == why["exotic"].favoured_by == ()  # the exclusion says it all
     cheap = why["cheap"]
     assert (cheap.score, cheap.winner_score, cheap.lost_tie) == (2, 8, False)
     assert [(c.rule_id, c.winner_delta, c.other_delta, c.margin) for c in cheap.held_back] == [
@@ -107,11 +108,16 @@ def test_why_not_shows_each_approach_once_and_a_suggested_partner_it_dropped() -
     assert text.exit_code == 0, text.output
     section = text.stdout.split("Why not the others\n", 1)[1].split("\n\n", 1)[0]
     named = [line.split(":")[0].strip() for line in section.splitlines() if line[2] != " "]
-    assert sorted(named) == ["Heavy", "Huge", "Middle"]
+    assert sorted(named) == ["Heavy", "Huge", "Middle (the partner)"]
     heavy = section.split("  Heavy:", 1)[1].split("\n  Huge", 1)[0].split("\n  Middle", 1)[0]
     assert "heavy-out-size: too big" in heavy and "heavy-out-time: too slow" in heavy
     assert "pairing-heavy suggested it" in heavy
     data = json.loads(invoke(*args, "--json").stdout)
+    assert {w["approach"]: w["partner"] for w in data["why_not"]} == {
+        "heavy": False,
+        "middle": True,
+        "huge": False,
+    }
     dropped = {w["approach"]: w["partner_dropped_by"] for w in data["why_not"]}
     assert dropped == {"heavy": ["pairing-heavy"], "middle": [], "huge": []}
     assert data["combine_with"] == ["middle"]

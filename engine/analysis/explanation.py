@@ -171,7 +171,7 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
             if isinstance(e, Exclude) and e.approach == ranked.approach
         )
         contributions: list[Contribution] = []
-        if winner is not None:
+        if winner is not None and not ranked.excluded:  # an exclusion says it all
             for firing in result.firings:
                 mine = sum(
                     e.delta for e in firing.effects if isinstance(e, Score) and e.approach == winner
