@@ -196,6 +196,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
         echo("  (no rule scored, excluded or combined anything)")
     echo()
     echo(bold("Why not the others"))
+    winner = approach_name(kb, result.recommendation)
     for w in ex.why_not:
         name = approach_name(kb, w.approach)
         role = " (the partner)" if w.approach in result.combine_with else ""
@@ -217,7 +218,6 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
                 )
             else:
                 echo(f"  {name}{role}: score {w.score:+d}, {gap} behind")
-            winner = approach_name(kb, result.recommendation)
             for side, contributions in ((winner, w.held_back), (name, w.favoured_by)):
                 if contributions:
                     echo(f"      for {side}:")

@@ -26,16 +26,10 @@ from hypothesis import strategies as st
 
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.diagrams import graphviz as gv
-from llm_advisor.diagrams.export import (
-    IndexSection,
-    Request,
-    index_pages,
-    join_pdfs,
-    letters,
-    page_scenes,
-    render,
-)
+from llm_advisor.diagrams.export import Request, letters, page_scenes, render
+from llm_advisor.diagrams.index import IndexSection, index_pages
 from llm_advisor.diagrams.paginate import PAPERS
+from llm_advisor.diagrams.pdf import join_pdfs
 from llm_advisor.engine.analysis.diagram import Question, compile_diagram, load_diagram
 from llm_advisor.engine.analysis.highlight import case_path
 from llm_advisor.engine.errors import InputError, RuleError

@@ -49,6 +49,15 @@ class Open:
 Node = Leaf | Question | Open
 
 
+def leaf_outcomes(node: Node) -> tuple[Decision, ...]:
+    """The outcomes a node stands for: a leaf's one, an open leaf's several, a question's none."""
+    if isinstance(node, Leaf):
+        return (node.decision,)
+    if isinstance(node, Open):
+        return node.outcomes
+    return ()
+
+
 @dataclass(frozen=True)
 class Trace:
     """Where a partly known case goes: every node and edge it can take from the root (at a fact
@@ -64,11 +73,7 @@ class Trace:
         """The outcomes the case can still end in, each once, in preorder."""
         found: dict[Decision, None] = {}
         for end in self.ends:
-            node = diagram.nodes[end]
-            if isinstance(node, Leaf):
-                found[node.decision] = None
-            elif isinstance(node, Open):
-                found.update(dict.fromkeys(node.outcomes))
+            found.update(dict.fromkeys(leaf_outcomes(diagram.nodes[end])))
         return tuple(found)
 
     def decision(self, diagram: DecisionDiagram) -> Decision | None:
