@@ -251,6 +251,27 @@ def test_the_published_reasoning_catches_the_rules_it_was_written_against(
     assert "rag" in {rag.recommendation, *rag.combine_with}
 
 
+def test_retrieval_augmented_fine_tuning_also_waits_for_a_baseline(tmp_path: Path) -> None:
+    """RAFT is a fine-tune like any other: without its gate, test-scale demonstrations and no
+    measured baseline put fine-tuning into a plan (OpenAI "Optimizing LLM accuracy")."""
+    gate = "        - {derived: finetune_ready}\n        - {derived: tuning_may_start}\n"
+    target = copy_kb(
+        default_rules_dir(),
+        tmp_path / "kb",
+        ("derived.yaml", gate, "        - {derived: finetune_ready}\n"),
+    )
+    result = check(target)
+    assert result.exit_code == 1, result.output
+    case = witnesses(result)["baseline-before-tuning-on-pairs"]
+    raft = recommend(load_knowledge_base(target), case)
+    assert "fine_tuning" in {raft.recommendation, *raft.combine_with}
+    assert "raft-for-noisy-retrieval" in {f.rule_id for f in raft.firings}
+    assert raft.case["prompt_baseline"] == "untried"
+    assert float(raft.case["labeled_examples"]) < 500
+    shipped = recommend(load_knowledge_base(), case)
+    assert "fine_tuning" not in {shipped.recommendation, *shipped.combine_with}
+
+
 def test_the_shipped_rule_base_states_the_published_reasoning(
     shipped_proof: InvariantReport,
 ) -> None:
@@ -261,4 +282,5 @@ def test_the_shipped_rule_base_states_the_published_reasoning(
         "no-retrieval-for-behaviour",
         "no-tuning-on-a-handful-of-pairs",
         "small-corpus-in-the-prompt",
+        "baseline-before-tuning-on-pairs",
     } <= never

@@ -149,7 +149,7 @@ def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:
     facts = {
         "problem_type": "knowledge", "change_frequency": "static", "labeled_examples": "200",
         "data_volume": "50M", "accuracy_need": "high", "budget": "$80k", "timeline": "3mo",
-        "domain_distance": "specialized", "ml_expertise": "expert",
+        "domain_distance": "specialized", "ml_expertise": "expert", "prompt_baseline": "falls_short",
     }  # fmt: skip
     for provenance, raft in (
         ("flexible", "technique-raft"),
