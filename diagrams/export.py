@@ -203,9 +203,9 @@ def titles(
         lines.append(
             "How to read: questions in the rule base's order, only those that narrow the "
             "choice most. A solid leaf is decided (the approach, + a partner to combine it "
-            "with). A dashed leaf lists exactly the approaches still possible there (colour "
-            "swatches), the partners they may be combined with and the facts the choice "
-            f"mainly depends on; the exact diagram ({exact}) asks them."
+            "with). A dashed leaf lists exactly the approaches still possible there, the "
+            "partners they may be combined with and the facts the choice mainly depends on; "
+            f"the exact diagram ({exact}) asks them."
         )
     elif request.view == "approach":
         lines.append(

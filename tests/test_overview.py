@@ -216,11 +216,13 @@ def test_mermaid_draws_the_overview(tmp_path: Path, extra: list[str]) -> None:
     )
     assert drawn.returncode == 0, drawn.stderr
     svg = target.read_text(encoding="utf-8")
-    # A short title, the how-to-read text as a comment, open leaves dashed, no legend.
+    # A short title, the how-to-read text as a comment (naming no colours Mermaid does not
+    # draw), open leaves dashed, no legend.
     text = source.read_text(encoding="utf-8")
     title = text.splitlines()[1]
     assert len(title) < 120 and "How to read" not in title
     assert "  %% How to read:" in text and "How to read" not in svg
+    assert "colour" not in text
     assert "stroke-dasharray:5 3" in svg and "Recommendation" not in svg
     kb = load_knowledge_base()
     detail = load_diagram(kb)
