@@ -28,6 +28,7 @@ from llm_advisor.engine.analysis.partial import (
     union_thresholds,
 )
 from llm_advisor.engine.language.model import (
+    PLAN_KINDS,
     Advise,
     All,
     Exclude,
@@ -59,13 +60,13 @@ class InvariantReport:
 
 
 def _with_conditions(kb: KnowledgeBase) -> tuple[KnowledgeBase, dict[str, int]]:
-    """The rule base with one effect-free rule per `never` condition, so that the analysis
-    evaluates those conditions like any other; returns the rule index of each."""
+    """The rule base with one effect-free rule per `never` or `always` condition, so that the
+    analysis evaluates those conditions like any other; returns the rule index of each."""
     level = {name: s for s, names in enumerate(kb.strata) for name in names}
     extra: list[Rule] = []
     index: dict[str, int] = {}
     for inv in kb.invariants:
-        if inv.kind != "never":
+        if inv.kind not in PLAN_KINDS:
             continue
         rule = Rule(
             id=f"invariant:{inv.id}",
@@ -85,7 +86,7 @@ def _with_conditions(kb: KnowledgeBase) -> tuple[KnowledgeBase, dict[str, int]]:
 
 
 class _Prover:
-    """Proves the leaf properties (partners, advice, never) region by region: each leaf of the
+    """Proves the leaf properties (partners, advice, never, always) region by region: each leaf of the
     decision diagram has one outcome; the region is split on the facts the rules that matter
     still test until every rule that matters is decided."""
 
@@ -162,7 +163,7 @@ def _advice_conflicts(kb: KnowledgeBase, chosen: set[str]) -> frozenset[int]:
 
 
 def _leaf_property(
-    inv: Invariant, an: Analyzer, decision: Decision, never_rule: int | None
+    inv: Invariant, an: Analyzer, decision: Decision, condition_rule: int | None
 ) -> Callable[[Partial], tuple[int, frozenset[int]]] | None:
     """The property to prove in a region with this outcome (None: it holds there trivially)."""
     kb = an.kb
@@ -204,16 +205,16 @@ def _leaf_property(
             return verdict, conflicting
 
         return advice_ok
-    assert inv.kind == "never" and never_rule is not None
-    if inv.approach not in chosen:
-        return None
-    wanted = frozenset({never_rule})
+    assert inv.kind in PLAN_KINDS and condition_rule is not None
+    if (inv.approach in chosen) == (inv.kind == "always"):
+        return None  # the plan is as the invariant wants it whether or not the condition holds
+    wanted = frozenset({condition_rule})
 
-    def never_ok(p: Partial) -> tuple[int, frozenset[int]]:
-        status = p.rules[never_rule]
+    def condition_false(p: Partial) -> tuple[int, frozenset[int]]:
+        status = p.rules[condition_rule]
         return (FALSE if status == TRUE else OPEN if status == OPEN else TRUE), wanted
 
-    return never_ok
+    return condition_false
 
 
 def _can_flip_back(options: list[frozenset[str | None]]) -> bool:
@@ -328,12 +329,12 @@ def prove_invariants(
 
     `diagram`, the rule base's own diagram when the caller has it loaded, is used unless the
     invariants' conditions split a quantity at thresholds of their own."""
-    ext, never_rules = _with_conditions(kb)
+    ext, condition_rules = _with_conditions(kb)
     bands = union_thresholds(kb, ext)
     outcome = Analyzer(kb, bands, outcome_only=True)
     full = Analyzer(ext, bands)
     results: list[InvariantResult] = []
-    leaf_kinds = ("partners_at_least", "advice_agrees", "never")
+    leaf_kinds = ("partners_at_least", "advice_agrees", *PLAN_KINDS)
     if diagram is None or not own_bands(kb, bands):
         diagram = diagram_with_bands(kb, bands, cache_dir)
     paths: list[tuple[Masks, Decision]] = []
@@ -363,7 +364,7 @@ def prove_invariants(
         props: dict[Decision, Callable[[Partial], tuple[int, frozenset[int]]] | None] = {}
         for state, decision in paths:
             if decision not in props:  # the paths end in a handful of outcomes
-                props[decision] = _leaf_property(inv, full, decision, never_rules.get(inv.id))
+                props[decision] = _leaf_property(inv, full, decision, condition_rules.get(inv.id))
             prop = props[decision]
             if prop is None:
                 continue
@@ -404,4 +405,6 @@ def _leaf_message(inv: Invariant, an: Analyzer, state: Masks, decision: Decision
             if partial.rules[r] == TRUE
         ]
         return f"outcome {outcome}, but the advice of {', '.join(rules)} contradicts it"
+    if inv.kind == "always":
+        return f"outcome {outcome}, without {inv.approach}, where its condition holds"
     return f"outcome {outcome} where its condition holds"

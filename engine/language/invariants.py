@@ -51,7 +51,7 @@ def load_invariants(
                 )
             inv = replace(inv, fact=fact.name)
         else:
-            table = f.mapping(value, "'never'", vline, required=("approach", "when"))
+            table = f.mapping(value, f"'{kind}'", vline, required=("approach", "when"))
             approach = reader.approach(table["approach"], line_of(table, "approach"))
             when = reader.condition(table["when"], line_of(table, "when"))
             check_derived_known(f.name, when, produced)

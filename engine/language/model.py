@@ -282,7 +282,9 @@ class Rule:
         return tuple(e.name for e in self.effects if isinstance(e, Derive))
 
 
-InvariantKind = Literal["partners_at_least", "advice_agrees", "no_flip_back", "never"]
+InvariantKind = Literal["partners_at_least", "advice_agrees", "no_flip_back", "never", "always"]
+PLAN_KINDS: tuple[InvariantKind, ...] = ("never", "always")
+"""The kinds that say whether an approach is in the plan where a condition holds."""
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,8 @@ class Invariant:
     * `advice_agrees`: no advice that fires rules out the recommendation or a partner, and
       advice that favours approaches names the recommendation or a partner;
     * `no_flip_back`: raising `fact` alone never makes the recommendation go A -> B -> A;
-    * `never`: `approach` is neither recommended nor suggested as a partner where `when` holds.
+    * `never`: `approach` is neither recommended nor suggested as a partner where `when` holds;
+    * `always`: `approach` is recommended or suggested as a partner wherever `when` holds.
     """
 
     id: str

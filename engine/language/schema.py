@@ -102,6 +102,7 @@ def json_schema() -> dict[str, Any]:
         "because",
         "source",
     )
+    plan_condition = _object({"approach": _IDENT, "when": _ref("condition")}, "approach", "when")
     invariant = _object(
         {
             "id": _RULE_ID,
@@ -109,7 +110,8 @@ def json_schema() -> dict[str, Any]:
             "partners_at_least": {"type": "integer"},
             "advice_agrees": {"const": True},
             "no_flip_back": _IDENT,
-            "never": _object({"approach": _IDENT, "when": _ref("condition")}, "approach", "when"),
+            "never": plan_condition,
+            "always": plan_condition,
         },
         "id",
         "title",
