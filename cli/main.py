@@ -6,7 +6,6 @@ import importlib
 import os
 import signal
 import sys
-import unicodedata
 from typing import Any
 
 import click
@@ -87,6 +86,8 @@ class LazyGroup(click.Group):
 def one_line(text: str) -> str:
     """A message as one line: line breaks, other control characters and unpaired surrogates
     (from file names that are not UTF-8) written as escapes, so no name can break it."""
+    import unicodedata  # only when a message is shown
+
     return "".join(
         ch.encode("unicode_escape", "backslashreplace").decode("ascii")
         if ch != " " and (not ch.isprintable() or unicodedata.category(ch) == "Cs")
