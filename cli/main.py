@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from llm_advisor.cli import _interrupted
+from llm_advisor.cli import _interrupted, started
 from llm_advisor.engine.errors import AdvisorError, InputError
 
 COMMANDS = {
@@ -23,6 +23,10 @@ COMMANDS = {
     "audit": "llm_advisor.cli.audit:audit",
 }
 
+ONE_CASE = {"recommend"}
+"""Commands whose whole run is one bounded piece of work (one case): the garbage collector stays
+paused until they exit, as their work makes next to no garbage either (see `started`)."""
+
 
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command runs."""
@@ -32,6 +36,14 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self._load(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        found = super().resolve_command(ctx, args)
+        if found[0] not in ONE_CASE:
+            started()  # the command's module is loaded
+        return found
 
     def _load(self, name: str) -> click.Command | None:
         if name not in COMMANDS:
