@@ -30,9 +30,8 @@ def started() -> None:
     Loading them makes tens of thousands of objects (modules, classes, functions) and next to no
     garbage, so the collector's passes over them while `run` holds it off (about 5 ms of a cold
     command) would find nothing. They live until exit, so they are frozen out of its later
-    passes too. A command that does one bounded piece of work (`main.ONE_CASE`) never calls
-    this: the collector stays paused until it exits. Without `run` (the command line called
-    in-process) nothing changes.
+    passes too. Commands in `main.ENDS_OWN_START_UP` call this themselves, later or never.
+    Without `run` (the command line called in-process) nothing changes.
     """
     if not gc.isenabled():
         gc.freeze()

@@ -23,9 +23,10 @@ COMMANDS = {
     "audit": "llm_advisor.cli.audit:audit",
 }
 
-ONE_CASE = {"recommend"}
-"""Commands whose whole run is one bounded piece of work (one case): the garbage collector stays
-paused until they exit, as their work makes next to no garbage either (see `started`)."""
+ENDS_OWN_START_UP = {"recommend", "consult"}
+"""Commands that end their start-up themselves (see `started`): `consult` when it first waits for
+an answer, `recommend` never (its whole run is one bounded case, which makes next to no garbage
+either); every other command's start-up ends once its module is loaded."""
 
 
 class LazyGroup(click.Group):
@@ -41,7 +42,7 @@ class LazyGroup(click.Group):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         found = super().resolve_command(ctx, args)
-        if found[0] not in ONE_CASE:
+        if found[0] not in ENDS_OWN_START_UP:
             started()  # the command's module is loaded
         return found
 

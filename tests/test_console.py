@@ -93,8 +93,8 @@ def test_a_stream_closed_from_the_start_is_no_error() -> None:
 
 def test_the_garbage_collector_waits_for_start_up() -> None:
     """Paused while the modules load; then running (start-up's objects frozen out of its passes)
-    for a command that may run long, still paused for `recommend`'s one case; in-process, the
-    command line leaves it alone."""
+    for a command that may run long, from the first question on for `consult`, never for
+    `recommend`'s one case; in-process, the command line leaves it alone."""
     code = (
         "import atexit, gc\n"
         "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > 0))"
@@ -105,6 +105,9 @@ def test_the_garbage_collector_waits_for_start_up() -> None:
     recommend = run(in_process(code, "recommend", "--no-audit", *FACTS))
     assert recommend.returncode == 0, recommend.stderr
     assert recommend.stdout.splitlines()[-1] == "gc False False"
+    consult = run(in_process(code, "consult", "--no-audit"))  # input ends at the first question
+    assert "Q1. " in consult.stdout
+    assert consult.stdout.splitlines()[-1].endswith("gc True True")
     frozen = gc.get_freeze_count()
     for args in (["rules", "list"], ["recommend", "--no-audit", *FACTS]):
         assert CliRunner().invoke(cli, args).exit_code == 0
