@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from llm_advisor.cli import started
 from llm_advisor.cli.options import audit_db_option, json_option, load_kb, rules_option
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.analysis.consultation import Consultation, Dependency, Prompt
@@ -33,6 +34,7 @@ class EndOfInput(Exception):
 
 def _read(prompt: str, err: bool) -> str:
     click.echo(prompt, nl=False, err=err)
+    started()  # the consultation is under way: from here on the garbage collector runs
     try:
         line = input()
     except EOFError:

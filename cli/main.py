@@ -6,12 +6,11 @@ import importlib
 import os
 import signal
 import sys
-import unicodedata
 from typing import Any
 
 import click
 
-from llm_advisor.cli import _interrupted
+from llm_advisor.cli import _interrupted, started
 from llm_advisor.engine.errors import AdvisorError, InputError
 
 COMMANDS = {
@@ -24,6 +23,11 @@ COMMANDS = {
     "audit": "llm_advisor.cli.audit:audit",
 }
 
+ENDS_OWN_START_UP = {"recommend", "consult"}
+"""Commands that end their start-up themselves (see `started`): `consult` when it first waits for
+an answer, `recommend` never (its whole run is one bounded case, which makes next to no garbage
+either); every other command's start-up ends once its module is loaded."""
+
 
 class LazyGroup(click.Group):
     """A group that imports a command's module only when that command runs."""
@@ -33,6 +37,14 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self._load(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        found = super().resolve_command(ctx, args)
+        if found[0] not in ENDS_OWN_START_UP:
+            started()  # the command's module is loaded
+        return found
 
     def _load(self, name: str) -> click.Command | None:
         if name not in COMMANDS:
@@ -87,6 +99,8 @@ class LazyGroup(click.Group):
 def one_line(text: str) -> str:
     """A message as one line: line breaks, other control characters and unpaired surrogates
     (from file names that are not UTF-8) written as escapes, so no name can break it."""
+    import unicodedata  # only when a message is shown
+
     return "".join(
         ch.encode("unicode_escape", "backslashreplace").decode("ascii")
         if ch != " " and (not ch.isprintable() or unicodedata.category(ch) == "Cs")

@@ -41,7 +41,7 @@ def resolve_location(explicit: str | os.PathLike[str] | None = None) -> Location
     raw = os.fspath(explicit) if explicit is not None else os.environ.get(ENV_VAR) or None
     if raw is None:
         return default_path()
-    from llm_advisor.engine.audit.postgres import is_url
+    from llm_advisor.engine.audit.backend import is_url
 
     if is_url(raw):
         return raw

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from llm_advisor.engine.inference.codec import firing_to_json
 from llm_advisor.engine.inference.reasons import key_firings
 from llm_advisor.engine.inference.run import Firing, Result
 from llm_advisor.engine.inference.technique import ChosenTechnique, choose
@@ -58,6 +57,8 @@ def technique_json(technique: ChosenTechnique) -> dict[str, Any]:
 def firing_json(kb: KnowledgeBase, firing: Firing) -> dict[str, Any]:
     """A firing as the JSON output shows it: its encoding, with the values it matched as people
     type them and the full reference of its source."""
+    from llm_advisor.engine.inference.codec import firing_to_json  # only for --json
+
     data = firing_to_json(kb, firing)
     data["matched"] = {name: display_value(kb.fact(name), value) for name, value in firing.matched}
     data["matched_derived"] = dict(firing.matched_derived)

@@ -3,6 +3,7 @@ by it (output through a pipe, exit codes, exit handlers, threads still running).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -88,3 +89,26 @@ def test_a_stream_closed_from_the_start_is_no_error() -> None:
         )
         assert done.stdout.strip().endswith("exit 0"), (redirect, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_the_garbage_collector_waits_for_start_up() -> None:
+    """Paused while the modules load; then running (start-up's objects frozen out of its passes)
+    for a command that may run long, from the first question on for `consult`, never for
+    `recommend`'s one case; in-process, the command line leaves it alone."""
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > 0))"
+    )
+    rules = run(in_process(code, "rules", "list"))
+    assert rules.returncode == 0, rules.stderr
+    assert rules.stdout.splitlines()[-1] == "gc True True"
+    recommend = run(in_process(code, "recommend", "--no-audit", *FACTS))
+    assert recommend.returncode == 0, recommend.stderr
+    assert recommend.stdout.splitlines()[-1] == "gc False False"
+    consult = run(in_process(code, "consult", "--no-audit"))  # input ends at the first question
+    assert "Q1. " in consult.stdout
+    assert consult.stdout.splitlines()[-1].endswith("gc True True")
+    frozen = gc.get_freeze_count()
+    for args in (["rules", "list"], ["recommend", "--no-audit", *FACTS]):
+        assert CliRunner().invoke(cli, args).exit_code == 0
+        assert gc.isenabled() and gc.get_freeze_count() == frozen

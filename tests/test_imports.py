@@ -27,6 +27,8 @@ def test_recommend_without_recording() -> None:
     assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
     assert not {m for m in modules if m.startswith("llm_advisor.engine.audit.")}
     assert not {m for m in modules if m.startswith("llm_advisor.engine.analysis.")}
+    assert "llm_advisor.engine.inference.codec" not in modules  # the encoding: --json or a record
+    assert "unicodedata" not in modules  # only to show an error
 
 
 def test_recommend_on_a_partial_case() -> None:
@@ -42,6 +44,7 @@ def test_recommend_recording() -> None:
     assert {"sqlite3", "cryptography"} <= top(modules)
     assert not top(modules) & NEVER_WARM
     assert "llm_advisor.engine.audit.replay" not in modules
+    assert "llm_advisor.engine.audit.postgres" not in modules  # a SQLite store
 
 
 def test_consult_to_its_first_question() -> None:

@@ -39,6 +39,8 @@ class Dependency:
 
 @dataclass(frozen=True)
 class Answer:
+    """One answer given in a consultation."""
+
     fact: str
     value: Value | None  # None: "don't know"
 

@@ -28,11 +28,15 @@ CACHE_VERSION = 2
 
 @dataclass(frozen=True)
 class Leaf:
+    """A node where the outcome is decided."""
+
     decision: Decision
 
 
 @dataclass(frozen=True)
 class Question:
+    """A node that asks the fact with index `fact`; each branch covers some of its cells."""
+
     fact: int
     branches: tuple[tuple[tuple[int, ...], int], ...]  # (cells, child node id)
 

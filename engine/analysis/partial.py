@@ -155,11 +155,15 @@ class Analyzer:
         self.facts = kb.facts
         self.index = {f.name: i for i, f in enumerate(kb.facts)}
         extra = thresholds or {}
+
+        def bands(fact: Fact) -> Iterable[float]:
+            """Where a quantity splits (an enum or bool fact has no thresholds to look for)."""
+            if fact.name in extra:
+                return extra[fact.name]
+            return kb.thresholds(fact.name) if fact.kind.continuous else ()
+
         self.cells = tuple(
-            (
-                *cells_for(f, extra[f.name] if f.name in extra else kb.thresholds(f.name)),
-                *((Cell("unknown", None),) if unknown else ()),
-            )
+            (*cells_for(f, bands(f)), *((Cell("unknown", None),) if unknown else ()))
             for f in kb.facts
         )
         self.full: Masks = tuple((1 << len(c)) - 1 for c in self.cells)

@@ -18,6 +18,13 @@ from llm_advisor.engine.errors import AdvisorError
 
 Row = tuple[Any, ...]
 Params = Sequence[object]
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def is_url(location: str) -> bool:
+    """Whether a store location names a PostgreSQL server rather than a SQLite file (here, so
+    that a SQLite store never loads the PostgreSQL back end's module)."""
+    return location.partition("://")[0].lower() in POSTGRES_SCHEMES and "://" in location
 
 
 class AuditError(AdvisorError):

@@ -20,16 +20,10 @@ from llm_advisor.engine.errors import InputError
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMES = ("postgresql", "postgres")
 LOCK_KEY = 0x4C4C4D4141554454
 """The advisory lock every writer of a store takes ("LLMAAUDT"); one store per database."""
 SCHEMA_TABLE = "llm_advisor_schema"
 CONNECT_TIMEOUT = 10
-
-
-def is_url(location: str) -> bool:
-    """Whether a store location names a PostgreSQL server rather than a SQLite file."""
-    return location.partition("://")[0].lower() in SCHEMES and "://" in location
 
 
 def redact(url: str) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llm_advisor.engine.audit.backend import AuditError, Backend, Transaction
+from llm_advisor.engine.audit.backend import AuditError, Backend, Transaction, is_url
 from llm_advisor.engine.audit.chain import (
     HEAD_DELETED,
     ChainHead,
@@ -70,11 +70,12 @@ def open_backend(
     location: str | os.PathLike[str], *, create: bool = False, timeout: float | None = None
 ) -> Backend:
     """The back end for a location: a postgresql:// URL or a SQLite file path."""
-    from llm_advisor.engine.audit.postgres import PostgresBackend, is_url
+    if isinstance(location, str) and is_url(location):
+        from llm_advisor.engine.audit.postgres import PostgresBackend
+
+        return PostgresBackend.open(location, create=create, timeout=timeout)
     from llm_advisor.engine.audit.sqlite import SqliteBackend
 
-    if isinstance(location, str) and is_url(location):
-        return PostgresBackend.open(location, create=create, timeout=timeout)
     return SqliteBackend.open(Path(location), create=create, timeout=timeout)
 
 

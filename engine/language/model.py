@@ -111,18 +111,24 @@ class DerivedTest:
 
 @dataclass(frozen=True)
 class All:
+    """A conjunction: every item holds."""
+
     items: tuple[Condition, ...]
     line: int = 0
 
 
 @dataclass(frozen=True)
 class Any_:
+    """A disjunction: at least one item holds."""
+
     items: tuple[Condition, ...]
     line: int = 0
 
 
 @dataclass(frozen=True)
 class Not:
+    """A negation: the item does not hold."""
+
     item: Condition
     line: int = 0
 
@@ -136,23 +142,31 @@ Literal_ = FactTest | DerivedTest
 
 @dataclass(frozen=True)
 class Derive:
+    """Establishes the derived fact `name`."""
+
     name: str
 
 
 @dataclass(frozen=True)
 class Score:
+    """Adds `delta` to an approach's score."""
+
     approach: str
     delta: int
 
 
 @dataclass(frozen=True)
 class Exclude:
+    """Rules an approach out, saying why."""
+
     approach: str
     reason: str
 
 
 @dataclass(frozen=True)
 class Combine:
+    """Suggests the two approaches together."""
+
     first: str
     second: str
 
