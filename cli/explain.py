@@ -58,7 +58,7 @@ def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> di
         )
     return {
         "set": changes,
-        "actionable": actionable(kb, cf.changes),
+        "actionable": actionable(kb, cf.changes, case),
         "recommendation": cf.recommendation,
         "combine_with": list(cf.combine_with),
     }
@@ -147,7 +147,10 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     for w in shown:
         if not w.actionable and not situation:
             situation = True
-            echo("  If the situation itself were different (facts the team cannot change):")
+            echo(
+                "  If the situation itself were different (facts the team cannot change, "
+                "or less of what it has):"
+            )
         parts = [change(c.fact, c.label) for c in w.shared] + [change(w.fact, w.label)]
         outcome = outcome_text(kb, w.recommendation, w.combine_with)
         echo(f"  {'  ' if situation else ''}{' and '.join(parts)}  =>  {outcome}")

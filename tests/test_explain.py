@@ -24,7 +24,7 @@ from llm_advisor.engine.analysis.explanation import (
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.inference.run import Result as Inferred
 from llm_advisor.engine.inference.run import evaluate
-from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import KnowledgeBase
 
@@ -474,8 +474,9 @@ def what_if_lines(text: str) -> list[str]:
     ],
 )
 def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]) -> None:
-    """Changes a team can make are listed first; changes of the situation come after a heading
-    saying so; changes of one fact with the same outcome are one line; plurals agree."""
+    """Changes a team can make (raising a fact it can change) are listed first; changes of the
+    situation, and having less of what it has, come after a heading saying so; changes of one
+    fact with the same outcome are one line; plurals agree."""
     shipped = load_knowledge_base(None)
     args = [x for fact in facts for x in ("--fact", fact)]
     text = invoke("explain", *args)
@@ -488,7 +489,15 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
         if "=>" not in line:
             continue
         names = re.findall(r"(\w+): ", line.split("=>")[0])
-        assert all(shipped.fact(n).actionable == (i < heading) for n in names), line
+        assert all(shipped.fact(n).actionable for n in names) or i > heading, line
+    case = make_case(shipped, dict(fact.split("=", 1) for fact in facts))
+    for cf in data["changes"]:
+        raises = all(
+            shipped.fact(s["fact"]).actionable
+            and (case.get(s["fact"]) is None or _above(shipped, s["fact"], s["value"], case))
+            for s in cf["set"]
+        )
+        assert cf["actionable"] == raises, cf
     # the JSON lists every change, those a team can act on first
     flags = [cf["actionable"] for cf in data["changes"]]
     assert flags == sorted(flags, reverse=True)
@@ -503,6 +512,15 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
         assert len(changes) == len(single) <= len(data["changes"])
     count = int(re.search(r"(\d+) (cases?) evaluated", text.stdout)[1])  # type: ignore[index]
     assert f"{count} {'case' if count == 1 else 'cases'} evaluated" in text.stdout
+
+
+def _above(kb: KnowledgeBase, name: str, value: str | float, case: Case) -> bool:
+    """Whether `value` is above the case's value of the fact (enum order or number)."""
+    now = case.get(name)
+    values = kb.fact(name).values
+    if values:
+        return values.index(str(value)) > values.index(str(now))
+    return float(value) > float(str(now))
 
 
 def test_several_values_of_one_fact_are_merged_into_a_range() -> None:

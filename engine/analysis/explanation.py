@@ -316,9 +316,21 @@ def counterfactuals(
     return tuple(found), evaluated, True
 
 
-def actionable(kb: KnowledgeBase, changes: tuple[Candidate, ...]) -> bool:
-    """Whether a team can make every one of these changes."""
-    return all(kb.fact(c.fact).actionable for c in changes)
+def actionable(kb: KnowledgeBase, changes: tuple[Candidate, ...], case: Case) -> bool:
+    """Whether a team can make every one of these changes: each raises a fact it can change
+    (more examples, data, budget, time or expertise) or sets one not known yet. Having less of
+    what it has is a different situation, not a step to take."""
+    return all(_can_make(kb.fact(c.fact), c, case.get(c.fact)) for c in changes)
+
+
+def _can_make(fact: Fact, change: Candidate, now: Value | None) -> bool:
+    if not fact.actionable:
+        return False
+    if now is None or not fact.kind.ordered:
+        return True
+    if fact.kind.continuous:
+        return change.low is not None and change.low > float(now)
+    return fact.values.index(str(change.value)) > fact.values.index(str(now))
 
 
 def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
@@ -339,10 +351,12 @@ def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
     return f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 
-def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[WhatIf, ...]:
-    """Counterfactuals merged where they differ only in the value of their last fact and lead to
-    the same outcome, in the order of `found` (`explain` puts those a team can act on first;
-    the members of a group change the same facts, so they are all as actionable)."""
+def what_ifs(
+    kb: KnowledgeBase, found: tuple[Counterfactual, ...], case: Case
+) -> tuple[WhatIf, ...]:
+    """Counterfactuals merged where they differ only in the value of their last fact, lead to
+    the same outcome and are as actionable (raising a fact and lowering it are not one
+    change), in the order of `found` (`explain` puts those a team can act on first)."""
     groups: dict[tuple[object, ...], list[Counterfactual]] = {}
     for cf in found:
         *shared, last = cf.changes
@@ -351,6 +365,7 @@ def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[What
             last.fact,
             cf.recommendation,
             cf.combine_with,
+            actionable(kb, cf.changes, case),
         )
         groups.setdefault(key, []).append(cf)
     out = []
@@ -373,7 +388,7 @@ def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[What
                 value_range(fact, options),
                 first.recommendation,
                 first.combine_with,
-                actionable(kb, first.changes),
+                actionable(kb, first.changes, case),
             )
         )
     return tuple(out)
@@ -385,7 +400,13 @@ def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Expla
     evaluated, complete = 0, True
     if what_if:
         found, evaluated, complete = counterfactuals(kb, result)
-        found = tuple(sorted(found, key=lambda cf: not actionable(kb, cf.changes)))
+        found = tuple(sorted(found, key=lambda cf: not actionable(kb, cf.changes, result.case)))
     return Explanation(
-        result, how(result), why_not(kb, result), found, evaluated, complete, what_ifs(kb, found)
+        result,
+        how(result),
+        why_not(kb, result),
+        found,
+        evaluated,
+        complete,
+        what_ifs(kb, found, result.case),
     )
