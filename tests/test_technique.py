@@ -143,6 +143,18 @@ def test_strict_provenance_or_on_prem_never_sends_data_to_a_managed_service(
             assert technique.rule in OPEN_MODEL_TECHNIQUES, case
 
 
+@settings(max_examples=400, deadline=None)
+@given(facts=full_facts)
+def test_no_managed_tuning_advice_where_fine_tuning_is_excluded(facts: dict[str, object]) -> None:
+    """Advice that a managed service puts tuning within reach would contradict the exclusion of
+    fine-tuning printed above it (no baseline within days or $1k; citations without documents)."""
+    for case in (facts, {**facts, "ml_expertise": "none", "provenance": "flexible"}):
+        result = recommend(SHIPPED, case)
+        excluded = {r.approach for r in result.ranking if r.excluded}
+        if "fine_tuning" in excluded:
+            assert not MANAGED_ADVICE & {f.rule_id for f in result.firings}, case
+
+
 def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:
     """RAFT trains the model to read retrieved passages: it is how the fine-tuning partner is
     done, while retrieval itself stays contextual (Zhang et al. 2024)."""
