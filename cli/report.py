@@ -107,12 +107,12 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
         "derived": list(result.derived),
         "facts": facts_json(kb, result),
         "advice": list(result.advice),
-        "caveats": list(chosen.caveats) if chosen else [],
+        "caveats": [c.text for c in chosen.caveats_in(result.plan)] if chosen else [],
         "next_steps": list(chosen.next_steps) if chosen else [],
         "partners": [
             {
                 "approach": partner.id,
-                "caveats": list(partner.caveats),
+                "caveats": [c.text for c in partner.caveats_in(result.plan)],
                 "next_steps": list(partner.next_steps),
             }
             for partner in map(kb.approach, result.combine_with)
@@ -198,7 +198,7 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             echo(f"  - {item}")
     plan = [kb.approach(a) for a in result.plan]
     for title, lists in (
-        ("Caveats", [(a.name, a.caveats) for a in plan]),
+        ("Caveats", [(a.name, tuple(c.text for c in a.caveats_in(result.plan))) for a in plan]),
         ("Next steps", [(a.name, a.next_steps) for a in plan]),
     ):
         if not any(items for _, items in lists):

@@ -495,7 +495,8 @@ def test_unknown_facts_that_cannot_change_the_outcome_leave_it_decided() -> None
 
 def test_a_combined_plan_shows_each_approachs_caveats_and_next_steps() -> None:
     """RAG + fine-tuning: the partner's caveats and next steps are shown too, each under the
-    approach they belong to, and in JSON under `partners`."""
+    approach they belong to, and in JSON under `partners`; a caveat the other approach of the
+    plan makes up for (retrieval does not change style; a fine-tune cannot cite) is left out."""
     facts = [
         *("problem_type=both", "change_frequency=monthly", "data_volume=10B"),
         *("labeled_examples=1k", "accuracy_need=critical", "budget=$2M", "timeline=6mo"),
@@ -505,20 +506,27 @@ def test_a_combined_plan_shows_each_approachs_caveats_and_next_steps() -> None:
     data = json.loads(invoke("--no-audit", "--json", *args).stdout)
     assert (data["recommendation"], data["combine_with"]) == ("rag", ["fine_tuning"])
     kb = load_knowledge_base()
-    tuning = kb.approach("fine_tuning")
+    tuning, rag = kb.approach("fine_tuning"), kb.approach("rag")
+    tuning_caveats = [c.text for c in tuning.caveats if "rag" not in c.answered_by]
+    rag_caveats = [c.text for c in rag.caveats if "fine_tuning" not in c.answered_by]
+    assert len(tuning_caveats) < len(tuning.caveats) and len(rag_caveats) < len(rag.caveats)
+    assert "cannot show where a fact came from" not in " ".join(tuning_caveats)
+    assert "style" not in " ".join(rag_caveats)
     assert data["partners"] == [
         {
             "approach": "fine_tuning",
-            "caveats": list(tuning.caveats),
+            "caveats": tuning_caveats,
             "next_steps": list(tuning.next_steps),
         }
     ]
-    assert data["caveats"] == list(kb.approach("rag").caveats)
+    assert data["caveats"] == rag_caveats
     text = invoke("--no-audit", *args).stdout
-    for title, field in (("Caveats", "caveats"), ("Next steps", "next_steps")):
+    for title, items in (("Caveats", tuning_caveats), ("Next steps", list(tuning.next_steps))):
         lines = text.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0].splitlines()
         at = lines.index(f"  {tuning.name}:")
-        assert lines[0] == f"  {kb.approach('rag').name}:"
-        assert [line.removeprefix("  - ") for line in lines[at + 1 :]] == list(
-            getattr(tuning, field)
-        )
+        assert lines[0] == f"  {rag.name}:"
+        assert [line.removeprefix("  - ") for line in lines[at + 1 :]] == items
+    # alone, each approach shows every caveat
+    alone = json.loads(invoke("--no-audit", "--json", *args[:2]).stdout)
+    shown = kb.approach(alone["recommendation"])
+    assert not alone["combine_with"] and alone["caveats"] == [c.text for c in shown.caveats]

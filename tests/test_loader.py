@@ -550,6 +550,41 @@ def test_fingerprint_changes_when_a_rule_file_is_added_or_renamed(tmp_path: Path
     assert len({original, added, renamed}) == 3
 
 
+# --- caveats a partner answers ---------------------------------------------------------------
+
+FANCY = "    profile: {accuracy: 2, complexity: 2, effort: 2, flexibility: 1}\n"
+
+
+def test_a_caveat_names_the_approaches_that_answer_it(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    caveats = (
+        "    caveats:\n      - Costs more.\n      - {text: Slow to change., answered_by: [cheap]}\n"
+    )
+    edit(kb / "approaches.yaml", FANCY, FANCY + caveats)
+    fancy = load_knowledge_base(kb).approach("fancy")
+    assert [c.text for c in fancy.caveats] == ["Costs more.", "Slow to change."]
+    assert [c.text for c in fancy.caveats_in({"fancy"})] == ["Costs more.", "Slow to change."]
+    assert [c.text for c in fancy.caveats_in({"fancy", "cheap"})] == ["Costs more."]
+
+
+@pytest.mark.parametrize(
+    ("caveat", "needle"),
+    [
+        ("{text: Slow., answered_by: [nope]}", "nope"),
+        ("{text: Slow., answered_by: [Not An Id]}", "answered_by"),
+        ("{text: Slow., covered_by: [cheap]}", "covered_by"),
+        ("{answered_by: [cheap]}", "text"),
+    ],
+)
+def test_a_bad_caveat_is_named_with_its_line(tmp_path: Path, caveat: str, needle: str) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "approaches.yaml", FANCY, FANCY + f"    caveats:\n      - {caveat}\n")
+    with pytest.raises(RuleError) as caught:
+        load_knowledge_base(kb)
+    message = str(caught.value)
+    assert message.startswith("approaches.yaml:") and needle in message and "\n" not in message
+
+
 # --- actionable facts and references --------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from llm_advisor.engine.language.checks import (
 from llm_advisor.engine.language.facts import parse_value
 from llm_advisor.engine.language.model import (
     Approach,
+    Caveat,
     Fact,
     Source,
 )
@@ -160,13 +161,43 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...],
             name=f.text(node, "name"),
             profile=profile,
             summary=f.text(node, "summary", default=""),
-            caveats=f.texts(node, "caveats"),
+            caveats=_caveats(f, node),
             next_steps=f.texts(node, "next_steps"),
             line=line,
         )
     if not approaches:
         raise f.error(line_of(doc), "no approaches defined")
+    for approach in approaches.values():
+        for caveat in approach.caveats:
+            unknown = [a for a in caveat.answered_by if a not in approaches]
+            if unknown:
+                raise f.error(
+                    approach.line,
+                    f"caveat of {approach.id!r} answered_by unknown approach {unknown[0]!r}",
+                )
     return tuple(approaches.values()), tie_break
+
+
+def _caveats(f: RuleFileChecker, node: Mapping) -> tuple[Caveat, ...]:
+    """`caveats`: each a text, or `{text, answered_by: [approach, ...]}` naming the approaches
+    that make up for it in a plan with them."""
+    if "caveats" not in node:
+        return ()
+    out = []
+    for item, line in f.items(node["caveats"], "'caveats'", line_of(node, "caveats")):
+        if isinstance(item, str) and item.strip():
+            out.append(Caveat(item.strip()))
+            continue
+        table = f.mapping(item, "a caveat", line, required=("text",), optional=("answered_by",))
+        answered = (
+            [a for a, _ in f.items(table["answered_by"], "'answered_by'", line)]
+            if "answered_by" in table
+            else []
+        )
+        if not all(isinstance(a, str) and NAME.match(a) for a in answered):
+            raise f.error(line, "'answered_by' must list approach ids")
+        out.append(Caveat(f.text(table, "text"), tuple(answered)))
+    return tuple(out)
 
 
 def load_sources(f: RuleFileChecker, doc: Any) -> tuple[Source, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +43,15 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class Caveat:
+    """A drawback of an approach; `answered_by` the approaches that make up for it when they are
+    in the same plan (retrieval does not change style; a fine-tune in the plan does)."""
+
+    text: str
+    answered_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Approach:
     """One outcome (`approaches.yaml`)."""
 
@@ -49,12 +59,16 @@ class Approach:
     name: str
     profile: tuple[tuple[str, int], ...]
     summary: str
-    caveats: tuple[str, ...]
+    caveats: tuple[Caveat, ...]
     next_steps: tuple[str, ...]
     line: int = 0
 
     def rank(self, dimension: str) -> int:
         return dict(self.profile).get(dimension, 0)
+
+    def caveats_in(self, plan: Collection[str]) -> tuple[Caveat, ...]:
+        """Its caveats that no other approach of the plan makes up for."""
+        return tuple(c for c in self.caveats if not set(c.answered_by) & set(plan))
 
 
 @dataclass(frozen=True)

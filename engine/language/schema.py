@@ -143,7 +143,14 @@ def json_schema() -> dict[str, Any]:
             # required by the loader only where the rule base declares dimensions
             "profile": {"type": "object", "additionalProperties": {"type": "integer"}},
             "summary": {"type": "string"},
-            "caveats": _list(_TEXT),
+            "caveats": _list(
+                {
+                    "oneOf": [
+                        _TEXT,
+                        _object({"text": _TEXT, "answered_by": _list(_IDENT)}, "text"),
+                    ]
+                }
+            ),
             "next_steps": _list(_TEXT),
         },
         "id",
