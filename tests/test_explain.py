@@ -17,9 +17,11 @@ from llm_advisor.cli.main import cli
 from llm_advisor.engine.analysis.dependence import depends_on
 from llm_advisor.engine.analysis.explanation import (
     Candidate,
+    band_label,
     candidates,
     changed,
     explain,
+    value_range,
 )
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.inference.run import Result as Inferred
@@ -629,3 +631,21 @@ def test_explain_says_when_the_outcome_is_provisional() -> None:
     assert (data["decided"], data["depends_on_facts"]) == (False, ["size"])
     data = json.loads(invoke(*args, "--fact", "size=2M", "--json").stdout)
     assert (data["decided"], data["depends_on_facts"]) == (True, [])
+
+
+def test_each_run_of_adjacent_bands_is_one_band() -> None:
+    """Bands of a quantity that touch are read as one range; separate runs are listed."""
+    kb = load_knowledge_base(None)
+    fact = kb.fact("data_volume")
+
+    def band(low: float | None, high: float | None) -> Candidate:
+        return Candidate(fact.name, low or 0.0, band_label(fact, low, high), low, high)
+
+    two_runs = (band(1, 2e5), band(1e9, 1e11), band(1e11, None))
+    assert (
+        value_range(fact, two_runs)
+        == f"{band_label(fact, 1, 2e5)} or {band_label(fact, 1e9, None)}"
+    )
+    assert value_range(fact, (band(None, 1), band(1, 2e5))) == band_label(fact, None, 2e5)
+    every = (band(None, 1), band(1, 2e5), band(2e5, 1e9), band(1e9, None))
+    assert value_range(fact, every) == "any value"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import combinations, pairwise
+from itertools import combinations
 
 from llm_advisor.engine.analysis.partial import Analyzer, below_label
 from llm_advisor.engine.inference.run import Firing, Result, evaluate
@@ -334,20 +334,30 @@ def _can_make(fact: Fact, change: Candidate, now: Value | None) -> bool:
 
 
 def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
-    """Several values of a fact as one label: adjacent quantity bands joined into one band, a run
-    of three or more adjacent values of an enum as `first to last`, others listed."""
+    """Several values of a fact as one label: each run of adjacent quantity bands joined into one
+    band, a run of three or more adjacent values of an enum as `first to last`, others listed."""
     if len(options) == 1:
         return options[0].label
+    labels = [c.label for c in options]
     if fact.kind.continuous:
-        bands = sorted(options, key=lambda c: c.low or 0.0)
-        if all(a.high is not None and a.high == b.low for a, b in pairwise(bands)):
-            low, high = bands[0].low, bands[-1].high
-            return "any value" if low is None and high is None else band_label(fact, low, high)
+        runs: list[list[Candidate]] = []
+        for band in sorted(options, key=lambda c: c.low or 0.0):
+            if runs and runs[-1][-1].high is not None and runs[-1][-1].high == band.low:
+                runs[-1].append(band)
+            else:
+                runs.append([band])
+        if len(runs) == 1 and runs[0][0].low is None and runs[0][-1].high is None:
+            return "any value"
+        labels = [
+            run[0].label if len(run) == 1 else band_label(fact, run[0].low, run[-1].high)
+            for run in runs
+        ]
+        if len(labels) == 1:
+            return labels[0]
     elif fact.values:
         where = [fact.values.index(str(c.value)) for c in options]
         if len(where) >= 3 and where == list(range(where[0], where[0] + len(where))):
             return f"{options[0].label} to {options[-1].label}"
-    labels = [c.label for c in options]
     return f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 

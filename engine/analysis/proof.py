@@ -86,9 +86,9 @@ def _with_conditions(kb: KnowledgeBase) -> tuple[KnowledgeBase, dict[str, int]]:
 
 
 class _Prover:
-    """Proves the leaf properties (partners, advice, never, always) region by region: each leaf of the
-    decision diagram has one outcome; the region is split on the facts the rules that matter
-    still test until every rule that matters is decided."""
+    """Proves the leaf properties (partners, advice, never, always) region by region: each leaf
+    of the decision diagram has one outcome; the region is split on the facts the rules that
+    matter still test until every rule that matters is decided."""
 
     def __init__(self, an: Analyzer) -> None:
         self.an = an
