@@ -153,6 +153,8 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
             )
         parts = [change(c.fact, c.label) for c in w.shared] + [change(w.fact, w.label)]
         outcome = outcome_text(kb, w.recommendation, w.combine_with)
+        if {w.recommendation, *w.combine_with} == set(ex.result.plan):
+            outcome += f" (the same approaches, {approach_name(kb, w.recommendation)} leading)"
         echo(f"  {'  ' if situation else ''}{' and '.join(parts)}  =>  {outcome}")
     if len(ex.what_ifs) > MAX_SHOWN:
         echo(f"  ... and {plural(len(ex.what_ifs) - MAX_SHOWN, 'more change')} (see --json)")

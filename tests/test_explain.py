@@ -649,3 +649,33 @@ def test_each_run_of_adjacent_bands_is_one_band() -> None:
     assert value_range(fact, (band(None, 1), band(1, 2e5))) == band_label(fact, None, 2e5)
     every = (band(None, 1), band(1, 2e5), band(2e5, 1e9), band(1e9, None))
     assert value_range(fact, every) == "any value"
+
+
+def test_a_change_that_only_swaps_the_lead_says_so() -> None:
+    """RAG + fine-tuning becoming fine-tuning + RAG is the same plan with another lead: the line
+    says so, naming the new lead, and a line with another plan does not."""
+    facts = [
+        *("problem_type=both", "change_frequency=static", "labeled_examples=100"),
+        *("data_volume=10B", "accuracy_need=high", "budget=$200k", "timeline=3mo"),
+        *("ml_expertise=expert", "prompt_baseline=falls_short", "needs_citations=yes"),
+    ]
+    args = [x for fact in facts for x in ("--fact", fact)]
+    data = json.loads(invoke("explain", *args, "--json").stdout)
+    plan = {data["recommendation"], *data["combine_with"]}
+    kb = load_knowledge_base(None)
+    expected = {
+        (
+            kb.approach_name(cf["recommendation"]),
+            {cf["recommendation"], *cf["combine_with"]} == plan,
+        )
+        for cf in data["counterfactuals"]["changes"]
+    }
+    assert {same for _, same in expected} == {True, False}
+    lines = [line for line in what_if_lines(invoke("explain", *args).stdout) if "=>" in line]
+    shown = set()
+    for line in lines:
+        outcome = line.split("=>", 1)[1].strip()
+        lead = next(name for name, _ in expected if outcome.startswith(name))
+        marked = outcome.endswith(f"(the same approaches, {lead} leading)")
+        shown.add((lead, marked))
+    assert shown == expected
