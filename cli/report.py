@@ -31,7 +31,8 @@ def effect_text(effect: Effect) -> str:
     if isinstance(effect, Exclude):
         return f"excludes {effect.approach}"
     if isinstance(effect, Combine):
-        return f"suggests {effect.first} + {effect.second}"
+        lead = " when it leads" if effect.lead_only else ""
+        return f"suggests {effect.first} + {effect.second}{lead}"
     if isinstance(effect, Technique):
         return f"technique for {effect.approach}"
     return "advice"

@@ -585,6 +585,47 @@ def test_a_bad_caveat_is_named_with_its_line(tmp_path: Path, caveat: str, needle
     assert message.startswith("approaches.yaml:") and needle in message and "\n" not in message
 
 
+# --- a pair with a lead -------------------------------------------------------------------------
+
+PRESSING = "    then: {score: {fancy: 3}, combine: [cheap, fancy]}\n"
+
+
+@pytest.mark.parametrize(("lead", "partners"), [("fancy", ("cheap",)), ("cheap", ())])
+def test_a_pair_with_a_lead_gives_a_partner_only_to_its_lead(
+    tmp_path: Path, lead: str, partners: tuple[str, ...]
+) -> None:
+    """`combine: {lead: A, partner: B}` makes B a partner of A only: when the other leads, it has
+    no partner; inference and the decision diagram agree on every sampled case."""
+    from click.testing import CliRunner
+
+    from llm_advisor.cli.main import cli
+    from llm_advisor.engine.inference.run import evaluate
+    from llm_advisor.engine.language.facts import make_case
+
+    kb_dir = copy_mini(tmp_path)
+    other = "cheap" if lead == "fancy" else "fancy"
+    edit(
+        kb_dir / "rules.yaml",
+        PRESSING,
+        f"    then: {{score: {{fancy: 3}}, combine: {{lead: {lead}, partner: {other}}}}}\n",
+    )
+    kb = load_knowledge_base(kb_dir)
+    pressing = evaluate(kb, make_case(kb, {"size": "10M", "urgent": "yes"}))
+    assert (pressing.recommendation, pressing.combine_with) == ("fancy", partners)
+    check = CliRunner().invoke(
+        cli, ["rules", "check", "--rules", str(kb_dir), "--cross-check", "60", "--json"]
+    )
+    data = json.loads(check.stdout)
+    assert (data["cross_checked"], data["errors"]) == (60, 0), check.output
+
+
+def test_a_pair_with_a_lead_names_both(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "rules.yaml", PRESSING, "    then: {combine: {lead: fancy}}\n")
+    message = load_error(kb, "rules.yaml", line_of(kb / "rules.yaml", "lead: fancy"))
+    assert "partner" in message
+
+
 # --- actionable facts and references --------------------------------------------------------
 
 

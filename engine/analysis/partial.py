@@ -532,11 +532,10 @@ class Analyzer:
                 return None
         partners = set()
         for k in (*certain_combines, *open_combines):
-            effect = self._combines[k]
-            ends = (self.position[effect.first], self.position[effect.second])
-            if a not in ends:
+            found = self._combines[k].partner_of(self.order[a])
+            if found is None:
                 continue
-            other = ends[1] if ends[0] == a else ends[0]
+            other = self.position[found]
             if excluded[other] == TRUE:
                 continue  # an excluded approach is never a partner
             if k in open_combines or excluded[other] == OPEN:

@@ -56,7 +56,8 @@ def decide(kb: KnowledgeBase, effects: Iterable[Effect]) -> Outcome:
     partners = {
         other
         for pair in pairs
-        for this, other in ((pair.first, pair.second), (pair.second, pair.first))
-        if this == best and not reasons[other] and scores[other] >= 0
+        if (other := pair.partner_of(best)) is not None
+        and not reasons[other]
+        and scores[other] >= 0
     }
     return Outcome(best, tuple(sorted(partners, key=position.__getitem__)), ranking)

@@ -179,10 +179,20 @@ class Exclude:
 
 @dataclass(frozen=True)
 class Combine:
-    """Suggests the two approaches together."""
+    """Suggests the two approaches together: whichever is recommended takes the other as a
+    partner, or, with `lead_only`, only when `first` is recommended."""
 
     first: str
     second: str
+    lead_only: bool = False
+
+    def partner_of(self, recommended: str | None) -> str | None:
+        """The partner this pair gives the recommendation, if any."""
+        if recommended == self.first:
+            return self.second
+        if recommended == self.second and not self.lead_only:
+            return self.first
+        return None
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,8 @@ def effect_json(effect: Effect) -> dict[str, Any]:
     if isinstance(effect, Exclude):
         return {"exclude": {"approach": effect.approach, "reason": effect.reason}}
     if isinstance(effect, Combine):
+        if effect.lead_only:
+            return {"combine": {"lead": effect.first, "partner": effect.second}}
         return {"combine": [effect.first, effect.second]}
     if isinstance(effect, Technique):
         return {
@@ -266,7 +278,10 @@ def effect_from_json(data: dict[str, Any]) -> Effect:
     if "exclude" in data:
         return Exclude(data["exclude"]["approach"], data["exclude"]["reason"])
     if "combine" in data:
-        return Combine(*data["combine"])
+        pair = data["combine"]
+        if isinstance(pair, dict):
+            return Combine(pair["lead"], pair["partner"], lead_only=True)
+        return Combine(*pair)
     if "technique" in data:
         technique = data["technique"]
         figures = tuple(Figure(**figure) for figure in technique.get("figures", ()))

@@ -151,23 +151,33 @@ class RuleReader:
             for approach in table:
                 out.append(Exclude(approach, f.text(table, approach)))
         if "combine" in node:
-            pair = node["combine"]
-            if (
-                not isinstance(pair, list)
-                or len(pair) != 2
-                or pair[0] == pair[1]
-                or not all(p in self.approaches for p in pair)
-            ):
-                raise f.error(
-                    node.key_lines["combine"],
-                    f"'combine' needs two different approaches from: {', '.join(self.approaches)}",
-                )
-            out.append(Combine(pair[0], pair[1]))
+            out.append(self.combine(node["combine"], node.key_lines["combine"]))
         if "advise" in node:
             out.append(self.advice(node))
         if "technique" in node:
             out.append(self.technique(node["technique"], node.key_lines["technique"]))
         return tuple(out)
+
+    def combine(self, value: object, line: int) -> Combine:
+        """`combine: [a, b]` (either may lead), or `combine: {lead: a, partner: b}` (b is a's
+        partner, never the other way round)."""
+        lead_only = isinstance(value, Mapping)
+        if lead_only:
+            table = self.f.mapping(value, "'combine'", line, required=("lead", "partner"))
+            pair: object = [table["lead"], table["partner"]]
+        else:
+            pair = value
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or pair[0] == pair[1]
+            or not all(p in self.approaches for p in pair)
+        ):
+            raise self.f.error(
+                line,
+                f"'combine' needs two different approaches from: {', '.join(self.approaches)}",
+            )
+        return Combine(pair[0], pair[1], lead_only=lead_only)
 
     def approach(self, value: object, line: int, where: str = "") -> str:
         """A declared approach's id (else a RuleError naming the known ones)."""

@@ -79,7 +79,12 @@ def json_schema() -> dict[str, Any]:
             "derive": {"oneOf": [_IDENT, _list(_IDENT)]},
             "score": {"type": "object", "additionalProperties": {"type": "integer"}},
             "exclude": {"type": "object", "additionalProperties": _TEXT},
-            "combine": {**_list(_IDENT), "minItems": 2, "maxItems": 2},
+            "combine": {
+                "oneOf": [
+                    {**_list(_IDENT), "minItems": 2, "maxItems": 2},
+                    _object({"lead": _IDENT, "partner": _IDENT}, "lead", "partner"),
+                ]
+            },
             "advise": {"oneOf": [_TEXT, advice]},
             "technique": _object(
                 {"approach": _IDENT, "name": _TEXT, "figures": _list(figure)}, "approach", "name"
