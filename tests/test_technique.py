@@ -155,6 +155,26 @@ def test_no_managed_tuning_advice_where_fine_tuning_is_excluded(facts: dict[str,
             assert not MANAGED_ADVICE & {f.rule_id for f in result.firings}, case
 
 
+@settings(max_examples=400, deadline=None)
+@given(facts=full_facts)
+def test_without_a_baseline_test_scale_pairs_are_not_what_is_tuned(
+    facts: dict[str, object],
+) -> None:
+    """Where fine-tuning is in a plan with no measured baseline and under 500 demonstrations
+    (a domain the model knows), what is tuned is the raw domain text, never the pairs: the
+    baseline comes first for those (OpenAI "Optimizing LLM accuracy"; Gururangan et al. 2020).
+    Under strict provenance the fully open model's technique names continued pretraining."""
+    case = {**facts, "prompt_baseline": "untried", "labeled_examples": "200"}
+    result = recommend(SHIPPED, case)
+    if "fine_tuning" in result.plan and case["domain_distance"] != "unfamiliar":
+        fired = [f.rule_id for f in result.firings]
+        technique = choose(SHIPPED, fired, "fine_tuning", {})
+        allowed = {"technique-continued-pretraining"}
+        if case["provenance"] == "strict":
+            allowed.add("technique-fully-open-model")
+        assert technique is not None and technique.rule in allowed, case
+
+
 def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:
     """RAFT trains the model to read retrieved passages: it is how the fine-tuning partner is
     done, while retrieval itself stays contextual (Zhang et al. 2024)."""
