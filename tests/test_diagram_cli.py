@@ -271,7 +271,7 @@ def test_output_through_a_symbolic_link_writes_its_target(tmp_path: Path) -> Non
 
 # --- a partial case's caption -------------------------------------------------------------------
 
-PARTIAL = ("problem_type=knowledge", "change_frequency=static", "needs_citations=yes")
+PARTIAL = ("problem_type=knowledge", "change_frequency=static", "needs_citations=no")
 
 
 def test_a_partial_case_names_what_recommend_says_it_depends_on() -> None:

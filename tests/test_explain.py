@@ -17,6 +17,7 @@ from llm_advisor.cli.main import cli
 from llm_advisor.engine.analysis.dependence import depends_on
 from llm_advisor.engine.analysis.explanation import (
     Candidate,
+    actionable,
     band_label,
     candidates,
     changed,
@@ -186,18 +187,23 @@ def test_two_fact_changes_when_no_single_change_works(kb: KnowledgeBase) -> None
 
 
 def brute_force(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], str | None]:
-    """Every smallest change that alters the recommendation, by running inference on all."""
+    """Every smallest change that alters the recommendation, by running inference on all: of one
+    fact, else of two; where every one-fact change is the situation's, also the two-fact steps
+    a team can take."""
     options = [candidates(kb, fact, result.case.get(fact.name)) for fact in kb.facts]
+    found: list[tuple[tuple[Candidate, ...], str | None]] = []
     for size in (1, 2):
-        found = {}
+        steps_only = bool(found)
         for facts in combinations(options, size):
             for changes in product(*facts):
+                if steps_only and not actionable(kb, changes, result.case):
+                    continue
                 other = evaluate(kb, changed(result.case, changes)).recommendation
                 if other != result.recommendation:
-                    found[tuple(f"{c.fact}={c.label}" for c in changes)] = other
-        if found:
-            return found
-    return {}
+                    found.append((changes, other))
+        if any(actionable(kb, changes, result.case) for changes, _ in found):
+            break
+    return {tuple(f"{c.fact}={c.label}" for c in changes): other for changes, other in found}
 
 
 def searched(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], str | None]:
@@ -326,7 +332,9 @@ def test_counterfactuals_are_minimal_and_real(
     result = evaluate(kb, make_case(kb, raw))
     ex = explain(kb, result)
     sizes = {len(cf.changes) for cf in ex.counterfactuals}
-    assert len(sizes) <= 1
+    # one size, or the situation's single changes beside two-fact steps the team can take
+    pairs = [cf for cf in ex.counterfactuals if len(cf.changes) == 2]
+    assert len(sizes) <= 1 or all(actionable(kb, cf.changes, result.case) for cf in pairs)
     for cf in ex.counterfactuals:
         assert cf.recommendation != result.recommendation
         assert evaluate(kb, changed(result.case, cf.changes)).recommendation == cf.recommendation
@@ -336,7 +344,7 @@ def test_counterfactuals_are_minimal_and_real(
         for c in candidates(kb, fact, result.case.get(fact.name))
         if evaluate(kb, changed(result.case, (c,))).recommendation != result.recommendation
     ]
-    assert (sizes == {1}) == bool(singles)
+    assert (1 in sizes) == bool(singles)
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -679,3 +687,23 @@ def test_a_change_that_only_swaps_the_lead_says_so() -> None:
         marked = outcome.endswith(f"(the same approaches, {lead} leading)")
         shown.add((lead, marked))
     assert shown == expected
+
+
+def test_steps_of_two_facts_are_searched_when_every_one_fact_change_is_the_situation() -> None:
+    """200 demonstrations and no baseline over a 50M-token corpus: no single step changes the
+    plan, but more demonstrations with a measured baseline does; explain lists it first."""
+    facts = [
+        *("problem_type=both", "data_volume=50M", "labeled_examples=200"),
+        *("domain_distance=specialized", "ml_expertise=expert", "budget=80k", "timeline=3mo"),
+    ]
+    args = [x for fact in facts for x in ("--fact", fact)]
+    changes = json.loads(invoke("explain", *args, "--json").stdout)["counterfactuals"]["changes"]
+    single = [cf for cf in changes if len(cf["set"]) == 1]
+    steps = [cf for cf in changes if cf["actionable"]]
+    assert single and not any(cf["actionable"] for cf in single)
+    assert steps and all(len(cf["set"]) == 2 for cf in steps)
+    assert changes[: len(steps)] == steps
+    assert any(
+        {s["fact"] for s in cf["set"]} == {"labeled_examples", "prompt_baseline"} for cf in steps
+    )
+    assert all(len(cf["set"]) == 1 for cf in changes if not cf["actionable"])

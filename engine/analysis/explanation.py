@@ -267,7 +267,9 @@ def changed(case: Case, changes: tuple[Candidate, ...]) -> Case:
 def counterfactuals(
     kb: KnowledgeBase, result: Result
 ) -> tuple[tuple[Counterfactual, ...], int, bool]:
-    """The smallest fact changes (one fact, else two) that change the recommendation.
+    """The smallest fact changes that change the recommendation: of one fact, else of two; and
+    where every change of one fact is a change of the situation, the steps of two facts a team
+    can take.
 
     Returns the changes found, how many cases inference evaluated to confirm them, and whether
     the search was complete (False when it stopped at `MAX_CONFIRMED`).
@@ -301,7 +303,10 @@ def counterfactuals(
                 if may_change({i: 1 << c}):
                     confirm((candidate,))
     if found:
-        return tuple(found), evaluated, True
+        if any(actionable(kb, cf.changes, case) for cf in found):
+            return tuple(found), evaluated, True
+        # Only changes of the situation so far: look for steps of two facts the team can take.
+        options = [[(c, x) for c, x in opts if actionable(kb, (x,), case)] for opts in options]
     for (i, first), (j, second) in combinations(enumerate(options), 2):
         if not (first and second and may_change({i: anywhere(first), j: anywhere(second)})):
             continue
