@@ -195,7 +195,7 @@ def diagram(
         click.echo(f"Wrote {output} ({chosen.upper()}{pages}).", err=True)
     path = document.path
     if path is not None:
-        from llm_advisor.diagrams.scene import outcome_names
+        from llm_advisor.diagrams.labels import outcome_names
 
         if path.decision is not None:
             end = outcome_names(kb, [path.decision])[0]
@@ -229,7 +229,8 @@ def _write_book(
     output: Path | None, fmt: str | None, paper: str, date_text: str | None, rules_dir: Path | None
 ) -> None:
     """`--book`: the whole design-review document, always one PDF file."""
-    from llm_advisor.diagrams.export import book, check_writable, format_for, write_file
+    from llm_advisor.diagrams.book import book
+    from llm_advisor.diagrams.export import check_writable, format_for, write_file
     from llm_advisor.diagrams.paginate import PAPERS
 
     if output is None or format_for(output, fmt) != "pdf":

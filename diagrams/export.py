@@ -1,49 +1,31 @@
-"""Producing a diagram document: choosing the format, titling, highlighting, paging, writing.
+"""A diagram document from a request: choosing the format and the view, titling, highlighting,
+rendering, writing.
 
-PDF documents are paged: each page is laid out by `dot` at full size on landscape A4 or Letter,
-rendered to a one-page PDF, and the pages are joined by poppler's `pdfunite` when there are
-several. SVG and PNG show the whole diagram as one picture; DOT and Mermaid are text and need
-no Graphviz at all.
+A PDF of the exact diagram is paged (`pages`): each page is laid out by `dot` at full size on
+landscape A4 or Letter, rendered to a one-page PDF, and the pages are joined by poppler's
+`pdfunite` when there are several (`pdf`). SVG and PNG show the whole diagram as one picture;
+DOT and Mermaid are text and need no Graphviz at all.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from llm_advisor.engine.analysis.diagram import (
-    DecisionDiagram,
-    Question,
-    compile_diagram,
-    load_diagram,
-)
+from llm_advisor.engine.analysis.diagram import DecisionDiagram, compile_diagram, load_diagram
 from llm_advisor.engine.analysis.highlight import CasePath, highlight, with_given
-from llm_advisor.engine.errors import AdvisorError, InputError
+from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 from llm_advisor.engine.outfile import check_output, write_output
 
 from . import graphviz as gv
-from .index import APPENDIX, INDEX, index_pages, index_sections
-from .paginate import PAPERS, PLACEHOLDER, Paginator, Sheet, parents
-from .pdf import fit_page, join_pdfs
-from .scene import (
-    Leaves,
-    Page,
-    Scene,
-    build_scene,
-    continuation_node,
-    decision_text,
-    entry_node,
-    legend,
-    outcome_names,
-    page_order,
-    whole,
-)
+from .labels import decision_text, outcome_names
+from .pages import page_scenes
+from .paginate import PAPERS
+from .pdf import one_page, pdf_document
+from .scene import Leaves, build_scene
 
 FORMATS = ("pdf", "svg", "png", "dot", "mermaid", "html")
 SUFFIXES = {
@@ -57,22 +39,14 @@ SUFFIXES = {
     ".html": "html",
     ".htm": "html",
 }
-SAFETY = 6.0
-"""Points a measured page must stay inside the usable area, for the final page numbers."""
 APPROACH_BUDGET = 20
 """Questions a per-approach view asks at most."""
 APPROACH_LEAVES = 10
 """Leaves of a per-approach view: its leaves say more than the overview's, in as many lines."""
-PATH_SHOWN = 10
-"""Pages a highlighted appendix names in its "Path on pages …" line at most."""
 POINTER = "(exact: --detail)"
 """Where a leaf that lists several outcomes sends the reader."""
 PNG_OPTIONS = ("-Gdpi=144",)
 """PNG pixels per inch: crisp enough for wikis and slides."""
-JOIN_HINT = (
-    "install poppler-utils (Debian/Ubuntu: sudo apt-get install poppler-utils; macOS: brew "
-    "install poppler)"
-)
 
 
 @dataclass(frozen=True)
@@ -277,7 +251,9 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         return Document(page.encode("utf-8"), 1, path)
     title, subtitle = titles(kb, request, path)
     if request.fmt == "pdf" and request.view == "detail":
-        data, pages = pdf_document(kb, diagram, path, PAPERS[request.paper], title, subtitle)
+        sheet = PAPERS[request.paper]
+        _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
+        data, pages = pdf_document(kb, scenes, sheet)
         return Document(data, pages, path)
     scene = build_scene(
         kb, diagram, path=path, title=title, subtitle=subtitle, leaves=leaves_for(request)
@@ -294,242 +270,6 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
     return Document(
         gv.run_dot(source, request.fmt, PNG_OPTIONS if request.fmt == "png" else ()), 1, path
     )
-
-
-# --- paged PDF --------------------------------------------------------------------------------
-
-
-def letters(index: int) -> str:
-    """The `index`-th (from 0) of A, B, …, Z, AA, AB, …: an entry's letter on its page."""
-    text = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        text = chr(ord("A") + rest) + text
-    return text
-
-
-def anchors_of(diagram: DecisionDiagram, pages: Sequence[Page], prefix: str = "") -> dict[int, str]:
-    """The anchor of every question entered from other pages: its page's label and a letter, in
-    the order the page draws its entries ("2A", "2B", …; "A2A" with the prefix "A")."""
-    found: dict[int, str] = {}
-    for number, page in enumerate(pages, 1):
-        entered = [n for n in page_order(diagram, page) if page.entries.get(n)]
-        for i, node_id in enumerate(entered):
-            found[node_id] = f"{prefix}{number}{letters(i)}"
-    return found
-
-
-def page_scenes(
-    kb: KnowledgeBase,
-    diagram: DecisionDiagram,
-    path: CasePath | None,
-    sheet: Sheet,
-    title: str,
-    subtitle: list[str],
-    prefix: str = "",
-) -> tuple[list[Page], list[Scene]]:
-    """The pages of a paged document and the scene drawn on each, first page first (`prefix`:
-    what page labels start with, as "A" for "A1" in an appendix).
-
-    Every cross-page link names the anchor of the entry it leads to ("continued on page 2 ▸ 2B",
-    "2B ◂ from page 1"), so that a reader can tell several entries of one page apart.
-    """
-    key = legend(kb, diagram)
-
-    def label(number: int) -> str:
-        return f"{prefix}{number}"
-
-    def scene(
-        page: Page,
-        heading: str,
-        page_of: Mapping[int, int],
-        anchor: Callable[[int], str],
-        note: list[str],
-    ) -> Scene:
-        return build_scene(
-            kb,
-            diagram,
-            page=page,
-            page_of=page_of,
-            path=path,
-            title=f"{title} · {heading}",
-            subtitle=[*subtitle, *note],
-            key=key,
-            label=label,
-            anchor=anchor,
-        )
-
-    widest = dict.fromkeys(diagram.reachable(), PLACEHOLDER)
-    wide_anchor = f"{label(PLACEHOLDER)}W"
-    # A highlighted path's pages take one line, as wide as this at most, whatever they are.
-    wide_note = [] if path is None else [path_pages([PLACEHOLDER] * (PATH_SHOWN + 1), label)]
-
-    def draft(page: Page) -> Scene:
-        heading = f"page {label(PLACEHOLDER)} of {label(PLACEHOLDER)}"
-        return scene(page, heading, widest, lambda _: wide_anchor, wide_note)
-
-    def measure(pages: list[Page]) -> list[tuple[float, float]]:
-        return gv.measure([gv.to_dot(kb, draft(page)) for page in pages])
-
-    # One run of dot measures every node that any page may show.
-    questions = [n for n in diagram.reachable() if isinstance(diagram.nodes[n], Question)]
-    callers = parents(diagram)
-    extra = [
-        entry_node(
-            n, (label(PLACEHOLDER),) * max(1, len(callers.get(n, []))), "normal", wide_anchor
-        )
-        for n in questions
-    ]
-    for n in questions:
-        for child in {c for _, c in diagram.nodes[n].branches}:  # type: ignore[union-attr]
-            if isinstance(diagram.nodes[child], Question):
-                node = continuation_node(
-                    kb, diagram, child, label(PLACEHOLDER), "normal", wide_anchor
-                )
-                extra.append(replace(node, id=f"c{child}_{n}"))
-    sizes = gv.catalog_sizes(kb, draft(whole(diagram)), extra)
-    usable_w, usable_h = sheet.usable
-    limit = (usable_w - SAFETY, usable_h - SAFETY)
-    paginator = Paginator(diagram, draft, sizes, measure, limit, gv.spacing())
-    pages = paginator.run()
-    page_of = {n: i for i, page in enumerate(pages, 1) for n in page.members}
-    numbered = []
-    for number, page in enumerate(pages, 1):
-        entries = {
-            n: tuple(sorted({page_of[p] for p in paginator.parents.get(n, [])} - {number}))
-            for n in page.entries
-        }
-        numbered.append(Page(page.roots, page.members, entries))
-    anchors = anchors_of(diagram, numbered, prefix)
-    note = []
-    if path is not None:  # the path branches where the case leaves a fact unknown
-        note = [path_pages(pages_on(diagram, path, page_of), label, not path.trace.unknown)]
-    scenes = [
-        scene(
-            page,
-            f"page {label(number)} of {label(len(numbered))}",
-            page_of,
-            anchors.__getitem__,
-            note,
-        )
-        for number, page in enumerate(numbered, 1)
-    ]
-    return numbered, scenes
-
-
-def pages_on(diagram: DecisionDiagram, path: CasePath, page_of: Mapping[int, int]) -> list[int]:
-    """The pages a highlighted path runs through, in the order it reaches them."""
-    found: dict[int, None] = {}
-    queue = [diagram.root]
-    seen = set(queue)
-    for node_id in queue:  # breadth-first along the path's steps
-        node = diagram.nodes[node_id]
-        if not isinstance(node, Question):
-            continue
-        found[page_of[node_id]] = None
-        for _, child in node.branches:
-            if (node_id, child) in path.trace.steps and child not in seen:
-                seen.add(child)
-                queue.append(child)
-    return list(found)
-
-
-def path_pages(pages: Sequence[int], label: Callable[[int], str], chain: bool = True) -> str:
-    """The subtitle line naming the pages a highlighted path runs on ("Path on pages 1 → 5";
-    with commas when it branches), at most `PATH_SHOWN` of them, so that it takes one line."""
-    joiner = " \u2192 " if chain else ", "
-    shown = joiner.join(label(p) for p in pages[:PATH_SHOWN])
-    more = len(pages) - PATH_SHOWN
-    if more > 0:
-        shown += f"{joiner}\u2026 and {more} more"
-    return f"Path on {'page' if len(pages) == 1 else 'pages'} {shown}"
-
-
-def pdf_document(
-    kb: KnowledgeBase,
-    diagram: DecisionDiagram,
-    path: CasePath | None,
-    sheet: Sheet,
-    title: str,
-    subtitle: list[str],
-    scenes: list[Scene] | None = None,
-) -> tuple[bytes, int]:
-    """A PDF with one landscape page per part of the diagram, nothing scaled down (`scenes`:
-    the pages' scenes, when the caller has made them already)."""
-    if scenes is None:
-        _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
-    joiner = shutil.which("pdfunite")
-    if len(scenes) > 1 and joiner is None:
-        raise AdvisorError(
-            f"this diagram needs {len(scenes)} PDF pages, and joining them needs 'pdfunite', "
-            f"which is not on PATH: {JOIN_HINT}; or write SVG or PNG (one large page)"
-        )
-    # Fill each page to the usable height with an invisible spacer (dot puts it at the bottom),
-    # so that drawings start at the top, then pad the drawing to the exact paper size.
-    usable_h = sheet.usable[1]
-    heights = [h for _, h in gv.measure([gv.to_dot(kb, scene) for scene in scenes])]
-    spacers = [max(0.0, usable_h - h - gv.NODESEP * 72) for h in heights]
-    drafts = [gv.to_dot(kb, sc, spacer=sp) for sc, sp in zip(scenes, spacers, strict=True)]
-    sources = [
-        gv.to_dot(
-            kb,
-            scene,
-            spacer=spacer,
-            pad=gv.Pad(max(0.0, (sheet.width - w) / 2), max(0.0, (sheet.height - h) / 2)),
-        )
-        for scene, spacer, (w, h) in zip(scenes, spacers, gv.measure(drafts), strict=True)
-    ]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        rendered = list(pool.map(lambda source: gv.run_dot(source, "pdf"), sources))
-    if len(rendered) == 1 or joiner is None:
-        return rendered[0], 1
-    return join_pdfs(rendered, joiner), len(rendered)
-
-
-def book(
-    kb: KnowledgeBase, paper: str = "a4", date: str | None = None, cache_dir: Path | None = None
-) -> Document:
-    """The design-review document as one PDF: the overview and one page per approach (pages 1,
-    2, …), the exact diagram as appendix pages A1, A2, …, and an index (I1, …) of the appendix
-    pages each question is on and each outcome is reached on. Every page reference uses these
-    labels, which are printed on the pages."""
-    if not gv.have_dot():
-        raise gv.missing("pdf")
-    joiner = shutil.which("pdfunite")
-    if joiner is None:
-        raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
-    sheet = PAPERS[paper]
-    detail = load_diagram(kb, cache_dir)
-    rulebase = rulebase_text(kb, date)
-    heading = f"Appendix: the exact decision diagram · {rulebase}"
-    pages, scenes = page_scenes(kb, detail, None, sheet, heading, [], APPENDIX)
-    pointer = f"(exact: appendix, index p. {INDEX}1)"
-    parts = []
-    requests = [Request("pdf", paper, date, view="overview")] + [
-        Request("pdf", paper, date, view="approach", approach=approach)
-        for approach in kb.approach_ids
-    ]
-    for number, request in enumerate(requests, 1):
-        title, subtitle = titles(kb, request, None, "the appendix")
-        shown = view_of(kb, detail, request)
-        leaves = leaves_for(request, pointer)
-        title = f"{title} · page {number} of {len(requests)}"
-        scene = build_scene(kb, shown, title=title, subtitle=subtitle, leaves=leaves)
-        parts.append(one_page(kb, scene, sheet))
-    appendix, count = pdf_document(kb, detail, None, sheet, heading, [], scenes)
-    index = index_pages(
-        f"Index of the appendix (pages {APPENDIX}1–{APPENDIX}{count}) · {rulebase}",
-        index_sections(kb, detail, pages),
-        sheet,
-    )
-    document = join_pdfs([*parts, appendix, *index], joiner)
-    return Document(document, len(parts) + count + len(index), None)
-
-
-def one_page(kb: KnowledgeBase, scene: Scene, sheet: Sheet) -> bytes:
-    """A one-page PDF of exactly the paper's size: the drawing centred, scaled down to fit."""
-    return fit_page(lambda pad, size: gv.to_dot(kb, scene, pad=pad, size=size), sheet)
 
 
 def write_diagram(

@@ -17,6 +17,7 @@ from typing import Any
 from llm_advisor.engine.errors import AdvisorError
 from llm_advisor.engine.language.model import KnowledgeBase
 
+from .labels import visible, wrap
 from .paginate import Spacing
 from .scene import (
     FADED_LINE,
@@ -28,8 +29,6 @@ from .scene import (
     blend,
     colours,
     node_colours,
-    visible,
-    wrap,
 )
 
 FONT = "Helvetica"

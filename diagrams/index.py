@@ -12,9 +12,10 @@ from llm_advisor.engine.analysis.partial import Decision
 from llm_advisor.engine.language.model import KnowledgeBase
 
 from . import graphviz as gv
+from .labels import consecutive_runs, outcome_names
 from .paginate import Sheet
 from .pdf import fit_page
-from .scene import Page, consecutive_runs, outcome_names
+from .scene import Page
 
 APPENDIX = "A"
 INDEX = "I"

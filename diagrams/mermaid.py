@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from llm_advisor.engine.language.model import KnowledgeBase
 
-from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, node_colours, visible, wrap
+from .labels import visible, wrap
+from .scene import FADED_LINE, HIGHLIGHT, Scene, SceneNode, node_colours
 
 MAX_TEXT = 50_000
 MAX_EDGES = 500

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from llm_advisor.diagrams.scene import edge_labels
+from llm_advisor.diagrams.labels import edge_labels
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Question
 from llm_advisor.engine.language.model import KnowledgeBase
 

@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.diagrams import graphviz as gv
-from llm_advisor.diagrams.export import Request, letters, page_scenes, render
+from llm_advisor.diagrams.export import Request, render
 from llm_advisor.diagrams.index import IndexSection, index_pages
+from llm_advisor.diagrams.pages import letters, page_scenes
 from llm_advisor.diagrams.paginate import PAPERS
 from llm_advisor.diagrams.pdf import join_pdfs
 from llm_advisor.engine.analysis.diagram import Question, compile_diagram, load_diagram

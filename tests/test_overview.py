@@ -18,8 +18,8 @@ from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, word_heights
 from llm_advisor.cli.main import cli
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.diagrams.export import Request, render
+from llm_advisor.diagrams.labels import outcome_names
 from llm_advisor.diagrams.mermaid import too_large
-from llm_advisor.diagrams.scene import outcome_names
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
 from llm_advisor.engine.analysis.overview import OVERVIEW_BUDGET, recommends, summarize
 from llm_advisor.engine.analysis.partial import Analyzer, Decision
@@ -398,7 +398,8 @@ def test_open_leaves_are_compact_and_name_exact_outcomes() -> None:
     """An open leaf names each outcome still possible once, as its exact phrase ("RAG +
     Fine-tuning", so that the reader sees which approach a partner goes with), and at most
     three facts."""
-    from llm_advisor.diagrams.scene import MAINLY_SHOWN, build_scene, outcome_names
+    from llm_advisor.diagrams.labels import MAINLY_SHOWN, outcome_names
+    from llm_advisor.diagrams.scene import build_scene
 
     kb = load_knowledge_base()
     overview = summarize(load_diagram(kb))
@@ -454,7 +455,8 @@ def test_the_overview_settles_branches_and_asks_only_what_changes_the_outcomes(
 def test_an_approach_page_says_when_the_approach_is_only_a_partner() -> None:
     """On an approach's page a leaf where it is never the recommendation says "Not
     recommended", and names the recommendations it may be a partner of, exactly those."""
-    from llm_advisor.diagrams.scene import Leaves, build_scene, short_name
+    from llm_advisor.diagrams.labels import short_name
+    from llm_advisor.diagrams.scene import Leaves, build_scene
 
     kb = load_knowledge_base()
     detail = load_diagram(kb)
