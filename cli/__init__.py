@@ -13,7 +13,9 @@ def run() -> None:
     """The console script: Ctrl-C is handled before the command line's modules load, the cyclic
     garbage collector waits until they have (see `started`), and the process ends without the
     interpreter's teardown (see `_exit`)."""
+    global _paused
     gc.disable()
+    _paused = True
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted)
     from llm_advisor.cli.main import main
@@ -22,6 +24,10 @@ def run() -> None:
         main()
     except SystemExit as done:
         _exit(done)  # click's main always ends with SystemExit
+
+
+_paused = False
+"""Whether `run` holds the garbage collector off until the command's start-up ends."""
 
 
 def started() -> None:
@@ -33,7 +39,9 @@ def started() -> None:
     passes too. Commands in `main.ENDS_OWN_START_UP` call this themselves, later or never.
     Without `run` (the command line called in-process) nothing changes.
     """
-    if not gc.isenabled():
+    global _paused
+    if _paused:
+        _paused = False
         gc.freeze()
         gc.enable()
 

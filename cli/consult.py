@@ -310,6 +310,7 @@ def _finish(
     """Run inference on the answers, record and print the result (and write the diagram).
 
     What only the result needs is imported here, so the first question comes sooner."""
+    started()  # saved answers may decide the case before any question is asked
     import json
 
     from llm_advisor.cli.explain import counterfactual_json, print_what_if

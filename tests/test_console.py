@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,28 @@ def test_the_garbage_collector_waits_for_start_up() -> None:
     for args in (["rules", "list"], ["recommend", "--no-audit", *FACTS]):
         assert CliRunner().invoke(cli, args).exit_code == 0
         assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()  # a program that turned it off itself keeps it off
+    try:
+        assert CliRunner().invoke(cli, ["rules", "list"]).exit_code == 0
+        assert not gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.enable()
+
+
+def test_a_consultation_decided_before_any_question_runs_the_collector(tmp_path: Path) -> None:
+    """Answers that decide the case before a question is asked (here: a rule base whose every
+    case has one outcome) still end start-up: explaining the result runs many inferences."""
+    kb = tmp_path / "kb"
+    shutil.copytree(Path(__file__).parent / "kbs" / "mini", kb)
+    (kb / "rules.yaml").write_text(
+        "rules:\n  - id: base\n    title: Cheap always\n    when: {all: []}\n"
+        "    then: {score: {cheap: 1}}\n    because: Cheap.\n    source: test\n"
+    )
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > 0))"
+    )
+    consult = run(in_process(code, "consult", "--no-audit", "--rules", str(kb)))
+    assert consult.returncode == 0, consult.stderr
+    assert "Q1. " not in consult.stdout
+    assert consult.stdout.splitlines()[-1].endswith("gc True True")

@@ -211,11 +211,10 @@ def _widest(contribution: Contribution) -> int:
 
 def _suggested_with(result: Result, winner: str | None, approach: str) -> tuple[str, ...]:
     """The rules that fired suggesting `approach` as a partner of `winner`."""
-    pair = {winner, approach}
     return tuple(
         f.rule_id
         for f in result.firings
-        if any(isinstance(e, Combine) and {e.first, e.second} == pair for e in f.effects)
+        if any(isinstance(e, Combine) and e.partner_of(winner) == approach for e in f.effects)
     )
 
 
@@ -384,7 +383,7 @@ def what_ifs(
         )
         groups.setdefault(key, []).append(cf)
     out = []
-    for members in groups.values():
+    for group, members in groups.items():
         first = members[0]
         *shared, last = first.changes
         fact = kb.fact(last.fact)
@@ -403,7 +402,7 @@ def what_ifs(
                 value_range(fact, options),
                 first.recommendation,
                 first.combine_with,
-                actionable(kb, first.changes, case),
+                bool(group[-1]),  # the group's members are all as actionable
             )
         )
     return tuple(out)

@@ -217,13 +217,13 @@ class Analyzer:
         self._cache: dict[Masks, Partial] = {}
         n = len(self.order)
         self._rule_derives = [[dindex[name] for name in rule.derives] for rule in kb.rules]
+        self._combine_ends = [
+            1 << self.position[e.first] | 1 << self.position[e.second] for e in self._combines
+        ]
         self._effect_masks = self._outcome_effects()
         self._partner_positions = sorted(
             {self.position[a] for e in self._combines for a in (e.first, e.second)}
         )
-        self._combine_ends = [
-            1 << self.position[e.first] | 1 << self.position[e.second] for e in self._combines
-        ]
         self._direct: dict[tuple[int, int], frozenset[int]] = {}
         top_residual = tuple(
             self._entry(
@@ -262,7 +262,7 @@ class Analyzer:
     def _outcome_effects(self) -> list[tuple[int, int, int, list[int]]]:
         """Per rule, bit masks: the derived facts it derives, the approaches it scores and
         excludes, and the two approaches of each pair it combines."""
-        ends = [1 << self.position[e.first] | 1 << self.position[e.second] for e in self._combines]
+        ends = self._combine_ends
         return [
             (
                 sum(1 << d for d in self._rule_derives[r]),

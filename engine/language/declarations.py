@@ -136,7 +136,9 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...],
             f"tie_break {tie_break!r} is not one of the dimensions ({', '.join(dimensions) or 'none declared'})",
         )
     approaches: dict[str, Approach] = {}
-    for node, line in f.items(doc["approaches"], "'approaches'", line_of(doc)):
+    listed = f.items(doc["approaches"], "'approaches'", line_of(doc))
+    ids = {n.get("id") for n, _ in listed if isinstance(n, Mapping)}  # answered_by names them
+    for node, line in listed:
         node = f.mapping(
             node,
             "an approach",
@@ -161,26 +163,18 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...],
             name=f.text(node, "name"),
             profile=profile,
             summary=f.text(node, "summary", default=""),
-            caveats=_caveats(f, node),
+            caveats=_caveats(f, node, approach_id, ids),
             next_steps=f.texts(node, "next_steps"),
             line=line,
         )
     if not approaches:
         raise f.error(line_of(doc), "no approaches defined")
-    for approach in approaches.values():
-        for caveat in approach.caveats:
-            unknown = [a for a in caveat.answered_by if a not in approaches]
-            if unknown:
-                raise f.error(
-                    approach.line,
-                    f"caveat of {approach.id!r} answered_by unknown approach {unknown[0]!r}",
-                )
     return tuple(approaches.values()), tie_break
 
 
-def _caveats(f: RuleFileChecker, node: Mapping) -> tuple[Caveat, ...]:
-    """`caveats`: each a text, or `{text, answered_by: [approach, ...]}` naming the approaches
-    that make up for it in a plan with them."""
+def _caveats(f: RuleFileChecker, node: Mapping, own: str, ids: set[Any]) -> tuple[Caveat, ...]:
+    """`caveats`: each a text, or `{text, answered_by: [approach, ...]}` naming the other
+    approaches that make up for it in a plan with them."""
     if "caveats" not in node:
         return ()
     out = []
@@ -194,8 +188,10 @@ def _caveats(f: RuleFileChecker, node: Mapping) -> tuple[Caveat, ...]:
             if "answered_by" in table
             else []
         )
-        if not all(isinstance(a, str) and NAME.match(a) for a in answered):
-            raise f.error(line, "'answered_by' must list approach ids")
+        for name in answered:
+            if name == own or name not in ids:
+                what = "the approach itself" if name == own else "not an approach"
+                raise f.error(line, f"answered_by {name!r}: {what}")
         out.append(Caveat(f.text(table, "text"), tuple(answered)))
     return tuple(out)
 

@@ -68,7 +68,8 @@ class Approach:
 
     def caveats_in(self, plan: Collection[str]) -> tuple[Caveat, ...]:
         """Its caveats that no other approach of the plan makes up for."""
-        return tuple(c for c in self.caveats if not set(c.answered_by) & set(plan))
+        others = set(plan)
+        return tuple(c for c in self.caveats if not others.intersection(c.answered_by))
 
 
 @dataclass(frozen=True)
