@@ -186,31 +186,33 @@ def test_two_fact_changes_when_no_single_change_works(kb: KnowledgeBase) -> None
             assert evaluate(kb, changed(result.case, (c,))).recommendation == "fancy"
 
 
-def brute_force(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], str | None]:
-    """Every smallest change that alters the recommendation, by running inference on all: of one
+def brute_force(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Every smallest change that alters the plan, by running inference on all: of one
     fact, else of two; where every one-fact change is the situation's, also the two-fact steps
     a team can take."""
     options = [candidates(kb, fact, result.case.get(fact.name)) for fact in kb.facts]
-    found: list[tuple[tuple[Candidate, ...], str | None]] = []
+    found: list[tuple[tuple[Candidate, ...], tuple[str, ...]]] = []
     for size in (1, 2):
         steps_only = bool(found)
         for facts in combinations(options, size):
             for changes in product(*facts):
                 if steps_only and not actionable(kb, changes, result.case):
                     continue
-                other = evaluate(kb, changed(result.case, changes)).recommendation
-                if other != result.recommendation:
+                other = evaluate(kb, changed(result.case, changes)).plan
+                if other != result.plan:
                     found.append((changes, other))
         if any(actionable(kb, changes, result.case) for changes, _ in found):
             break
     return {tuple(f"{c.fact}={c.label}" for c in changes): other for changes, other in found}
 
 
-def searched(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], str | None]:
+def searched(kb: KnowledgeBase, result: Inferred) -> dict[tuple[str, ...], tuple[str, ...]]:
     ex = explain(kb, result)
     assert ex.searched
     return {
-        tuple(f"{c.fact}={c.label}" for c in cf.changes): cf.recommendation
+        tuple(f"{c.fact}={c.label}" for c in cf.changes): (cf.recommendation, *cf.combine_with)
+        if cf.recommendation
+        else ()
         for cf in ex.counterfactuals
     }
 
@@ -340,13 +342,14 @@ def test_counterfactuals_are_minimal_and_real(
             actionable(kb, cf.changes, result.case) for cf in ex.counterfactuals if cf not in pairs
         )
     for cf in ex.counterfactuals:
-        assert cf.recommendation != result.recommendation
-        assert evaluate(kb, changed(result.case, cf.changes)).recommendation == cf.recommendation
+        assert (cf.recommendation, cf.combine_with) != (result.recommendation, result.combine_with)
+        other = evaluate(kb, changed(result.case, cf.changes))
+        assert (other.recommendation, other.combine_with) == (cf.recommendation, cf.combine_with)
     singles = [
         c
         for fact in kb.facts
         for c in candidates(kb, fact, result.case.get(fact.name))
-        if evaluate(kb, changed(result.case, (c,))).recommendation != result.recommendation
+        if evaluate(kb, changed(result.case, (c,))).plan != result.plan
     ]
     assert (1 in sizes) == bool(singles)
 
@@ -694,11 +697,13 @@ def test_a_change_that_only_swaps_the_lead_says_so() -> None:
 
 
 def test_steps_of_two_facts_are_searched_when_every_one_fact_change_is_the_situation() -> None:
-    """200 demonstrations and no baseline over a 50M-token corpus: no single step changes the
-    plan, but more demonstrations with a measured baseline does; explain lists it first."""
+    """346 demonstrations, no baseline and no ML expertise over a 50B-token corpus: no single
+    step changes the plan, but expertise with more demonstrations or a measured baseline does;
+    explain lists those first."""
     facts = [
-        *("problem_type=both", "data_volume=50M", "labeled_examples=200"),
-        *("domain_distance=specialized", "ml_expertise=expert", "budget=80k", "timeline=3mo"),
+        *("problem_type=both", "change_frequency=yearly", "labeled_examples=346"),
+        *("data_volume=50B", "accuracy_need=medium", "budget=84k", "timeline=5w"),
+        *("needs_citations=no", "ml_expertise=none", "deployment=on_prem", "provenance=strict"),
     ]
     args = [x for fact in facts for x in ("--fact", fact)]
     changes = json.loads(invoke("explain", *args, "--json").stdout)["counterfactuals"]["changes"]
@@ -708,6 +713,6 @@ def test_steps_of_two_facts_are_searched_when_every_one_fact_change_is_the_situa
     assert steps and all(len(cf["set"]) == 2 for cf in steps)
     assert changes[: len(steps)] == steps
     assert any(
-        {s["fact"] for s in cf["set"]} == {"labeled_examples", "prompt_baseline"} for cf in steps
+        {s["fact"] for s in cf["set"]} == {"ml_expertise", "prompt_baseline"} for cf in steps
     )
     assert all(len(cf["set"]) == 1 for cf in changes if not cf["actionable"])

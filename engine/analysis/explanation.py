@@ -82,7 +82,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Counterfactual:
-    """A change of one or two facts, confirmed by inference to change the recommendation."""
+    """A change of one or two facts, confirmed by inference to change the recommendation or its
+    partners."""
 
     changes: tuple[Candidate, ...]
     recommendation: str | None
@@ -266,9 +267,10 @@ def changed(case: Case, changes: tuple[Candidate, ...]) -> Case:
 def counterfactuals(
     kb: KnowledgeBase, result: Result
 ) -> tuple[tuple[Counterfactual, ...], int, bool]:
-    """The smallest fact changes that change the recommendation: of one fact, else of two; and
-    where every change of one fact is a change of the situation, the steps of two facts a team
-    can take.
+    """The smallest fact changes that change the plan (the recommendation or its partners: a
+    measured baseline that adds a fine-tune beside retrieval counts): of one fact, else of two;
+    and where every change of one fact is a change of the situation, the steps of two facts a
+    team can take.
 
     Returns the changes found, how many cases inference evaluated to confirm them, and whether
     the search was complete (False when it stopped at `MAX_CONFIRMED`).
@@ -281,16 +283,16 @@ def counterfactuals(
     evaluated = 0
 
     def may_change(changes: Mapping[int, int]) -> bool:
-        """Whether some answers in the region (fact → mask of cells) change the recommendation."""
+        """Whether some answers in the region (fact → mask of cells) change the plan."""
         state = tuple(changes.get(i, mask) for i, mask in enumerate(here))
         decision = an.evaluate(state).decision
-        return decision is None or decision.recommendation != result.recommendation
+        return decision is None or decision.plan != result.plan
 
     def confirm(changes: tuple[Candidate, ...]) -> None:
         nonlocal evaluated
         evaluated += 1
         other = evaluate(kb, changed(case, changes))
-        if other.recommendation != result.recommendation:
+        if other.plan != result.plan:
             found.append(Counterfactual(changes, other.recommendation, other.combine_with))
 
     def anywhere(opts: list[tuple[int, Candidate]]) -> int:
