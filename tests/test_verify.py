@@ -207,10 +207,10 @@ def test_report_carries_violated_invariants_as_errors_first_and_the_cross_check(
     kb = load_knowledge_base(KBS / "invariants")
     report = check_rule_base(kb, cross=20, seed=1)
     assert report.cross_checked == 20
-    assert len(report.invariants.violated) == 4
+    assert len(report.invariants.violated) == 5
     levels = [f.level for f in report.findings]
-    assert levels == ["error"] * 4 + ["warning"], "errors come first"
-    assert (report.errors, report.warnings) == (4, 1)
+    assert levels == ["error"] * 5 + ["warning"], "errors come first"
+    assert (report.errors, report.warnings) == (5, 1)
     for result in report.invariants.violated:
         assert result.example
         assert (

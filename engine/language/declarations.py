@@ -137,7 +137,8 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...],
         )
     approaches: dict[str, Approach] = {}
     listed = f.items(doc["approaches"], "'approaches'", line_of(doc))
-    ids = {n.get("id") for n, _ in listed if isinstance(n, Mapping)}  # answered_by names them
+    # the ids that a caveat's answered_by may name, read ahead of the approaches themselves
+    ids = {n["id"] for n, _ in listed if isinstance(n, Mapping) and isinstance(n.get("id"), str)}
     for node, line in listed:
         node = f.mapping(
             node,
@@ -172,7 +173,7 @@ def load_approaches(f: RuleFileChecker, doc: Any) -> tuple[tuple[Approach, ...],
     return tuple(approaches.values()), tie_break
 
 
-def _caveats(f: RuleFileChecker, node: Mapping, own: str, ids: set[Any]) -> tuple[Caveat, ...]:
+def _caveats(f: RuleFileChecker, node: Mapping, own: str, ids: set[str]) -> tuple[Caveat, ...]:
     """`caveats`: each a text, or `{text, answered_by: [approach, ...]}` naming the other
     approaches that make up for it in a plan with them."""
     if "caveats" not in node:
@@ -189,7 +190,7 @@ def _caveats(f: RuleFileChecker, node: Mapping, own: str, ids: set[Any]) -> tupl
             else []
         )
         for name in answered:
-            if name == own or name not in ids:
+            if not isinstance(name, str) or name == own or name not in ids:
                 what = "the approach itself" if name == own else "not an approach"
                 raise f.error(line, f"answered_by {name!r}: {what}")
         out.append(Caveat(f.text(table, "text"), tuple(answered)))
