@@ -98,7 +98,8 @@ def test_the_garbage_collector_waits_for_start_up() -> None:
     `recommend`'s one case; in-process, the command line leaves it alone."""
     code = (
         "import atexit, gc\n"
-        "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > 0))"
+        "start = gc.get_freeze_count()\n"
+        "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > start))"
     )
     rules = run(in_process(code, "rules", "list"))
     assert rules.returncode == 0, rules.stderr
@@ -132,7 +133,8 @@ def test_a_consultation_decided_before_any_question_runs_the_collector(tmp_path:
     )
     code = (
         "import atexit, gc\n"
-        "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > 0))"
+        "start = gc.get_freeze_count()\n"
+        "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > start))"
     )
     consult = run(in_process(code, "consult", "--no-audit", "--rules", str(kb)))
     assert consult.returncode == 0, consult.stderr
