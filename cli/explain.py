@@ -42,7 +42,6 @@ def outcome_text(
 
 
 def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> dict[str, Any]:
-    from llm_advisor.engine.analysis.explanation import actionable
     from llm_advisor.engine.language.facts import display_value
 
     changes = []
@@ -58,7 +57,7 @@ def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> di
         )
     return {
         "set": changes,
-        "actionable": actionable(kb, cf.changes, case),
+        "actionable": cf.actionable,
         "recommendation": cf.recommendation,
         "combine_with": list(cf.combine_with),
     }

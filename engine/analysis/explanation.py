@@ -83,11 +83,12 @@ class Candidate:
 @dataclass(frozen=True)
 class Counterfactual:
     """A change of one or two facts, confirmed by inference to change the recommendation or its
-    partners."""
+    partners; `actionable` when the team can make it (see `actionable`)."""
 
     changes: tuple[Candidate, ...]
     recommendation: str | None
     combine_with: tuple[str, ...]
+    actionable: bool
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,8 @@ def counterfactuals(
         evaluated += 1
         other = evaluate(kb, changed(case, changes))
         if other.plan != result.plan:
-            found.append(Counterfactual(changes, other.recommendation, other.combine_with))
+            can = actionable(kb, changes, case)
+            found.append(Counterfactual(changes, other.recommendation, other.combine_with, can))
 
     def anywhere(opts: list[tuple[int, Candidate]]) -> int:
         return sum(1 << c for c, _ in opts)
@@ -304,7 +306,7 @@ def counterfactuals(
                 if may_change({i: 1 << c}):
                     confirm((candidate,))
     if found:
-        if any(actionable(kb, cf.changes, case) for cf in found):
+        if any(cf.actionable for cf in found):
             return tuple(found), evaluated, True
         # Only changes of the situation so far: look for steps of two facts the team can take.
         options = [[(c, x) for c, x in opts if actionable(kb, (x,), case)] for opts in options]
@@ -367,9 +369,7 @@ def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
     return f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 
-def what_ifs(
-    kb: KnowledgeBase, found: tuple[Counterfactual, ...], case: Case
-) -> tuple[WhatIf, ...]:
+def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[WhatIf, ...]:
     """Counterfactuals merged where they differ only in the value of their last fact, lead to
     the same outcome and are as actionable (raising a fact and lowering it are not one
     change), in the order of `found` (`explain` puts those a team can act on first)."""
@@ -381,11 +381,11 @@ def what_ifs(
             last.fact,
             cf.recommendation,
             cf.combine_with,
-            actionable(kb, cf.changes, case),
+            cf.actionable,
         )
         groups.setdefault(key, []).append(cf)
     out = []
-    for group, members in groups.items():
+    for members in groups.values():
         first = members[0]
         *shared, last = first.changes
         fact = kb.fact(last.fact)
@@ -404,7 +404,7 @@ def what_ifs(
                 value_range(fact, options),
                 first.recommendation,
                 first.combine_with,
-                bool(group[-1]),  # the group's members are all as actionable
+                first.actionable,  # the group's members are all as actionable
             )
         )
     return tuple(out)
@@ -416,13 +416,7 @@ def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Expla
     evaluated, complete = 0, True
     if what_if:
         found, evaluated, complete = counterfactuals(kb, result)
-        found = tuple(sorted(found, key=lambda cf: not actionable(kb, cf.changes, result.case)))
+        found = tuple(sorted(found, key=lambda cf: not cf.actionable))
     return Explanation(
-        result,
-        how(result),
-        why_not(kb, result),
-        found,
-        evaluated,
-        complete,
-        what_ifs(kb, found, result.case),
+        result, how(result), why_not(kb, result), found, evaluated, complete, what_ifs(kb, found)
     )
