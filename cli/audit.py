@@ -14,7 +14,7 @@ import click
 
 from llm_advisor.cli.options import audit_db_option, json_option, load_kb, rules_option
 from llm_advisor.cli.records import open_store
-from llm_advisor.cli.wording import plural
+from llm_advisor.cli.wording import json_number, plural
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -116,7 +116,11 @@ def summary_json(record: StoredRecord) -> dict[str, Any]:
         "combine_with": data.get("combine_with", []),
         "fingerprint": record.fingerprint,
         "tool_version": data.get("tool_version"),
-        "given": {f["name"]: f["value"] for f in data.get("facts", []) if f["status"] == "given"},
+        "given": {
+            f["name"]: json_number(f["value"])
+            for f in data.get("facts", [])
+            if f["status"] == "given"
+        },
     }
 
 

@@ -17,6 +17,7 @@ from llm_advisor.cli.options import (
     read_facts,
     rules_option,
 )
+from llm_advisor.cli.wording import json_number
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def counterfactual_json(kb: KnowledgeBase, cf: Counterfactual, case: Case) -> di
                 "fact": c.fact,
                 "from": display_value(kb.fact(c.fact), before) if before is not None else None,
                 "to": c.label,
-                "value": c.value,
+                "value": json_number(c.value),
             }
         )
     return {
@@ -150,7 +151,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
                 "  If the situation itself were different (facts the team cannot change, "
                 "or less of what it has):"
             )
-        parts = [change(c.fact, c.label) for c in w.shared] + [change(w.fact, w.label)]
+        parts = [change(fact, label) for fact, label in w.changes]
         outcome = outcome_text(kb, w.recommendation, w.combine_with)
         if {w.recommendation, *w.combine_with} == set(ex.result.plan):
             outcome += f" (the same approaches, {approach_name(kb, w.recommendation)} leading)"

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from llm_advisor.cli.wording import json_number
 from llm_advisor.engine.inference.reasons import key_firings
 from llm_advisor.engine.inference.run import Firing, Result
 from llm_advisor.engine.inference.technique import ChosenTechnique, choose
@@ -74,7 +75,7 @@ def facts_json(kb: KnowledgeBase, result: Result) -> dict[str, Any]:
     for fact in kb.facts:
         value = result.case.get(fact.name)
         out[fact.name] = {
-            "value": value,
+            "value": json_number(value),
             "display": display_value(fact, value) if value is not None else None,
             "status": result.case.status_of(fact.name),
         }

@@ -15,6 +15,7 @@ from llm_advisor.engine.language.model import (
     DerivedTest,
     Exclude,
     FactTest,
+    Invariant,
     KnowledgeBase,
     Literal_,
     Technique,
@@ -76,15 +77,22 @@ def list_rules(rules_dir: Path | None, as_json: bool) -> None:
 @rules_option
 @json_option
 def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
-    """Show one rule: condition, effects, rationale, source and location."""
+    """Show one rule (condition, effects, rationale, source and location) or one invariant
+    (what it states and where it is declared)."""
     from llm_advisor.cli.report import effect_text  # it loads inference: only this command
 
     kb = load_kb(rules_dir)
+    invariant = next((i for i in kb.invariants if i.id == rule_id), None)
+    if invariant is not None:
+        show_invariant(kb, invariant, as_json)
+        return
     try:
         rule = kb.rule(rule_id)
     except StopIteration:
         raise InputError(
-            f"unknown rule id {rule_id!r} (see 'llm-advisor rules list')", item=rule_id
+            f"unknown rule or invariant id {rule_id!r} (see 'llm-advisor rules list' and"
+            " 'llm-advisor rules check')",
+            item=rule_id,
         ) from None
     source = kb.source(rule.source) if rule.source else None
     if as_json:
@@ -122,6 +130,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
                 ("favours", effect.favours),
                 ("rules out", effect.rules_out),
                 ("is shown only with", effect.shown_with),
+                ("is shown only without", effect.shown_without),
             ):
                 if approaches:
                     click.echo(f"              (the advice {word} {', '.join(approaches)})")
@@ -130,6 +139,39 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
     click.echo(f"  because:    {rule.because or '(missing)'}")
     if source:
         click.echo(f"  source:     {source.reference}")
+
+
+def invariant_statement(kb: KnowledgeBase, invariant: Invariant) -> str:
+    """What an invariant states, in words."""
+    where = describe_condition(kb, invariant.when)
+    return {
+        "partners_at_least": "every suggested partner is not excluded and scores at least"
+        f" {invariant.bound}",
+        "advice_agrees": "no advice shown rules out the recommendation or a partner, and advice"
+        " that favours approaches names the recommendation or a partner",
+        "no_flip_back": f"raising {invariant.fact} alone never makes the recommendation go"
+        " A -> B -> A",
+        "never": f"{invariant.approach} is neither recommended nor a partner where {where}",
+        "always": f"{invariant.approach} is recommended or a partner wherever {where}",
+    }[invariant.kind]
+
+
+def show_invariant(kb: KnowledgeBase, invariant: Invariant, as_json: bool) -> None:
+    statement = invariant_statement(kb, invariant)
+    if as_json:
+        shown = {
+            "id": invariant.id,
+            "title": invariant.title,
+            "location": invariant.location,
+            "invariant": invariant.kind,
+            "states": statement,
+        }
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    click.echo(click.style(f"{invariant.id}: {invariant.title}", bold=True))
+    click.echo(f"  defined at: {invariant.location}")
+    click.echo(f"  invariant:  {statement}")
+    click.echo("  proven by:  llm-advisor rules check (over every case)")
 
 
 @rules.command("schema")

@@ -6,3 +6,10 @@ from __future__ import annotations
 def plural(count: int, word: str, many: str | None = None) -> str:
     """A count with its noun in the right number: `1 case`, `2 cases`, `1,000 processes`."""
     return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+def json_number(value: object) -> object:
+    """A fact value as JSON shows it: a whole quantity as an integer (`1000`, not `1000.0`)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -236,7 +236,8 @@ def test_list_json_and_filters(db: Location, filled: list[str]) -> None:
         return [row["id"] for row in json.loads(out.stdout)]
 
     rows = json.loads(invoke("audit", "list", "--json", "--audit-db", str(db)).stdout)
-    assert rows[0]["given"] == {"size": 2_000_000.0, "urgent": True, "budget": 50_000.0}
+    assert rows[0]["given"] == {"size": 2_000_000, "urgent": True, "budget": 50_000}
+    assert isinstance(rows[0]["given"]["size"], int)
     assert rows[2]["combine_with"] == ["cheap"]
     assert ids() == filled
     assert ids("--approach", "exotic") == [filled[2]]

@@ -67,6 +67,7 @@ def test_json_shape() -> None:
         "color": {"value": "red", "display": "red", "status": "defaulted"},
         "urgent": {"value": True, "display": "yes", "status": "given"},
     }
+    assert isinstance(data["facts"]["size"]["value"], int), "a whole quantity is shown whole"
     assert data["rulebase"]["fingerprint"] == kb.fingerprint
 
 

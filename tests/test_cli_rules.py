@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.errors import AdvisorError
 from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import FactTest
 
 MINI = str(Path(__file__).parent / "kbs" / "mini")
 MINI_RULES = ["big", "big-and-urgent", "pressing-fancy", "not-big", "blue-excludes"]
@@ -113,3 +114,26 @@ def test_shipped_rule_base_lists_and_shows() -> None:
         result = invoke("show", rule.id, "--json")
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["location"] == rule.location
+
+
+def test_show_an_invariant() -> None:
+    """Every declared invariant can be shown: where it is declared and what it states, with
+    the approach and the facts of its condition for `never` and `always`."""
+    kb = load_knowledge_base()
+    assert {i.kind for i in kb.invariants} >= {"never", "always", "no_flip_back"}
+    for invariant in kb.invariants:
+        result = invoke("show", invariant.id, "--json")
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.stdout)
+        assert (shown["id"], shown["location"]) == (invariant.id, invariant.location)
+        assert shown["invariant"] == invariant.kind
+        named = {
+            lit.fact if isinstance(lit, FactTest) else lit.name
+            for alt in invariant.when
+            for lit in alt
+        }
+        named |= {invariant.approach, invariant.fact} - {""}
+        assert all(name in shown["states"] for name in named), shown
+        text = invoke("show", invariant.id)
+        assert text.exit_code == 0 and invariant.title in text.output
+        assert shown["states"] in text.output

@@ -561,6 +561,36 @@ def test_several_values_of_one_fact_are_merged_into_a_range() -> None:
     assert any(f"{values[0]} to {values[-1]}" in line for line in lines), lines
 
 
+def test_what_ifs_cover_the_changes_found_exactly_and_merge_two_facts() -> None:
+    """Each what-if stands for every combination of its values, each one a change found with
+    its outcome, and together they stand for each change found once. A two-fact what-if can
+    range over both facts (a team with no ML expertise: some or expert, with more data or
+    demonstrations), so there are fewer what-ifs than two-fact changes on these cases."""
+    kb = load_knowledge_base()
+    base = {"ml_expertise": "none", "deployment": "on_prem", "budget": "50000"}
+    cases = [
+        {**base, "accuracy_need": "medium", "domain_distance": "unfamiliar",
+         "request_volume": "high", "prompt_baseline": "untried", "labeled_examples": "346"},
+        {**base, "change_frequency": "weekly", "domain_distance": "specialized",
+         "prompt_baseline": "falls_short", "labeled_examples": "2000"},
+    ]  # fmt: skip
+    for known in cases:
+        ex = explain(kb, evaluate(kb, make_case(kb, known)))
+        found = {
+            (tuple(c.value for c in cf.changes), cf.recommendation, cf.combine_with)
+            for cf in ex.counterfactuals
+        }
+        covered = [
+            (combination, w.recommendation, w.combine_with)
+            for w in ex.what_ifs
+            for combination in product(*((c.value for c in options) for options in w.values))
+        ]
+        assert len(covered) == len(set(covered)) and set(covered) == found, known
+        two_fact = [w for w in ex.what_ifs if len(w.changes) == 2]
+        assert any(all(len(v) > 1 for v in w.values) for w in two_fact), known
+        assert len(two_fact) < sum(len(cf.changes) == 2 for cf in ex.counterfactuals)
+
+
 # --- explanations number what they show ------------------------------------------------------
 
 

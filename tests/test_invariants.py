@@ -108,6 +108,31 @@ def test_advice_shown_with_an_approach_appears_only_with_it() -> None:
     assert tidy not in cheap_alone.advice
 
 
+def test_advice_shown_without_an_approach_appears_only_without_it(tmp_path: Path) -> None:
+    """Advice for a plan without `middle` may argue against it: the proof and inference agree
+    that it is shown only where `middle` is not in the plan, and without `shown_without` the
+    same advice contradicts the outcome."""
+    stance = "favours: [middle], shown_with: [middle]"
+    kb_dir = copy_kb(
+        FIXED,
+        tmp_path / "kb",
+        ("rules.yaml", stance, "rules_out: [middle], shown_without: [middle]"),
+    )
+    kb = load_knowledge_base(kb_dir)
+    proof = {r.invariant.id: r.holds for r in prove_invariants(kb).results}
+    assert proof["advice-agrees"]
+    tidy = "Keep the middle approach tidy."
+    with_middle = recommend(kb, {"level": "mid", "text": "10", "urgent": "no"})
+    assert "middle" in with_middle.plan and tidy not in with_middle.advice
+    cheap_alone = recommend(kb, {"level": "low", "text": "0", "urgent": "no"})
+    assert cheap_alone.plan == ("cheap",) and tidy in cheap_alone.advice
+    unguarded = load_knowledge_base(
+        copy_kb(FIXED, tmp_path / "kb2", ("rules.yaml", stance, "rules_out: [middle]"))
+    )
+    proof = {r.invariant.id: r.holds for r in prove_invariants(unguarded).results}
+    assert not proof["advice-agrees"]
+
+
 def test_the_proof_is_exact_on_every_case_of_a_small_rule_base() -> None:
     """Brute force over every case agrees with the proof, invariant by invariant."""
     for directory in (BROKEN, FIXED):
@@ -198,6 +223,14 @@ def test_advice_stance_names_known_approaches(tmp_path: Path) -> None:
         FIXED, tmp_path / "kb3", ("rules.yaml", "favours: [middle], shown_with: [middle]", bad)
     )
     bad_input(check(target), "rules.yaml:40:", "shown only with middle")
+    for stance in ("shown_with: [middle]", "favours: [middle]"):
+        bad = f"{stance}, shown_without: [middle]"
+        target = copy_kb(
+            FIXED,
+            tmp_path / f"kb-{stance[:5]}",
+            ("rules.yaml", "favours: [middle], shown_with: [middle]", bad),
+        )
+        bad_input(check(target), "rules.yaml:40:", "shown only without middle")
 
 
 @pytest.fixture(scope="module")

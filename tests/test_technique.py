@@ -113,7 +113,11 @@ MANAGED_ADVICE = {
     for effect in rule.effects
     if isinstance(effect, Advise) and "managed fine-tuning service" in effect.text
 }
-OPEN_MODEL_TECHNIQUES = {"technique-fully-open-model", "technique-raft-open-model"}
+OPEN_MODEL_TECHNIQUES = {
+    "technique-fully-open-model",
+    "technique-fully-open-continued-pretraining",
+    "technique-raft-open-model",
+}
 """Under strict provenance the fine-tune is of a fully open model; RAFT names one too."""
 
 
@@ -163,16 +167,35 @@ def test_without_a_baseline_test_scale_pairs_are_not_what_is_tuned(
     """Where fine-tuning is in a plan with no measured baseline and under 500 demonstrations
     (a domain the model knows), what is tuned is the raw domain text, never the pairs: the
     baseline comes first for those (OpenAI "Optimizing LLM accuracy"; Gururangan et al. 2020).
-    Under strict provenance the fully open model's technique names continued pretraining."""
+    Under strict provenance it is continued pretraining of a fully open model, not the open
+    model's LoRA or full fine-tuning."""
     case = {**facts, "prompt_baseline": "untried", "labeled_examples": "200"}
     result = recommend(SHIPPED, case)
     if "fine_tuning" in result.plan and case["domain_distance"] != "unfamiliar":
         fired = [f.rule_id for f in result.firings]
         technique = choose(SHIPPED, fired, "fine_tuning", {})
-        allowed = {"technique-continued-pretraining"}
-        if case["provenance"] == "strict":
-            allowed.add("technique-fully-open-model")
-        assert technique is not None and technique.rule in allowed, case
+        expected = (
+            "technique-fully-open-continued-pretraining"
+            if case["provenance"] == "strict"
+            else "technique-continued-pretraining"
+        )
+        assert technique is not None and technique.rule == expected, case
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts)
+def test_advice_to_tune_the_behaviour_next_is_not_shown_beside_a_fine_tune(
+    facts: dict[str, object],
+) -> None:
+    """Two gaps and a baseline that falls short: the advice to tune the behaviour in the next
+    iteration is for a plan that leaves fine-tuning out, and only for one."""
+    case = {**facts, "problem_type": "both", "prompt_baseline": "falls_short"}
+    result = recommend(SHIPPED, case)
+    [rule] = [r for r in SHIPPED.rules if r.id == "both-gaps-behaviour-next"]
+    [advice] = [e for e in rule.effects if isinstance(e, Advise)]
+    fired = "both-gaps-behaviour-next" in {f.rule_id for f in result.firings}
+    shown = advice.text in result.advice
+    assert shown == (fired and "fine_tuning" not in result.plan), case
 
 
 def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:

@@ -170,6 +170,22 @@ def test_no_effect_rule_can_be_removed_without_any_change(tmp_path: Path) -> Non
         assert outcome(old, known) == outcome(new, known)
 
 
+def test_a_derived_fact_behind_advice_has_an_effect(tmp_path: Path) -> None:
+    """`lonely` changes no outcome, but once advice tests what it derives (here through a
+    second derived fact) it changes what is shown, and is not reported as without effect."""
+    chain = (
+        "  - id: lonely-next\n    title: Builds on lonely\n    when: {derived: lonely_fact}\n"
+        "    then: {derive: next_fact}\n    because: x\n    source: test\n"
+        "  - id: lonely-advice\n    title: Advice on the chain\n    when: {derived: next_fact}\n"
+        "    then: {advise: Mind the chain.}\n    because: x\n    source: test\n"
+    )
+    text = (FLAWED / "rules.yaml").read_text(encoding="utf-8")
+    kb_dir = copy_kb(FLAWED, tmp_path / "kb", ("rules.yaml", text, text + chain))
+    kb = load_knowledge_base(kb_dir)
+    no_effect = {f.rule for f in findings_of(check(kb, compile_diagram(kb)), "no-effect")}
+    assert no_effect.isdisjoint({"lonely", "lonely-next", "lonely-advice"})
+
+
 def test_clean_rule_bases_have_no_errors() -> None:
     for name in ("mini", "layered", "consult"):
         kb = load_knowledge_base(KBS / name)

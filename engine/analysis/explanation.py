@@ -93,15 +93,13 @@ class Counterfactual:
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Counterfactuals that differ only in the value of one fact, with the same outcome, shown as
-    one change: the changes they share, then that fact with every value it may take (`options`,
-    in the fact's order, and `label`, their range as people read it). `actionable` when every
-    fact changed is one a team can change."""
+    """Counterfactuals with the same outcome shown as one change: the values each fact takes
+    (`values`, in the fact's order), every combination of which is one of the counterfactuals,
+    and each fact with its values as one label (`changes`, such as `>= 1B` or `some or
+    expert`). `actionable` when the team can make each of them."""
 
-    shared: tuple[Candidate, ...]
-    fact: str
-    options: tuple[Candidate, ...]
-    label: str
+    changes: tuple[tuple[str, str], ...]
+    values: tuple[tuple[Candidate, ...], ...]
     recommendation: str | None
     combine_with: tuple[str, ...]
     actionable: bool
@@ -369,45 +367,68 @@ def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
     return f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 
+Rows = list[tuple[int, tuple[Candidate, ...]]]
+"""Counterfactuals of the same facts: each one's position in the search's order and changes."""
+Block = tuple[int, tuple[tuple[Candidate, ...], ...]]
+"""A set of values per fact, every combination of which is a counterfactual found, with the
+position of the first of them."""
+
+
 def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[WhatIf, ...]:
-    """Counterfactuals merged where they differ only in the value of their last fact, lead to
-    the same outcome and are as actionable (raising a fact and lowering it are not one
-    change), in the order of `found` (`explain` puts those a team can act on first)."""
-    groups: dict[tuple[object, ...], list[Counterfactual]] = {}
-    for cf in found:
-        *shared, last = cf.changes
-        key = (
-            tuple((c.fact, c.label) for c in shared),
-            last.fact,
-            cf.recommendation,
-            cf.combine_with,
-            cf.actionable,
-        )
-        groups.setdefault(key, []).append(cf)
-    out = []
-    for members in groups.values():
-        first = members[0]
-        *shared, last = first.changes
-        fact = kb.fact(last.fact)
-        order = {value: i for i, value in enumerate(fact.values)}
-        options = tuple(
-            sorted(
-                (cf.changes[-1] for cf in members),
-                key=lambda c: (order.get(str(c.value), 0), c.low or 0.0, str(c.value)),
+    """Counterfactuals of the same facts, outcome and actionability (raising a fact and lowering
+    it are not one change) merged into as few what-ifs as possible, in the order of `found`
+    (`explain` puts those a team can act on first)."""
+    groups: dict[tuple[tuple[str, ...], str | None, tuple[str, ...], bool], Rows] = {}
+    for i, cf in enumerate(found):
+        key = (tuple(c.fact for c in cf.changes), cf.recommendation, cf.combine_with, cf.actionable)
+        groups.setdefault(key, []).append((i, cf.changes))
+    merged = []
+    for (facts, recommendation, combine_with, actionable), rows in groups.items():
+        for first, block in _blocks(rows):
+            values = tuple(
+                _in_order(kb.fact(fact), options) for fact, options in zip(facts, block, strict=True)
             )
-        )
-        out.append(
-            WhatIf(
-                tuple(shared),
-                last.fact,
-                options,
-                value_range(fact, options),
-                first.recommendation,
-                first.combine_with,
-                first.actionable,  # the group's members are all as actionable
+            changes = tuple(
+                (fact, value_range(kb.fact(fact), options))
+                for fact, options in zip(facts, values, strict=True)
             )
-        )
-    return tuple(out)
+            what_if = WhatIf(changes, values, recommendation, combine_with, actionable)
+            merged.append((first, what_if))
+    return tuple(w for _, w in sorted(merged, key=lambda m: m[0]))
+
+
+def _blocks(rows: Rows) -> list[Block]:
+    """Rows covered by as few blocks as can be found: a block is a set of values per fact,
+    every combination of which is a row; each block comes with its first row's position."""
+    if len(rows[0][1]) == 1:
+        return [(rows[0][0], (tuple(changes[0] for _, changes in rows),))]
+    return min((_blocks_keeping(rows, keep) for keep in (0, 1)), key=len)
+
+
+def _blocks_keeping(rows: Rows, keep: int) -> list[Block]:
+    """Two-fact rows as blocks: the rows of each value of fact `keep` are one block, and values
+    of it that go with the same values of the other fact share theirs."""
+    other = 1 - keep
+    by_value: dict[str, Rows] = {}
+    for row in rows:
+        by_value.setdefault(row[1][keep].label, []).append(row)
+    alike: dict[frozenset[str], list[Rows]] = {}
+    for same in by_value.values():
+        alike.setdefault(frozenset(changes[other].label for _, changes in same), []).append(same)
+    blocks: list[Block] = []
+    for values in alike.values():
+        kept = tuple(same[0][1][keep] for same in values)
+        others = tuple(changes[other] for _, changes in values[0])
+        first = min(i for same in values for i, _ in same)
+        blocks.append((first, (kept, others) if keep == 0 else (others, kept)))
+    return blocks
+
+
+def _in_order(fact: Fact, options: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+    order = {value: i for i, value in enumerate(fact.values)}
+    return tuple(
+        sorted(options, key=lambda c: (order.get(str(c.value), 0), c.low or 0.0, str(c.value)))
+    )
 
 
 def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Explanation:

@@ -259,6 +259,7 @@ def check(kb: KnowledgeBase, diagram: DecisionDiagram) -> list[Finding]:
                 )
             )
     used = {name for rule in kb.rules for name in rule.derived_used}
+    shown = _derived_behind_shown_text(kb)
     for r, rule in enumerate(kb.rules):
         if not rule.because:
             findings.append(
@@ -300,7 +301,11 @@ def check(kb: KnowledgeBase, diagram: DecisionDiagram) -> list[Finding]:
                     location=rule.location,
                 )
             )
-        elif not has_advice(rule) and not _changes_outcome(kb, r, diagram, an):
+        elif (
+            not has_advice(rule)
+            and not set(rule.derives) & shown
+            and not _changes_outcome(kb, r, diagram, an)
+        ):
             findings.append(
                 Finding(
                     "warning",
@@ -316,6 +321,21 @@ def check(kb: KnowledgeBase, diagram: DecisionDiagram) -> list[Finding]:
 def has_advice(rule: Rule) -> bool:
     """Whether the rule shows something beyond the outcome: advice or a technique."""
     return any(isinstance(e, Advise | Technique) for e in rule.effects)
+
+
+def _derived_behind_shown_text(kb: KnowledgeBase) -> set[str]:
+    """The derived facts that advice or a technique tests, directly or through other derived
+    facts: a rule deriving one has an effect even where no outcome changes."""
+    shown = {name for rule in kb.rules if has_advice(rule) for name in rule.derived_used}
+    while grown := {
+        name
+        for rule in kb.rules
+        if set(rule.derives) & shown
+        for name in rule.derived_used
+        if name not in shown
+    }:
+        shown |= grown
+    return shown
 
 
 def _changes_outcome(kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: Analyzer) -> bool:

@@ -201,19 +201,21 @@ class Advise:
     """Advice shown with the result; `favours` and `rules_out` declare which approaches it
     argues for or against, so that a check can prove it never contradicts the outcome.
     Advice `shown_with` approaches is about carrying them out: it is shown only when the
-    recommendation and its partners include every one of them."""
+    recommendation and its partners include every one of them. Advice `shown_without`
+    approaches says what to do while they are not in the plan: it is shown only then."""
 
     text: str
     favours: tuple[str, ...] = ()
     rules_out: tuple[str, ...] = ()
     shown_with: tuple[str, ...] = ()
+    shown_without: tuple[str, ...] = ()
 
     def shown(self, plan: set[str]) -> bool:
         """Whether the advice is shown with a plan of these approaches."""
-        return set(self.shown_with) <= plan
+        return set(self.shown_with) <= plan and not plan & set(self.shown_without)
 
 
-STANCES = ("favours", "rules_out", "shown_with")
+STANCES = ("favours", "rules_out", "shown_with", "shown_without")
 """The keys of advice that name approaches, in the order `Advise` takes them."""
 
 

@@ -195,8 +195,8 @@ class RuleReader:
         return tuple(dict.fromkeys(items))
 
     def advice(self, node: Mapping) -> Advise:
-        """`advise: text`, or `advise: {text, favours, rules_out, shown_with}` declaring its
-        stance and the approaches it is about."""
+        """`advise: text`, or `advise: {text, favours, rules_out, shown_with, shown_without}`
+        declaring its stance and the plans it is shown with."""
         f = self.f
         if not isinstance(node["advise"], Mapping):
             return Advise(f.text(node, "advise"))
@@ -207,14 +207,19 @@ class RuleReader:
             required=("text",),
             optional=STANCES,
         )
-        favours, rules_out, shown_with = (
+        favours, rules_out, shown_with, shown_without = (
             self.approach_list(table, key) if key in table else () for key in STANCES
         )
         if set(favours) & set(rules_out):
             raise f.error(table.line, "advice cannot both favour and rule out an approach")
         if both := set(shown_with) & set(rules_out):
             raise f.error(table.line, f"advice shown only with {min(both)} cannot rule it out")
-        return Advise(f.text(table, "text"), favours, rules_out, shown_with)
+        if both := set(shown_without) & (set(shown_with) | set(favours)):
+            raise f.error(
+                table.line,
+                f"advice shown only without {min(both)} cannot be shown with or favour it",
+            )
+        return Advise(f.text(table, "text"), favours, rules_out, shown_with, shown_without)
 
     def technique(self, node: Any, line: int) -> Technique:
         """`technique: {approach, name, figures: [{name, fact, factor, power, unit}]}`."""
