@@ -41,6 +41,29 @@ fact_option = click.option(
 )
 
 
+output_option = click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="FILE",
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+
+
+def write_text(output: str | None, text: str, kind: str) -> None:
+    """`text` to stdout, or to the file `output` written whole or not at all."""
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    from llm_advisor.engine.outfile import write_output
+
+    try:
+        write_output(Path(output), text.encode("utf-8"), kind)
+    except OSError as err:
+        raise InputError(f"cannot write {output}: {err.strerror or err}", item=output) from None
+
+
 def _one_facts_file(
     ctx: click.Context, param: click.Parameter, given: tuple[str, ...]
 ) -> str | None:
