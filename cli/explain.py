@@ -21,7 +21,8 @@ from llm_advisor.cli.wording import json_number
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
-    from llm_advisor.engine.analysis.explanation import Contribution, Counterfactual, Explanation
+    from llm_advisor.engine.analysis.explanation import Contribution, Explanation
+    from llm_advisor.engine.analysis.what_if import Counterfactual
     from llm_advisor.engine.language.facts import Case
     from llm_advisor.engine.language.model import KnowledgeBase
 

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.analysis.dependence import depends_on
-from llm_advisor.engine.analysis.explanation import (
+from llm_advisor.engine.analysis.explanation import explain
+from llm_advisor.engine.analysis.verification import full_case, sample_cases
+from llm_advisor.engine.analysis.what_if import (
     Candidate,
     actionable,
     band_label,
     candidates,
     changed,
-    explain,
     value_range,
 )
-from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.inference.run import Result as Inferred
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import Case, make_case

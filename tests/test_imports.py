@@ -36,6 +36,7 @@ def test_recommend_on_a_partial_case() -> None:
     modules = imported(["recommend", "--no-audit", *FACTS])
     assert "llm_advisor.engine.analysis.dependence" in modules
     assert "llm_advisor.engine.analysis.explanation" not in modules
+    assert "llm_advisor.engine.analysis.what_if" not in modules
     assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
 
 

@@ -1,0 +1,268 @@
+"""What would change a result: changes of one fact (then of two, if no single change works),
+tried only where the three-valued evaluation says the outcome may change and each confirmed by
+running inference, the authoritative path; and the changes found merged for reading."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import combinations
+
+from llm_advisor.engine.analysis.partial import Analyzer, below_label
+from llm_advisor.engine.inference.run import Result, evaluate
+from llm_advisor.engine.language.facts import Case, display_value
+from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
+
+MAX_CONFIRMED = 2_000
+"""At most this many changes are confirmed by inference; the search stops there."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A value to try for a fact; `label` shows it (a band such as `>= 200k` for quantities,
+    whose bounds are `low` and `high`, None where the band is open)."""
+
+    fact: str
+    value: Value
+    label: str
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    """A change of one or two facts, confirmed by inference to change the recommendation or its
+    partners; `actionable` when the team can make it (see `actionable`)."""
+
+    changes: tuple[Candidate, ...]
+    recommendation: str | None
+    combine_with: tuple[str, ...]
+    actionable: bool
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Counterfactuals with the same outcome shown as one change: the values each fact takes
+    (`values`, in the fact's order), every combination of which is one of the counterfactuals,
+    and each fact with its values as one label (`changes`, such as `>= 1B` or `some or
+    expert`). `actionable` when the team can make each of them."""
+
+    changes: tuple[tuple[str, str], ...]
+    values: tuple[tuple[Candidate, ...], ...]
+    recommendation: str | None
+    combine_with: tuple[str, ...]
+    actionable: bool
+
+
+def band_label(fact: Fact, low: float | None, high: float | None) -> str:
+    """A quantity band as people read it: `< $20k`, `>= 200k`, `>= 200k and < 1M`."""
+    if low is None and high is not None:
+        return below_label(fact, high)
+    if high is None and low is not None:
+        return f">= {display_value(fact, low)}"
+    assert low is not None and high is not None
+    return f">= {display_value(fact, low)} and < {display_value(fact, high)}"
+
+
+def _options(an: Analyzer, i: int, current: int) -> list[tuple[int, Candidate]]:
+    """The cells a fact can change to (every value or non-empty band but the current one and
+    "unknown"), each with the value to try."""
+    fact = an.facts[i]
+    out = []
+    for c, cell in enumerate(an.cells[i]):
+        if cell.value is None or c == current:
+            continue
+        if cell.low is None:
+            candidate = Candidate(fact.name, cell.value, display_value(fact, cell.value))
+        else:
+            low = cell.low or None  # quantities are never negative: a band from 0 has no floor
+            if low is None and cell.high is None:
+                continue  # the whole range: nothing compares the fact
+            label = band_label(fact, low, cell.high)
+            candidate = Candidate(fact.name, cell.value, label, low, cell.high)
+        out.append((c, candidate))
+    return out
+
+
+def candidates(kb: KnowledgeBase, fact: Fact, current: Value | None) -> tuple[Candidate, ...]:
+    """One value per enum value, bool value or quantity band, except the one the case has."""
+    an = Analyzer(kb, unknown=True)
+    i = an.index[fact.name]
+    return tuple(c for _, c in _options(an, i, an.cell_of(fact.name, current)))
+
+
+def changed(case: Case, changes: tuple[Candidate, ...]) -> Case:
+    """The case with some facts set to new values, each counted as given."""
+    new = {c.fact: c.value for c in changes}
+    values = tuple((name, new.get(name, value)) for name, value in case.values)
+    status = tuple((name, "given" if name in new else s) for name, s in case.status)
+    return Case(values, status)
+
+
+def counterfactuals(
+    kb: KnowledgeBase, result: Result
+) -> tuple[tuple[Counterfactual, ...], int, bool]:
+    """The smallest fact changes that change the plan (the recommendation or its partners: a
+    measured baseline that adds a fine-tune beside retrieval counts): of one fact, else of two;
+    and where every change of one fact is a change of the situation, the steps of two facts a
+    team can take.
+
+    Returns the changes found, how many cases inference evaluated to confirm them, and whether
+    the search was complete (False when it stopped at `MAX_CONFIRMED`).
+    """
+    an = Analyzer(kb, unknown=True, outcome_only=True)
+    case = result.case
+    here = tuple(1 << an.cell_of(f.name, case.get(f.name)) for f in kb.facts)
+    options = [_options(an, i, here[i].bit_length() - 1) for i in range(len(kb.facts))]
+    found: list[Counterfactual] = []
+    evaluated = 0
+
+    def may_change(changes: Mapping[int, int]) -> bool:
+        """Whether some answers in the region (fact → mask of cells) change the plan."""
+        state = tuple(changes.get(i, mask) for i, mask in enumerate(here))
+        decision = an.evaluate(state).decision
+        return decision is None or decision.plan != result.plan
+
+    def confirm(changes: tuple[Candidate, ...]) -> None:
+        nonlocal evaluated
+        evaluated += 1
+        other = evaluate(kb, changed(case, changes))
+        if other.plan != result.plan:
+            can = actionable(kb, changes, case)
+            found.append(Counterfactual(changes, other.recommendation, other.combine_with, can))
+
+    def anywhere(opts: list[tuple[int, Candidate]]) -> int:
+        return sum(1 << c for c, _ in opts)
+
+    for i, opts in enumerate(options):
+        if opts and may_change({i: anywhere(opts)}):
+            for c, candidate in opts:
+                if may_change({i: 1 << c}):
+                    confirm((candidate,))
+    if found:
+        if any(cf.actionable for cf in found):
+            return tuple(found), evaluated, True
+        # Only changes of the situation so far: look for steps of two facts the team can take.
+        options = [[(c, x) for c, x in opts if actionable(kb, (x,), case)] for opts in options]
+    for (i, first), (j, second) in combinations(enumerate(options), 2):
+        if not (first and second and may_change({i: anywhere(first), j: anywhere(second)})):
+            continue
+        for c, a in first:
+            if not may_change({i: 1 << c, j: anywhere(second)}):
+                continue
+            for d, b in second:
+                if may_change({i: 1 << c, j: 1 << d}):
+                    if evaluated >= MAX_CONFIRMED:
+                        return tuple(found), evaluated, False
+                    confirm((a, b))
+    return tuple(found), evaluated, True
+
+
+def actionable(kb: KnowledgeBase, changes: tuple[Candidate, ...], case: Case) -> bool:
+    """Whether a team can make every one of these changes: each raises a fact it can change
+    (more examples, data, budget, time or expertise) or sets one not known yet. Having less of
+    what it has is a different situation, not a step to take."""
+    return all(_can_make(kb.fact(c.fact), c, case.get(c.fact)) for c in changes)
+
+
+def _can_make(fact: Fact, change: Candidate, now: Value | None) -> bool:
+    if not fact.actionable:
+        return False
+    if now is None or not fact.kind.ordered:
+        return True
+    if fact.kind.continuous:
+        return change.low is not None and change.low > float(now)
+    return fact.values.index(str(change.value)) > fact.values.index(str(now))
+
+
+def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:
+    """Several values of a fact as one label: each run of adjacent quantity bands joined into one
+    band, a run of three or more adjacent values of an enum as `first to last`, others listed."""
+    if len(options) == 1:
+        return options[0].label
+    labels = [c.label for c in options]
+    if fact.kind.continuous:
+        runs: list[list[Candidate]] = []
+        for band in sorted(options, key=lambda c: c.low or 0.0):
+            if runs and runs[-1][-1].high is not None and runs[-1][-1].high == band.low:
+                runs[-1].append(band)
+            else:
+                runs.append([band])
+        if len(runs) == 1 and runs[0][0].low is None and runs[0][-1].high is None:
+            return "any value"
+        labels = [
+            run[0].label if len(run) == 1 else band_label(fact, run[0].low, run[-1].high)
+            for run in runs
+        ]
+        if len(labels) == 1:
+            return labels[0]
+    elif fact.values:
+        where = [fact.values.index(str(c.value)) for c in options]
+        if len(where) >= 3 and where == list(range(where[0], where[0] + len(where))):
+            return f"{options[0].label} to {options[-1].label}"
+    return f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
+Rows = list[tuple[int, tuple[Candidate, ...]]]
+"""Counterfactuals of the same facts: each one's position in the search's order and changes."""
+Block = tuple[int, tuple[tuple[Candidate, ...], ...]]
+"""A set of values per fact, every combination of which is a counterfactual found, with the
+position of the first of them."""
+
+
+def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[WhatIf, ...]:
+    """Counterfactuals of the same facts, outcome and actionability (raising a fact and lowering
+    it are not one change) merged into as few what-ifs as possible, in the order of `found`
+    (`explain` puts those a team can act on first)."""
+    groups: dict[tuple[tuple[str, ...], str | None, tuple[str, ...], bool], Rows] = {}
+    for i, cf in enumerate(found):
+        key = (tuple(c.fact for c in cf.changes), cf.recommendation, cf.combine_with, cf.actionable)
+        groups.setdefault(key, []).append((i, cf.changes))
+    merged = []
+    for (facts, recommendation, combine_with, actionable), rows in groups.items():
+        for first, block in _blocks(rows):
+            values = tuple(
+                _in_order(kb.fact(fact), options)
+                for fact, options in zip(facts, block, strict=True)
+            )
+            changes = tuple(
+                (fact, value_range(kb.fact(fact), options))
+                for fact, options in zip(facts, values, strict=True)
+            )
+            what_if = WhatIf(changes, values, recommendation, combine_with, actionable)
+            merged.append((first, what_if))
+    return tuple(w for _, w in sorted(merged, key=lambda m: m[0]))
+
+
+def _blocks(rows: Rows) -> list[Block]:
+    """Rows covered by as few blocks as can be found: a block is a set of values per fact,
+    every combination of which is a row; each block comes with its first row's position."""
+    if len(rows[0][1]) == 1:
+        return [(rows[0][0], (tuple(changes[0] for _, changes in rows),))]
+    return min((_blocks_keeping(rows, keep) for keep in (0, 1)), key=len)
+
+
+def _blocks_keeping(rows: Rows, keep: int) -> list[Block]:
+    """Two-fact rows as blocks: the rows of each value of fact `keep` are one block, and values
+    of it that go with the same values of the other fact share theirs."""
+    other = 1 - keep
+    by_value: dict[str, Rows] = {}
+    for row in rows:
+        by_value.setdefault(row[1][keep].label, []).append(row)
+    alike: dict[frozenset[str], list[Rows]] = {}
+    for same in by_value.values():
+        alike.setdefault(frozenset(changes[other].label for _, changes in same), []).append(same)
+    blocks: list[Block] = []
+    for values in alike.values():
+        kept = tuple(same[0][1][keep] for same in values)
+        others = tuple(changes[other] for _, changes in values[0])
+        first = min(i for same in values for i, _ in same)
+        blocks.append((first, (kept, others) if keep == 0 else (others, kept)))
+    return blocks
+
+
+def _in_order(fact: Fact, options: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+    order = {value: i for i, value in enumerate(fact.values)}
+    return tuple(
+        sorted(options, key=lambda c: (order.get(str(c.value), 0), c.low or 0.0, str(c.value)))
+    )
