@@ -180,6 +180,9 @@ def test_without_a_baseline_test_scale_pairs_are_not_what_is_tuned(
             else "technique-continued-pretraining"
         )
         assert technique is not None and technique.rule == expected, case
+        # advice on curating the demonstrations says when they are tuned on: after the raw text
+        if "curate-demonstrations" in fired:
+            assert "demonstrations-after-the-raw-text" in fired, case
 
 
 @settings(max_examples=300, deadline=None)
