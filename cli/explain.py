@@ -114,6 +114,7 @@ def explanation_json(
                 "favoured_by": [contribution_json(c) for c in w.favoured_by],
                 "lost_tie": w.lost_tie,
                 "partner_dropped_by": list(w.partner_dropped_by),
+                "partnered_by": list(w.partnered_by),
             }
             for w in ex.why_not
         ],
@@ -138,7 +139,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     def change(fact: str, to: str) -> str:
         before = case.get(fact)
         shown = display_value(kb.fact(fact), before) if before is not None else "unknown"
-        return f"{fact}: {shown} -> {to}"
+        return f"{fact}: {shown} -> {to}" + (" once measured" if kb.fact(fact).measured else "")
 
     echo(click.style("What would change the recommendation", bold=True))
     shown = ex.what_ifs[:MAX_SHOWN]
@@ -203,6 +204,8 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     echo()
     echo(bold("Why not the others"))
     winner = approach_name(kb, result.recommendation)
+    scores = {r.approach: r.score for r in result.ranking}
+    lowest_partner = min((scores[p] for p in result.combine_with), default=None)
     for w in ex.why_not:
         name = approach_name(kb, w.approach)
         role = " (the partner)" if w.approach in result.combine_with else ""
@@ -236,6 +239,12 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
                 f"      not a partner although {', '.join(w.partner_dropped_by)} suggested it: "
                 "a partner must be neither excluded nor scored below zero"
             )
+        elif w.partnered_by:
+            echo(
+                f"      a partner because {', '.join(w.partnered_by)} suggested it beside {winner}"
+            )
+        elif not w.excluded_by and lowest_partner is not None and w.score > lowest_partner:
+            echo(f"      not a partner: no rule that fired suggests it beside {winner}")
     if not ex.why_not:
         echo("  (there is no other approach)")
     echo()

@@ -29,7 +29,7 @@ from llm_advisor.engine.inference.run import Result as Inferred
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
-from llm_advisor.engine.language.model import KnowledgeBase
+from llm_advisor.engine.language.model import Combine, KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 RULES = str(KBS / "audit")
@@ -529,6 +529,51 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
         assert len(changes) == len(single) <= len(data["changes"])
     count = int(re.search(r"(\d+) (cases?) evaluated", text.stdout)[1])  # type: ignore[index]
     assert f"{count} {'case' if count == 1 else 'cases'} evaluated" in text.stdout
+
+
+def test_a_measured_fact_changes_once_measured() -> None:
+    """`prompt_baseline` is measured, not chosen: a what-if setting it says it holds once
+    measured; no other fact's change says so."""
+    shipped = load_knowledge_base(None)
+    measured = {f.name for f in shipped.facts if f.measured}
+    assert measured, "the shipped rule base no longer declares a measured fact"
+    args = ["--fact", "problem_type=both", "--fact", "labeled_examples=346"]
+    lines = [line for line in what_if_lines(invoke("explain", *args).stdout) if "=>" in line]
+    assert any(name in line for line in lines for name in measured), lines
+    for line in lines:
+        for part in line.split("=>")[0].split(" and "):
+            name = part.strip().split(":")[0]
+            assert part.strip().endswith("once measured") == (name in measured), line
+
+
+def test_a_partner_says_what_suggested_it_and_a_higher_score_why_it_is_not_one() -> None:
+    """Two gaps with cited daily facts: retrieval leads with fine-tuning as its partner, which
+    prompting outscores. The partner names the rules that suggested it; prompting says no rule
+    suggests it beside retrieval."""
+    facts = [
+        "problem_type=both", "change_frequency=daily", "data_volume=150k",
+        "labeled_examples=2k", "accuracy_need=medium", "budget=5M", "timeline=6w",
+        "needs_citations=yes", "domain_distance=specialized", "provenance=strict",
+    ]  # fmt: skip
+    args = [x for fact in facts for x in ("--fact", fact)]
+    data = json.loads(invoke("explain", *args, "--json").stdout)
+    rows = {w["approach"]: w for w in data["why_not"]}
+    [partner] = data["combine_with"]
+    shipped = load_knowledge_base(None)
+    suggested = rows[partner]["partnered_by"]
+    assert suggested and all(
+        any(isinstance(e, Combine) for e in shipped.rule(rule).effects) for rule in suggested
+    )
+    assert all(not w["partnered_by"] for a, w in rows.items() if a != partner)
+    above = [
+        a for a, w in rows.items()
+        if a != partner and not w["excluded_by"] and w["score"] > rows[partner]["score"]
+    ]  # fmt: skip
+    assert above, "the rules no longer rank an approach outside the plan above the partner"
+    text = invoke("explain", *args).stdout
+    section = text.split("Why not the others\n", 1)[1].split("\n\n", 1)[0]
+    assert section.count("not a partner: no rule that fired suggests it") == len(above)
+    assert f"a partner because {', '.join(suggested)} suggested it" in section
 
 
 def _above(kb: KnowledgeBase, name: str, value: str | float, case: Case) -> bool:

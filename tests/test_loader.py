@@ -631,15 +631,16 @@ def test_a_pair_with_a_lead_names_both(tmp_path: Path) -> None:
 # --- actionable facts and references --------------------------------------------------------
 
 
-def test_actionable_must_be_true_or_false(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["actionable", "measured"])
+def test_fact_flags_must_be_true_or_false(tmp_path: Path, key: str) -> None:
     kb = copy_mini(tmp_path)
     edit(
         kb / "facts.yaml",
         "    question: Which color?\n",
-        "    question: Which color?\n    actionable: maybe\n",
+        f"    question: Which color?\n    {key}: maybe\n",
     )
-    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "actionable"))
-    assert "'actionable' must be true or false" in message and "maybe" in message
+    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", key))
+    assert f"'{key}' must be true or false" in message and "maybe" in message
 
 
 def test_actionable_defaults_to_true_and_is_read(tmp_path: Path) -> None:

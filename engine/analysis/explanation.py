@@ -54,6 +54,9 @@ class WhyNot:
     partner_dropped_by: tuple[str, ...] = ()
     """Rules that suggested it as a partner of the recommendation, which it is not: a partner
     must be neither excluded nor scored below zero."""
+    partnered_by: tuple[str, ...] = ()
+    """For a partner of the recommendation, the rules that suggested it: a partner stands on
+    what calls for it beside the recommendation, not on its rank."""
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,8 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
                 )
                 if mine != theirs:
                     contributions.append(Contribution(firing.rule_id, mine, theirs))
-        dropped = (
-            ()
-            if ranked.approach in result.combine_with
-            else _suggested_with(result, winner, ranked.approach)
-        )
+        suggested = _suggested_with(result, winner, ranked.approach)
+        partner = ranked.approach in result.combine_with
         winner_score = scores[winner] if winner is not None else None
         out.append(
             WhyNot(
@@ -149,7 +149,8 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
                 held_back=tuple(sorted((c for c in contributions if c.margin > 0), key=_widest)),
                 favoured_by=tuple(sorted((c for c in contributions if c.margin < 0), key=_widest)),
                 lost_tie=not ranked.excluded and ranked.score == winner_score,
-                partner_dropped_by=dropped,
+                partner_dropped_by=() if partner else suggested,
+                partnered_by=suggested if partner else (),
             )
         )
     return tuple(out)

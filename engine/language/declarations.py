@@ -46,6 +46,7 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
                 "examples",
                 "default",
                 "actionable",
+                "measured",
             ),
         )
         name = f.ident(node, "name")
@@ -105,6 +106,7 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
             examples=f.texts(node, "examples"),
             line=line,
             actionable=flag(f, node, "actionable", default=True),
+            measured=flag(f, node, "measured", default=False),
         )
         if "default" in node:
             try:

@@ -136,6 +136,7 @@ def json_schema() -> dict[str, Any]:
             "examples": _list(_TEXT),
             "default": {"type": ["string", "number", "boolean"]},
             "actionable": {"type": "boolean"},
+            "measured": {"type": "boolean"},
         },
         "name",
         "type",
