@@ -22,7 +22,7 @@ from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
     from llm_advisor.engine.analysis.explanation import Contribution, Explanation
-    from llm_advisor.engine.analysis.what_if import Counterfactual
+    from llm_advisor.engine.analysis.what_if import Candidate, Counterfactual
     from llm_advisor.engine.language.facts import Case
     from llm_advisor.engine.language.model import KnowledgeBase
 
@@ -131,15 +131,18 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print the counterfactuals: the smallest fact changes that change the recommendation, those
     a team can make first, changes of one fact's value with the same outcome on one line."""
     from llm_advisor.cli.wording import plural
+    from llm_advisor.engine.analysis.what_if import actionable
     from llm_advisor.engine.language.facts import display_value
 
     echo = click.echo
     case = ex.result.case
 
-    def change(fact: str, to: str) -> str:
+    def change(fact: str, to: str, options: tuple[Candidate, ...]) -> str:
         before = case.get(fact)
         shown = display_value(kb.fact(fact), before) if before is not None else "unknown"
-        return f"{fact}: {shown} -> {to}" + (" once measured" if kb.fact(fact).measured else "")
+        # a value the team can reach by measuring, not one it would lose by measuring
+        measured = kb.fact(fact).measured and all(actionable(kb, (c,), case) for c in options)
+        return f"{fact}: {shown} -> {to}" + (" once measured" if measured else "")
 
     echo(click.style("What would change the recommendation", bold=True))
     shown = ex.what_ifs[:MAX_SHOWN]
@@ -153,7 +156,10 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
                 "  If the situation itself were different (facts the team cannot change, "
                 "or less of what it has):"
             )
-        parts = [change(fact, label) for fact, label in w.changes]
+        parts = [
+            change(fact, label, options)
+            for (fact, label), options in zip(w.changes, w.values, strict=True)
+        ]
         outcome = outcome_text(kb, w.recommendation, w.combine_with)
         if {w.recommendation, *w.combine_with} == set(ex.result.plan):
             outcome += f" (the same approaches, {approach_name(kb, w.recommendation)} leading)"

@@ -119,9 +119,21 @@ SCRIPT = r"""
   function effectText(e) {
     if (e.score) { return (e.score.delta > 0 ? "+" : "") + e.score.delta + " " + names[e.score.approach]; }
     if (e.exclude) { return "excludes " + names[e.exclude.approach] + ": " + e.exclude.reason; }
+    if (e.combine && e.combine.lead) {
+      return "combine " + names[e.combine.lead] + " with " + names[e.combine.partner] + " as its partner";
+    }
     if (e.combine) { return "combine " + names[e.combine[0]] + " with " + names[e.combine[1]]; }
     if (e.derive) { return "establishes " + e.derive; }
+    if (e.technique) { return "technique for " + names[e.technique.approach] + ": " + e.technique.name; }
     return "advice: " + e.advise;
+  }
+  // Whether an effect shows beside this plan: techniques and advice about carrying out an
+  // approach only where it is in the plan, advice for a plan without one only where it is not.
+  function shownIn(e, plan) {
+    function has(a) { return plan.indexOf(a) >= 0; }
+    if (e.technique) { return has(e.technique.approach); }
+    if (e.advise === undefined) { return true; }
+    return (e.shown_with || []).every(has) && !(e.shown_without || []).some(has);
   }
   function cite(src) {
     // Author (year). Title. Address: as a reader looks the source up.
@@ -164,13 +176,15 @@ SCRIPT = r"""
       $("outcome-summary").textContent = summary.length ? summary[0].summary : "";
       var rows = $("reasons");
       rows.innerHTML = "";
+      var plan = o[0] === null ? [] : [o[0]].concat(o[1]);
       statuses(m).forEach(function (s, r) {
         var rule = D.rules[r];
-        if (s !== 1 || !rule.effects.some(function (e) { return !e.derive; })) { return; }
+        var shown = rule.effects.filter(function (e) { return shownIn(e, plan); });
+        if (s !== 1 || !shown.some(function (e) { return !e.derive; })) { return; }
         var tr = el("tr", {"class": "reason"});
         tr.appendChild(el("td", {}, rule.title));
         tr.appendChild(el("td", {}, rule.because));
-        tr.appendChild(el("td", {}, rule.effects.map(effectText).join("; ")));
+        tr.appendChild(el("td", {}, shown.map(effectText).join("; ")));
         var src = D.sources[rule.source];
         var cell = el("td", {"class": "source"});
         cell.appendChild(el("code", {}, rule.id));

@@ -19,7 +19,7 @@ from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
-from llm_advisor.engine.language.model import KnowledgeBase, Value
+from llm_advisor.engine.language.model import Advise, KnowledgeBase, Value
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -278,3 +278,42 @@ def test_the_full_tree_is_numbered_in_display_order(browser: Any, tmp_path: Path
     for link in browser.find_elements(By.CSS_SELECTOR, "#tree a"):
         target = link.get_attribute("href").split("#")[1]
         assert link.text == target.upper() and 1 < int(target[1:]) <= len(entries)
+
+
+def test_the_reasons_show_what_recommend_shows_beside_the_plan(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The walked outcome's reasons show advice and techniques only as `recommend` does beside
+    that plan (`shown_with`, `shown_without`), and every effect in words. The first case is
+    two gaps with a fine-tune in the plan, where the advice to tune the behaviour next (shown
+    only without fine-tuning) fires but is not shown."""
+    from selenium.webdriver.common.by import By
+
+    kb = load_knowledge_base()
+    page = write_page(tmp_path, None)
+    rng = random.Random(29)
+    given = {
+        "problem_type": "both", "prompt_baseline": "falls_short", "budget": "$500",
+        "timeline": "3d", "labeled_examples": "100", "ml_expertise": "some",
+        "accuracy_need": "high",
+    }  # fmt: skip
+    first = sample(kb, rng)
+    first.update((name, v) for name, v in make_case(kb, given).values if v is not None)
+    hidden_once = False
+    for case in [first] + [sample(kb, rng) for _ in range(5)]:
+        result = evaluate(kb, full(kb, case))
+        browser.get(page.as_uri())
+        click_through(browser, kb, case)
+        cells = [
+            e.text for e in browser.find_elements(By.CSS_SELECTOR, "#reasons tr td:nth-child(3)")
+        ]
+        shown = "; ".join(cells)
+        assert "undefined" not in shown, cells
+        fired = {f.rule_id for f in result.firings}
+        for rule in kb.rules:
+            for e in rule.effects:
+                if isinstance(e, Advise) and rule.id in fired and f"advice: {e.text}" in shown:
+                    assert e.text in result.advice, (rule.id, case)
+                if isinstance(e, Advise) and rule.id in fired and e.text not in result.advice:
+                    hidden_once = True
+    assert hidden_once, "no sampled case had advice that recommend leaves out"

@@ -532,18 +532,25 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
 
 
 def test_a_measured_fact_changes_once_measured() -> None:
-    """`prompt_baseline` is measured, not chosen: a what-if setting it says it holds once
-    measured; no other fact's change says so."""
+    """`prompt_baseline` is measured, not chosen: a what-if that measures it says it holds once
+    measured; going back to an unmeasured baseline, or another fact's change, does not."""
     shipped = load_knowledge_base(None)
     measured = {f.name for f in shipped.facts if f.measured}
     assert measured, "the shipped rule base no longer declares a measured fact"
-    args = ["--fact", "problem_type=both", "--fact", "labeled_examples=346"]
-    lines = [line for line in what_if_lines(invoke("explain", *args).stdout) if "=>" in line]
-    assert any(name in line for line in lines for name in measured), lines
-    for line in lines:
-        for part in line.split("=>")[0].split(" and "):
-            name = part.strip().split(":")[0]
-            assert part.strip().endswith("once measured") == (name in measured), line
+    raised = ["problem_type=both", "labeled_examples=346"]
+    lowered = [
+        "problem_type=both", "prompt_baseline=falls_short", "budget=$500", "timeline=3d",
+        "labeled_examples=100", "ml_expertise=some", "accuracy_need=high",
+    ]  # fmt: skip
+    for facts, reached in ((raised, True), (lowered, False)):
+        args = [x for fact in facts for x in ("--fact", fact)]
+        lines = [line for line in what_if_lines(invoke("explain", *args).stdout) if "=>" in line]
+        assert any(name in line for line in lines for name in measured), lines
+        for line in lines:
+            for part in line.split("=>")[0].split(" and "):
+                name = part.strip().split(":")[0]
+                expected = name in measured and reached  # a measurement cannot un-measure
+                assert part.strip().endswith("once measured") == expected, line
 
 
 def test_a_partner_says_what_suggested_it_and_a_higher_score_why_it_is_not_one() -> None:
@@ -606,6 +613,10 @@ def test_several_values_of_one_fact_are_merged_into_a_range() -> None:
     assert any(f"{values[0]} to {values[-1]}" in line for line in lines), lines
 
 
+def changes_of(changes: tuple[Candidate, ...]) -> tuple[tuple[str, object], ...]:
+    return tuple((c.fact, c.value) for c in changes)
+
+
 def test_what_ifs_cover_the_changes_found_exactly_and_merge_two_facts() -> None:
     """Each what-if stands for every combination of its values, each one a change found with
     its outcome, and together they stand for each change found once. A two-fact what-if can
@@ -622,13 +633,13 @@ def test_what_ifs_cover_the_changes_found_exactly_and_merge_two_facts() -> None:
     for known in cases:
         ex = explain(kb, evaluate(kb, make_case(kb, known)))
         found = {
-            (tuple(c.value for c in cf.changes), cf.recommendation, cf.combine_with)
+            (changes_of(cf.changes), cf.recommendation, cf.combine_with, cf.actionable)
             for cf in ex.counterfactuals
         }
         covered = [
-            (combination, w.recommendation, w.combine_with)
+            (changes_of(combination), w.recommendation, w.combine_with, w.actionable)
             for w in ex.what_ifs
-            for combination in product(*((c.value for c in options) for options in w.values))
+            for combination in product(*w.values)
         ]
         assert len(covered) == len(set(covered)) and set(covered) == found, known
         two_fact = [w for w in ex.what_ifs if len(w.changes) == 2]

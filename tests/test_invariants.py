@@ -209,6 +209,14 @@ def test_bad_invariants_are_rejected_with_file_and_line(
     bad_input(check(target), "invariants.yaml:")
 
 
+def test_an_invariant_id_is_not_a_rule_id(tmp_path: Path) -> None:
+    """`rules show ID` shows a rule or an invariant, so one id cannot name both."""
+    target = copy_kb(
+        FIXED, tmp_path / "kb", ("invariants.yaml", "id: level-no-flip-back", "id: urgent-pair")
+    )
+    bad_input(check(target), "invariants.yaml:8:", "'urgent-pair'", "rules.yaml:17")
+
+
 def test_advice_stance_names_known_approaches(tmp_path: Path) -> None:
     target = copy_kb(
         BROKEN, tmp_path / "kb", ("rules.yaml", "rules_out: [cheap]", "rules_out: [nope]")

@@ -169,6 +169,11 @@ def _knowledge_base(docs: dict[str, Any], files: tuple[RuleFile, ...], where: st
         f = RuleFileChecker(INVARIANTS_FILE)
         reader = RuleReader(f, fact_map, approach_ids, source_keys)
         invariants = load_invariants(f, docs[INVARIANTS_FILE], reader, produced)
+        for inv in invariants:  # `rules show ID` shows either, so an id names one thing
+            if inv.id in seen:
+                raise f.error(
+                    inv.line, f"invariant id {inv.id!r} is also a rule id ({seen[inv.id].location})"
+                )
     strata = strata_of(rules)
     level = {name: s for s, names in enumerate(strata) for name in names}
     ranked = [
