@@ -235,9 +235,10 @@ def export(
 @audit_db_option
 def copy(target: str, audit_db: str | None) -> None:
     """Copy every record into another store (SQLite to PostgreSQL or back) and verify the copy."""
-    from llm_advisor.cli.records import resolve_location, shown
+    from llm_advisor.cli.records import check_recordable, resolve_location, shown
 
     destination = resolve_location(target)
+    check_recordable(destination)
     with open_store(audit_db, must_exist=True) as source:
         if shown(destination) == source.location:
             raise InputError(f"--to names the store being copied ({source.location})")

@@ -17,7 +17,7 @@ from llm_advisor.cli.options import (
     read_facts,
     rules_option,
 )
-from llm_advisor.cli.wording import json_number
+from llm_advisor.cli.wording import json_number, listed
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -242,13 +242,11 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
                     )
         if w.partner_dropped_by:
             echo(
-                f"      not a partner although {', '.join(w.partner_dropped_by)} suggested it: "
+                f"      not a partner although {listed(w.partner_dropped_by)} suggested it: "
                 "a partner must be neither excluded nor scored below zero"
             )
         elif w.partnered_by:
-            echo(
-                f"      a partner because {', '.join(w.partnered_by)} suggested it beside {winner}"
-            )
+            echo(f"      a partner because {listed(w.partnered_by)} suggested it beside {winner}")
         elif not w.excluded_by and lowest_partner is not None and w.score > lowest_partner:
             echo(f"      not a partner: no rule that fired suggests it beside {winner}")
     if not ex.why_not:

@@ -250,8 +250,9 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
         )
         if proof.results:
             summary += (
-                f"; {len(proof.results)} invariants proven over all {proof.cases:,} cases, "
-                f"violations: {len(proof.violated)}"
+                f"; {len(proof.results)} invariants"
+                f" {'checked' if proof.violated else 'proven'} over all {proof.cases:,} cases,"
+                f" violations: {len(proof.violated)}"
             )
         if report.cross_checked:
             summary += f"; inference and diagram compared on {report.cross_checked} sampled cases"

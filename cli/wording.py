@@ -8,6 +8,11 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
+def listed(items: tuple[str, ...] | list[str]) -> str:
+    """Items as a sentence lists them: `a`, `a and b`, `a, b and c`."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else list(items))
+
+
 def json_number(value: object) -> object:
     """A fact value as JSON shows it: a whole quantity as an integer (`1000`, not `1000.0`)."""
     if isinstance(value, float) and value.is_integer():

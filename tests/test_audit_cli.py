@@ -557,3 +557,13 @@ def test_reading_commands_import_no_inference(sqlite_db: Path, command: list[str
     modules = imported(["audit", *command, "--audit-db", str(sqlite_db)], check=True)
     assert "llm_advisor.engine.audit.store" in modules
     assert not {m for m in modules if m.startswith(("durable", "llm_advisor.engine.inference"))}
+
+
+def test_copy_into_a_missing_directory_is_refused_before_any_work(sqlite_db: Path) -> None:
+    recommend(sqlite_db, "size=2M")
+    target = sqlite_db.parent / "nowhere" / "copy.sqlite3"
+    message = one_line_error(
+        invoke("audit", "copy", "--audit-db", str(sqlite_db), "--to", str(target))
+    )
+    assert str(target.parent) in message and "does not exist" in message
+    assert not target.parent.exists()

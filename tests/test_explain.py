@@ -580,7 +580,8 @@ def test_a_partner_says_what_suggested_it_and_a_higher_score_why_it_is_not_one()
     text = invoke("explain", *args).stdout
     section = text.split("Why not the others\n", 1)[1].split("\n\n", 1)[0]
     assert section.count("not a partner: no rule that fired suggests it") == len(above)
-    assert f"a partner because {', '.join(suggested)} suggested it" in section
+    assert f"a partner because {' and '.join(suggested)} suggested it" in section
+    assert len(suggested) == 2, "the case no longer shows two rules joined by 'and'"
 
 
 def _above(kb: KnowledgeBase, name: str, value: str | float, case: Case) -> bool:

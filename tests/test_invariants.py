@@ -177,6 +177,13 @@ def test_a_rule_base_that_keeps_its_invariants_passes() -> None:
     assert "5 invariants proven over all 18 cases, violations: 0" in result.output
 
 
+def test_a_rule_base_that_breaks_its_invariants_does_not_say_proven() -> None:
+    result = check(BROKEN)
+    assert result.exit_code == 1, result.output
+    assert "5 invariants checked over all 18 cases, violations: 5" in result.output
+    assert "proven" not in result.output.splitlines()[-1]
+
+
 def test_json_reports_the_figures() -> None:
     result = check(BROKEN, "--json")
     assert result.exit_code == 1
