@@ -17,7 +17,7 @@ from llm_advisor.cli.options import (
     read_facts,
     rules_option,
 )
-from llm_advisor.cli.wording import json_number, listed
+from llm_advisor.cli.wording import json_number, listed, plural
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
@@ -130,7 +130,6 @@ def explanation_json(
 def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print the counterfactuals: the smallest fact changes that change the recommendation, those
     a team can make first, changes of one fact's value with the same outcome on one line."""
-    from llm_advisor.cli.wording import plural
     from llm_advisor.engine.analysis.what_if import actionable
     from llm_advisor.engine.language.facts import display_value
 
