@@ -22,7 +22,7 @@ from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
     from llm_advisor.engine.analysis.explanation import Contribution, Explanation
-    from llm_advisor.engine.analysis.what_if import Candidate, Counterfactual
+    from llm_advisor.engine.analysis.what_if import Candidate, Counterfactual, WhatIf
     from llm_advisor.engine.language.facts import Case
     from llm_advisor.engine.language.model import KnowledgeBase
 
@@ -129,7 +129,8 @@ def explanation_json(
 
 def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print the counterfactuals: the smallest fact changes that change the recommendation, those
-    a team can make first, changes of one fact's value with the same outcome on one line."""
+    a team can make first, then those that only give facts not given yet, then a different
+    situation; changes with the same outcome on one line."""
     from llm_advisor.engine.analysis.what_if import actionable
     from llm_advisor.engine.language.facts import display_value
 
@@ -143,18 +144,26 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
         measured = kb.fact(fact).measured and all(actionable(kb, (c,), case) for c in options)
         return f"{fact}: {shown} -> {to}" + (" once measured" if measured else "")
 
+    def group(w: WhatIf) -> int:
+        """0: a step the team can take; 1: it only gives facts not given yet; 2: the situation."""
+        if all(case.get(fact) is None for fact, _ in w.changes):
+            return 1
+        return 0 if w.actionable else 2
+
+    headings = {
+        1: "  If facts not given yet have these values:",
+        2: "  If the situation itself were different (facts the team cannot change, "
+        "or less of what it has):",
+    }
     echo(click.style("What would change the recommendation", bold=True))
-    shown = ex.what_ifs[:MAX_SHOWN]
-    if ex.what_ifs and not ex.what_ifs[0].actionable:
+    ordered = sorted(ex.what_ifs, key=group)  # stable: the search's order within a group
+    if ordered and not any(w.actionable for w in ordered):
         echo("  no change the team can make to one or two facts changes it")
-    situation = False
-    for w in shown:
-        if not w.actionable and not situation:
-            situation = True
-            echo(
-                "  If the situation itself were different (facts the team cannot change, "
-                "or less of what it has):"
-            )
+    under = 0
+    for w in ordered[:MAX_SHOWN]:
+        if group(w) > under:
+            under = group(w)
+            echo(headings[under])
         parts = [
             change(fact, label, options)
             for (fact, label), options in zip(w.changes, w.values, strict=True)
@@ -162,7 +171,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
         outcome = outcome_text(kb, w.recommendation, w.combine_with)
         if {w.recommendation, *w.combine_with} == set(ex.result.plan):
             outcome += f" (the same approaches, {approach_name(kb, w.recommendation)} leading)"
-        echo(f"  {'  ' if situation else ''}{' and '.join(parts)}  =>  {outcome}")
+        echo(f"  {'  ' if under else ''}{' and '.join(parts)}  =>  {outcome}")
     if len(ex.what_ifs) > MAX_SHOWN:
         echo(f"  ... and {plural(len(ex.what_ifs) - MAX_SHOWN, 'more change')} (see --json)")
     if not ex.counterfactuals:

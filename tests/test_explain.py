@@ -474,6 +474,7 @@ def test_explain_bad_input(args: list[str], tmp_path: Path) -> None:
 # --- what a team can act on -----------------------------------------------------------------
 
 HEADING = "If the situation itself were different"
+NOT_GIVEN = "If facts not given yet have these values"
 
 
 def what_if_lines(text: str) -> list[str]:
@@ -502,11 +503,19 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
     lines = what_if_lines(text.stdout)
     changes = [line.strip() for line in lines if "=>" in line]
     heading = next((i for i, line in enumerate(lines) if HEADING in line), len(lines))
+    not_given = next((i for i, line in enumerate(lines) if NOT_GIVEN in line), heading)
+    assert not_given <= heading, "facts not given yet come before the situation"
     for i, line in enumerate(lines):
         if "=>" not in line:
             continue
-        names = re.findall(r"(\w+): ", line.split("=>")[0])
-        assert all(shipped.fact(n).actionable for n in names) or i > heading, line
+        before = line.split("=>")[0]
+        names = re.findall(r"(\w+): ", before)
+        unknown = before.count(": unknown ->")
+        if not_given < i < heading:
+            assert unknown == len(names), line  # only facts not given yet
+        else:
+            assert unknown < len(names), line  # a fact the team gave changes
+            assert all(shipped.fact(n).actionable for n in names) or i > heading, line
     case = make_case(shipped, dict(fact.split("=", 1) for fact in facts))
     for cf in data["changes"]:
         raises = all(
@@ -518,7 +527,11 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
     # the JSON lists every change, those a team can act on first
     flags = [cf["actionable"] for cf in data["changes"]]
     assert flags == sorted(flags, reverse=True)
-    assert any(not flag for flag in flags) == (heading < len(lines))
+    situation = [
+        cf for cf in data["changes"]
+        if not cf["actionable"] and any(s["from"] is not None for s in cf["set"])
+    ]  # fmt: skip
+    assert bool(situation) == (heading < len(lines))
     # one line per fact and outcome: as many lines as distinct (facts, outcome) in the JSON
     single = {
         (tuple(s["fact"] for s in cf["set"]), cf["recommendation"], tuple(cf["combine_with"]))
