@@ -156,13 +156,14 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
         "or less of what it has):",
     }
     echo(click.style("What would change the recommendation", bold=True))
-    ordered = sorted(ex.what_ifs, key=group)  # stable: the search's order within a group
-    if ordered and not any(w.actionable for w in ordered):
+    # stable: the search's order within a group
+    ordered = sorted(((group(w), w) for w in ex.what_ifs), key=lambda gw: gw[0])
+    if ex.what_ifs and not any(w.actionable for w in ex.what_ifs):
         echo("  no change the team can make to one or two facts changes it")
     under = 0
-    for w in ordered[:MAX_SHOWN]:
-        if group(w) > under:
-            under = group(w)
+    for kind, w in ordered[:MAX_SHOWN]:
+        if kind > under:
+            under = kind
             echo(headings[under])
         parts = [
             change(fact, label, options)
@@ -218,8 +219,9 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     echo()
     echo(bold("Why not the others"))
     winner = approach_name(kb, result.recommendation)
-    scores = {r.approach: r.score for r in result.ranking}
-    lowest_partner = min((scores[p] for p in result.combine_with), default=None)
+    lowest_partner = min(
+        (r.score for r in result.ranking if r.approach in result.combine_with), default=None
+    )
     for w in ex.why_not:
         name = approach_name(kb, w.approach)
         role = " (the partner)" if w.approach in result.combine_with else ""

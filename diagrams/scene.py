@@ -170,7 +170,7 @@ def question_node(
     fact = kb.fact(diagram.facts[node.fact])
     short = fact.short or fact.name
     detail = (fact.name,) if short != fact.name else ()
-    noun = UNIT_NOUNS.get(fact.unit or "") if fact.type == "quantity" else None
+    noun = UNIT_NOUNS.get(fact.unit or "") if fact.kind.continuous else None
     text = f"{short} ({noun})" if noun and noun not in short.lower() else short
     return SceneNode(f"n{node_id}", "question", wrap(text), detail, source=node_id, state=state)
 
