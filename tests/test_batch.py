@@ -25,9 +25,10 @@ from llm_advisor.engine import batch
 from llm_advisor.engine.batch import Decided, RowError, Values, Verdict, decide_rows
 from llm_advisor.engine.batch import decide as batch_decide
 from llm_advisor.engine.batch import trace as batch_trace
+from llm_advisor.engine.language.facts import parse_value
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import KnowledgeBase
-from llm_advisor.engine.language.quantity import display
+from llm_advisor.engine.language.quantity import WHOLE_UNITS, display
 
 KBS = Path(__file__).parent / "kbs"
 MINI = str(KBS / "mini")
@@ -69,11 +70,22 @@ def spellings(kb: KnowledgeBase) -> dict[str, list[object]]:
             assert fact.unit is not None
             bounds = kb.thresholds(fact.name) or (1.0,)
             points = sorted({0.0, bounds[0] / 2, *bounds, *(b - 1 for b in bounds), bounds[-1] * 3})
-            good = [display(p, fact.unit) for p in points if p >= 0]
+            whole = fact.unit in WHOLE_UNITS  # half of a threshold of 1 is no count of tokens
+            good = [
+                display(p, fact.unit) for p in points if p >= 0 and (p.is_integer() or not whole)
+            ]
             if fact.unit != "duration":
                 good += [str(int(b)) for b in bounds]
         out[fact.name] = good
     return out
+
+
+def test_spellings_are_valid_values(kb: KnowledgeBase) -> None:
+    """The good spellings parse: a bad one in `portfolio` prints a row error, which the Ctrl-C
+    test reads as output once a slow machine reaches its row before the interrupt."""
+    for fact in kb.facts:
+        for raw in spellings(kb)[fact.name]:
+            parse_value(fact, raw)
 
 
 def generated_rows(kb: KnowledgeBase, count: int, seed: int) -> Iterator[Values]:
