@@ -152,7 +152,9 @@ def test_rejects_overflow(text: str, unit: str) -> None:
         (5e9, "tokens", "5B"),
         (2.5e6, "count", "2.5M"),
         (40, "count", "40"),
-        (0, "count", "0"),
+        (0, "count", "none"),  # no examples at all, as the band below one reads
+        (0, "tokens", "none"),
+        (0, "usd", "$0"),
         (50_000, "usd", "$50k"),
         (3e6, "usd", "$3M"),
         (3, "duration", "3d"),

@@ -131,7 +131,10 @@ def _short(value: float) -> str:
 
 
 def display(value: float, unit: str) -> str:
-    """Render a normalised value the way a user would write it."""
+    """Render a normalised value the way a user would write it; no text or examples at all read
+    "none", as the bands below one read."""
+    if unit in WHOLE_UNITS and value == 0:
+        return "none"
     if unit == "usd":
         return "$" + _short(value)
     if unit == "duration":
