@@ -22,7 +22,7 @@ from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
 from llm_advisor.engine.errors import RuleError
 from llm_advisor.engine.inference.run import Result as Inferred
 from llm_advisor.engine.language.loader import default_rules_dir
-from llm_advisor.engine.language.model import Advise
+from llm_advisor.engine.language.model import STANCES, Advise
 
 KBS = Path(__file__).parent / "kbs"
 BROKEN = KBS / "invariants"
@@ -246,6 +246,13 @@ def test_advice_stance_names_known_approaches(tmp_path: Path) -> None:
             ("rules.yaml", "favours: [middle], shown_with: [middle]", bad),
         )
         bad_input(check(target), "rules.yaml:40:", "shown only without middle")
+
+
+@pytest.mark.parametrize("stance", STANCES)
+def test_an_empty_advice_stance_is_refused(tmp_path: Path, stance: str) -> None:
+    """`shown_without: []` would say nothing while reading as if it said something."""
+    edit = ("rules.yaml", "favours: [middle], shown_with: [middle]", f"{stance}: []")
+    bad_input(check(copy_kb(FIXED, tmp_path / "kb", edit)), "rules.yaml:40:", repr(stance))
 
 
 @pytest.fixture(scope="module")

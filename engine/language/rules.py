@@ -187,11 +187,15 @@ class RuleReader:
         return str(value)
 
     def approach_list(self, node: Mapping, key: str) -> tuple[str, ...]:
+        """A non-empty list of approaches (an empty one would say nothing, and read as if it
+        did)."""
         line = line_of(node, key)
         items = [
             self.approach(v, line, f" in {key!r}")
             for v, _ in self.f.items(node[key], repr(key), line)
         ]
+        if not items:
+            raise self.f.error(line, f"{key!r} needs at least one approach")
         return tuple(dict.fromkeys(items))
 
     def advice(self, node: Mapping) -> Advise:

@@ -70,7 +70,8 @@ def json_schema() -> dict[str, Any]:
         "fact",
         "factor",
     )
-    advice = _object({"text": _TEXT, **dict.fromkeys(STANCES, _list(_IDENT))}, "text")
+    approaches = {**_list(_IDENT), "minItems": 1}
+    advice = _object({"text": _TEXT, **{stance: approaches for stance in STANCES}}, "text")
     effects = {
         "type": "object",
         "minProperties": 1,
