@@ -48,7 +48,6 @@ def verify(
 ) -> None:
     """Recompute the hash chain and check the signatures; exit 1 naming the first broken record.
 
-    \b
     The chain alone catches edits that were not re-hashed. Signatures say who wrote each record
     (--public-key: against keys you trust). --checkpoint catches any rewrite of the records a
     checkpoint kept elsewhere covers, even by someone holding the key.
@@ -156,7 +155,7 @@ def checkpoint(output: str | None, audit_db: str | None) -> None:
 @click.command("key")
 @output_option
 def key(output: str | None) -> None:
-    """Print your public signing key (PEM), for reviewers to trust with --public-key.
+    """Print your public signing key (PEM) for reviewers, who trust it with --public-key.
 
     The private key stays in its file ($LLM_ADVISOR_SIGNING_KEY, else your configuration
     directory, created on first use readable by you only).

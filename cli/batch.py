@@ -66,16 +66,18 @@ def batch(
       rank1..rank3     the top three of the ranking as approach:score
                        (approach:excluded when excluded)
       fired            ids of the rules that fired, separated by ';' (in JSON
-                       Lines: lists), in rule-base order; with --trace in firing order
+                       Lines: lists), in rule-base order (with --trace: in
+                       firing order)
       error            why the row could not be decided (empty when it was)
-    Columns that are not facts are passed through; one that looks like a misspelt
-    fact (case, '-' for '_', a letter or two) stops the run before any row is
-    decided (exit 2). A blank cell (in JSON Lines "" or null) means unknown: the
-    fact's documented default applies, as when its column is left out. Bad rows are
-    reported on stderr with their line and kept, with their error, and the exit
-    code stays 0; --strict stops at the first instead (exit 2).
-    The output is written only when every row has been decided; a summary of the
-    recommendations goes to stderr.
+
+    Columns that are not facts are passed through; one that looks like a
+    misspelt fact (case, '-' for '_', a letter or two) stops the run before any
+    row is decided (exit 2). A blank cell (in JSON Lines "" or null) means
+    unknown: the fact's documented default applies, as when its column is left
+    out. Bad rows are reported on stderr with their line and kept, with their
+    error, and the exit code stays 0; --strict stops at the first instead (exit
+    2). The output is written only when every row has been decided; a summary of
+    the recommendations goes to stderr.
 
     \b
     Examples:

@@ -123,7 +123,7 @@ def diagram(
       llm-advisor diagram --detail -o appendix.pdf
       llm-advisor diagram -o tree.html
       llm-advisor diagram --format mermaid > decision-tree.mmd
-      llm-advisor diagram -o case.svg --fact problem_type=knowledge --fact budget=50k
+      llm-advisor diagram -o case.svg --fact problem_type=knowledge
       llm-advisor diagram -o on-prem.pdf --given deployment=on_prem
     """
     from llm_advisor.diagrams.export import Request, check_writable, format_for, render, write_file

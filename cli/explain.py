@@ -290,7 +290,7 @@ def explain(
     \b
     Examples:
       llm-advisor explain 3f9a2c
-      llm-advisor explain --fact problem_type=knowledge --fact change_frequency=weekly --json
+      llm-advisor explain --fact problem_type=knowledge --json
     """
     from llm_advisor.engine.analysis.explanation import explain as explain_result
 

@@ -44,7 +44,7 @@ def recommend(
 
     \b
     Examples:
-      llm-advisor recommend --fact problem_type=knowledge --fact change_frequency=weekly
+      llm-advisor recommend --fact problem_type=knowledge --fact budget=50k
       llm-advisor recommend --facts case.yaml --json
     """
     from llm_advisor.cli.records import record_result, report_unrecorded, resolve_location
