@@ -37,6 +37,7 @@ CASE = {
     "deployment": "cloud",
     "request_volume": "low",
     "provenance": "flexible",
+    "prompt_baseline": "untried",
 }
 OTHER_QUANTITY = {"tokens": "300B", "count": "0", "usd": "$3M", "duration": "1y"}
 
@@ -86,6 +87,7 @@ def finish(child: pexpect.spawn) -> str:
 
 def test_whole_consultation_with_why_back_and_unknown() -> None:
     kb = load_knowledge_base()
+    assert set(CASE) == set(kb.fact_names), "CASE answers every question the consultation may ask"
     child = spawn()
     given: dict[str, str] = {}
 

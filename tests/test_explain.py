@@ -240,15 +240,15 @@ def test_the_analysis_finds_what_brute_force_finds_on_the_shipped_rules() -> Non
         make_case(shipped, {"data_volume": "5k", "labeled_examples": "0", "timeline": "1w"}),
         make_case(shipped, {"labeled_examples": "50k", "change_frequency": "static"}),
         *(full_case(shipped, known) for known in sample_cases(shipped, 2, seed=3)),
-        # Prompting for a behaviour on $989, in 6 days, without ML expertise: no single change
-        # moves it.
+        # Prompting for a behaviour on $989, in 6 days, without ML expertise or domain text: no
+        # single change moves it.
         make_case(
             shipped,
             {
                 "problem_type": "behavior",
                 "change_frequency": "yearly",
                 "labeled_examples": "196",
-                "data_volume": "183.5k",
+                "data_volume": "0",
                 "accuracy_need": "medium",
                 "budget": "$989",
                 "timeline": "6d",
