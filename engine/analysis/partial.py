@@ -26,6 +26,7 @@ from llm_advisor.engine.language.model import (
     Score,
     Value,
 )
+from llm_advisor.engine.language.quantity import WHOLE_UNITS
 
 FALSE, TRUE, OPEN = 0, 1, 2
 Masks = tuple[int, ...]
@@ -114,9 +115,9 @@ def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
 
 def below_label(fact: Fact, high: float) -> str:
     """The band of a quantity below `high`, as people read it: a count below one is none at all,
-    so it reads "none" rather than "< 1"."""
-    if high <= 1 and fact.unit in ("tokens", "count"):
-        return "none"
+    so it reads as zero does ("none") rather than "< 1"."""
+    if high <= 1 and fact.unit in WHOLE_UNITS:
+        return display_value(fact, 0.0)
     return f"< {display_value(fact, high)}"
 
 

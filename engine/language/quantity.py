@@ -60,9 +60,7 @@ def parse(text: str, unit: str) -> float:
     for noun in _NOUNS.get(unit, ()):
         raw = raw.removesuffix(noun).strip()
     raw = _without_thousands_separators(raw)
-    if (raw == "none" and unit in ("tokens", "count")) or (
-        unit == "duration" and raw in ("0", "0.0")
-    ):
+    if (raw == "none" and unit in WHOLE_UNITS) or (unit == "duration" and raw in ("0", "0.0")):
         return 0.0  # "none" is how no text or examples are shown; no time at all needs no unit
     if unit == "duration":
         match = _DURATION.match(raw)
