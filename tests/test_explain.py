@@ -489,6 +489,7 @@ def what_if_lines(text: str) -> list[str]:
         ["problem_type=both", "labeled_examples=2k"],
         ["problem_type=behavior", "labeled_examples=20", "budget=5k"],
         ["problem_type=knowledge", "change_frequency=monthly", "budget=50k", "timeline=6w"],
+        ["problem_type=knowledge"],
     ],
 )
 def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]) -> None:
@@ -520,7 +521,7 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
     for cf in data["changes"]:
         raises = all(
             shipped.fact(s["fact"]).actionable
-            and (case.get(s["fact"]) is None or _above(shipped, s["fact"], s["value"], case))
+            and (case.get(s["fact"]) is None or _a_step_up(shipped, s["fact"], s["value"], case))
             for s in cf["set"]
         )
         assert cf["actionable"] == raises, cf
@@ -532,6 +533,12 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
         if not cf["actionable"] and any(s["from"] is not None for s in cf["set"])
     ]  # fmt: skip
     assert bool(situation) == (heading < len(lines))
+    steps = [
+        cf for cf in data["changes"]
+        if cf["actionable"] and any(s["from"] is not None for s in cf["set"])
+    ]  # fmt: skip
+    said = "no change the team can make" in text.stdout
+    assert said == (bool(data["changes"]) and not steps), "said only where no step is listed"
     # one line per fact and outcome: as many lines as distinct (facts, outcome) in the JSON
     single = {
         (tuple(s["fact"] for s in cf["set"]), cf["recommendation"], tuple(cf["combine_with"]))
@@ -597,13 +604,39 @@ def test_a_partner_says_what_suggested_it_and_a_higher_score_why_it_is_not_one()
     assert len(suggested) == 2, "the case no longer shows two rules joined by 'and'"
 
 
-def _above(kb: KnowledgeBase, name: str, value: str | float, case: Case) -> bool:
-    """Whether `value` is above the case's value of the fact (enum order or number)."""
-    now = case.get(name)
-    values = kb.fact(name).values
-    if values:
-        return values.index(str(value)) > values.index(str(now))
-    return float(value) > float(str(now))
+def _a_step_up(kb: KnowledgeBase, name: str, value: str | float, case: Case) -> bool:
+    """Whether `value` is above the case's value of the fact (enum order or number), by no more
+    values or thresholds than the fact's `reach`."""
+    now, fact = case.get(name), kb.fact(name)
+    if fact.values:
+        up = fact.values.index(str(value)) - fact.values.index(str(now))
+    else:
+        up = len([t for t in kb.thresholds(name) if float(str(now)) < t <= float(value)])
+    return 0 < up <= (fact.reach or up)
+
+
+def test_far_more_domain_text_is_another_situation_not_a_step() -> None:
+    """`data_volume` has a reach of one band: from 50k tokens, collecting the documents up to
+    the next threshold is a step the team can take; a billion tokens or more, with the same
+    outcome, is listed as a different situation."""
+    shipped = load_knowledge_base(None)
+    assert shipped.fact("data_volume").reach == 1
+    args = [*("--fact", "problem_type=both", "--fact", "labeled_examples=2k")]
+    args += ["--fact", "data_volume=50k"]
+    changes = json.loads(invoke("explain", *args, "--json").stdout)["counterfactuals"]["changes"]
+    more = {
+        cf["set"][0]["to"]: cf["actionable"]
+        for cf in changes
+        if [s["fact"] for s in cf["set"]] == ["data_volume"] and float(cf["set"][0]["value"]) > 5e4
+    }
+    near = [to for to, step in more.items() if step]
+    far = [to for to, step in more.items() if not step]
+    assert near == [">= 200k and < 1B"] and far, more
+    lines = what_if_lines(invoke("explain", *args).stdout)
+    heading = next(i for i, line in enumerate(lines) if HEADING in line)
+    step = next(i for i, line in enumerate(lines) if "data_volume: 50k -> >= 200k and" in line)
+    farther = next(i for i, line in enumerate(lines) if "data_volume: 50k -> >= 1B" in line)
+    assert step < heading < farther
 
 
 def test_several_values_of_one_fact_are_merged_into_a_range() -> None:

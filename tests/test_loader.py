@@ -643,6 +643,28 @@ def test_fact_flags_must_be_true_or_false(tmp_path: Path, key: str) -> None:
     assert f"'{key}' must be true or false" in message and "maybe" in message
 
 
+@pytest.mark.parametrize(
+    ("fact", "reach", "expected"),
+    [
+        ("size", "0", "whole number >= 1"),
+        ("size", "1.5", "whole number >= 1"),
+        ("size", "many", "whole number >= 1"),
+        ("urgent", "1", "only for ordered facts"),
+    ],
+)
+def test_reach_is_a_whole_number_of_steps_of_an_ordered_fact(
+    tmp_path: Path, fact: str, reach: str, expected: str
+) -> None:
+    kb = copy_mini(tmp_path)
+    text = (kb / "facts.yaml").read_text()
+    at = text.index(f"name: {fact}\n")
+    (kb / "facts.yaml").write_text(
+        text[:at] + f"name: {fact}\n    reach: {reach}\n" + text[at + len(f"name: {fact}\n") :]
+    )
+    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "reach:"))
+    assert expected in message and (fact == "urgent" or reach in message)
+
+
 def test_actionable_defaults_to_true_and_is_read(tmp_path: Path) -> None:
     kb = copy_mini(tmp_path)
     edit(

@@ -20,6 +20,7 @@ from llm_advisor.engine.language.model import (
     Source,
 )
 from llm_advisor.engine.language.source import Mapping
+from llm_advisor.engine.language.types import TYPES
 
 # --- schema files -----------------------------------------------------------------------------
 
@@ -46,6 +47,7 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
                 "examples",
                 "default",
                 "actionable",
+                "reach",
                 "measured",
             ),
         )
@@ -106,6 +108,7 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
             examples=f.texts(node, "examples"),
             line=line,
             actionable=flag(f, node, "actionable", default=True),
+            reach=reach(f, node, kind),
             measured=flag(f, node, "measured", default=False),
         )
         if "default" in node:
@@ -233,6 +236,18 @@ def load_sources(f: RuleFileChecker, doc: Any) -> tuple[Source, ...]:
             )
         )
     return tuple(sources)
+
+
+def reach(f: RuleFileChecker, node: Mapping, kind: str) -> int | None:
+    """The optional `reach` of an ordered fact: a whole number of values or bands, at least 1."""
+    if "reach" not in node:
+        return None
+    value = node["reach"]
+    if not TYPES[kind].ordered:
+        raise f.error(line_of(node, "reach"), f"'reach' is only for ordered facts, not {kind}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise f.error(line_of(node, "reach"), f"'reach' must be a whole number >= 1, got {value!r}")
+    return value
 
 
 def flag(f: RuleFileChecker, node: Mapping, key: str, *, default: bool) -> bool:
