@@ -10,6 +10,7 @@ import pytest
 from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_monotonicity import full_facts
 from test_verify import copy_kb
 
@@ -117,6 +118,7 @@ OPEN_MODEL_TECHNIQUES = {
     "technique-fully-open-model",
     "technique-fully-open-continued-pretraining",
     "technique-raft-open-model",
+    "technique-continued-then-raft-open-model",
 }
 """Under strict provenance the fine-tune is of a fully open model; RAFT names one too."""
 
@@ -220,6 +222,28 @@ def test_raft_is_the_fine_tune_and_retrieval_keeps_its_own_technique() -> None:
         assert tune is not None and tune.rule == raft
         rag = choose(SHIPPED, fired, "rag", {})
         assert rag is not None and rag.rule == "technique-contextual-retrieval"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    facts=full_facts,
+    domain=st.sampled_from(["specialized", "unfamiliar"]),
+    corpus=st.sampled_from(["3B", "200B"]),
+)
+def test_a_fine_tune_scored_for_continued_pretraining_is_one(
+    facts: dict[str, object], domain: str, corpus: str
+) -> None:
+    """Where the reason to continue pretraining on a large domain corpus scores fine-tuning
+    into the plan, the fine-tune's technique says to continue pretraining, RAFT beside
+    retrieval included (only the strict-provenance catch-all leaves it as an option)."""
+    case = {**facts, "domain_distance": domain, "data_volume": corpus}
+    result = recommend(SHIPPED, case)
+    fired = [f.rule_id for f in result.firings]
+    if "continued-pretraining" in fired and "fine_tuning" in result.plan:
+        technique = choose(SHIPPED, fired, "fine_tuning", {})
+        assert technique is not None and "continued pretraining" in technique.text, case
+        catch_all = technique.rule == "technique-fully-open-model"
+        assert catch_all or technique.text.startswith("continued pretraining"), case
 
 
 @pytest.mark.parametrize(
