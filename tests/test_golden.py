@@ -1,8 +1,9 @@
 """Golden cases for the shipped knowledge base, run through the real engine (durable_rules).
 
 Each case in `golden_cases.yaml` gives facts as a user types them, the expected recommendation
-and combination partners, optionally the rule naming the technique within the recommendation,
-and a one-line justification citing a published source or the source comparison.
+and combination partners, optionally the rule naming the technique within the recommendation
+and the advice rules whose advice is shown, and a one-line justification citing a published
+source or the source comparison.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import yaml
 
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.inference.technique import choose
-from llm_advisor.engine.language.model import Exclude, FactTest, KnowledgeBase, Score
+from llm_advisor.engine.language.model import Advise, Exclude, FactTest, KnowledgeBase, Score
 
 CASES_FILE = Path(__file__).parent / "golden_cases.yaml"
 CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]
@@ -43,6 +44,9 @@ def test_golden_case(kb: KnowledgeBase, case: dict[str, Any]) -> None:
     if "technique" in case:
         chosen = choose(kb, [f.rule_id for f in result.firings], case["recommendation"], {})
         assert chosen is not None and chosen.rule == case["technique"], _describe(result)
+    for rule_id in case.get("advice", ()):
+        texts = [e.text for e in kb.rule(rule_id).effects if isinstance(e, Advise)]
+        assert texts and all(t in result.advice for t in texts), f"{rule_id} not shown"
 
 
 def test_cases_are_well_formed() -> None:
@@ -51,7 +55,7 @@ def test_cases_are_well_formed() -> None:
     assert len(CASES) >= 30
     for case in CASES:
         keys = {"name", "facts", "recommendation", "combine_with", "why"}
-        assert keys <= set(case) <= {*keys, "technique"}, case["name"]
+        assert keys <= set(case) <= {*keys, "technique", "advice"}, case["name"]
         assert case["recommendation"] in APPROACHES, case["name"]
         assert all(p in APPROACHES for p in case["combine_with"]), case["name"]
         assert isinstance(case["why"], str) and case["why"].strip(), case["name"]
