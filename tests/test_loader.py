@@ -656,11 +656,7 @@ def test_reach_is_a_whole_number_of_steps_of_an_ordered_fact(
     tmp_path: Path, fact: str, reach: str, expected: str
 ) -> None:
     kb = copy_mini(tmp_path)
-    text = (kb / "facts.yaml").read_text()
-    at = text.index(f"name: {fact}\n")
-    (kb / "facts.yaml").write_text(
-        text[:at] + f"name: {fact}\n    reach: {reach}\n" + text[at + len(f"name: {fact}\n") :]
-    )
+    edit(kb / "facts.yaml", f"name: {fact}\n", f"name: {fact}\n    reach: {reach}\n")
     message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "reach:"))
     assert expected in message and (fact == "urgent" or reach in message)
 
