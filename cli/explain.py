@@ -158,7 +158,8 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     echo(click.style("What would change the recommendation", bold=True))
     # stable: the search's order within a group
     ordered = sorted(((group(w), w) for w in ex.what_ifs), key=lambda gw: gw[0])
-    if ex.what_ifs and not any(group(w) == 0 for w in ex.what_ifs):
+    # the search tries pairs of steps only where no change it found is one (counterfactuals)
+    if ex.what_ifs and not any(w.actionable for w in ex.what_ifs):
         echo("  no change the team can make to one or two facts changes it")
     under = 0
     for kind, w in ordered[:MAX_SHOWN]:

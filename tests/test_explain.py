@@ -490,6 +490,11 @@ def what_if_lines(text: str) -> list[str]:
         ["problem_type=behavior", "labeled_examples=20", "budget=5k"],
         ["problem_type=knowledge", "change_frequency=monthly", "budget=50k", "timeline=6w"],
         ["problem_type=knowledge"],
+        [
+            *("problem_type=knowledge", "change_frequency=daily", "data_volume=50M"),
+            *("labeled_examples=0", "accuracy_need=critical", "budget=50k", "timeline=2mo"),
+            "needs_citations=yes",
+        ],
     ],
 )
 def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]) -> None:
@@ -533,12 +538,9 @@ def test_actionable_changes_come_first_and_one_fact_is_one_line(facts: list[str]
         if not cf["actionable"] and any(s["from"] is not None for s in cf["set"])
     ]  # fmt: skip
     assert bool(situation) == (heading < len(lines))
-    steps = [
-        cf for cf in data["changes"]
-        if cf["actionable"] and any(s["from"] is not None for s in cf["set"])
-    ]  # fmt: skip
+    # said only where the search, pairs of steps included, found no change the team can make
     said = "no change the team can make" in text.stdout
-    assert said == (bool(data["changes"]) and not steps), "said only where no step is listed"
+    assert said == (bool(data["changes"]) and not any(cf["actionable"] for cf in data["changes"]))
     # one line per fact and outcome: as many lines as distinct (facts, outcome) in the JSON
     single = {
         (tuple(s["fact"] for s in cf["set"]), cf["recommendation"], tuple(cf["combine_with"]))
@@ -605,22 +607,45 @@ def test_a_partner_says_what_suggested_it_and_a_higher_score_why_it_is_not_one()
 
 
 def _a_step_up(kb: KnowledgeBase, name: str, value: str | float, case: Case) -> bool:
-    """Whether `value` is above the case's value of the fact (enum order or number), by no more
-    values or thresholds than the fact's `reach`."""
+    """Whether `value` is above the case's value of the fact (enum order or number), and for a
+    quantity with a `reach`, by at most that many times (zero counting as one unit)."""
     now, fact = case.get(name), kb.fact(name)
     if fact.values:
-        up = fact.values.index(str(value)) - fact.values.index(str(now))
-    else:
-        up = len([t for t in kb.thresholds(name) if float(str(now)) < t <= float(value)])
-    return 0 < up <= (fact.reach or up)
+        return fact.values.index(str(value)) > fact.values.index(str(now))
+    reach = fact.reach or float("inf")
+    return float(str(now)) < float(value) <= reach * max(float(str(now)), 1)
+
+
+@pytest.mark.parametrize(
+    ("now", "low", "high", "step"),
+    [
+        ("50k", 200_000, 1e9, True),  # four times as much text: collect it
+        ("50k", 1e9, 1e11, False),  # twenty thousand times as much: another situation
+        ("50k", 1e11, None, False),
+        ("50k", None, 200_000, False),  # less is never a step
+        ("300M", 1e9, 1e11, True),
+        ("20B", 1e11, None, True),
+        ("0", 1, 200_000, True),  # from none, collecting some documents is a step
+        ("0", 200_000, 1e9, False),
+    ],
+)
+def test_a_step_of_domain_text_reaches_ten_times_what_the_team_has(
+    now: str, low: float | None, high: float | None, step: bool
+) -> None:
+    shipped = load_knowledge_base(None)
+    case = make_case(shipped, {"data_volume": now})
+    band = Candidate("data_volume", low or 0.0, "band", low, high)
+    assert actionable(shipped, (band,), case) == step
+    budget = Candidate("budget", 2e6, ">= $2M", 2e6, None)  # no reach: any raise is a step
+    assert actionable(shipped, (budget,), make_case(shipped, {"budget": "$500"}))
 
 
 def test_far_more_domain_text_is_another_situation_not_a_step() -> None:
-    """`data_volume` has a reach of one band: from 50k tokens, collecting the documents up to
-    the next threshold is a step the team can take; a billion tokens or more, with the same
-    outcome, is listed as a different situation."""
+    """`data_volume` has a reach of ten times its value: from 50k tokens, collecting 200k is a
+    step the team can take; a billion tokens or more, with the same outcome, is listed as a
+    different situation."""
     shipped = load_knowledge_base(None)
-    assert shipped.fact("data_volume").reach == 1
+    assert shipped.fact("data_volume").reach == 10
     args = [*("--fact", "problem_type=both", "--fact", "labeled_examples=2k")]
     args += ["--fact", "data_volume=50k"]
     changes = json.loads(invoke("explain", *args, "--json").stdout)["counterfactuals"]["changes"]

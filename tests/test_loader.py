@@ -646,19 +646,26 @@ def test_fact_flags_must_be_true_or_false(tmp_path: Path, key: str) -> None:
 @pytest.mark.parametrize(
     ("fact", "reach", "expected"),
     [
-        ("size", "0", "whole number >= 1"),
-        ("size", "1.5", "whole number >= 1"),
-        ("size", "many", "whole number >= 1"),
-        ("urgent", "1", "only for ordered facts"),
+        ("size", "1", "'reach' of size must be a number greater than 1, got 1"),
+        ("size", "many", "'reach' of size must be a number greater than 1, got 'many'"),
+        ("size", "10\n    actionable: false", "'reach' is only for actionable facts, size is not"),
+        ("color", "10", "'reach' is only for quantity facts, color is enum"),
+        ("urgent", "10", "'reach' is only for quantity facts, urgent is bool"),
     ],
 )
-def test_reach_is_a_whole_number_of_steps_of_an_ordered_fact(
+def test_reach_is_a_factor_of_an_actionable_quantity(
     tmp_path: Path, fact: str, reach: str, expected: str
 ) -> None:
     kb = copy_mini(tmp_path)
     edit(kb / "facts.yaml", f"name: {fact}\n", f"name: {fact}\n    reach: {reach}\n")
-    message = load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "reach:"))
-    assert expected in message and (fact == "urgent" or reach in message)
+    assert expected in load_error(kb, "facts.yaml", line_of(kb / "facts.yaml", "reach:"))
+
+
+def test_reach_is_read(tmp_path: Path) -> None:
+    kb = copy_mini(tmp_path)
+    edit(kb / "facts.yaml", "name: size\n", "name: size\n    reach: 2.5\n")
+    loaded = load_knowledge_base(kb)
+    assert loaded.fact("size").reach == 2.5 and loaded.fact("color").reach is None
 
 
 def test_actionable_defaults_to_true_and_is_read(tmp_path: Path) -> None:

@@ -159,25 +159,24 @@ def counterfactuals(
 
 
 def actionable(kb: KnowledgeBase, changes: tuple[Candidate, ...], case: Case) -> bool:
-    """Whether a team can make every one of these changes: each raises a fact it can change
+    """Whether a team can make every one of these changes: each raises a fact it can change,
     within the fact's `reach`, or sets one not known yet. Having less of what it has, or far
     more, is a different situation."""
-    return all(_can_make(kb, kb.fact(c.fact), c, case.get(c.fact)) for c in changes)
+    return all(_can_make(kb.fact(c.fact), c, case.get(c.fact)) for c in changes)
 
 
-def _can_make(kb: KnowledgeBase, fact: Fact, change: Candidate, now: Value | None) -> bool:
+def _can_make(fact: Fact, change: Candidate, now: Value | None) -> bool:
+    """Whether one change is a step: a later enum value, or a quantity band above the value
+    whose floor is at most `reach` times the value (zero counting as one unit)."""
     if not fact.actionable:
         return False
     if now is None or not fact.kind.ordered:
         return True
-    if fact.kind.continuous:
-        if change.low is None:
-            return False
-        # the bands raised through: one per threshold between the value and the new band
-        up = sum(float(now) < t <= change.low for t in kb.thresholds(fact.name))
-    else:
-        up = fact.values.index(str(change.value)) - fact.values.index(str(now))
-    return 0 < up <= (fact.reach or up)
+    if not fact.kind.continuous:
+        return fact.values.index(str(change.value)) > fact.values.index(str(now))
+    if change.low is None or change.low <= float(now):
+        return False
+    return fact.reach is None or change.low <= fact.reach * max(float(now), 1.0)
 
 
 def value_range(fact: Fact, options: tuple[Candidate, ...]) -> str:

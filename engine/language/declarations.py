@@ -108,7 +108,7 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
             examples=f.texts(node, "examples"),
             line=line,
             actionable=flag(f, node, "actionable", default=True),
-            reach=reach(f, node, kind),
+            reach=reach(f, node, name, kind),
             measured=flag(f, node, "measured", default=False),
         )
         if "default" in node:
@@ -238,16 +238,18 @@ def load_sources(f: RuleFileChecker, doc: Any) -> tuple[Source, ...]:
     return tuple(sources)
 
 
-def reach(f: RuleFileChecker, node: Mapping, kind: str) -> int | None:
-    """The optional `reach` of an ordered fact: a whole number of values or bands, at least 1."""
+def reach(f: RuleFileChecker, node: Mapping, name: str, kind: str) -> float | None:
+    """The optional `reach` of an actionable quantity: a factor greater than 1."""
     if "reach" not in node:
         return None
-    value = node["reach"]
-    if not TYPES[kind].ordered:
-        raise f.error(line_of(node, "reach"), f"'reach' is only for ordered facts, not {kind}")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise f.error(line_of(node, "reach"), f"'reach' must be a whole number >= 1, got {value!r}")
-    return value
+    value, line = node["reach"], line_of(node, "reach")
+    if not TYPES[kind].continuous:
+        raise f.error(line, f"'reach' is only for quantity facts, {name} is {kind}")
+    if not node.get("actionable", True):
+        raise f.error(line, f"'reach' is only for actionable facts, {name} is not")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 1:
+        raise f.error(line, f"'reach' of {name} must be a number greater than 1, got {value!r}")
+    return float(value)
 
 
 def flag(f: RuleFileChecker, node: Mapping, key: str, *, default: bool) -> bool:

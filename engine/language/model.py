@@ -30,9 +30,9 @@ class Fact:
     actionable: bool = True
     """Whether a team can change the fact (its budget, its data) rather than it describing the
     situation (its problem, its domain): what-if explanations put changes it can make first."""
-    reach: int | None = None
-    """How many values or bands up one step of a team can raise an ordered fact (None: any);
-    a larger rise describes another situation."""
+    reach: float | None = None
+    """How many times its value one step of a team can raise a quantity (None: any; a value of
+    zero counts as one unit); a larger rise describes another situation."""
     measured: bool = False
     """Whether the team learns the fact's value by measuring rather than choosing it (a prompt
     baseline falls short or not): a what-if setting it holds once the measurement shows it."""

@@ -137,7 +137,7 @@ def json_schema() -> dict[str, Any]:
             "examples": _list(_TEXT),
             "default": {"type": ["string", "number", "boolean"]},
             "actionable": {"type": "boolean"},
-            "reach": {"type": "integer", "minimum": 1},
+            "reach": {"type": "number", "exclusiveMinimum": 1},
             "measured": {"type": "boolean"},
         },
         "name",
