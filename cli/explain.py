@@ -158,7 +158,7 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     echo(click.style("What would change the recommendation", bold=True))
     # stable: the search's order within a group
     ordered = sorted(((group(w), w) for w in ex.what_ifs), key=lambda gw: gw[0])
-    # the search tries pairs of steps only where no change it found is one (counterfactuals)
+    # true: the search (counterfactuals) tries pairs of steps wherever no one-fact step exists
     if ex.what_ifs and not any(w.actionable for w in ex.what_ifs):
         echo("  no change the team can make to one or two facts changes it")
     under = 0
