@@ -96,6 +96,7 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
                 optional=tuple(values) + (("yes", "no") if kind == "bool" else ()),
             )
             value_help = [(k, f.text(vh, k)) for k in vh]
+        actionable = flag(f, node, "actionable", default=True)
         fact = Fact(
             name=name,
             type=kind,
@@ -107,8 +108,8 @@ def load_facts(f: RuleFileChecker, doc: Any) -> tuple[Fact, ...]:
             unit=unit,
             examples=f.texts(node, "examples"),
             line=line,
-            actionable=flag(f, node, "actionable", default=True),
-            reach=reach(f, node, name, kind),
+            actionable=actionable,
+            reach=reach(f, node, name, kind, actionable=actionable),
             measured=flag(f, node, "measured", default=False),
         )
         if "default" in node:
@@ -238,14 +239,16 @@ def load_sources(f: RuleFileChecker, doc: Any) -> tuple[Source, ...]:
     return tuple(sources)
 
 
-def reach(f: RuleFileChecker, node: Mapping, name: str, kind: str) -> float | None:
+def reach(
+    f: RuleFileChecker, node: Mapping, name: str, kind: str, *, actionable: bool
+) -> float | None:
     """The optional `reach` of an actionable quantity: a factor greater than 1."""
     if "reach" not in node:
         return None
     value, line = node["reach"], line_of(node, "reach")
     if not TYPES[kind].continuous:
         raise f.error(line, f"'reach' is only for quantity facts, {name} is {kind}")
-    if not node.get("actionable", True):
+    if not actionable:
         raise f.error(line, f"'reach' is only for actionable facts, {name} is not")
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 1:
         raise f.error(line, f"'reach' of {name} must be a number greater than 1, got {value!r}")
