@@ -22,12 +22,14 @@ from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
     from llm_advisor.engine.analysis.explanation import Contribution, Explanation
-    from llm_advisor.engine.analysis.what_if import Candidate, Counterfactual, WhatIf
+    from llm_advisor.engine.analysis.what_if import Counterfactual, WhatIf
     from llm_advisor.engine.language.facts import Case
     from llm_advisor.engine.language.model import KnowledgeBase
 
 MAX_SHOWN = 12
 """Counterfactuals listed in the text output (JSON lists all of them)."""
+KIND_ORDER = ("step", "not_given", "situation")
+"""The order the text output lists what-ifs in: steps a team can take first."""
 
 
 def approach_name(kb: KnowledgeBase, approach_id: str | None) -> str:
@@ -131,49 +133,38 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print the counterfactuals: the smallest fact changes that change the recommendation, those
     a team can make first, then those that only give facts not given yet, then a different
     situation; changes with the same outcome on one line."""
-    from llm_advisor.engine.analysis.what_if import actionable
     from llm_advisor.engine.language.facts import display_value
 
     echo = click.echo
     case = ex.result.case
 
-    def change(fact: str, to: str, options: tuple[Candidate, ...]) -> str:
+    def change(w: WhatIf, fact: str, to: str) -> str:
         before = case.get(fact)
         shown = display_value(kb.fact(fact), before) if before is not None else "unknown"
-        # a value the team can reach by measuring, not one it would lose by measuring
-        measured = kb.fact(fact).measured and all(actionable(kb, (c,), case) for c in options)
-        return f"{fact}: {shown} -> {to}" + (" once measured" if measured else "")
-
-    def group(w: WhatIf) -> int:
-        """0: a step the team can take; 1: it only gives facts not given yet; 2: the situation."""
-        if all(case.get(fact) is None for fact, _ in w.changes):
-            return 1
-        return 0 if w.actionable else 2
+        return f"{fact}: {shown} -> {to}" + (" once measured" if fact in w.measured else "")
 
     headings = {
-        1: "  If facts not given yet have these values:",
-        2: "  If the situation itself were different (facts the team cannot change, "
+        "not_given": "  If facts not given yet have these values:",
+        "situation": "  If the situation itself were different (facts the team cannot change, "
         "less of what it has, or far more):",
     }
     echo(click.style("What would change the recommendation", bold=True))
     # stable: the search's order within a group
-    ordered = sorted(((group(w), w) for w in ex.what_ifs), key=lambda gw: gw[0])
+    ordered = sorted(ex.what_ifs, key=lambda w: KIND_ORDER.index(w.kind))
     # true: the search (counterfactuals) tries pairs of steps wherever no one-fact step exists
     if ex.what_ifs and not any(w.actionable for w in ex.what_ifs):
         echo("  no change the team can make to one or two facts changes it")
-    under = 0
-    for kind, w in ordered[:MAX_SHOWN]:
-        if kind > under:
-            under = kind
+    under = "step"
+    for w in ordered[:MAX_SHOWN]:
+        if w.kind != under:
+            under = w.kind
             echo(headings[under])
-        parts = [
-            change(fact, label, options)
-            for (fact, label), options in zip(w.changes, w.values, strict=True)
-        ]
+        parts = [change(w, fact, label) for fact, label in w.changes]
         outcome = outcome_text(kb, w.recommendation, w.combine_with)
         if {w.recommendation, *w.combine_with} == set(ex.result.plan):
             outcome += f" (the same approaches, {approach_name(kb, w.recommendation)} leading)"
-        echo(f"  {'  ' if under else ''}{' and '.join(parts)}  =>  {outcome}")
+        indent = "  " if under != "step" else ""
+        echo(f"  {indent}{' and '.join(parts)}  =>  {outcome}")
     if len(ex.what_ifs) > MAX_SHOWN:
         echo(f"  ... and {plural(len(ex.what_ifs) - MAX_SHOWN, 'more change')} (see --json)")
     if not ex.counterfactuals:

@@ -178,5 +178,11 @@ def explain(kb: KnowledgeBase, result: Result, *, what_if: bool = True) -> Expla
         found, evaluated, complete = counterfactuals(kb, result)
         found = tuple(sorted(found, key=lambda cf: not cf.actionable))
     return Explanation(
-        result, how(result), why_not(kb, result), found, evaluated, complete, what_ifs(kb, found)
+        result,
+        how(result),
+        why_not(kb, result),
+        found,
+        evaluated,
+        complete,
+        what_ifs(kb, found, result.case),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Literal
 
 from llm_advisor.engine.analysis.partial import Analyzer, below_label
 from llm_advisor.engine.inference.run import Result, evaluate
@@ -40,18 +41,26 @@ class Counterfactual:
     actionable: bool
 
 
+Kind = Literal["step", "not_given", "situation"]
+"""What a what-if asks of the team: a step it can take, only facts it has not given yet, or a
+different situation (facts it cannot change, less of what it has, or far more)."""
+
+
 @dataclass(frozen=True)
 class WhatIf:
     """Counterfactuals with the same outcome shown as one change: the values each fact takes
     (`values`, in the fact's order), every combination of which is one of the counterfactuals,
     and each fact with its values as one label (`changes`, such as `>= 1B` or `some or
-    expert`). `actionable` when the team can make each of them."""
+    expert`). `actionable` when the team can make each of them; `measured` names the facts
+    whose new values the team reaches by measuring them."""
 
     changes: tuple[tuple[str, str], ...]
     values: tuple[tuple[Candidate, ...], ...]
     recommendation: str | None
     combine_with: tuple[str, ...]
     actionable: bool
+    kind: Kind
+    measured: tuple[str, ...]
 
 
 def band_label(fact: Fact, low: float | None, high: float | None) -> str:
@@ -214,16 +223,18 @@ Block = tuple[int, tuple[tuple[Candidate, ...], ...]]
 position of the first of them."""
 
 
-def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[WhatIf, ...]:
-    """Counterfactuals of the same facts, outcome and actionability (raising a fact and lowering
-    it are not one change) merged into as few what-ifs as possible, in the order of `found`
-    (`explain` puts those a team can act on first)."""
+def what_ifs(
+    kb: KnowledgeBase, found: tuple[Counterfactual, ...], case: Case
+) -> tuple[WhatIf, ...]:
+    """Counterfactuals of `case` with the same facts, outcome and actionability (raising a fact
+    and lowering it are not one change) merged into as few what-ifs as possible, in the order
+    of `found` (`explain` puts those a team can act on first)."""
     groups: dict[tuple[tuple[str, ...], str | None, tuple[str, ...], bool], Rows] = {}
     for i, cf in enumerate(found):
         key = (tuple(c.fact for c in cf.changes), cf.recommendation, cf.combine_with, cf.actionable)
         groups.setdefault(key, []).append((i, cf.changes))
     merged = []
-    for (facts, recommendation, combine_with, actionable), rows in groups.items():
+    for (facts, recommendation, combine_with, can), rows in groups.items():
         for first, block in _blocks(rows):
             values = tuple(
                 _in_order(kb.fact(fact), options)
@@ -233,7 +244,16 @@ def what_ifs(kb: KnowledgeBase, found: tuple[Counterfactual, ...]) -> tuple[What
                 (fact, value_range(kb.fact(fact), options))
                 for fact, options in zip(facts, values, strict=True)
             )
-            what_if = WhatIf(changes, values, recommendation, combine_with, actionable)
+            kind: Kind = "step" if can else "situation"
+            if all(case.get(fact) is None for fact in facts):
+                kind = "not_given"
+            # a value the team can reach by measuring, not one it would lose by measuring
+            measured = tuple(
+                fact
+                for fact, options in zip(facts, values, strict=True)
+                if kb.fact(fact).measured and all(actionable(kb, (c,), case) for c in options)
+            )
+            what_if = WhatIf(changes, values, recommendation, combine_with, can, kind, measured)
             merged.append((first, what_if))
     return tuple(w for _, w in sorted(merged, key=lambda m: m[0]))
 
