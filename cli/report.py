@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from llm_advisor.cli.wording import json_number
+from llm_advisor.cli.wording import json_number, listed
 from llm_advisor.engine.inference.reasons import key_firings
 from llm_advisor.engine.inference.run import Firing, Result
 from llm_advisor.engine.inference.technique import ChosenTechnique, choose
@@ -134,6 +134,23 @@ def open_facts(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
     return depends_on(kb, result)
 
 
+def tied_with(kb: KnowledgeBase, result: Result) -> str | None:
+    """Why the recommendation won where a rival outside the plan has the same score: the rule
+    base's tie-break (None where nothing ties with it)."""
+    if result.recommendation is None or kb.tie_break is None:
+        return None
+    top = result.ranking[0].score
+    rivals = tuple(
+        kb.approach_name(r.approach)
+        for r in result.ranking[1:]
+        if not r.excluded and r.score == top and r.approach not in result.combine_with
+    )
+    if not rivals:
+        return None
+    verb = "has" if len(rivals) == 1 else "have"
+    return f"{listed(rivals)} {verb} the same score ({top:+d}); the tie goes to the lower {kb.tie_break}"
+
+
 def provisional_text(facts: tuple[str, ...]) -> str:
     """The line that marks an outcome the unknown facts can still change."""
     return f"Provisional: depends on {', '.join(facts)} (unknown)"
@@ -189,8 +206,11 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             echo(
                 f"      matched: {', '.join(matched) or 'always'}; source: {source}; {rule.location}"
             )
+    tied = tied_with(kb, result)
     if not shown and explain:
         echo("  (no rule fired)")
+    elif tied:
+        echo(f"  ({tied}; see --explain)")
     elif not shown:
         echo("  (no rule raised the recommendation or held back a rival; see --explain)")
     if result.advice:

@@ -413,12 +413,14 @@ def test_reasons_that_mattered_leave_out_approaches_that_could_not_win() -> None
     }
     shown = reasons_shown("go=yes", "pair=yes")
     assert shown[:2] == ["Go favours simple", "Go favours middle"]
-    # Middle is a partner now: raising it mattered. Five reasons at most: the penalty on Middle,
-    # as weighty as Heavy's exclusions but later in firing order, is the one left out.
+    # Middle is a partner now: raising it mattered, and so did the rule that suggested it (the
+    # one suggesting excluded Heavy did not). Five reasons at most: the penalty on Middle and
+    # one of Heavy's exclusions, as weighty as each other but later in firing order, are left
+    # out to make room for the suggestion.
     assert shown[2:] == [
         "Go favours simple and middle alike",
         "Heavy is too big",
-        "Heavy is too slow",
+        "Pairing combines simple and middle",
     ]
 
 
@@ -440,6 +442,22 @@ def test_an_exclusion_that_mattered_stays_a_reason_when_it_also_raises_the_runne
     result = invoke("--rules", str(kb), "--no-audit", "--fact", "go=yes", "--fact", "pair=no")
     assert "Recommendation: Simple" in result.stdout  # Simple +3, Middle +2 (4 + 1 - 5 + 2)
     assert "Heavy is too slow" in section(result.stdout, "Reasons that mattered most")
+
+
+def test_a_recommendation_won_on_a_tie_says_so() -> None:
+    """With go=no nothing scores: Simple wins the four-way tie by the rule base's tie-break, and
+    the report says which rivals it tied with rather than that no rule mattered; where a rule
+    decides, no tie is claimed."""
+    result = invoke("--rules", REASONS, "--no-audit", "--fact", "go=no", "--fact", "pair=no")
+    assert result.exit_code == 0, result.output
+    assert "Recommendation: Simple" in result.stdout
+    shown = section(result.stdout, "Reasons that mattered most").strip()
+    assert shown == (
+        "(Middle, Heavy and Huge have the same score (+0); the tie goes to the lower complexity;"
+        " see --explain)"
+    )
+    decided = invoke("--rules", REASONS, "--no-audit", "--fact", "go=yes", "--fact", "pair=no")
+    assert "the same score" not in decided.stdout
 
 
 def test_reasons_that_mattered_are_all_the_exclusions_when_nothing_fits() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llm_advisor.engine.inference.run import Firing, Result
-from llm_advisor.engine.language.model import Exclude, KnowledgeBase, Score
+from llm_advisor.engine.language.model import Combine, Exclude, KnowledgeBase, Score
 
 
 def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, ...]:
@@ -12,7 +12,8 @@ def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, 
     that excluded or lowered an approach that would otherwise rank above the recommendation.
     Reasons for or against an approach that could not have won anyway, and reasons that raise
     the recommendation and its runner-up alike, are left out. With every approach excluded, the
-    exclusions are what mattered. At most `limit` firings."""
+    exclusions are what mattered. At most `limit` firings, among them the first that suggested
+    each partner (without it a partner would have no reason shown)."""
     best = result.recommendation
     score = {r.approach: r.score for r in result.ranking}
     excluded = {r.approach for r in result.ranking if r.excluded}
@@ -63,5 +64,12 @@ def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, 
                 total += 3
         return total + 2 * max(lead, 0)
 
-    scored = [f for f in result.firings if weight(f) > 0]
-    return tuple(sorted(scored, key=lambda f: (-weight(f), f.order))[:limit])
+    suggested: dict[str, Firing] = {}
+    for firing in result.firings:
+        for e in firing.effects:
+            if isinstance(e, Combine) and (partner := e.partner_of(best)) in partners:
+                suggested.setdefault(partner, firing)
+    kept = list({f.order: f for f in suggested.values()}.values())[:limit]
+    scored = [f for f in result.firings if weight(f) > 0 and f not in kept]
+    ranked = sorted(scored, key=lambda f: (-weight(f), f.order))[: limit - len(kept)]
+    return tuple(sorted([*ranked, *kept], key=lambda f: (-weight(f), f.order)))
