@@ -356,6 +356,31 @@ def test_two_gaps_keep_retrieval_for_facts_beyond_the_prompt_under_any_budget(
     assert "rag" in recommend(load_knowledge_base(), case).plan
 
 
+def test_a_measured_baseline_that_falls_short_is_not_prompted_again(tmp_path: Path) -> None:
+    """'Modest accuracy need - start with the cheapest approach' counted after the cheapest
+    approach was measured and fell short puts the prompt back into a plan that has the
+    demonstrations, a way to tune and a month (OpenAI fine-tuning guide: fine-tune what a
+    measured prompt baseline cannot fix)."""
+    guarded = (
+        "        - {derived: baseline_untried}\n    then:\n      score: {prompt_engineering: 2}\n"
+    )
+    target = copy_kb(
+        default_rules_dir(),
+        tmp_path / "kb",
+        ("dimensions.yaml", guarded, "    then:\n      score: {prompt_engineering: 2}\n"),
+    )
+    result = check(target)
+    assert result.exit_code == 1, result.output
+    case = witnesses(result)["tuning-once-the-baseline-falls-short"]
+    unguarded = recommend(load_knowledge_base(target), case)
+    assert unguarded.case.get("prompt_baseline") == "falls_short"
+    assert "prompt_engineering" in unguarded.plan
+    assert "accuracy-modest-need" in {f.rule_id for f in unguarded.firings}
+    shipped = recommend(load_knowledge_base(), case)
+    assert "prompt_engineering" not in shipped.plan
+    assert shipped.recommendation == "fine_tuning"
+
+
 def test_the_shipped_rule_base_states_the_published_reasoning(
     shipped_proof: InvariantReport,
 ) -> None:
@@ -367,6 +392,7 @@ def test_the_shipped_rule_base_states_the_published_reasoning(
         "no-tuning-on-a-handful-of-pairs",
         "small-corpus-in-the-prompt",
         "baseline-before-tuning-on-pairs",
+        "tuning-once-the-baseline-falls-short",
     } <= never
     always = {r.invariant.id for r in shipped_proof.results if r.invariant.kind == "always"}
     assert "facts-beyond-the-prompt-are-retrieved" in always

@@ -9,7 +9,9 @@ With every other fact equal:
     from scratch to a cheaper approach (budget and timeline weigh on both trained approaches);
 (e) without a measured prompt baseline, a week or less or under $1k never leads to fine-tuning,
     as the recommendation or as a partner (the baseline comes first, tuning in a later iteration);
-(f) fine-tuning an existing model and training one's own are alternatives, never both chosen.
+(f) fine-tuning an existing model and training one's own are alternatives, never both chosen;
+(g) without a reason for a model of one's own, training from scratch ranks below prompting,
+    whatever is unknown (no rule scores it up, so it does not sit second at zero).
 
 Fact sets are drawn in full: enums and bools from their values, quantities from representative
 strings that span every band the rules split the quantity into (the thresholds themselves are
@@ -169,6 +171,18 @@ def test_e_days_or_shoestring_without_baseline_never_fine_tune(
 @given(facts=full_facts)
 def test_f_fine_tuning_and_own_model_never_both_chosen(facts: dict[str, Any]) -> None:
     assert not {"fine_tuning", "from_scratch"} <= chosen(facts), facts
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts, unknown=st.sets(st.sampled_from(KB.fact_names)))
+def test_g_an_own_model_without_a_reason_ranks_below_prompting(
+    facts: dict[str, Any], unknown: set[str]
+) -> None:
+    result = recommend(KB, {n: v for n, v in facts.items() if n not in unknown})
+    if "pretraining_justified" in result.derived:
+        return
+    score = {r.approach: r.score for r in result.ranking}
+    assert score["from_scratch"] < score["prompt_engineering"], facts
 
 
 def test_quantity_strings_span_every_band() -> None:
