@@ -381,6 +381,33 @@ def test_a_measured_baseline_that_falls_short_is_not_prompted_again(tmp_path: Pa
     assert shipped.recommendation == "fine_tuning"
 
 
+def test_continued_pretraining_also_waits_for_a_baseline(tmp_path: Path) -> None:
+    """Continued pretraining is a tuning run like any other: without its gate, a raw corpus in a
+    domain the model mostly knows puts a fine-tune into a plan before any prompt baseline was
+    measured (Azure fine-tuning considerations); only an unfamiliar language, which prompting
+    cannot teach, is spared the wait."""
+    gate = (
+        "        - any:\n"
+        "            - {not: {derived: baseline_untried}}\n"
+        "            - {fact: domain_distance, is: unfamiliar}\n"
+        "    then: {derive: continued_pretraining_candidate}\n"
+    )
+    target = copy_kb(
+        default_rules_dir(),
+        tmp_path / "kb",
+        ("derived.yaml", gate, "    then: {derive: continued_pretraining_candidate}\n"),
+    )
+    result = check(target)
+    assert result.exit_code == 1, result.output
+    case = witnesses(result)["baseline-before-tuning-on-pairs"]
+    ungated = recommend(load_knowledge_base(target), case)
+    assert "fine_tuning" in ungated.plan and "continued_pretraining_candidate" in ungated.derived
+    assert ungated.case.get("prompt_baseline") == "untried"
+    assert ungated.case.get("domain_distance") == "specialized"
+    shipped = recommend(load_knowledge_base(), case)
+    assert "fine_tuning" not in shipped.plan
+
+
 def test_the_shipped_rule_base_states_the_published_reasoning(
     shipped_proof: InvariantReport,
 ) -> None:

@@ -161,32 +161,6 @@ def test_no_managed_tuning_advice_where_fine_tuning_is_excluded(facts: dict[str,
             assert not MANAGED_ADVICE & {f.rule_id for f in result.firings}, case
 
 
-@settings(max_examples=400, deadline=None)
-@given(facts=full_facts)
-def test_without_a_baseline_test_scale_pairs_are_not_what_is_tuned(
-    facts: dict[str, object],
-) -> None:
-    """Where fine-tuning is in a plan with no measured baseline and under 500 demonstrations
-    (a domain the model knows), what is tuned is the raw domain text, never the pairs: the
-    baseline comes first for those (OpenAI "Optimizing LLM accuracy"; Gururangan et al. 2020).
-    Under strict provenance it is continued pretraining of a fully open model, not the open
-    model's LoRA or full fine-tuning."""
-    case = {**facts, "prompt_baseline": "untried", "labeled_examples": "200"}
-    result = recommend(SHIPPED, case)
-    if "fine_tuning" in result.plan and case["domain_distance"] != "unfamiliar":
-        fired = [f.rule_id for f in result.firings]
-        technique = choose(SHIPPED, fired, "fine_tuning", {})
-        expected = (
-            "technique-fully-open-continued-pretraining"
-            if case["provenance"] == "strict"
-            else "technique-continued-pretraining"
-        )
-        assert technique is not None and technique.rule == expected, case
-        # advice on curating the demonstrations says when they are tuned on: after the raw text
-        if "curate-demonstrations" in fired:
-            assert "demonstrations-after-the-raw-text" in fired, case
-
-
 @settings(max_examples=300, deadline=None)
 @given(facts=full_facts)
 def test_advice_to_tune_the_behaviour_next_is_not_shown_beside_a_fine_tune(
