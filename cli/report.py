@@ -137,18 +137,12 @@ def open_facts(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
 def tied_with(kb: KnowledgeBase, result: Result) -> str | None:
     """Why the recommendation won where a rival outside the plan has the same score: the rule
     base's tie-break (None where nothing ties with it)."""
-    if result.recommendation is None or kb.tie_break is None:
-        return None
-    top = result.ranking[0].score
-    rivals = tuple(
-        kb.approach_name(r.approach)
-        for r in result.ranking[1:]
-        if not r.excluded and r.score == top and r.approach not in result.combine_with
-    )
-    if not rivals:
+    rivals = tuple(kb.approach_name(a) for a in result.outcome.tied if a not in result.combine_with)
+    if not rivals or kb.tie_break is None:
         return None
     verb = "has" if len(rivals) == 1 else "have"
-    return f"{listed(rivals)} {verb} the same score ({top:+d}); the tie goes to the lower {kb.tie_break}"
+    score = result.ranking[0].score
+    return f"{listed(rivals)} {verb} the same score ({score:+d}); the tie goes to the lower {kb.tie_break}"
 
 
 def provisional_text(facts: tuple[str, ...]) -> str:

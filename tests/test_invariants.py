@@ -315,19 +315,24 @@ def test_the_published_reasoning_catches_the_rules_it_was_written_against(
     assert "rag" in {rag.recommendation, *rag.combine_with}
 
 
+def broken_by(
+    tmp_path: Path, edit: tuple[str, str, str], invariant: str
+) -> tuple[Inferred, dict[str, str]]:
+    """The shipped rule base with one text edited, which `rules check` must find breaking
+    `invariant`: inference on the witness it prints, with the edited rules, and the witness."""
+    target = copy_kb(default_rules_dir(), tmp_path / "kb", edit)
+    result = check(target)
+    assert result.exit_code == 1, result.output
+    case = witnesses(result)[invariant]
+    return recommend(load_knowledge_base(target), case), case
+
+
 def test_retrieval_augmented_fine_tuning_also_waits_for_a_baseline(tmp_path: Path) -> None:
     """RAFT is a fine-tune like any other: without its gate, test-scale demonstrations and no
     measured baseline put fine-tuning into a plan (OpenAI "Optimizing LLM accuracy")."""
     gate = "        - {derived: finetune_ready}\n        - {derived: tuning_may_start}\n"
-    target = copy_kb(
-        default_rules_dir(),
-        tmp_path / "kb",
-        ("derived.yaml", gate, "        - {derived: finetune_ready}\n"),
-    )
-    result = check(target)
-    assert result.exit_code == 1, result.output
-    case = witnesses(result)["baseline-before-tuning-on-pairs"]
-    raft = recommend(load_knowledge_base(target), case)
+    edit = ("derived.yaml", gate, "        - {derived: finetune_ready}\n")
+    raft, case = broken_by(tmp_path, edit, "baseline-before-tuning-on-pairs")
     assert "fine_tuning" in {raft.recommendation, *raft.combine_with}
     assert "raft-for-noisy-retrieval" in {f.rule_id for f in raft.firings}
     assert raft.case.get("prompt_baseline") == "untried"
@@ -344,13 +349,8 @@ def test_two_gaps_keep_retrieval_for_facts_beyond_the_prompt_under_any_budget(
     served by nothing (Anthropic contextual retrieval; Gekhman et al. 2024)."""
     guards = "        - {not: {derived: tight_deadline}}\n        - {not: {derived: shoestring_budget}}\n"
     anchor = "        - {not: {derived: corpus_for_the_prompt}}\n"  # both-gaps-combine's
-    target = copy_kb(
-        default_rules_dir(), tmp_path / "kb", ("combinations.yaml", anchor, guards + anchor)
-    )
-    result = check(target)
-    assert result.exit_code == 1, result.output
-    case = witnesses(result)["facts-beyond-the-prompt-are-retrieved"]
-    guarded = recommend(load_knowledge_base(target), case)
+    edit = ("combinations.yaml", anchor, guards + anchor)
+    guarded, case = broken_by(tmp_path, edit, "facts-beyond-the-prompt-are-retrieved")
     assert guarded.case.get("problem_type") == "both" and "rag" not in guarded.plan
     assert guarded.case.get("prompt_baseline") == "falls_short"
     assert "rag" in recommend(load_knowledge_base(), case).plan
@@ -364,15 +364,8 @@ def test_a_measured_baseline_that_falls_short_is_not_prompted_again(tmp_path: Pa
     guarded = (
         "        - {derived: baseline_untried}\n    then:\n      score: {prompt_engineering: 2}\n"
     )
-    target = copy_kb(
-        default_rules_dir(),
-        tmp_path / "kb",
-        ("dimensions.yaml", guarded, "    then:\n      score: {prompt_engineering: 2}\n"),
-    )
-    result = check(target)
-    assert result.exit_code == 1, result.output
-    case = witnesses(result)["tuning-once-the-baseline-falls-short"]
-    unguarded = recommend(load_knowledge_base(target), case)
+    edit = ("dimensions.yaml", guarded, "    then:\n      score: {prompt_engineering: 2}\n")
+    unguarded, case = broken_by(tmp_path, edit, "tuning-once-the-baseline-falls-short")
     assert unguarded.case.get("prompt_baseline") == "falls_short"
     assert "prompt_engineering" in unguarded.plan
     assert "accuracy-modest-need" in {f.rule_id for f in unguarded.firings}
@@ -392,15 +385,8 @@ def test_continued_pretraining_also_waits_for_a_baseline(tmp_path: Path) -> None
         "            - {fact: domain_distance, is: unfamiliar}\n"
         "    then: {derive: continued_pretraining_candidate}\n"
     )
-    target = copy_kb(
-        default_rules_dir(),
-        tmp_path / "kb",
-        ("derived.yaml", gate, "    then: {derive: continued_pretraining_candidate}\n"),
-    )
-    result = check(target)
-    assert result.exit_code == 1, result.output
-    case = witnesses(result)["baseline-before-tuning-on-pairs"]
-    ungated = recommend(load_knowledge_base(target), case)
+    edit = ("derived.yaml", gate, "    then: {derive: continued_pretraining_candidate}\n")
+    ungated, case = broken_by(tmp_path, edit, "baseline-before-tuning-on-pairs")
     assert "fine_tuning" in ungated.plan and "continued_pretraining_candidate" in ungated.derived
     assert ungated.case.get("prompt_baseline") == "untried"
     assert ungated.case.get("domain_distance") == "specialized"

@@ -148,7 +148,7 @@ def why_not(kb: KnowledgeBase, result: Result) -> tuple[WhyNot, ...]:
                 excluded_by=excluded_by,
                 held_back=tuple(sorted((c for c in contributions if c.margin > 0), key=_widest)),
                 favoured_by=tuple(sorted((c for c in contributions if c.margin < 0), key=_widest)),
-                lost_tie=not ranked.excluded and ranked.score == winner_score,
+                lost_tie=ranked.approach in result.outcome.tied,
                 partner_dropped_by=() if partner else suggested,
                 partnered_by=suggested if partner else (),
             )

@@ -34,6 +34,15 @@ class Outcome:
         """The recommendation and its partners (empty when every approach is excluded)."""
         return (self.recommendation, *self.combine_with) if self.recommendation else ()
 
+    @property
+    def tied(self) -> tuple[str, ...]:
+        """The approaches that scored as much as the recommendation and rank behind it only by
+        the tie-break (partners included; none when every approach is excluded)."""
+        if self.recommendation is None:
+            return ()
+        top = self.ranking[0].score
+        return tuple(r.approach for r in self.ranking[1:] if not r.excluded and r.score == top)
+
 
 def decide(kb: KnowledgeBase, effects: Iterable[Effect]) -> Outcome:
     """Sum scores, apply exclusions, rank (ties toward lower complexity) and pick partners."""

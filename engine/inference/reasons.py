@@ -64,12 +64,16 @@ def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, 
                 total += 3
         return total + 2 * max(lead, 0)
 
-    suggested: dict[str, Firing] = {}
+    suggested: dict[str, Firing] = {}  # partner -> the first firing that suggested it
     for firing in result.firings:
         for e in firing.effects:
             if isinstance(e, Combine) and (partner := e.partner_of(best)) in partners:
                 suggested.setdefault(partner, firing)
-    kept = list({f.order: f for f in suggested.values()}.values())[:limit]
-    scored = [f for f in result.firings if weight(f) > 0 and f not in kept]
-    ranked = sorted(scored, key=lambda f: (-weight(f), f.order))[: limit - len(kept)]
-    return tuple(sorted([*ranked, *kept], key=lambda f: (-weight(f), f.order)))
+    kept = {f.order: f for f in suggested.values()}
+
+    def key(firing: Firing) -> tuple[int, int]:
+        return -weight(firing), firing.order
+
+    others = [f for f in result.firings if f.order not in kept and weight(f) > 0]
+    chosen = [*kept.values(), *sorted(others, key=key)[: max(limit - len(kept), 0)]]
+    return tuple(sorted(chosen, key=key)[:limit])
