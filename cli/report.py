@@ -10,16 +10,9 @@ from llm_advisor.cli.wording import json_number, listed
 from llm_advisor.engine.inference.reasons import key_firings
 from llm_advisor.engine.inference.run import Firing, Result
 from llm_advisor.engine.inference.technique import ChosenTechnique, choose
+from llm_advisor.engine.language.effects import Combine, Derive, Effect, Exclude, Score, Technique
 from llm_advisor.engine.language.facts import display_value
-from llm_advisor.engine.language.model import (
-    Combine,
-    Derive,
-    Effect,
-    Exclude,
-    KnowledgeBase,
-    Score,
-    Technique,
-)
+from llm_advisor.engine.language.model import KnowledgeBase
 
 TOP_REASONS = 5
 

@@ -10,15 +10,13 @@ import click
 from llm_advisor.cli.options import cache_dir, json_option, load_kb, rules_option
 from llm_advisor.cli.wording import plural
 from llm_advisor.engine.errors import InputError, RuleError
+from llm_advisor.engine.language.effects import Advise, Exclude, Technique
 from llm_advisor.engine.language.model import (
-    Advise,
     DerivedTest,
-    Exclude,
     FactTest,
     Invariant,
     KnowledgeBase,
     Literal_,
-    Technique,
 )
 
 
@@ -96,7 +94,7 @@ def show_rule(rule_id: str, rules_dir: Path | None, as_json: bool) -> None:
         ) from None
     source = kb.source(rule.source) if rule.source else None
     if as_json:
-        from llm_advisor.engine.language.model import effect_json
+        from llm_advisor.engine.language.effects import effect_json
 
         click.echo(
             json.dumps(

@@ -17,9 +17,10 @@ from diagram_helpers import KBS
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.effects import Advise
 from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
-from llm_advisor.engine.language.model import Advise, KnowledgeBase, Value
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

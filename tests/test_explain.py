@@ -27,9 +27,10 @@ from llm_advisor.engine.analysis.what_if import (
 )
 from llm_advisor.engine.inference.run import Result as Inferred
 from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.effects import Combine
 from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
-from llm_advisor.engine.language.model import Combine, KnowledgeBase
+from llm_advisor.engine.language.model import KnowledgeBase
 
 KBS = Path(__file__).parent / "kbs"
 RULES = str(KBS / "audit")

@@ -16,7 +16,8 @@ import yaml
 
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.inference.technique import choose
-from llm_advisor.engine.language.model import Advise, Exclude, FactTest, KnowledgeBase, Score
+from llm_advisor.engine.language.effects import Advise, Exclude, Score
+from llm_advisor.engine.language.model import FactTest, KnowledgeBase
 
 CASES_FILE = Path(__file__).parent / "golden_cases.yaml"
 CASES: list[dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))["cases"]

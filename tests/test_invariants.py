@@ -21,8 +21,8 @@ from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
 from llm_advisor.engine.errors import RuleError
 from llm_advisor.engine.inference.run import Result as Inferred
+from llm_advisor.engine.language.effects import STANCES, Advise
 from llm_advisor.engine.language.loader import default_rules_dir
-from llm_advisor.engine.language.model import STANCES, Advise
 
 KBS = Path(__file__).parent / "kbs"
 BROKEN = KBS / "invariants"

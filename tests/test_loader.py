@@ -741,7 +741,7 @@ def test_ties_go_to_the_lowest_rank_of_the_tie_break_dimension_else_file_order(
 
 
 def test_every_shipped_effect_survives_its_json_both_ways() -> None:
-    from llm_advisor.engine.language.model import effect_from_json, effect_json
+    from llm_advisor.engine.language.effects import effect_from_json, effect_json
 
     effects = [e for rule in load_knowledge_base(None).rules for e in rule.effects]
     assert {type(e).__name__ for e in effects} >= {"Derive", "Score", "Exclude", "Advise"}

@@ -17,7 +17,7 @@ from test_verify import copy_kb
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.inference.technique import choose, format_figure
-from llm_advisor.engine.language.model import Advise, Technique
+from llm_advisor.engine.language.effects import Advise, Technique
 
 KB = Path(__file__).parent / "kbs" / "technique"
 

@@ -7,13 +7,8 @@ from dataclasses import dataclass
 
 from llm_advisor.engine.analysis.what_if import Counterfactual, WhatIf, counterfactuals, what_ifs
 from llm_advisor.engine.inference.run import Firing, Result
-from llm_advisor.engine.language.model import (
-    Combine,
-    Derive,
-    Exclude,
-    KnowledgeBase,
-    Score,
-)
+from llm_advisor.engine.language.effects import Combine, Derive, Exclude, Score
+from llm_advisor.engine.language.model import KnowledgeBase
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,9 @@ from dataclasses import dataclass
 from itertools import compress
 from operator import ne
 
+from llm_advisor.engine.language.effects import Combine, Exclude, Score
 from llm_advisor.engine.language.facts import display_value
-from llm_advisor.engine.language.model import (
-    Combine,
-    DerivedTest,
-    Exclude,
-    Fact,
-    FactTest,
-    KnowledgeBase,
-    Score,
-    Value,
-)
+from llm_advisor.engine.language.model import DerivedTest, Fact, FactTest, KnowledgeBase, Value
 from llm_advisor.engine.language.quantity import WHOLE_UNITS
 
 FALSE, TRUE, OPEN = 0, 1, 2

@@ -27,16 +27,8 @@ from llm_advisor.engine.analysis.partial import (
     Partial,
     union_thresholds,
 )
-from llm_advisor.engine.language.model import (
-    PLAN_KINDS,
-    Advise,
-    All,
-    Exclude,
-    Invariant,
-    KnowledgeBase,
-    Rule,
-    Score,
-)
+from llm_advisor.engine.language.effects import Advise, Exclude, Score
+from llm_advisor.engine.language.model import PLAN_KINDS, All, Invariant, KnowledgeBase, Rule
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,9 @@ from llm_advisor.engine.analysis.partial import (
     union_thresholds,
 )
 from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
+from llm_advisor.engine.language.effects import Advise, Exclude, Technique
 from llm_advisor.engine.language.facts import Case
-from llm_advisor.engine.language.model import (
-    Advise,
-    Exclude,
-    KnowledgeBase,
-    Rule,
-    Technique,
-    Value,
-)
+from llm_advisor.engine.language.model import KnowledgeBase, Rule, Value
 
 Level = Literal["error", "warning"]
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question
 from llm_advisor.engine.analysis.partial import Analyzer
-from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, effect_json
+from llm_advisor.engine.language.effects import effect_json
+from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase
 
 
 def walkthrough(kb: KnowledgeBase, detail: DecisionDiagram) -> dict[str, Any]:

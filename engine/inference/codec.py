@@ -11,13 +11,9 @@ from typing import Any
 
 from llm_advisor.engine.inference.outcome import Outcome, Ranked
 from llm_advisor.engine.inference.run import Firing, Result
+from llm_advisor.engine.language.effects import effect_from_json, effect_json
 from llm_advisor.engine.language.facts import Case, Status
-from llm_advisor.engine.language.model import (
-    KnowledgeBase,
-    Value,
-    effect_from_json,
-    effect_json,
-)
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 RESULT_KEYS = ("facts", "fired", "derived", "ranking", "recommendation", "combine_with", "advice")
 """The keys of an encoded result."""

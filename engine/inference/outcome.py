@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from llm_advisor.engine.language.model import Combine, Effect, Exclude, KnowledgeBase, Score
+from llm_advisor.engine.language.effects import Combine, Effect, Exclude, Score
+from llm_advisor.engine.language.model import KnowledgeBase
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from llm_advisor.engine.inference.run import Firing, Result
-from llm_advisor.engine.language.model import Combine, Exclude, KnowledgeBase, Score
+from llm_advisor.engine.language.effects import Combine, Exclude, Score
+from llm_advisor.engine.language.model import KnowledgeBase
 
 
 def key_firings(kb: KnowledgeBase, result: Result, limit: int) -> tuple[Firing, ...]:

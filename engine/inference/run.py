@@ -22,16 +22,9 @@ from durable.engine import Host, MessageNotHandledException, MessageObservedExce
 from llm_advisor.engine.errors import EngineError
 from llm_advisor.engine.inference.compile import ANCHOR, Compiled, compile_ruleset, field, number
 from llm_advisor.engine.inference.outcome import Outcome, Ranked, decide
+from llm_advisor.engine.language.effects import Advise, Derive, Effect
 from llm_advisor.engine.language.facts import Case
-from llm_advisor.engine.language.model import (
-    Advise,
-    Derive,
-    DerivedTest,
-    Effect,
-    FactTest,
-    KnowledgeBase,
-    Value,
-)
+from llm_advisor.engine.language.model import DerivedTest, FactTest, KnowledgeBase, Value
 
 # durable_rules detects repeated facts by a 32-bit hash, so a distinct fact can be rejected as
 # "already observed"; such a fact is re-posted with a different nonce this many times.

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from llm_advisor.engine.language import quantity
-from llm_advisor.engine.language.model import KnowledgeBase, Technique, Value
+from llm_advisor.engine.language.effects import Technique
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 

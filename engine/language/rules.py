@@ -6,25 +6,27 @@ import re
 from typing import Any
 
 from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID, RuleFileChecker, line_of
-from llm_advisor.engine.language.facts import parse_value
-from llm_advisor.engine.language.model import (
+from llm_advisor.engine.language.effects import (
     STANCES,
     Advise,
-    All,
-    Any_,
     Combine,
-    Condition,
     Derive,
-    DerivedTest,
     Effect,
     Exclude,
-    Fact,
-    FactTest,
     Figure,
-    Not,
-    Rule,
     Score,
     Technique,
+)
+from llm_advisor.engine.language.facts import parse_value
+from llm_advisor.engine.language.model import (
+    All,
+    Any_,
+    Condition,
+    DerivedTest,
+    Fact,
+    FactTest,
+    Not,
+    Rule,
     Value,
 )
 from llm_advisor.engine.language.normal_form import MAX_ALTERNATIVES, TooComplex, bounded_dnf

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID
-from llm_advisor.engine.language.model import STANCES
+from llm_advisor.engine.language.effects import STANCES
 from llm_advisor.engine.language.quantity import UNITS
 from llm_advisor.engine.language.types import TYPES
 
