@@ -178,7 +178,13 @@ def print_what_if(kb: KnowledgeBase, ex: Explanation) -> None:
 
 def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print HOW, WHY NOT and the counterfactuals for people."""
-    from llm_advisor.cli.report import effect_text, open_facts, print_facts, provisional_text
+    from llm_advisor.cli.report import (
+        effect_text,
+        open_facts,
+        print_facts,
+        provisional_text,
+        tie_goes_to,
+    )
     from llm_advisor.engine.language.facts import display_value
 
     echo = click.echo
@@ -229,10 +235,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
         else:
             gap = w.winner_score - w.score
             if w.lost_tie:
-                echo(
-                    f"  {name}{role}: same score ({w.score:+d}); the tie goes to the less complex"
-                    " approach"
-                )
+                echo(f"  {name}{role}: same score ({w.score:+d}); {tie_goes_to(kb)}")
             else:
                 echo(f"  {name}{role}: score {w.score:+d}, {gap} behind")
             for side, contributions in ((winner, w.held_back), (name, w.favoured_by)):

@@ -131,11 +131,18 @@ def tied_with(kb: KnowledgeBase, result: Result) -> str | None:
     """Why the recommendation won where a rival outside the plan has the same score: the rule
     base's tie-break (None where nothing ties with it)."""
     rivals = tuple(kb.approach_name(a) for a in result.outcome.tied if a not in result.combine_with)
-    if not rivals or kb.tie_break is None:
+    if not rivals:
         return None
     verb = "has" if len(rivals) == 1 else "have"
     score = result.ranking[0].score
-    return f"{listed(rivals)} {verb} the same score ({score:+d}); the tie goes to the lower {kb.tie_break}"
+    return f"{listed(rivals)} {verb} the same score ({score:+d}); {tie_goes_to(kb)}"
+
+
+def tie_goes_to(kb: KnowledgeBase) -> str:
+    """How the rule base breaks a tie in score, worded once for the report and explain."""
+    if kb.tie_break is None:
+        return "the tie goes to the approach declared first"
+    return f"the tie goes to the lower {kb.tie_break}"
 
 
 def provisional_text(facts: tuple[str, ...]) -> str:

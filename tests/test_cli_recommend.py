@@ -460,6 +460,32 @@ def test_a_recommendation_won_on_a_tie_says_so() -> None:
     assert "the same score" not in decided.stdout
 
 
+@pytest.mark.parametrize(
+    ("declared", "rule"),
+    [
+        ("tie_break: effort\n", "the tie goes to the lower effort"),
+        ("", "the tie goes to the approach declared first"),
+    ],
+)
+def test_report_and_explain_word_the_tie_break_the_rule_base_declares(
+    tmp_path: Path, declared: str, rule: str
+) -> None:
+    """The tie-break is the rule base's: the report and explain's why-not both name it, or file
+    order where none is declared."""
+    kb = tmp_path / "reasons"
+    shutil.copytree(REASONS, kb)
+    approaches = kb / "approaches.yaml"
+    text = approaches.read_text(encoding="utf-8")
+    approaches.write_text(text.replace("tie_break: complexity\n", declared), encoding="utf-8")
+    facts = ("--fact", "go=no", "--fact", "pair=no")
+    report = invoke("--rules", str(kb), "--no-audit", *facts)
+    assert report.exit_code == 0, report.output
+    assert f"the same score (+0); {rule};" in report.stdout
+    explained = CliRunner().invoke(cli, ["explain", "--rules", str(kb), *facts])
+    assert explained.exit_code == 0, explained.output
+    assert f"Middle: same score (+0); {rule}\n" in explained.stdout
+
+
 def test_reasons_that_mattered_are_all_the_exclusions_when_nothing_fits() -> None:
     result = invoke("--rules", CHAIN, "--no-audit", "--fact", "blocked=yes")
     assert result.exit_code == 1
