@@ -577,13 +577,13 @@ def test_a_measured_fact_changes_once_measured() -> None:
 
 
 def test_a_partner_says_what_suggested_it_and_a_higher_score_why_it_is_not_one() -> None:
-    """Two gaps with cited daily facts: retrieval leads with fine-tuning as its partner, which
-    prompting outscores. The partner names the rules that suggested it; prompting says no rule
-    suggests it beside retrieval."""
+    """Two gaps with cited daily facts on the team's own hardware: retrieval leads with
+    fine-tuning as its partner, which prompting outscores. The partner names the rules that
+    suggested it; prompting says no rule suggests it beside retrieval."""
     facts = [
         "problem_type=both", "change_frequency=daily", "data_volume=150k",
         "labeled_examples=2k", "accuracy_need=medium", "budget=5M", "timeline=6w",
-        "needs_citations=yes", "domain_distance=specialized", "provenance=strict",
+        "needs_citations=yes", "domain_distance=specialized", "deployment=on_prem",
     ]  # fmt: skip
     args = [x for fact in facts for x in ("--fact", fact)]
     data = json.loads(invoke("explain", *args, "--json").stdout)

@@ -11,7 +11,10 @@ With every other fact equal:
     as the recommendation or as a partner (the baseline comes first, tuning in a later iteration);
 (f) fine-tuning an existing model and training one's own are alternatives, never both chosen;
 (g) without a reason for a model of one's own, training from scratch ranks below prompting,
-    whatever is unknown (no rule scores it up, so it does not sit second at zero).
+    whatever is unknown (no rule scores it up, so it does not sit second at zero);
+(h) where a model of one's own is called for, measuring the prompt baseline never moves the
+    recommendation between fine-tuning and training from scratch (a shortfall is evidence for
+    training either; it says nothing about which).
 
 Fact sets are drawn in full: enums and bools from their values, quantities from representative
 strings that span every band the rules split the quantity into (the thresholds themselves are
@@ -183,6 +186,28 @@ def test_g_an_own_model_without_a_reason_ranks_below_prompting(
         return
     score = {r.approach: r.score for r in result.ranking}
     assert score["from_scratch"] < score["prompt_engineering"], facts
+
+
+OWN_MODEL_CALLED_FOR = {
+    "problem_type": st.sampled_from(["behavior", "both"]),
+    "domain_distance": st.just("unfamiliar"),
+    "data_volume": st.sampled_from(["100B", "500B", "2T"]),
+    "budget": st.sampled_from(["$2M", "$3M", "$10M"]),
+    "timeline": st.sampled_from(["3mo", "6mo", "1y"]),
+    "ml_expertise": st.just("expert"),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=full_facts, called_for=st.fixed_dictionaries(OWN_MODEL_CALLED_FOR))
+def test_h_measuring_the_baseline_never_chooses_between_tuning_and_own_model(
+    facts: dict[str, Any], called_for: dict[str, str]
+) -> None:
+    case = {**facts, **called_for}
+    untried = rec({**case, "prompt_baseline": "untried"})
+    measured = rec({**case, "prompt_baseline": "falls_short"})
+    if {untried, measured} <= {"fine_tuning", "from_scratch"}:
+        assert untried == measured, case
 
 
 def test_quantity_strings_span_every_band() -> None:
