@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Question, leaf_outcomes
-from llm_advisor.engine.analysis.partial import Decision
+from llm_advisor.engine.analysis.status import Decision
 from llm_advisor.engine.language.model import KnowledgeBase
 
 from . import graphviz as gv

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram
-from llm_advisor.engine.analysis.partial import Decision
+from llm_advisor.engine.analysis.status import Decision
 from llm_advisor.engine.language.model import KnowledgeBase
 
 WRAP = 26

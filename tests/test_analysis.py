@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from llm_advisor.cli.options import cache_dir
 from llm_advisor.engine import load_knowledge_base
 from llm_advisor.engine.analysis.diagram import compile_diagram, load_diagram
-from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.questions import next_question, relevant
+from llm_advisor.engine.analysis.status import Decision
 from llm_advisor.engine.analysis.verification import full_case
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.model import KnowledgeBase, Value
@@ -105,12 +107,12 @@ def test_decided_partial_states_are_sound(name: str) -> None:
 def test_next_question_is_deterministic_and_relevant() -> None:
     kb = load_knowledge_base(KBS / "layered")
     an = Analyzer(kb)
-    first = an.next_question(an.full)
+    first = next_question(an, an.full)
     assert first is not None
-    assert first == Analyzer(kb).next_question(an.full)
-    assert first in an.relevant(an.full)
+    assert first == next_question(Analyzer(kb), an.full)
+    assert first in relevant(an, an.full)
     decided = an.state_of({"volume": 0.0, "money": 0.0, "speed": "slow", "strict": False})
-    assert an.next_question(decided) is None
+    assert next_question(an, decided) is None
 
 
 def test_diagram_is_reduced_and_shared() -> None:

@@ -22,7 +22,8 @@ from llm_advisor.diagrams.labels import outcome_names
 from llm_advisor.diagrams.mermaid import too_large
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Open, Question, load_diagram
 from llm_advisor.engine.analysis.overview import OVERVIEW_BUDGET, recommends, summarize
-from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.status import Decision
 from llm_advisor.engine.inference.run import evaluate_many
 from llm_advisor.engine.language.facts import Case, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base

@@ -16,7 +16,8 @@ import pytest
 
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.analysis.diagram import compile_diagram
-from llm_advisor.engine.analysis.partial import Analyzer, Decision
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.status import Decision
 from llm_advisor.engine.analysis.verification import (
     Finding,
     Region,

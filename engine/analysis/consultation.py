@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from llm_advisor.engine.analysis.partial import Analyzer, Cell, Decision, Partial
+from llm_advisor.engine.analysis.cells import Cell
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.questions import next_question, open_rules, split
+from llm_advisor.engine.analysis.status import Decision, Partial
 from llm_advisor.engine.language.facts import make_case, parse_value
 from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
 
@@ -76,7 +79,7 @@ class Consultation:
     def _analysis(self) -> tuple[Partial, int | None]:
         state = self.an.state_of(self.known())
         partial = self.an.evaluate(state)
-        return partial, self.an.next_question(state, partial, self.left_open())
+        return partial, next_question(self.an, state, partial, self.left_open())
 
     def next_prompt(self) -> Prompt | None:
         """The next question, or None when nothing left to ask can change the outcome."""
@@ -93,12 +96,12 @@ class Consultation:
         if fact is None:
             return None
         state = self.an.state_of(self.known())
-        children = self.an.split(state, fact)
+        children = split(self.an, state, fact)
         return Prompt(
             fact=self.kb.facts[fact],
             cells=self.an.cells[fact],
             contenders=partial.contenders(self.an.order),
-            rules=tuple(self.kb.rules[r].id for r in self.an.open_rules(partial, fact)),
+            rules=tuple(self.kb.rules[r].id for r in open_rules(partial, fact)),
             deciding=sum(child.decision is not None for _, child in children),
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llm_advisor.engine.analysis.diagram import Leaf, Question, compile_diagram
 from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.questions import relevant
 from llm_advisor.engine.inference.run import Result
 from llm_advisor.engine.language.model import KnowledgeBase
 
@@ -22,7 +23,7 @@ def depends_on(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
         diagram = compile_diagram(kb, given, unknown=True)
     except RuntimeError:  # too large to compile: the facts the undecided rules still test
         an = Analyzer(kb, unknown=True, outcome_only=True)
-        return tuple(an.facts[i].name for i in an.relevant(an.state_of(given)))
+        return tuple(an.facts[i].name for i in relevant(an, an.state_of(given)))
     root = diagram.nodes[diagram.root]
     if isinstance(root, Leaf):
         outcome = (root.decision.recommendation, root.decision.combine_with)

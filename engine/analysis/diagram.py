@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llm_advisor.engine.analysis.partial import Analyzer, Decision, Masks, Partial
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.questions import next_question
+from llm_advisor.engine.analysis.status import Decision, Masks, Partial
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 if TYPE_CHECKING:
@@ -112,7 +114,7 @@ class DiagramBuilder:
             return found
         if len(self._memo) > self._limit:
             raise RuntimeError("decision diagram too large")
-        fact = self.an.next_question(state, partial)
+        fact = next_question(self.an, state, partial)
         assert fact is not None
         children: dict[int, list[int]] = {}
         for cell in self.an.open_cells(state, fact):

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Trace
-from llm_advisor.engine.analysis.partial import Analyzer, Decision, Masks
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.status import Decision, Masks
 from llm_advisor.engine.errors import EngineError, InputError
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import KnowledgeBase, Value

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Node, Open, Question
-from llm_advisor.engine.analysis.partial import Decision, Masks
+from llm_advisor.engine.analysis.status import Decision, Masks
 
 Classify = Callable[[Decision], Hashable]
 """What a summary tells apart: outcomes of one class end the summary's walk together."""

@@ -11,126 +11,24 @@ An outcome is decided when no completion of the open facts can change it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from itertools import compress
 from operator import ne
 
+from llm_advisor.engine.analysis.cells import Cell, cells_for
+from llm_advisor.engine.analysis.status import FALSE, OPEN, TRUE, Decision, Entry, Masks, Partial
 from llm_advisor.engine.language.effects import Combine, Exclude, Score
-from llm_advisor.engine.language.facts import display_value
 from llm_advisor.engine.language.model import DerivedTest, Fact, FactTest, KnowledgeBase, Value
-from llm_advisor.engine.language.quantity import WHOLE_UNITS
-
-FALSE, TRUE, OPEN = 0, 1, 2
-Masks = tuple[int, ...]
-"""One bit mask per fact (in schema order): the cells the fact may still be in."""
-Entry = tuple[int, tuple[tuple[tuple[int, ...], ...], ...], int, int]
-"""An open rule: its index, its open alternatives' literals, and bit masks of the facts and
-derived facts they test."""
-
-
-class AnalysisError(Exception):
-    """The analysis could not reach a decision (a bug or an inconsistent rule base)."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One branch of a fact: an enum value, yes/no, or a band `[low, high)` of a quantity."""
-
-    label: str
-    value: Value | None
-    low: float | None = None
-    high: float | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A decided outcome: the recommendation (None when all are excluded) and its partners."""
-
-    recommendation: str | None
-    combine_with: tuple[str, ...]
-
-    @property
-    def plan(self) -> tuple[str, ...]:
-        """The recommendation and its partners (empty when every approach is excluded)."""
-        return (self.recommendation, *self.combine_with) if self.recommendation else ()
-
-
-@dataclass(frozen=True)
-class Partial:
-    """The analysis of one partial state; per-approach data is by position in the tie order."""
-
-    rules: tuple[int, ...]
-    decision: Decision | None
-    key: tuple[object, ...]
-    residual: tuple[Entry, ...] = ()
-    dstatus: tuple[int, ...] = ()
-    state: Masks = ()
-    bounds: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
-    """The lowest and highest score each approach can still reach."""
-    excluded: tuple[int, ...] = ()
-    """Whether each approach is excluded: TRUE, FALSE or OPEN."""
-    certain: tuple[int, ...] = ()
-    """The score each approach has from rules that certainly fire."""
-    open_exclusions: tuple[int, ...] = ()
-    certain_combines: frozenset[int] = frozenset()
-    open_combines: frozenset[int] = frozenset()
-
-    def contenders(self, order: tuple[str, ...]) -> tuple[str, ...]:
-        """Approaches that can still end up recommended."""
-        low, high = self.bounds
-        excluded = self.excluded
-        floor = max((low[a] for a, e in enumerate(excluded) if e == FALSE), default=None)
-        return tuple(
-            order[a]
-            for a, e in enumerate(excluded)
-            if e != TRUE and (floor is None or high[a] >= floor)
-        )
-
-
-def cells_for(fact: Fact, thresholds: Iterable[float]) -> tuple[Cell, ...]:
-    """The cells a fact splits into, given the thresholds of a quantity."""
-    if not fact.kind.continuous:
-        return tuple(Cell(display_value(fact, v), v) for v in fact.domain)
-    bounds = sorted({t for t in thresholds if t > 0})  # no value is below 0: no band there
-    if not bounds:
-        return (Cell("any", 0.0, 0.0, None),)
-    cells = [Cell(below_label(fact, bounds[0]), 0.0, 0.0, bounds[0])]
-    for low, high in zip(bounds, [*bounds[1:], None], strict=True):
-        label = (
-            f"≥ {display_value(fact, low)}"
-            if high is None
-            else f"{display_value(fact, low)}–{display_value(fact, high)}"
-        )
-        cells.append(Cell(label, low, low, high))
-    return tuple(cells)
-
-
-def below_label(fact: Fact, high: float) -> str:
-    """The band of a quantity below `high`, as people read it: a count below one is none at all,
-    so it reads as zero does ("none") rather than "< 1"."""
-    if high <= 1 and fact.unit in WHOLE_UNITS:
-        return display_value(fact, 0.0)
-    return f"< {display_value(fact, high)}"
-
-
-def union_thresholds(*kbs: KnowledgeBase) -> dict[str, list[float]]:
-    """Every threshold of every quantity in any of the rule bases, so that analyzers of them
-    share their cells."""
-    out: dict[str, list[float]] = {}
-    for kb in kbs:
-        for fact in kb.facts:
-            out.setdefault(fact.name, []).extend(kb.thresholds(fact.name))
-    return out
 
 
 class Analyzer:
     """Partial evaluation of one knowledge base over its fact cells.
 
     With `unknown`, every fact has one more cell, last: not known, where every test on the fact
-    is false, as in inference. With `outcome_only`, rules that can no longer change the outcome (advice only, or scores and
-    exclusions of approaches already out of the running) are dropped from the analysis and stay
-    undecided: questions, decisions and the diagram come out the same, for less work. Without
-    it, every rule is followed until it is decided (to tell which rules fire or can fire).
+    is false, as in inference. With `outcome_only`, rules that can no longer change the outcome
+    (advice only, or scores and exclusions of approaches already out of the running) are dropped
+    from the analysis and stay undecided: questions, decisions and the diagram come out the same,
+    for less work. Without it, every rule is followed until it is decided (to tell which rules
+    fire or can fire). Which fact to ask next is chosen in `questions`.
     """
 
     def __init__(
@@ -538,90 +436,3 @@ class Analyzer:
             elif high[other] >= 0:
                 return None  # whether the partner scores below zero is still open
         return Decision(self.order[a], tuple(self.order[p] for p in sorted(partners)))
-
-    # --- questions ------------------------------------------------------------------------
-
-    def relevant(self, state: Masks, partial: Partial | None = None) -> list[int]:
-        """Open facts that an undecided rule still tests, in schema order."""
-        partial = partial or self.evaluate(state)
-        used: set[int] = set()
-        for _, alts, _, _ in partial.residual:
-            for lits in alts:
-                used.update(lit[0] for lit in lits if lit[0] >= 0)
-        return [i for i in sorted(used) if state[i] & (state[i] - 1)]
-
-    def open_rules(self, partial: Partial, fact: int) -> list[int]:
-        """Undecided rules whose remaining condition still tests `fact`."""
-        return [
-            r
-            for r, alts, _, _ in partial.residual
-            if any(lit[0] == fact for lits in alts for lit in lits)
-        ]
-
-    def split(self, state: Masks, fact: int) -> list[tuple[int, Partial]]:
-        """The analysis of each answer to `fact`."""
-        base = self.evaluate(state)
-        return [
-            (c, self.evaluate(self.fix(state, fact, c), base)) for c in self.open_cells(state, fact)
-        ]
-
-    def next_question(
-        self, state: Masks, partial: Partial | None = None, skip: frozenset[int] = frozenset()
-    ) -> int | None:
-        """The open fact that best separates the remaining outcomes (None when decided).
-
-        Preference: most answers that decide the outcome, then fewest contenders left on
-        average, then the order of the fact schema. Facts in `skip` (answered "don't know")
-        are never chosen; None is also returned when only they could decide.
-        """
-        partial = partial or self.evaluate(state)
-        if partial.decision is not None:
-            return None
-        best: tuple[float, float, int] | None = None
-        choice = None
-        relevant = self.relevant(state, partial)
-        for i in relevant:
-            if i in skip:
-                continue
-            cells = self.open_cells(state, i)
-            n = len(cells)
-            decided = contenders = 0
-            for done, cell in enumerate(cells):
-                # Stop once even the best answers left (each deciding, with no contender)
-                # cannot make this fact better than the best so far: the choice is the same.
-                if best is not None and (-(decided + n - done) / n, contenders / n, i) >= best:
-                    break
-                child = self.evaluate(self.fix(state, i, cell), partial)
-                decided += child.decision is not None
-                contenders += len(child.contenders(self.order))
-            else:
-                score = (-decided / n, contenders / n, i)
-                if best is None or score < best:
-                    best, choice = score, i
-                if decided == contenders == n:
-                    break  # every answer decides, with one contender each: nothing can do better
-        if choice is None and not relevant:
-            raise AnalysisError("undecided, but no open fact is relevant")
-        if choice is not None and skip and not self.can_decide(state, partial, skip):
-            return None  # only the facts left open could still decide: asking more is useless
-        return choice
-
-    def can_decide(self, state: Masks, partial: Partial, skip: frozenset[int]) -> bool:
-        """Whether some answers to the open facts outside `skip` decide the outcome."""
-        seen: set[object] = set()
-        stack = [(state, partial)]
-        while stack:
-            state, partial = stack.pop()
-            if partial.decision is not None:
-                return True
-            if partial.key in seen:
-                continue
-            seen.add(partial.key)
-            askable = [i for i in self.relevant(state, partial) if i not in skip]
-            if askable:
-                i = askable[0]
-                stack.extend(
-                    (self.fix(state, i, c), self.evaluate(self.fix(state, i, c), partial))
-                    for c in self.open_cells(state, i)
-                )
-        return False

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import cast
 
 from llm_advisor.engine.analysis import regions
+from llm_advisor.engine.analysis.cells import union_thresholds
 from llm_advisor.engine.analysis.diagram import (
     DecisionDiagram,
     Leaf,
@@ -16,16 +17,15 @@ from llm_advisor.engine.analysis.diagram import (
     diagram_with_bands,
     own_bands,
 )
-from llm_advisor.engine.analysis.partial import (
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.status import (
     FALSE,
     OPEN,
     TRUE,
     AnalysisError,
-    Analyzer,
     Decision,
     Masks,
     Partial,
-    union_thresholds,
 )
 from llm_advisor.engine.language.effects import Advise, Exclude, Score
 from llm_advisor.engine.language.model import PLAN_KINDS, All, Invariant, KnowledgeBase, Rule

@@ -7,7 +7,8 @@ import math
 from collections.abc import Iterator, Mapping
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Question
-from llm_advisor.engine.analysis.partial import Analyzer, Decision, Masks
+from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.status import Decision, Masks
 from llm_advisor.engine.language.facts import display_value
 from llm_advisor.engine.language.model import Value
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from llm_advisor.engine.analysis import regions
+from llm_advisor.engine.analysis.cells import union_thresholds
 from llm_advisor.engine.analysis.diagram import (
     DecisionDiagram,
     Leaf,
@@ -16,16 +17,10 @@ from llm_advisor.engine.analysis.diagram import (
     diagram_with_bands,
     load_diagram,
 )
-from llm_advisor.engine.analysis.partial import (
-    FALSE,
-    TRUE,
-    Analyzer,
-    Decision,
-    Masks,
-    Partial,
-    union_thresholds,
-)
+from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
+from llm_advisor.engine.analysis.questions import relevant
+from llm_advisor.engine.analysis.status import FALSE, TRUE, Decision, Masks, Partial
 from llm_advisor.engine.language.effects import Advise, Exclude, Technique
 from llm_advisor.engine.language.facts import Case
 from llm_advisor.engine.language.model import KnowledgeBase, Rule, Value
@@ -109,7 +104,7 @@ def _compare(
             if pb.decision != node.decision:
                 yield state, node.decision, pb.decision
         else:
-            fact = b.relevant(state, pb)[0]  # any open fact will do: regions are merged later
+            fact = relevant(b, state, pb)[0]  # any open fact will do: regions are merged later
             stack.extend((node_id, b.fix(state, fact, c), pb) for c in b.open_cells(state, fact))
 
 
@@ -152,10 +147,10 @@ def _satisfiable(an: Analyzer, rule: int) -> bool:
         if status == FALSE or partial.key in seen:
             continue
         seen.add(partial.key)
-        relevant = an.relevant(state, partial)
-        if relevant:
+        facts = relevant(an, state, partial)
+        if facts:
             stack.extend(
-                (an.fix(state, relevant[0], c), partial) for c in an.open_cells(state, relevant[0])
+                (an.fix(state, facts[0], c), partial) for c in an.open_cells(state, facts[0])
             )
     return False
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
-from llm_advisor.engine.analysis.partial import Analyzer, below_label
+from llm_advisor.engine.analysis.cells import below_label
+from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.inference.run import Result, evaluate
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value

@@ -125,7 +125,7 @@ class Decider:
         return -1 if value is None else self.an.cell_of(name, value)
 
     def _analyse(self, cells: tuple[int, ...], values: Values) -> Verdict:
-        from llm_advisor.engine.analysis.partial import OPEN, TRUE, Decision
+        from llm_advisor.engine.analysis.status import OPEN, TRUE, Decision
 
         an, kb = self.an, self.kb
         partial = an.evaluate(tuple(1 << c for c in cells))
