@@ -246,7 +246,7 @@ def _full_cases() -> st.SearchStrategy[dict[str, Value]]:
     an = Analyzer(kb)
     parts: dict[str, st.SearchStrategy[Value]] = {}
     for i, fact in enumerate(kb.facts):
-        if fact.type == "quantity":
+        if fact.kind.continuous:
             top = max((c.low or 0.0) for c in an.cells[i]) * 10 + 10
             parts[fact.name] = st.integers(0, int(top)).map(float)
         else:

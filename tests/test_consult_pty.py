@@ -70,10 +70,10 @@ def next_question(child: pexpect.spawn) -> tuple[int, str]:
 
 def other_answer(fact: Fact, text: str) -> str:
     """A valid answer different from `text`."""
-    if fact.type == "quantity":
+    if fact.kind.continuous:
         assert fact.unit is not None
         return OTHER_QUANTITY[fact.unit]
-    values = ["yes", "no"] if fact.type == "bool" else list(fact.values)
+    values = [fact.kind.display(fact, value) for value in fact.domain]
     return next(v for v in values if v != text)
 
 

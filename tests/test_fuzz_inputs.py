@@ -464,7 +464,7 @@ def quantity_values(name: str) -> st.SearchStrategy[float]:
 
 def fact_value(name: str) -> st.SearchStrategy[Value]:
     fact = KB.fact(name)
-    if fact.type == "quantity":
+    if fact.kind.continuous:
         return quantity_values(name)
     return st.sampled_from(fact.domain)
 

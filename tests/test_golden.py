@@ -88,7 +88,7 @@ def test_every_source_is_cited_and_every_fact_tested(kb: KnowledgeBase) -> None:
 
 def test_few_thresholds_per_quantity(kb: KnowledgeBase) -> None:
     for fact in kb.facts:
-        if fact.type == "quantity":
+        if fact.kind.continuous:
             assert 1 <= len(kb.thresholds(fact.name)) <= 4, fact.name
 
 

@@ -179,7 +179,7 @@ def reference_firings(kb: KnowledgeBase, case: Case) -> list[Rule]:
 def all_cases(kb: KnowledgeBase, quantities: dict[str, list[str]]) -> Iterator[Case]:
     domains: list[list[object]] = []
     for fact in kb.facts:
-        if fact.type == "quantity":
+        if fact.kind.continuous:
             domains.append([None, *quantities[fact.name]])
         else:
             domains.append([None, *fact.domain])
@@ -214,7 +214,7 @@ def test_engine_agrees_with_reference_on_the_shipped_rule_base() -> None:
     rng = random.Random(7)
     choices: dict[str, list[object]] = {}
     for fact in kb.facts:
-        if fact.type == "quantity":
+        if fact.kind.continuous:
             assert fact.unit is not None
             cuts = kb.thresholds(fact.name) or (1.0,)
             below = cuts[0] // 2 if fact.unit in WHOLE_UNITS else cuts[0] / 2

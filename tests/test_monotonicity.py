@@ -57,11 +57,9 @@ QUANTITIES = {name: _quantity_strings(name) for name in REPRESENTATIVE}
 
 def _choices(name: str) -> list[str]:
     fact = KB.fact(name)
-    if fact.type == "quantity":
+    if fact.kind.continuous:
         return QUANTITIES[name]
-    if fact.type == "bool":
-        return ["yes", "no"]
-    return list(fact.values)
+    return [fact.kind.display(fact, value) for value in fact.domain]
 
 
 full_facts = st.fixed_dictionaries(
