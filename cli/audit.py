@@ -39,7 +39,10 @@ def filter_options(func: F) -> F:
         help="Only records of this rule base (a prefix).",
     )(func)
     func = click.option(
-        "--approach", metavar="ID", default=None, help="Only records recommending this approach."
+        "--approach",
+        metavar="ID",
+        default=None,
+        help="Only records whose recommendation (not a partner) is this approach.",
     )(func)
     func = click.option(
         "--since",
@@ -147,6 +150,7 @@ def list_records(
 ) -> None:
     """List recorded recommendations, oldest first.
 
+    \f
     Every row is made before any is printed: a record that cannot be read (AuditError naming
     it) stops the command with nothing printed, never with part of the table.
     """

@@ -183,7 +183,7 @@ def _parse_choice(p: Prompt, text: str) -> object:
     "diagram_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write the decision tree with this consultation's path highlighted.",
+    help="Also write the one-page overview with this consultation's path highlighted.",
 )
 @click.option(
     "--resume",
@@ -210,15 +210,9 @@ def consult(
     that rule base has changed since, answers it no longer takes are dropped and
     asked again. A finished consultation removes its saved answers.
     """
-    from llm_advisor.cli.records import check_recordable, resolve_location
-    from llm_advisor.engine.errors import InputError
+    from llm_advisor.cli.records import recording_location
 
-    if no_audit and audit_db is not None:
-        raise InputError("give --audit-db or --no-audit, not both")
-    store = None if no_audit else resolve_location(audit_db)
-    # Bad paths fail now, not after all the questions.
-    if store is not None:
-        check_recordable(store)
+    store = recording_location(audit_db, no_audit)  # a bad path fails now, not after the questions
     if diagram_file is not None:
         from llm_advisor.diagrams.export import check_writable, format_for
 

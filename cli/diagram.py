@@ -277,7 +277,8 @@ def _given(kb: KnowledgeBase, given_args: tuple[str, ...]) -> dict[str, Value]:
 
 
 def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:
-    """Write the decision tree with a result's path highlighted (`consult --diagram FILE`).
+    """Write the one-page overview with a result's path highlighted (`consult --diagram FILE`),
+    the document `diagram --fact ...` draws for the same facts.
 
     The format follows the file name; bad paths are `InputError`s, a missing Graphviz an
     `AdvisorError`, and nothing is left behind when writing fails.

@@ -71,7 +71,7 @@ def explanation_json(
     kb: KnowledgeBase, ex: Explanation, audit_id: str | None = None
 ) -> dict[str, Any]:
     """The explanation as one JSON object."""
-    from llm_advisor.cli.report import facts_json, firing_json, open_facts
+    from llm_advisor.cli.report import facts_json, firing_json, open_facts, pending_json
 
     result = ex.result
     pending = open_facts(kb, result)
@@ -91,8 +91,7 @@ def explanation_json(
         "audit_id": audit_id,
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
-        "decided": not pending,
-        "depends_on_facts": list(pending),
+        **pending_json(pending),
         "rulebase": {"fingerprint": kb.fingerprint, "directory": kb.directory},
         "facts": facts_json(kb, result),
         "how": [
@@ -182,7 +181,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
         effect_text,
         open_facts,
         print_facts,
-        provisional_text,
+        provisional_lines,
         tie_goes_to,
     )
     from llm_advisor.engine.language.facts import display_value
@@ -195,8 +194,8 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
 
     echo(bold(f"Recommendation: {outcome_text(kb, result.recommendation, result.combine_with)}"))
     pending = open_facts(kb, result)
-    if pending:
-        echo(f"  {provisional_text(pending)}")
+    for line in provisional_lines(kb, result, pending) if pending else ():
+        echo(f"  {line}")
     echo()
     echo(bold("How the rules reached it"))
     for number, step in enumerate(ex.how, 1):

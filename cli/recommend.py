@@ -47,16 +47,14 @@ def recommend(
       llm-advisor recommend --fact problem_type=knowledge --fact budget=50k
       llm-advisor recommend --facts case.yaml --json
     """
-    from llm_advisor.cli.records import record_result, report_unrecorded, resolve_location
+    from llm_advisor.cli.records import record_result, recording_location, report_unrecorded
     from llm_advisor.cli.report import print_result, result_json
     from llm_advisor.engine.inference.run import evaluate
     from llm_advisor.engine.language.facts import make_case
 
     if not fact_args and facts_file is None:
         raise InputError("give facts with --fact NAME=VALUE or --facts FILE (see --help)")
-    if no_audit and audit_db is not None:
-        raise InputError("give --audit-db or --no-audit, not both")
-    store = None if no_audit else resolve_location(audit_db)
+    store = recording_location(audit_db, no_audit)
     kb = load_kb(rules_dir)
     raw = read_facts(fact_args, facts_file)
     result = evaluate(kb, make_case(kb, raw))

@@ -69,12 +69,26 @@ def shown(location: Location) -> str:
 
 
 def check_recordable(location: Location) -> None:
-    """Refuse, before any work, a store file in a directory that does not exist."""
-    if isinstance(location, Path) and not location.parent.is_dir() and location != default_path():
-        raise InputError(
-            f"cannot record in {location}: directory {location.parent} does not exist",
-            item=str(location),
-        )
+    """Refuse, before any work, a store file in a directory that does not exist (the default
+    store's directory is made when it is first written)."""
+    from llm_advisor.engine.outfile import missing_directory
+
+    if not isinstance(location, Path) or location == default_path():
+        return
+    if (why := missing_directory(location)) is not None:
+        raise InputError(f"cannot record in {location}: {why}", item=str(location))
+
+
+def recording_location(audit_db: str | None, no_audit: bool) -> Location | None:
+    """Where a command records its result (None with `--no-audit`), checked before any work so
+    that a bad path fails at once rather than after the report."""
+    if no_audit and audit_db is not None:
+        raise InputError("give --audit-db or --no-audit, not both")
+    if no_audit:
+        return None
+    location = resolve_location(audit_db)
+    check_recordable(location)
+    return location
 
 
 def open_store(audit_db: str | None, *, must_exist: bool = False) -> AuditStore:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,9 @@ from llm_advisor.engine.inference.technique import ChosenTechnique, choose
 from llm_advisor.engine.language.effects import Combine, Derive, Effect, Exclude, Score, Technique
 from llm_advisor.engine.language.facts import display_value
 from llm_advisor.engine.language.model import KnowledgeBase
+
+if TYPE_CHECKING:
+    from llm_advisor.engine.analysis.dependence import Dependence
 
 TOP_REASONS = 5
 
@@ -84,8 +87,7 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
     return {
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
-        "decided": not pending,
-        "depends_on_facts": list(pending),
+        **pending_json(pending),
         "technique": technique_json(primary) if primary else None,
         "techniques": [technique_json(t) for t in found],
         "ranking": [
@@ -117,14 +119,27 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
     }
 
 
-def open_facts(kb: KnowledgeBase, result: Result) -> tuple[str, ...]:
-    """The unknown facts the outcome still depends on (none when it is decided). A case with
-    every fact known is decided and loads no analysis."""
-    if all(value is not None for _, value in result.case.values):
-        return ()
-    from llm_advisor.engine.analysis.dependence import depends_on
+def pending_json(pending: Dependence | None) -> dict[str, Any]:
+    """Whether the outcome is decided, and if not, what it depends on and can still become."""
+    return {
+        "decided": pending is None,
+        "depends_on_facts": list(pending.facts) if pending else [],
+        "possible_outcomes": [
+            {"recommendation": d.recommendation, "combine_with": list(d.combine_with)}
+            for d in (pending.outcomes if pending else ())
+        ],
+    }
 
-    return depends_on(kb, result)
+
+def open_facts(kb: KnowledgeBase, result: Result) -> Dependence | None:
+    """What the outcome still depends on, or None when it is decided. A case with every fact
+    known is decided and loads no analysis."""
+    if all(value is not None for _, value in result.case.values):
+        return None
+    from llm_advisor.engine.analysis.dependence import dependence
+
+    found = dependence(kb, result)
+    return found if found.facts else None
 
 
 def tied_with(kb: KnowledgeBase, result: Result) -> str | None:
@@ -145,9 +160,21 @@ def tie_goes_to(kb: KnowledgeBase) -> str:
     return f"the tie goes to the lower {kb.tie_break}"
 
 
-def provisional_text(facts: tuple[str, ...]) -> str:
-    """The line that marks an outcome the unknown facts can still change."""
-    return f"Provisional: depends on {', '.join(facts)} (unknown)"
+def provisional_lines(kb: KnowledgeBase, result: Result, pending: Dependence) -> list[str]:
+    """The lines that mark an outcome the unknown facts can still change, with the outcomes they
+    can still lead to (which need not include the one shown while they stay unknown)."""
+    from llm_advisor.diagrams.labels import outcome_names
+
+    lines = [f"Provisional: depends on {', '.join(pending.facts)} (unknown)"]
+    if pending.outcomes:
+        names = outcome_names(kb, pending.outcomes)
+        choices = names[0] if len(names) == 1 else "one of: " + "; ".join(names)
+        lines.append(f"Once known, the outcome is {choices}")
+        now = (result.recommendation, result.combine_with)
+        if all((d.recommendation, d.combine_with) != now for d in pending.outcomes):
+            stay = "it stays" if len(pending.facts) == 1 else "they stay"
+            lines.append(f"The recommendation above holds only while {stay} unknown")
+    return lines
 
 
 def _heading(text: str) -> str:
@@ -168,8 +195,8 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             how = f" (technique: {found[partner]})" if partner in found else ""
             echo(f"  combined with: {kb.approach_name(partner)}{how}")
     pending = open_facts(kb, result)
-    if pending:
-        echo(f"  {provisional_text(pending)}")
+    for line in provisional_lines(kb, result, pending) if pending else ():
+        echo(f"  {line}")
     echo()
     echo(_heading("Ranking"))
     width = max(len(a.name) for a in kb.approaches)

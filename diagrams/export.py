@@ -76,8 +76,9 @@ class Document:
 
 
 def format_for(path: Path | None, fmt: str | None, *, format_option: bool = True) -> str:
-    """The output format: `--format` if given, else from the file name, else DOT (the error
-    suggests `--format` only where the command has it)."""
+    """The output format: `--format` if given (which a file name of another format contradicts),
+    else from the file name, else DOT (the error suggests `--format` only where the command has
+    it)."""
     if fmt is not None:
         chosen = fmt.strip().lower()
         if chosen == "mmd":
@@ -87,6 +88,13 @@ def format_for(path: Path | None, fmt: str | None, *, format_option: bool = True
         if chosen not in FORMATS:
             raise InputError(
                 f"unknown format {fmt!r} (choose one of: {', '.join(FORMATS)})", item=fmt
+            )
+        named = SUFFIXES.get(path.suffix.lower()) if path is not None else None
+        if path is not None and named is not None and named != chosen:
+            raise InputError(
+                f"--format {chosen} does not match the {named} file name {path.name!r}: "
+                "drop --format or rename the file",
+                item=str(path),
             )
         return chosen
     if path is None:
@@ -282,11 +290,12 @@ def write_diagram(
     paper: str = "a4",
     date: str | None = None,
     cache_dir: Path | None = None,
+    view: str = "overview",
 ) -> Document:
     """Render the diagram (optionally with a case's path) and write it to `path` atomically."""
     chosen = format_for(path, fmt)
     check_writable(path, chosen)
-    request = Request(chosen, paper, date, {}, case, case_note, cache_dir=cache_dir)
+    request = Request(chosen, paper, date, {}, case, case_note, view, cache_dir=cache_dir)
     document = render(kb, request)
     write_file(path, document.data, chosen)
     return document

@@ -10,7 +10,6 @@ symbolic link is written through: the file it points to is replaced, the link st
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -62,6 +61,16 @@ def target_of(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
+def missing_directory(path: Path) -> str | None:
+    """Why the directory of `path` cannot hold it (missing, or a file), or None if it can."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.is_dir():
+        return None
+    return (
+        f"{parent} is not a directory" if parent.exists() else f"directory {parent} does not exist"
+    )
+
+
 def check_output(path: Path, kind: str) -> None:
     """Fail, as bad input, when `path` cannot or must not be written with `kind` content."""
     shown = str(path)
@@ -69,8 +78,8 @@ def check_output(path: Path, kind: str) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise InputError(f"output path {shown} is a directory", item=shown)
-    if not parent.is_dir():
-        raise InputError(f"cannot write {shown}: directory {parent} does not exist", item=shown)
+    if (why := missing_directory(path)) is not None:
+        raise InputError(f"cannot write {shown}: {why}", item=shown)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {shown}: permission denied", item=shown)
     if not path.exists():
@@ -98,6 +107,8 @@ def _cannot_write(path: Path, err: OSError) -> InputError:
 def atomic_output(path: Path, kind: str, buffering: int = -1) -> Iterator[BinaryIO]:
     """A temporary file to write `kind` content into (after `check_output`); it replaces
     `path` when the block finishes and is removed when the block fails."""
+    import tempfile  # here, not above: checking a path (a store's, say) needs none of it
+
     check_output(path, kind)
     target = target_of(path)
     try:

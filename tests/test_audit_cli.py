@@ -128,23 +128,20 @@ def test_audit_db_and_no_audit_together_is_bad_input(db: Location) -> None:
     one_line_error(out)
 
 
-def test_unwritable_store_still_prints_the_recommendation(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("x")
-    out = invoke(
-        "recommend",
-        "--rules",
-        RULES,
-        "--fact",
-        "size=2M",
-        "--json",
-        "--audit-db",
-        str(blocker / "audit.db"),
-    )
-    assert out.exit_code == 1
-    data = json.loads(out.stdout)
-    assert data["recommendation"] == "fancy" and data["audit_id"] is None
-    assert "not recorded" in out.stderr
+@pytest.mark.parametrize("parent", ["missing-dir", "a-file"])
+def test_a_store_that_cannot_be_created_is_refused_before_the_report(
+    tmp_path: Path, parent: str
+) -> None:
+    """A store path whose directory is missing (or is a file) is bad input: refused before any
+    work, so no report is printed that then fails to be recorded."""
+    if parent == "a-file":
+        (tmp_path / parent).write_text("x")
+    target = tmp_path / parent / "audit.db"
+    out = invoke("recommend", "--rules", RULES, "--fact", "size=2M", "--audit-db", str(target))
+    message = one_line_error(out)
+    assert str(target) in message and str(target.parent) in message
+    assert out.stdout == ""
+    assert not target.exists()
 
 
 def test_a_file_that_is_not_a_store_is_left_alone(tmp_path: Path) -> None:

@@ -519,10 +519,41 @@ def test_an_unknown_fact_that_can_change_the_outcome_makes_it_provisional() -> N
     assert out.index("Provisional") < out.index("Ranking")
 
 
+def _outcome(data: dict[str, Any]) -> dict[str, Any]:
+    return {"recommendation": data["recommendation"], "combine_with": data["combine_with"]}
+
+
+@pytest.mark.parametrize(
+    ("rules", "given", "unknown", "answers"),
+    [
+        (MINI, "urgent=yes", "size", ("10k", "2M")),
+        (str(KBS / "eitherway"), "pilot=yes", "hosted", ("yes", "no")),
+    ],
+)
+def test_a_provisional_outcome_names_the_outcomes_its_unknown_facts_can_give(
+    rules: str, given: str, unknown: str, answers: tuple[str, ...]
+) -> None:
+    """The possible outcomes are those of the answers to the unknown fact (each run as a complete
+    case); where the outcome shown with the fact unknown is none of them, the report says so."""
+    data = recommend_json("--fact", given, rules=rules)
+    completions = [
+        _outcome(recommend_json("--fact", given, "--fact", f"{unknown}={a}", rules=rules))
+        for a in answers
+    ]
+    assert sorted(map(str, data["possible_outcomes"])) == sorted({str(c) for c in completions})
+    out = invoke("--rules", rules, "--no-audit", "--fact", given).stdout
+    assert "Once known, the outcome is" in out
+    among = _outcome(data) in completions
+    assert ("holds only while it stays unknown" in out) is not among
+    if rules != MINI:
+        assert not among, "eitherway's unknown fact gives an outcome no answer gives"
+
+
 def test_a_full_case_is_decided() -> None:
     data = recommend_json(*FACTS)
     assert data["decided"] is True
     assert data["depends_on_facts"] == []
+    assert data["possible_outcomes"] == []
     assert "Provisional" not in invoke("--rules", MINI, "--no-audit", *FACTS).stdout
 
 

@@ -160,6 +160,22 @@ def test_diagram_highlights_this_consultations_path(tmp_path: Path) -> None:
     assert f"Wrote {target} (DOT) with this case's path highlighted." in result.stderr
 
 
+def test_the_diagram_is_the_overview_that_diagram_draws_for_the_same_facts(
+    tmp_path: Path,
+) -> None:
+    """`consult --diagram` writes the one-page overview, the very document `diagram --fact`
+    draws for the answers given, not the whole exact diagram."""
+    target = tmp_path / "path.dot"
+    result = consult("weekly", "yes", args=("--no-audit", "--diagram", str(target)))
+    assert result.exit_code == 0, result.output
+    facts = ("--fact", "change_frequency=weekly", "--fact", "citations=yes")
+    drawn = CliRunner().invoke(cli, ["diagram", "--rules", str(CONSULT), *facts])
+    assert drawn.exit_code == 0, drawn.output
+    assert target.read_text() == drawn.stdout
+    detail = CliRunner().invoke(cli, ["diagram", "--rules", str(CONSULT), "--detail", *facts])
+    assert detail.exit_code == 0 and detail.stdout != drawn.stdout
+
+
 def test_a_diagram_file_of_unknown_kind_is_refused_before_any_question(tmp_path: Path) -> None:
     result = consult("weekly", "yes", args=("--no-audit", "--diagram", str(tmp_path / "x.txt")))
     assert result.exit_code == 2 and "Q1." not in result.output

@@ -531,7 +531,6 @@ def folder(tmp_path: Path) -> Path:
     ("args", "target"),
     [
         (["diagram", "--format", "dot", "-o"], "audit.db"),
-        (["diagram", "--format", "svg", "-o"], "old.pdf"),
         (["diagram", "--format", "pdf", "-o"], "notes.txt"),
         (["diagram", "--format", "mermaid", "-o"], "audit.db"),
         (["audit", "export", "-o"], "audit.db"),
@@ -550,6 +549,19 @@ def test_an_output_never_replaces_a_file_of_another_kind(
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary left
     verify = run(["audit", "verify", "--audit-db", str(folder / "audit.db")])
     assert verify.exit_code == 0, verify.output
+
+
+def test_a_format_that_contradicts_the_file_name_is_bad_input(folder: Path) -> None:
+    """`--format svg -o old.pdf` would put an SVG in a file named .pdf: refused, naming both."""
+    before = (folder / "old.pdf").read_bytes()
+    result = run(["diagram", "--format", "svg", "-o", str(folder / "old.pdf")])
+    check(result)
+    assert result.exit_code == 2
+    assert "--format svg" in result.stderr and "old.pdf" in result.stderr
+    assert (folder / "old.pdf").read_bytes() == before
+    fresh = folder / "new.png"
+    assert run(["diagram", "--format", "svg", "-o", str(fresh)]).exit_code == 2
+    assert not fresh.exists()
 
 
 @pytest.mark.parametrize("target", [".", "missing-dir/x.svg", "/dev/null"])

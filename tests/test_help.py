@@ -33,3 +33,12 @@ def test_help_fits_80_columns_and_keeps_options_whole(path: tuple[str, ...]) -> 
     for line in result.output.splitlines():
         assert len(line) <= 80, line
         assert not re.search(r"(^|\s)--?[a-z]+(-[a-z]+)*-$", line), line
+
+
+@pytest.mark.parametrize("path", list(commands(cli)), ids=" ".join)
+def test_help_speaks_the_users_language(path: tuple[str, ...]) -> None:
+    """Help names no exception class or Python identifier of the implementation (`AuditError`,
+    `record_result`): a user cannot act on them."""
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"\b[A-Z][a-z]+Error\b|\b[a-z]+_[a-z_]+\(", result.output), result.output

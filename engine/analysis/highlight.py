@@ -4,7 +4,7 @@ A case follows the facts it gives; at a fact it leaves unknown every branch is t
 path is a sub-graph and ends in every leaf the case can still reach. Its outcome comes from the
 exact diagram: the one outcome (checked against inference) when the facts that diagram asks are
 known, else every outcome still possible. The facts it still depends on are those `recommend`
-names (`dependence.depends_on`), so that a document and the command line never disagree.
+names (`dependence.dependence`), so that a document and the command line never disagree.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def highlight(
     """A case's way through the drawn diagram `shown`, a view of the exact diagram `detail`
     (the same facts and cells), with its outcome from `detail`; a decided outcome is checked
     against inference. The facts it depends on are those `recommend` names for it."""
-    from llm_advisor.engine.analysis.dependence import depends_on
+    from llm_advisor.engine.analysis.dependence import dependence
     from llm_advisor.engine.inference.run import evaluate
 
     assert shown.cell_labels == detail.cell_labels, "the drawn diagram must be a view of detail"
@@ -65,7 +65,7 @@ def highlight(
     path = replace(
         exact,
         trace=shown.trace(exact.masks),
-        unknown=depends_on(kb, result),
+        unknown=dependence(kb, result).facts,
         description=describe_case(kb, case),
     )
     if exact.unknown or exact.decision is None:
