@@ -287,7 +287,13 @@ def write_highlighted(kb: KnowledgeBase, result: Result, path: Path) -> None:
 
     fmt = format_for(path, None, format_option=False)
     document = write_diagram(
-        kb, path, fmt=fmt, case=result.case, date=_date(None, fmt), cache_dir=cache_dir()
+        kb,
+        path,
+        fmt=fmt,
+        case=result.case,
+        date=_date(None, fmt),
+        cache_dir=cache_dir(),
+        view="overview",
     )
     pages = f", {document.pages} pages" if document.pages > 1 else ""
     click.echo(f"Wrote {path} ({fmt.upper()}{pages}) with this case's path highlighted.", err=True)

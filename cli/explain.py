@@ -71,10 +71,10 @@ def explanation_json(
     kb: KnowledgeBase, ex: Explanation, audit_id: str | None = None
 ) -> dict[str, Any]:
     """The explanation as one JSON object."""
-    from llm_advisor.cli.report import facts_json, firing_json, open_facts, pending_json
+    from llm_advisor.cli.report import facts_json, firing_json, pending_json, undecided
 
     result = ex.result
-    pending = open_facts(kb, result)
+    pending = undecided(kb, result)
     titles = {r.id: r.title for r in kb.rules}
     sizes = {len(cf.changes) for cf in ex.counterfactuals}
 
@@ -179,10 +179,10 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
     """Print HOW, WHY NOT and the counterfactuals for people."""
     from llm_advisor.cli.report import (
         effect_text,
-        open_facts,
         print_facts,
         provisional_lines,
         tie_goes_to,
+        undecided,
     )
     from llm_advisor.engine.language.facts import display_value
 
@@ -193,8 +193,7 @@ def print_explanation(kb: KnowledgeBase, ex: Explanation) -> None:
         return click.style(text, bold=True)
 
     echo(bold(f"Recommendation: {outcome_text(kb, result.recommendation, result.combine_with)}"))
-    pending = open_facts(kb, result)
-    for line in provisional_lines(kb, result, pending) if pending else ():
+    for line in provisional_lines(kb, result, undecided(kb, result)):
         echo(f"  {line}")
     echo()
     echo(bold("How the rules reached it"))

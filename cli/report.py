@@ -82,7 +82,7 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
     """The JSON object of `recommend --json` (the documented contract)."""
     chosen = kb.approach(result.recommendation) if result.recommendation else None
     found = techniques(kb, result)
-    pending = open_facts(kb, result)
+    pending = undecided(kb, result)
     primary = next((t for t in found if t.approach == result.recommendation), None)
     return {
         "recommendation": result.recommendation,
@@ -131,7 +131,7 @@ def pending_json(pending: Dependence | None) -> dict[str, Any]:
     }
 
 
-def open_facts(kb: KnowledgeBase, result: Result) -> Dependence | None:
+def undecided(kb: KnowledgeBase, result: Result) -> Dependence | None:
     """What the outcome still depends on, or None when it is decided. A case with every fact
     known is decided and loads no analysis."""
     if all(value is not None for _, value in result.case.values):
@@ -160,20 +160,26 @@ def tie_goes_to(kb: KnowledgeBase) -> str:
     return f"the tie goes to the lower {kb.tie_break}"
 
 
-def provisional_lines(kb: KnowledgeBase, result: Result, pending: Dependence) -> list[str]:
-    """The lines that mark an outcome the unknown facts can still change, with the outcomes they
-    can still lead to (which need not include the one shown while they stay unknown)."""
+def provisional_lines(kb: KnowledgeBase, result: Result, pending: Dependence | None) -> list[str]:
+    """The lines that mark an outcome the unknown facts can still change (none when it is
+    decided), with the outcomes they can still lead to, which need not include the one shown
+    while they stay unknown."""
+    if pending is None:
+        return []
     from llm_advisor.diagrams.labels import outcome_names
 
-    lines = [f"Provisional: depends on {', '.join(pending.facts)} (unknown)"]
+    facts = ", ".join(pending.facts)
+    lines = [f"Provisional: depends on {facts} (unknown)"]
     if pending.outcomes:
         names = outcome_names(kb, pending.outcomes)
         choices = names[0] if len(names) == 1 else "one of: " + "; ".join(names)
-        lines.append(f"Once known, the outcome is {choices}")
+        verb = "is" if len(pending.facts) == 1 else "are"
+        lines.append(f"Once {facts} {verb} known, the outcome is {choices}")
         now = (result.recommendation, result.combine_with)
         if all((d.recommendation, d.combine_with) != now for d in pending.outcomes):
-            stay = "it stays" if len(pending.facts) == 1 else "they stay"
-            lines.append(f"The recommendation above holds only while {stay} unknown")
+            answers = "answer to" if len(pending.facts) == 1 else "answers to"
+            give = "gives" if len(pending.facts) == 1 else "give"
+            lines.append(f"No {answers} {facts} {give} the recommendation above")
     return lines
 
 
@@ -194,8 +200,7 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
         for partner in result.combine_with:
             how = f" (technique: {found[partner]})" if partner in found else ""
             echo(f"  combined with: {kb.approach_name(partner)}{how}")
-    pending = open_facts(kb, result)
-    for line in provisional_lines(kb, result, pending) if pending else ():
+    for line in provisional_lines(kb, result, undecided(kb, result)):
         echo(f"  {line}")
     echo()
     echo(_heading("Ranking"))

@@ -290,7 +290,7 @@ def write_diagram(
     paper: str = "a4",
     date: str | None = None,
     cache_dir: Path | None = None,
-    view: str = "overview",
+    view: str,
 ) -> Document:
     """Render the diagram (optionally with a case's path) and write it to `path` atomically."""
     chosen = format_for(path, fmt)

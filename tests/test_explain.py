@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.analysis.dependence import dependence
 from llm_advisor.engine.analysis.explanation import explain
+from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.analysis.what_if import (
     Candidate,
@@ -787,6 +788,31 @@ def test_a_decided_outcome_is_what_every_completion_gives() -> None:
     assert seen[True] and seen[False], seen
 
 
+def test_the_possible_outcomes_are_exactly_those_of_the_completions() -> None:
+    """Sampled partial cases on the shipped rules, every completion run (one value per cell of
+    each unknown fact, which is all the rules tell apart): the outcomes `dependence` lists are
+    exactly theirs, none missing and none extra."""
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    rng = random.Random(5)
+    open_to_ask = [f.name for f in kb.facts if f.default is None]
+    checked = 0
+    for case in sample_cases(kb, 60, seed=6):
+        hidden = sorted(rng.sample(open_to_ask, rng.randint(1, 3)))
+        known = {n: v for n, v in case.items() if n not in hidden}
+        pending = dependence(kb, evaluate(kb, full_case(kb, known)))
+        if not pending.facts:
+            continue
+        cells = [[cell.value for cell in an.cells[an.index[name]]] for name in hidden]
+        reached = set()
+        for values in product(*cells):
+            done = evaluate(kb, full_case(kb, {**known, **dict(zip(hidden, values, strict=True))}))
+            reached.add((done.recommendation, done.combine_with))
+        assert reached == {(d.recommendation, d.combine_with) for d in pending.outcomes}, known
+        checked += 1
+    assert checked >= 10, checked
+
+
 def test_a_consultation_stops_where_the_outcome_is_decided() -> None:
     """Where a consultation stops asking, recommend on the answers so far is decided."""
     from llm_advisor.engine.analysis.consultation import Consultation
@@ -803,10 +829,18 @@ def test_explain_says_when_the_outcome_is_provisional() -> None:
     args = ["explain", "--rules", str(KBS / "mini"), "--fact", "urgent=yes"]
     out = invoke(*args).stdout
     assert out.splitlines()[1] == "  Provisional: depends on size (unknown)"
+    assert out.splitlines()[2].startswith("  Once size is known, the outcome is one of: ")
     data = json.loads(invoke(*args, "--json").stdout)
     assert (data["decided"], data["depends_on_facts"]) == (False, ["size"])
-    data = json.loads(invoke(*args, "--fact", "size=2M", "--json").stdout)
-    assert (data["decided"], data["depends_on_facts"]) == (True, [])
+    completions = [
+        json.loads(invoke(*args, "--fact", f"size={size}", "--json").stdout)
+        for size in ("1k", "2M")
+    ]
+    assert data["possible_outcomes"] == [
+        {"recommendation": c["recommendation"], "combine_with": c["combine_with"]}
+        for c in completions
+    ]
+    assert all(c["decided"] and c["possible_outcomes"] == [] for c in completions)
 
 
 def test_each_run_of_adjacent_bands_is_one_band() -> None:

@@ -16,8 +16,9 @@ from llm_advisor.engine.language.model import KnowledgeBase, Value
 @dataclass(frozen=True)
 class Dependence:
     """What a case's outcome still depends on: the unknown facts that can change it, in schema
-    order, and the outcomes it can end in once they are known (both empty when it is decided;
-    the outcomes also when the case is too open to compile)."""
+    order, and the outcomes it can end in once they are known, in the rule base's order of
+    approaches. Both are empty when it is decided; the outcomes are also empty when the case is
+    too open to compile its diagram."""
 
     facts: tuple[str, ...] = ()
     outcomes: tuple[Decision, ...] = ()
@@ -47,14 +48,20 @@ def dependence(kb: KnowledgeBase, result: Result) -> Dependence:
         return Dependence() if agree else Dependence(unknown)
     nodes = (diagram.nodes[n] for n in diagram.reachable())
     asked = {node.fact for node in nodes if isinstance(node, Question)}
-    return Dependence(tuple(kb.facts[i].name for i in sorted(asked)), _once_known(diagram, given))
+    facts = tuple(kb.facts[i].name for i in sorted(asked))
+    return Dependence(facts, _once_known(kb, diagram, given))
 
 
-def _once_known(diagram: DecisionDiagram, given: dict[str, Value | None]) -> tuple[Decision, ...]:
+def _once_known(
+    kb: KnowledgeBase, diagram: DecisionDiagram, given: dict[str, Value | None]
+) -> tuple[Decision, ...]:
     """The outcomes the diagram's paths reach when each unknown fact takes a value: every cell
-    but the last, "unknown", of the facts the case leaves open."""
+    but the last, "unknown", of the facts the case leaves open (the diagram, compiled below the
+    known facts, never asks those)."""
     masks = tuple(
-        (1 << len(labels)) - 1 if given.get(name) is not None else (1 << len(labels) - 1) - 1
+        (1 << len(labels)) - 1 if given.get(name) is not None else (1 << (len(labels) - 1)) - 1
         for name, labels in zip(diagram.facts, diagram.cell_labels, strict=True)
     )
-    return diagram.trace(masks).outcomes(diagram)
+    rank = {a: i for i, a in enumerate(kb.approach_ids)}
+    found = diagram.trace(masks).outcomes(diagram)
+    return tuple(sorted(found, key=lambda d: [rank[a] for a in d.plan] or [len(rank)]))
