@@ -173,13 +173,14 @@ def provisional_lines(kb: KnowledgeBase, result: Result, pending: Dependence | N
     if pending.outcomes:
         names = outcome_names(kb, pending.outcomes)
         choices = names[0] if len(names) == 1 else "one of: " + "; ".join(names)
-        verb = "is" if len(pending.facts) == 1 else "are"
-        lines.append(f"Once {facts} {verb} known, the outcome is {choices}")
+        one = len(pending.facts) == 1
+        lines.append(f"Once {facts} {'is' if one else 'are'} known, the outcome is {choices}")
         now = (result.recommendation, result.combine_with)
         if all((d.recommendation, d.combine_with) != now for d in pending.outcomes):
-            answers = "answer to" if len(pending.facts) == 1 else "answers to"
-            give = "gives" if len(pending.facts) == 1 else "give"
-            lines.append(f"No {answers} {facts} {give} the recommendation above")
+            answers = "answer to" if one else "answers to"
+            lines.append(
+                f"No {answers} {facts} {'gives' if one else 'give'} the recommendation above"
+            )
     return lines
 
 

@@ -89,8 +89,7 @@ def format_for(path: Path | None, fmt: str | None, *, format_option: bool = True
             raise InputError(
                 f"unknown format {fmt!r} (choose one of: {', '.join(FORMATS)})", item=fmt
             )
-        named = SUFFIXES.get(path.suffix.lower()) if path is not None else None
-        if path is not None and named is not None and named != chosen:
+        if path is not None and (named := SUFFIXES.get(path.suffix.lower(), chosen)) != chosen:
             raise InputError(
                 f"--format {chosen} does not match the {named} file name {path.name!r}: "
                 "drop --format or rename the file",

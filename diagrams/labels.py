@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from llm_advisor.engine.analysis.diagram import DecisionDiagram
-from llm_advisor.engine.analysis.status import Decision
+from llm_advisor.engine.analysis.status import Decision, in_approach_order
 from llm_advisor.engine.language.model import KnowledgeBase
 
 WRAP = 26
@@ -111,19 +111,11 @@ def decision_text(kb: KnowledgeBase, decision: Decision) -> tuple[str, tuple[str
 def outcome_names(kb: KnowledgeBase, outcomes: Sequence[Decision]) -> list[str]:
     """Each outcome as one phrase ("RAG + Fine-tuning"), in order."""
     names = {a.id: short_name(a.name) for a in kb.approaches}
-    rank = {a: i for i, a in enumerate(kb.approach_ids)}
-    outcomes = sorted(
-        outcomes,
-        key=lambda d: (
-            rank.get(d.recommendation or "", len(rank)),
-            [rank.get(a, len(rank)) for a in d.combine_with],
-        ),
-    )
     return [
         " + ".join([names[d.recommendation], *(names[a] for a in d.combine_with)])
         if d.recommendation is not None
         else "No approach fits"
-        for d in outcomes
+        for d in in_approach_order(kb.approach_ids, outcomes)
     ]
 
 

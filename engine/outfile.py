@@ -63,7 +63,7 @@ def target_of(path: Path) -> Path:
 
 def missing_directory(path: Path) -> str | None:
     """Why the directory of `path` cannot hold it (missing, or a file), or None if it can."""
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     if parent.is_dir():
         return None
     return (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from llm_advisor.engine.analysis.diagram import DecisionDiagram, Leaf, Question, compile_diagram
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.questions import relevant
-from llm_advisor.engine.analysis.status import Decision
+from llm_advisor.engine.analysis.status import Decision, in_approach_order
 from llm_advisor.engine.inference.run import Result
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 
@@ -62,6 +62,4 @@ def _once_known(
         (1 << len(labels)) - 1 if given.get(name) is not None else (1 << (len(labels) - 1)) - 1
         for name, labels in zip(diagram.facts, diagram.cell_labels, strict=True)
     )
-    rank = {a: i for i, a in enumerate(kb.approach_ids)}
-    found = diagram.trace(masks).outcomes(diagram)
-    return tuple(sorted(found, key=lambda d: [rank[a] for a in d.plan] or [len(rank)]))
+    return tuple(in_approach_order(kb.approach_ids, diagram.trace(masks).outcomes(diagram)))

@@ -3,6 +3,7 @@ false or still open), the bounds of the scores, and the outcome once no answer c
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 FALSE, TRUE, OPEN = 0, 1, 2
@@ -28,6 +29,19 @@ class Decision:
     def plan(self) -> tuple[str, ...]:
         """The recommendation and its partners (empty when every approach is excluded)."""
         return (self.recommendation, *self.combine_with) if self.recommendation else ()
+
+
+def in_approach_order(order: Sequence[str], outcomes: Iterable[Decision]) -> list[Decision]:
+    """Outcomes sorted by their approaches' order (`order`, the rule base's): by the
+    recommendation, then its partners; "no approach fits" last."""
+    rank = {a: i for i, a in enumerate(order)}
+    return sorted(
+        outcomes,
+        key=lambda d: (
+            rank.get(d.recommendation or "", len(rank)),
+            [rank.get(a, len(rank)) for a in d.combine_with],
+        ),
+    )
 
 
 @dataclass(frozen=True)
