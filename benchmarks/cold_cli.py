@@ -8,10 +8,16 @@ of the median wall-clock times; the ratio of CPU times is recorded beside it. Th
 is recorded in a throw-away audit database, as a user's would be. Bytecode is cached (in a
 throw-away directory, filled by the untimed runs) even where PYTHONDONTWRITEBYTECODE is set, since
 an installed package always has its bytecode compiled.
+
+Two floors are timed beside them, in the same rounds, as plain `python -I -c` scripts that import
+nothing of this project: the libraries a recorded recommendation cannot do without, and those
+libraries running the shipped rule base's ruleset on the same case (the same facts posted as the
+engine posts them, with no-op actions). What is above the second is this project's own work.
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
@@ -20,6 +26,12 @@ import time
 from pathlib import Path
 
 from benchmarks.common import Figure, Skipped, cold_start_env, console_script, median
+from benchmarks.engine_overhead import engine_posts
+from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.inference.compile import compile_ruleset
+from llm_advisor.engine.inference.run import Engine
+from llm_advisor.engine.language.facts import make_case
+from llm_advisor.engine.language.loader import load_knowledge_base
 
 TARGET = 6.0
 RUNS = 7
@@ -32,6 +44,17 @@ FLOOR = (
 """The libraries a recorded recommendation cannot do without: importing them, and one fact
 through a one-rule ruleset (durable_rules' first ruleset in a process fills a 2 MB handle table,
 whatever its size), is the floor."""
+ENGINE_FLOOR = (
+    "import json, sys, click, durable.engine, sqlite3\n"
+    "import cryptography.hazmat.primitives.asymmetric.ed25519\n"
+    "rules, posts = json.load(open(sys.argv[1]))\n"
+    "host = durable.engine.Host()\n"
+    "host.register_rulesets({'r': {n: {**r, 'run': lambda c: None} for n, r in rules.items()}})\n"
+    "for post in posts:\n"
+    "    host.assert_fact('r', {'sid': '1', **post})"
+)
+"""The floor with the rule base: the same libraries, the shipped rule base's compiled ruleset
+registered, and the facts the engine posts for the benchmark's case asserted."""
 FACTS = (
     "problem_type=knowledge",
     "change_frequency=weekly",
@@ -66,17 +89,21 @@ def run() -> list[Figure]:
     baseline = [sys.executable, "-I", "-c", "pass"]
     floor = [sys.executable, "-I", "-c", FLOOR]
     with tempfile.TemporaryDirectory() as tmp:
+        ruleset_file = Path(tmp) / "ruleset.json"
+        ruleset_file.write_text(json.dumps(_ruleset_and_posts()))
+        engine_floor = [sys.executable, "-I", "-c", ENGINE_FLOOR, str(ruleset_file)]
         env = cold_start_env(Path(tmp))
-        timed(command, env)
-        timed(baseline, env)
-        timed(floor, env)
+        for argv in (command, baseline, floor, engine_floor):
+            timed(argv, env)
         cli_runs = []
         python_runs = []
         floor_runs = []
+        engine_floor_runs = []
         for _ in range(RUNS):
             cli_runs.append(timed(command, env))
             python_runs.append(timed(baseline, env))
             floor_runs.append(timed(floor, env)[0])
+            engine_floor_runs.append(timed(engine_floor, env)[0])
     cli_times, cli_cpu = (list(column) for column in zip(*cli_runs, strict=True))
     python_times, python_cpu = (list(column) for column in zip(*python_runs, strict=True))
     cli_s, python_s = median(cli_times), median(python_times)
@@ -101,6 +128,21 @@ def run() -> list[Figure]:
                 # can go below.
                 "floor_seconds": floor_runs,
                 "floor_ratio": median(floor_runs) / python_s,
+                # ENGINE_FLOOR against the same baseline: the floor with the rule base run.
+                "engine_floor_seconds": engine_floor_runs,
+                "engine_floor_ratio": median(engine_floor_runs) / python_s,
             },
         )
     ]
+
+
+def _ruleset_and_posts() -> tuple[dict[str, object], list[dict[str, object]]]:
+    """The shipped rule base's compiled rules (without their actions) and the facts the engine
+    posts for the benchmark's case."""
+    try:
+        kb = load_knowledge_base()
+    except AdvisorError as err:
+        raise Skipped(f"the shipped rule base does not load: {err}") from None
+    case = make_case(kb, dict(fact.split("=", 1) for fact in FACTS))
+    rules = {name: {"all": rule["all"]} for name, rule in compile_ruleset(kb).definition.items()}
+    return rules, engine_posts(kb, Engine(kb), case)
