@@ -17,6 +17,7 @@ from llm_advisor.engine.language.model import (
     Invariant,
     KnowledgeBase,
     Literal_,
+    Rule,
 )
 
 
@@ -54,20 +55,46 @@ def describe_condition(kb: KnowledgeBase, alternatives: tuple[tuple[Literal_, ..
 @rules.command("list")
 @rules_option
 @json_option
-def list_rules(rules_dir: Path | None, as_json: bool) -> None:
-    """List every rule: id, title and where it is defined."""
+@click.option(
+    "--fact",
+    "fact_name",
+    metavar="NAME",
+    default=None,
+    help="Only the rules whose condition tests this fact.",
+)
+def list_rules(rules_dir: Path | None, as_json: bool, fact_name: str | None) -> None:
+    """List every rule (or those testing one fact): id, title and where it is defined."""
     kb = load_kb(rules_dir)
+    listed = kb.rules if fact_name is None else _testing(kb, fact_name)
     if as_json:
         rows = [
             {"id": r.id, "title": r.title, "location": r.location, "source": r.source}
-            for r in kb.rules
+            for r in listed
         ]
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max(len(r.id) for r in kb.rules) if kb.rules else 0
-    for rule in kb.rules:
+    width = max((len(r.id) for r in listed), default=0)
+    for rule in listed:
         click.echo(f"{rule.id:<{width}}  {rule.title}  [{rule.location}]")
-    click.echo(f"{plural(len(kb.rules), 'rule')}, fingerprint {kb.fingerprint[:12]}")
+    testing = "" if fact_name is None else f" testing {fact_name}"
+    click.echo(f"{plural(len(listed), 'rule')}{testing}, fingerprint {kb.fingerprint[:12]}")
+
+
+def _testing(kb: KnowledgeBase, fact_name: str) -> tuple[Rule, ...]:
+    """The rules with a condition on `fact_name` (not those that only test a conclusion drawn
+    from it); an unknown fact is bad input."""
+    if fact_name not in {f.name for f in kb.facts}:
+        known = ", ".join(f.name for f in kb.facts)
+        raise InputError(f"unknown fact {fact_name!r} (known facts: {known})", item=fact_name)
+    return tuple(
+        rule
+        for rule in kb.rules
+        if any(
+            isinstance(lit, FactTest) and lit.fact == fact_name
+            for alternative in rule.alternatives
+            for lit in alternative
+        )
+    )
 
 
 @rules.command("show")
@@ -263,7 +290,12 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
 @click.argument("old_dir", type=click.Path(path_type=Path))
 @click.argument("new_dir", type=click.Path(path_type=Path))
 @json_option
-@click.option("--examples", type=click.IntRange(min=1), default=20, help="Regions to show at most.")
+@click.option(
+    "--examples",
+    type=click.IntRange(min=1),
+    default=20,
+    help="Regions to show at most (the largest first).",
+)
 def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> None:
     """Show which regions of the fact space change recommendation between two rule bases."""
     from llm_advisor.engine.analysis.verification import diff

@@ -227,7 +227,8 @@ def test_diff_numbers_have_thousands_separators(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "1,131 of 10,400 cases (10.88%) change outcome, in 29 regions"
-    assert lines[1].startswith("  beta + gamma -> alpha  (13 cases) when domain in {legal}")
+    # The largest region first.
+    assert lines[1].startswith("  delta -> alpha  (104 cases) when domain in {legal}")
     data = json.loads(rules("diff", old, new, "--json").stdout)
     assert (data["changed_cases"], data["cases"], data["regions"]) == (1131, 10400, 29)
 

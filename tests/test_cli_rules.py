@@ -46,6 +46,22 @@ def test_list_json() -> None:
     }
 
 
+def test_list_the_rules_testing_a_fact() -> None:
+    # In the mini rule base only `big` tests size; `big-and-urgent` and `not-big` test the
+    # conclusion `big` drawn from it, not the fact.
+    result = invoke("list", "--rules", MINI, "--fact", "size")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["big"]
+    assert lines[-1].startswith("1 rule testing size, fingerprint ")
+    listed = json.loads(invoke("list", "--rules", MINI, "--fact", "urgent", "--json").stdout)
+    assert [row["id"] for row in listed] == ["big-and-urgent"]
+
+
+def test_list_for_an_unknown_fact_is_bad_input() -> None:
+    bad_input(invoke("list", "--rules", MINI, "--fact", "colour"), "colour")
+
+
 def test_show() -> None:
     result = invoke("show", "big-and-urgent", "--rules", MINI)
     assert result.exit_code == 0, result.output

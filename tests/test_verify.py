@@ -284,6 +284,8 @@ def test_diff_matches_inference_on_every_cell(name: str, tmp_path: Path) -> None
     assert result.total == math.prod(len(cells) for cells in an.cells)
     assert result.regions
     assert result.changed == sum(r.size for r in result.regions)
+    sizes = [r.size for r in result.regions]
+    assert sizes == sorted(sizes, reverse=True), "the largest regions come first"
     for region in result.regions:
         assert region.old != region.new
         assert outcome_of_example(old, region.example) == region.old

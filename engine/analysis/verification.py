@@ -109,7 +109,8 @@ def _compare(
 
 
 def diff(old: KnowledgeBase, new: KnowledgeBase, cache_dir: Path | None = None) -> Diff:
-    """Regions of the fact space whose recommendation or combination differs between two bases."""
+    """Regions of the fact space whose recommendation or combination differs between two bases,
+    the largest first (a reviewer reads the changes that touch the most cases first)."""
     if old.fact_names != new.fact_names or any(
         (f.type, f.values, f.unit) != (g.type, g.values, g.unit)
         for f, g in zip(old.facts, new.facts, strict=True)
@@ -131,6 +132,7 @@ def diff(old: KnowledgeBase, new: KnowledgeBase, cache_dir: Path | None = None) 
         )
         for state, d1, d2 in regions.merge_regions(changed)
     ]
+    found.sort(key=lambda region: -region.size)
     return Diff(regions.size(a.full), sum(r.size for r in found), tuple(found))
 
 
