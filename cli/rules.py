@@ -83,18 +83,10 @@ def list_rules(rules_dir: Path | None, as_json: bool, fact_name: str | None) -> 
 def _testing(kb: KnowledgeBase, fact_name: str) -> tuple[Rule, ...]:
     """The rules with a condition on `fact_name` (not those that only test a conclusion drawn
     from it); an unknown fact is bad input."""
-    if fact_name not in {f.name for f in kb.facts}:
-        known = ", ".join(f.name for f in kb.facts)
+    if fact_name not in kb.fact_names:
+        known = ", ".join(kb.fact_names)
         raise InputError(f"unknown fact {fact_name!r} (known facts: {known})", item=fact_name)
-    return tuple(
-        rule
-        for rule in kb.rules
-        if any(
-            isinstance(lit, FactTest) and lit.fact == fact_name
-            for alternative in rule.alternatives
-            for lit in alternative
-        )
-    )
+    return tuple(rule for rule in kb.rules if fact_name in rule.facts_used)
 
 
 @rules.command("show")
