@@ -303,6 +303,27 @@ def test_facts_file_with_a_negative_number(tmp_path: Path) -> None:
     bad_input(invoke("--rules", MINI, "--facts", str(path)), "size", "-5")
 
 
+@pytest.mark.parametrize("written", ["02000000", "002000000", "2_000_000"])
+def test_a_number_in_a_facts_file_is_read_as_written(written: str) -> None:
+    """YAML 1.1 would read 02000000 as octal (524,288 tokens, under the 1M of rule `big`); it is
+    read as the command line reads it."""
+    assert recommend_json("--facts", "-", input=f"size: {written}\nurgent: yes\n") == (
+        recommend_json("--fact", f"size={written}", "--fact", "urgent=yes")
+    )
+    assert recommend_json("--facts", "-", input=f"size: {written}\nurgent: yes\n") == (
+        recommend_json(*FACTS)
+    )
+
+
+@pytest.mark.parametrize("written", ["0x1E8480", "0b101", "1:30", "0o17"])
+def test_a_number_in_another_base_in_a_facts_file_is_bad_input(written: str) -> None:
+    """Hexadecimal, binary and base-60 numbers (`1:30` would be 90) are refused, naming what was
+    written, as on the command line."""
+    bad_input(invoke("--rules", MINI, "--fact", f"size={written}"), "size", written)
+    result = invoke("--rules", MINI, "--facts", "-", input=f"size: {written}\n")
+    bad_input(result, "size", repr(written))
+
+
 def test_facts_file_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_bytes(b"color: r\xe9d\n")

@@ -127,11 +127,31 @@ def _build(loader: Any, node: yaml.Node, src: _Text, depth: int) -> Any:
 
 def _construct(loader: Any, node: yaml.Node, src: _Text) -> Any:
     """A scalar (or key) as Python data; a value YAML reads but Python cannot hold, such as
-    the date 2024-13-45, is a `RuleError` too."""
+    the date 2024-13-45, is a `RuleError` too. A number not written in plain decimal stays the
+    text it was written as (see `_not_decimal`)."""
+    if _not_decimal(node):
+        return node.value
     try:
         return loader.construct_object(node, deep=True)
     except (ValueError, OverflowError) as err:
         raise src.error(node, f"bad value: {err}") from None
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+def _not_decimal(node: yaml.Node) -> bool:
+    """Whether YAML 1.1 would read a number written otherwise than in plain decimal: `0500` as
+    octal 320, `0x10` and `0b10` in base 16 and 2, `1:30` in base 60 (90), `1_000` without its
+    underscores. Such a value is kept as text, which the fact types read as the command line
+    does (`0500` is 500) or refuse, naming what was written, instead of another number."""
+    if not isinstance(node, yaml.ScalarNode):
+        return False
+    if node.tag == _INT:
+        return _DECIMAL_INT.fullmatch(node.value) is None
+    return node.tag == _FLOAT and any(char in node.value for char in ":_")
 
 
 def parse(text: str, file: str) -> Any:
