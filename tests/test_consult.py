@@ -14,9 +14,11 @@ Most cases run on `tests/kbs/consult`, a small rule base whose consultations are
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
+import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import exact_text, make_case
-from llm_advisor.engine.language.model import KnowledgeBase
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 KBS = Path(__file__).parent / "kbs"
 CONSULT = str(KBS / "consult")
@@ -356,8 +358,9 @@ def test_nothing_depends_on_open_facts_when_every_open_case_ends_alike() -> None
 
 
 def test_what_it_depends_on_comes_widest_first_and_the_text_is_short() -> None:
-    """Six facts left open on the shipped rules: hundreds of regions, the widest first."""
-    answers = ["unknown"] * 6
+    """Every question answered "don't know" on the shipped rules: the facts without a default
+    are left open, and the outcome depends on them in dozens of regions, the widest first."""
+    answers = ["unknown"] * len(load_knowledge_base().facts)
     data = json.loads(consult(*answers, args=("--json", "--no-audit"), rules=None).stdout)
     kb = load_knowledge_base()
     an = Analyzer(kb)
@@ -414,6 +417,52 @@ def test_nothing_more_is_asked_once_only_a_fact_left_open_could_decide() -> None
     assert "It depends on what you left open" in out
     assert "- Robust if market is business" in out
     assert "- Simple if market is consumer" in out
+
+
+def test_a_fact_never_asked_cannot_change_the_outcome_beside_facts_left_open() -> None:
+    """With facts left open ("don't know", no default), the consultation stops only once no
+    answer to the facts it has not asked can change the outcome, whatever the open facts turn
+    out to be: each fact never asked, at every value, gives the outcome the answers give (run
+    through inference). Stopping once those answers could no longer *decide* the outcome
+    assumed the defaults of questions that still mattered."""
+    kb = load_knowledge_base()
+    an = Analyzer(kb)
+    rng = random.Random(5)
+    without_default = [f.name for f in kb.facts if f.default is None]
+
+    def outcome(values: Mapping[str, Value]) -> tuple[str | None, tuple[str, ...]]:
+        typed = {name: exact_text(kb.fact(name), value) for name, value in values.items()}
+        result = evaluate(kb, make_case(kb, typed))
+        return result.recommendation, result.combine_with
+
+    def values_of(name: str) -> list[Value]:
+        cells = an.cells[an.index[name]]
+        return [cell.low if cell.low is not None else cell.value for cell in cells]
+
+    for case in sample_cases(kb, 30, seed=17):
+        open_facts = set(rng.sample(without_default, 2))
+        session = Consultation(kb)
+        while (prompt := session.next_prompt()) is not None:
+            fact = prompt.fact
+            if fact.name in open_facts:
+                session.dont_know(fact.name)
+            else:
+                session.answer(fact.name, exact_text(fact, case[fact.name]))
+        given = {a.fact: a.value for a in session.answers if a.value is not None}
+        left_open = [a.fact for a in session.answers if a.value is None]
+        never_asked = [f.name for f in kb.facts if f.name not in {a.fact for a in session.answers}]
+        completions = [
+            dict(zip(left_open, chosen, strict=True))
+            for chosen in itertools.product(*(values_of(name) for name in left_open))
+        ]
+        for completion in rng.sample(completions, min(4, len(completions))):
+            answered = {**given, **completion}
+            expected = outcome(answered)
+            for name in never_asked:
+                for value in values_of(name):
+                    assert outcome({**answered, name: value}) == expected, (
+                        f"{name}={value} changes the outcome of {answered}, but was never asked"
+                    )
 
 
 @pytest.mark.parametrize("word", ["quit", "q"])

@@ -69,27 +69,59 @@ def next_question(
                 break  # every answer decides, with one contender each: nothing can do better
     if choice is None and not facts:
         raise AnalysisError("undecided, but no open fact is relevant")
-    if choice is not None and skip and not can_decide(an, state, partial, skip):
-        return None  # only the facts left open could still decide: asking more is useless
+    if choice is not None and skip and not can_change(an, state, partial, skip):
+        return None  # no answer to the facts still askable changes the outcome: stop asking
     return choice
 
 
-def can_decide(an: Analyzer, state: Masks, partial: Partial, skip: frozenset[int]) -> bool:
-    """Whether some answers to the open facts outside `skip` decide the outcome."""
+def can_change(an: Analyzer, state: Masks, partial: Partial, skip: frozenset[int]) -> bool:
+    """Whether an answer to the open facts outside `skip` can still change the outcome: for
+    some values of the facts in `skip` (left open for good), two answers to the others give
+    different outcomes. Where none can, asking them only costs the user time; where one can,
+    leaving it unasked would present its default as an answer."""
+    seen: set[object] = set()
+    stack = [(state, partial)]
+    while stack:
+        state, partial = stack.pop()
+        if partial.decision is not None or partial.key in seen:
+            continue
+        seen.add(partial.key)
+        facts = relevant(an, state, partial)
+        held = [i for i in facts if i in skip]
+        if not held:  # the facts left open no longer matter here
+            if _varies(an, state, partial):
+                return True
+            continue
+        stack.extend(_children(an, state, partial, held[0]))
+    return False
+
+
+def _varies(an: Analyzer, state: Masks, partial: Partial) -> bool:
+    """Whether the answers to the open facts give more than one outcome below `state`."""
+    first = None
     seen: set[object] = set()
     stack = [(state, partial)]
     while stack:
         state, partial = stack.pop()
         if partial.decision is not None:
-            return True
+            if first is None:
+                first = partial.decision
+            elif partial.decision != first:
+                return True
+            continue
         if partial.key in seen:
             continue
         seen.add(partial.key)
-        askable = [i for i in relevant(an, state, partial) if i not in skip]
-        if askable:
-            i = askable[0]
-            stack.extend(
-                (an.fix(state, i, c), an.evaluate(an.fix(state, i, c), partial))
-                for c in an.open_cells(state, i)
-            )
+        facts = relevant(an, state, partial)
+        if not facts:
+            raise AnalysisError("undecided, but no open fact is relevant")
+        stack.extend(_children(an, state, partial, facts[0]))
     return False
+
+
+def _children(
+    an: Analyzer, state: Masks, partial: Partial, fact: int
+) -> list[tuple[Masks, Partial]]:
+    """The states (and their analysis) below `state` for each answer to `fact`."""
+    fixed = [an.fix(state, fact, c) for c in an.open_cells(state, fact)]
+    return [(child, an.evaluate(child, partial)) for child in fixed]
