@@ -324,6 +324,13 @@ def test_a_number_in_another_base_in_a_facts_file_is_bad_input(written: str) -> 
     bad_input(result, "size", repr(written))
 
 
+def test_a_yes_no_value_for_a_quantity_is_shown_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "case.json"
+    path.write_text('{"size": true}')
+    line = bad_input(invoke("--rules", MINI, "--facts", str(path)), "size", "'true'")
+    assert "True" not in line
+
+
 def test_facts_file_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_bytes(b"color: r\xe9d\n")

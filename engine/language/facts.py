@@ -69,7 +69,7 @@ def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: boo
                 value: Value | None = parse_value(fact, given)
             except ValueError as err:
                 raise InputError(
-                    f"bad value {str(given)!r} for {fact.name}: {err}", item=fact.name
+                    f"bad value {_as_written(given)!r} for {fact.name}: {err}", item=fact.name
                 ) from None
             values.append((fact.name, value))
             status.append((fact.name, "given"))
@@ -80,6 +80,11 @@ def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: boo
             values.append((fact.name, None))
             status.append((fact.name, "unknown"))
     return Case(tuple(values), tuple(status))
+
+
+def _as_written(value: object) -> str:
+    """A value from a facts file or a JSON row as its file spells it (`true`, not `True`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def is_empty(value: object) -> bool:
