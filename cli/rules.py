@@ -20,6 +20,10 @@ from llm_advisor.engine.language.model import (
     Rule,
 )
 
+MAX_CROSS_CHECK = 1_000_000
+"""Sampled cases `rules check --cross-check` takes at most: a larger number is a typo, not a
+run of hours."""
+
 
 @click.group()
 def rules() -> None:
@@ -205,7 +209,7 @@ def schema() -> None:
 @click.option(
     "--cross-check",
     "cross",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_CROSS_CHECK),
     default=0,
     metavar="N",
     help="Also compare inference with the decision diagram on N sampled cases.",

@@ -147,6 +147,12 @@ def test_check_shipped_rule_base_with_cross_check() -> None:
     assert [f for f in data["findings"] if f["level"] == "error"] == []
 
 
+@pytest.mark.parametrize("count", ["1000001", "99999999999999999999"])
+def test_check_refuses_a_cross_check_of_hours(count: str) -> None:
+    """A typo such as an extra digit or two is refused at once rather than run for hours."""
+    bad_input(rules("check", "--rules", KBS / "layered", "--cross-check", count), "--cross-check")
+
+
 def test_check_clean_rule_base_text() -> None:
     result = rules("check", "--rules", KBS / "layered", "--cross-check", "50")
     assert result.exit_code == 0, result.output
