@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     "--book",
     is_flag=True,
     help="Write the design-review PDF: overview, one page per approach, the exact diagram as "
-    "appendix pages with an index.",
+    "appendix pages with an index (--given, --fact and --highlight apply to every part).",
 )
 @click.option(
     "--approach",
@@ -140,9 +140,8 @@ def diagram(
         )
     if sum((detail, book, approach is not None)) > 1:
         raise InputError("give only one of --detail, --book and --approach ID")
-    if book:
-        _write_book(output, fmt, paper, date_text, rules_dir)
-        return
+    if book and (output is None or chosen != "pdf"):
+        raise InputError("--book writes a PDF: give a file ending in .pdf with -o FILE")
     if audit_id is not None and (fact_args or facts_file):
         raise InputError("give either --highlight AUDIT_ID or --fact/--facts, not both")
     if output is not None:
@@ -175,7 +174,12 @@ def diagram(
         chosen_approach,
         cache_dir=cache_dir(),
     )
-    document = render(kb, request)
+    if book:
+        from llm_advisor.diagrams.book import book as review_book
+
+        document = review_book(kb, request)
+    else:
+        document = render(kb, request)
 
     if chosen == "mermaid":
         from llm_advisor.diagrams.mermaid import too_large
@@ -223,28 +227,6 @@ def _date(text: str | None, fmt: str) -> str | None:
     if epoch.isdigit():
         return datetime.fromtimestamp(int(epoch), UTC).date().isoformat()
     return date.today().isoformat()
-
-
-def _write_book(
-    output: Path | None, fmt: str | None, paper: str, date_text: str | None, rules_dir: Path | None
-) -> None:
-    """`--book`: the whole design-review document, always one PDF file."""
-    from llm_advisor.diagrams.book import book
-    from llm_advisor.diagrams.export import check_writable, format_for, write_file
-    from llm_advisor.diagrams.paginate import PAPERS
-
-    if output is None or format_for(output, fmt) != "pdf":
-        raise InputError("--book writes a PDF: give a file ending in .pdf with -o FILE")
-    chosen_paper = paper.strip().lower()
-    if chosen_paper not in PAPERS:
-        raise InputError(
-            f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=paper
-        )
-    check_writable(output, "pdf")
-    kb = load_kb(rules_dir)
-    document = book(kb, chosen_paper, _date(date_text, "pdf"), cache_dir())
-    write_file(output, document.data, "pdf")
-    click.echo(f"Wrote {output} (PDF, {document.pages} pages).", err=True)
 
 
 def _approach(kb: KnowledgeBase, approach: str | None) -> str | None:

@@ -248,6 +248,31 @@ def test_highlight_an_audit_record(tmp_path: Path) -> None:
         assert f"audit record {record_id}" in out.stdout
 
 
+@needs_dot
+@pytest.mark.skipif(not HAVE_PDFINFO, reason="needs poppler")
+def test_the_book_highlights_an_audit_record(tmp_path: Path) -> None:
+    kb = load_knowledge_base(MINI)
+    record_id = record_result(
+        tmp_path / "audit.db", kb, evaluate(kb, make_case(kb, {"size": "3M"}))
+    )
+    target = tmp_path / "review.pdf"
+    out = run(
+        "--highlight",
+        record_id,
+        "--audit-db",
+        str(tmp_path / "audit.db"),
+        "--book",
+        "-o",
+        str(target),
+    )
+    assert out.exit_code == 0, out.output
+    text = subprocess.run(
+        ["pdftotext", str(target), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    pages = [page for page in text.split("\f") if "Index of the appendix" not in page.strip()]
+    assert all(f"audit record {record_id}" in page for page in pages if page.strip())
+
+
 def test_unknown_audit_id_is_bad_input(tmp_path: Path) -> None:
     db = tmp_path / "audit.db"
     message = one_line_error(

@@ -300,6 +300,43 @@ def test_the_book_is_overview_approaches_appendix_and_index(tmp_path: Path) -> N
     assert heights and min(heights) >= 8.0
 
 
+@pytest.mark.skipif(not (HAVE_DOT and HAVE_PDFINFO), reason="needs dot and pdfinfo")
+@pytest.mark.parametrize("source", ["--fact", "--facts"])
+def test_the_book_draws_the_given_context_and_the_highlighted_case(
+    source: str, tmp_path: Path
+) -> None:
+    """--given, --fact and --facts shape every part of the book as they shape --detail (the
+    book ignored them: it was the plain book)."""
+    facts = tmp_path / "case.yaml"
+    facts.write_text("channel: chat\n", encoding="utf-8")
+    case = ["--fact", "channel=chat"] if source == "--fact" else ["--facts", str(facts)]
+    target = tmp_path / "review.pdf"
+    done = CliRunner().invoke(
+        cli,
+        [
+            "diagram",
+            *("--rules", str(KBS / "wide"), "--book", "--given", "domain=legal", *case),
+            *("-o", str(target)),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert "Highlighted path: depends on" in done.output
+    pages = subprocess.run(
+        ["pdftotext", "-layout", str(target), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")
+    drawn = [page for page in pages if page.strip() and "Index of the appendix" not in page]
+    index = "\n".join(page for page in pages if "Index of the appendix" in page)
+    assert len(drawn) > 5 and index, "front pages, appendix pages and an index"
+    for page in drawn:
+        shown = " ".join(page.split())
+        assert "Given: domain=legal" in shown
+        assert "Highlighted case: given: domain=legal, channel=chat" in shown
+    appendix = [page for page in drawn if "Appendix" in page]
+    assert appendix and all("Path on page" in page for page in appendix)
+    # The appendix is the diagram below the fixed context, which never asks the domain.
+    assert "Regulated data" in index and not re.search(r"\bdomain\b", index)
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
