@@ -42,8 +42,8 @@ def book(kb: KnowledgeBase, request: Request) -> Document:
     if joiner is None:
         raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
     sheet = PAPERS[request.paper]
-    detail = diagram_for(kb, request.given, request.cache_dir)
     case = None if request.case is None else with_given(kb, request.case, request.given)
+    detail = diagram_for(kb, request.given, request.cache_dir)
     exact = replace(request, fmt="pdf", case=case, view="detail", approach=None)
     exact_path = None if case is None else highlight(kb, detail, detail, case)
     rulebase = rulebase_text(kb, request.date)

@@ -233,9 +233,9 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         )
     if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
         raise gv.missing(request.fmt)
+    case = None if request.case is None else with_given(kb, request.case, request.given)
     detail = diagram_for(kb, request.given, request.cache_dir)
     diagram = view_of(kb, detail, request)
-    case = None if request.case is None else with_given(kb, request.case, request.given)
     path = None if case is None else highlight(kb, detail, diagram, case)
     if request.fmt == "html":
         from llm_advisor.engine.analysis.walkthrough import walkthrough

@@ -306,6 +306,18 @@ def test_a_case_that_contradicts_the_given_context_is_bad_input() -> None:
         render(kb, Request("dot", given={"size": 5e6}, case=case))
 
 
+def test_a_case_that_differs_from_the_given_context_within_a_band_is_bad_input() -> None:
+    """2M and 5M are both "at least 1M" to the rules, but a caption naming both would
+    contradict itself; the same value written another way is no contradiction."""
+    kb = kb_named("mini")
+    case = make_case(kb, {"size": "2M", "urgent": "yes"})
+    with pytest.raises(InputError, match="size=2M, which contradicts the fixed context size=5M"):
+        render(kb, Request("dot", given={"size": 5e6}, case=case))
+    same = make_case(kb, {"size": "5,000,000", "urgent": "yes"})
+    document = render(kb, Request("mermaid", given={"size": 5e6}, case=same))
+    assert document.path is not None and "size=5M" in document.path.description
+
+
 # --- paged PDF ----------------------------------------------------------------------------------
 
 

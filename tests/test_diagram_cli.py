@@ -287,6 +287,19 @@ def test_given_twice_with_two_values_is_bad_input() -> None:
     assert "--given budget given twice" in one_line_error(result, 2)
 
 
+@pytest.mark.parametrize("extra", [[], ["--book"]])
+def test_a_fact_that_differs_from_the_given_value_is_bad_input(
+    extra: list[str], tmp_path: Path
+) -> None:
+    """5k and 50k fall in one budget band, yet the caption would say "Given: budget=$5k" above
+    "given: budget=$50k": any other value contradicts the context, as one in another band."""
+    target = tmp_path / "q.pdf"
+    result = run("--given", "budget=5k", "--fact", "budget=50k", *extra, "-o", str(target))
+    message = one_line_error(result, 2)
+    assert "budget=$50k" in message and "contradicts the fixed context budget=$5k" in message
+    assert not target.exists()
+
+
 def test_output_through_a_symbolic_link_writes_its_target(tmp_path: Path) -> None:
     real = tmp_path / "real.dot"
     real.write_text("old\n")
