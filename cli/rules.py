@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from llm_advisor.cli.options import cache_dir, json_option, load_kb, rules_option
-from llm_advisor.cli.wording import plural
+from llm_advisor.cli.wording import listed, plural
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.language.effects import Advise, Exclude, Technique
 from llm_advisor.engine.language.model import (
@@ -61,36 +61,38 @@ def describe_condition(kb: KnowledgeBase, alternatives: tuple[tuple[Literal_, ..
 @json_option
 @click.option(
     "--fact",
-    "fact_name",
+    "fact_names",
     metavar="NAME",
-    default=None,
-    help="Only the rules whose condition tests this fact.",
+    multiple=True,
+    help="Only the rules whose condition tests this fact (repeatable: any of them).",
 )
-def list_rules(rules_dir: Path | None, as_json: bool, fact_name: str | None) -> None:
-    """List every rule (or those testing one fact): id, title and where it is defined."""
+def list_rules(rules_dir: Path | None, as_json: bool, fact_names: tuple[str, ...]) -> None:
+    """List every rule (or those testing some facts): id, title and where it is defined."""
     kb = load_kb(rules_dir)
-    listed = kb.rules if fact_name is None else _testing(kb, fact_name)
+    names = tuple(dict.fromkeys(fact_names))  # each fact once, in the order given
+    shown = _testing(kb, names) if names else kb.rules
     if as_json:
         rows = [
             {"id": r.id, "title": r.title, "location": r.location, "source": r.source}
-            for r in listed
+            for r in shown
         ]
         click.echo(json.dumps(rows, indent=2))
         return
-    width = max((len(r.id) for r in listed), default=0)
-    for rule in listed:
+    width = max((len(r.id) for r in shown), default=0)
+    for rule in shown:
         click.echo(f"{rule.id:<{width}}  {rule.title}  [{rule.location}]")
-    testing = "" if fact_name is None else f" testing {fact_name}"
-    click.echo(f"{plural(len(listed), 'rule')}{testing}, fingerprint {kb.fingerprint[:12]}")
+    testing = f" testing {listed(names, 'or')}" if names else ""
+    click.echo(f"{plural(len(shown), 'rule')}{testing}, fingerprint {kb.fingerprint[:12]}")
 
 
-def _testing(kb: KnowledgeBase, fact_name: str) -> tuple[Rule, ...]:
-    """The rules with a condition on `fact_name` (not those that only test a conclusion drawn
-    from it); an unknown fact is bad input."""
-    if fact_name not in kb.fact_names:
-        known = ", ".join(kb.fact_names)
-        raise InputError(f"unknown fact {fact_name!r} (known facts: {known})", item=fact_name)
-    return tuple(rule for rule in kb.rules if fact_name in rule.facts_used)
+def _testing(kb: KnowledgeBase, fact_names: tuple[str, ...]) -> tuple[Rule, ...]:
+    """The rules with a condition on any of `fact_names`, in rule-base order, each once (not
+    those that only test a conclusion drawn from them); an unknown fact is bad input."""
+    for name in fact_names:
+        if name not in kb.fact_names:
+            known = ", ".join(kb.fact_names)
+            raise InputError(f"unknown fact {name!r} (known facts: {known})", item=name)
+    return tuple(rule for rule in kb.rules if any(n in rule.facts_used for n in fact_names))
 
 
 @rules.command("show")

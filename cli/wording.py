@@ -8,11 +8,11 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
-def listed(items: tuple[str, ...]) -> str:
-    """Items as a sentence lists them: `a`, `a and b`, `a, b and c`."""
+def listed(items: tuple[str, ...], last: str = "and") -> str:
+    """Items as a sentence lists them: `a`, `a and b`, `a, b and c` (or `a, b or c`)."""
     if len(items) < 2:
         return "".join(items)
-    return f"{', '.join(items[:-1])} and {items[-1]}"
+    return f"{', '.join(items[:-1])} {last} {items[-1]}"
 
 
 def json_number(value: object) -> object:

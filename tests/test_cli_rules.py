@@ -58,8 +58,25 @@ def test_list_the_rules_testing_a_fact() -> None:
     assert [row["id"] for row in listed] == ["big-and-urgent"]
 
 
-def test_list_for_an_unknown_fact_is_bad_input() -> None:
-    bad_input(invoke("list", "--rules", MINI, "--fact", "colour"), "colour")
+def test_list_the_rules_testing_any_of_several_facts() -> None:
+    """--fact is repeatable (only the last one used to count): the rules testing any of the
+    facts, in rule-base order, each once, and the summary names every fact."""
+    result = invoke(
+        "list", "--rules", MINI, "--fact", "color", "--fact", "size", "--fact", "urgent"
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["big", "big-and-urgent", "blue-excludes"]
+    assert lines[-1].startswith("3 rules testing color, size or urgent, fingerprint ")
+    twice = ["--fact", "urgent", "--fact", "size", "--fact", "urgent", "--json"]
+    listed = json.loads(invoke("list", "--rules", MINI, *twice).stdout)
+    assert [row["id"] for row in listed] == ["big", "big-and-urgent"]
+
+
+@pytest.mark.parametrize("facts", [["colour"], ["size", "colour"], ["colour", "size"]])
+def test_list_for_an_unknown_fact_is_bad_input(facts: list[str]) -> None:
+    args = [arg for fact in facts for arg in ("--fact", fact)]
+    bad_input(invoke("list", "--rules", MINI, *args), "colour")
 
 
 def test_show() -> None:
