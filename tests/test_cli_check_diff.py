@@ -280,7 +280,12 @@ def test_diff_of_the_shipped_rule_base_with_a_narrow_rule_added(tmp_path: Path) 
 
 
 def test_diff_refuses_different_fact_schemas() -> None:
-    bad_input(rules("diff", MINI, KBS / "layered"), "facts.yaml")
+    """One line naming the first difference, the mini rule base's first fact `size`, which the
+    layered one does not have (and not only that the schemas differ)."""
+    message = bad_input(rules("diff", MINI, KBS / "layered"), "facts.yaml")
+    assert message.endswith("fact size only in the old rule base")
+    message = bad_input(rules("diff", KBS / "layered", MINI), "facts.yaml")
+    assert message.endswith("fact volume only in the old rule base")
 
 
 @pytest.mark.parametrize("which", ["old", "new"])

@@ -316,14 +316,49 @@ def test_diff_of_identical_rule_bases(tmp_path: Path) -> None:
         assert result.total == math.prod(len(cells) for cells in Analyzer(old).cells)
 
 
-def test_diff_refuses_different_fact_schemas(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"facts\.yaml"):
-        diff(load_knowledge_base(KBS / "mini"), load_knowledge_base(KBS / "layered"))
-    # A single changed value list is enough.
-    edited = copy_kb(
-        KBS / "mini",
-        tmp_path / "new",
-        ("facts.yaml", "[red, green, blue]", "[red, green, blue, pink]"),
-    )
-    with pytest.raises(InputError, match=r"facts\.yaml"):
-        diff(load_knowledge_base(KBS / "mini"), load_knowledge_base(edited))
+EXTRA_FACT = "  - name: region\n    type: enum\n    values: [eu, us]\n    question: Where?\n"
+URGENT = "  - name: urgent\n    type: bool\n    question: Is it urgent?\n"
+COLORS = "[red, green, blue]"
+
+
+@pytest.mark.parametrize(
+    ("edits", "swap", "item", "named"),
+    [
+        ([(COLORS, "[red, green, blue, pink]")], False, "color", "values differ (new: pink)"),
+        ([(COLORS, "[red, pink, blue]")], False, "color", "values differ (old: green; new: pink)"),
+        ([(COLORS, "[red, blue, green]")], False, "color", "values in another order"),
+        (
+            [("unit: tokens", "unit: count")],
+            False,
+            "size",
+            "unit differs (old: tokens; new: count)",
+        ),
+        ([("facts:\n", f"facts:\n{EXTRA_FACT}")], False, "region", "fact region only in the new"),
+        ([("facts:\n", f"facts:\n{EXTRA_FACT}")], True, "region", "fact region only in the old"),
+        (
+            [(URGENT, ""), ("facts:\n", f"facts:\n{URGENT}")],
+            False,
+            "size",
+            "facts in another order (the old rule base has size where the new has urgent)",
+        ),
+    ],
+)
+def test_diff_names_the_first_difference_of_the_fact_schemas(
+    edits: list[tuple[str, str]], swap: bool, item: str, named: str, tmp_path: Path
+) -> None:
+    """The refusal names the fact and what differs (it used to say only that the schemas
+    differ), so that a reviewer need not compare the two facts.yaml files by eye."""
+    old = KBS / "mini"
+    new = copy_kb(old, tmp_path / "edited")
+    facts = (old / "facts.yaml").read_text(encoding="utf-8")
+    for before, after in edits:
+        assert facts.count(before) == 1
+        facts = facts.replace(before, after)
+    (new / "facts.yaml").write_text(facts, encoding="utf-8")
+    if swap:
+        old, new = new, old
+    with pytest.raises(InputError) as refused:
+        diff(load_knowledge_base(old), load_knowledge_base(new))
+    message = str(refused.value)
+    assert message.startswith("the two rule bases have different fact schemas (facts.yaml): ")
+    assert named in message and refused.value.item == item

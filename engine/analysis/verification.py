@@ -108,16 +108,48 @@ def _compare(
             stack.extend((node_id, b.fix(state, fact, c), pb) for c in b.open_cells(state, fact))
 
 
+def schema_difference(old: KnowledgeBase, new: KnowledgeBase) -> tuple[str, str] | None:
+    """The first difference between two rule bases' facts that `diff` cannot compare across
+    (a fact only in one, its type, unit or values, their order), as the fact and what differs;
+    None when the schemas agree. A reviewer fixes what is named rather than hunting for it."""
+    theirs = {g.name: g for g in new.facts}
+    for f in old.facts:
+        g = theirs.get(f.name)
+        if g is None:
+            return f.name, f"fact {f.name} only in the old rule base"
+        if f.type != g.type:
+            return f.name, f"fact {f.name}: type differs (old: {f.type}; new: {g.type})"
+        if f.unit != g.unit:
+            return f.name, f"fact {f.name}: unit differs (old: {f.unit}; new: {g.unit})"
+        if f.values != g.values:
+            gone = [v for v in f.values if v not in g.values]
+            added = [v for v in g.values if v not in f.values]
+            sides = [
+                f"{side}: {', '.join(vs)}" for side, vs in (("old", gone), ("new", added)) if vs
+            ]
+            what = f"values differ ({'; '.join(sides)})" if sides else "values in another order"
+            return f.name, f"fact {f.name}: {what}"
+    for g in new.facts:
+        if g.name not in old.fact_names:
+            return g.name, f"fact {g.name} only in the new rule base"
+    for f, g in zip(old.facts, new.facts, strict=True):
+        if f.name != g.name:
+            where = f"the old rule base has {f.name} where the new has {g.name}"
+            return f.name, f"facts in another order ({where})"
+    return None
+
+
 def diff(old: KnowledgeBase, new: KnowledgeBase, cache_dir: Path | None = None) -> Diff:
     """Regions of the fact space whose recommendation or combination differs between two bases,
     the largest first (a reviewer reads the changes that touch the most cases first)."""
-    if old.fact_names != new.fact_names or any(
-        (f.type, f.values, f.unit) != (g.type, g.values, g.unit)
-        for f, g in zip(old.facts, new.facts, strict=True)
-    ):
+    difference = schema_difference(old, new)
+    if difference is not None:
         from llm_advisor.engine.errors import InputError
 
-        raise InputError("the two rule bases have different fact schemas (facts.yaml)")
+        name, what = difference
+        raise InputError(
+            f"the two rule bases have different fact schemas (facts.yaml): {what}", item=name
+        )
     bands = union_thresholds(old, new)
     a, b = Analyzer(old, bands), Analyzer(new, bands)
     diagram = diagram_with_bands(old, bands, cache_dir)
