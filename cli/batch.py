@@ -13,6 +13,7 @@ import click
 
 from llm_advisor.cli.options import cache_dir, load_kb, rules_option
 from llm_advisor.cli.wording import plural
+from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
     from llm_advisor.engine.batch import RowError, Summary
@@ -86,6 +87,11 @@ def batch(
     """
     from llm_advisor.engine.batch import run_batch
 
+    if jobs is not None and not trace:
+        raise InputError(
+            "--jobs sets the worker processes of --trace; without it rows are decided in one",
+            item="--jobs",
+        )
     kb = load_kb(rules_dir)
     shown = 0
 

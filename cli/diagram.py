@@ -79,7 +79,7 @@ if TYPE_CHECKING:
 @rules_option
 @click.option(
     "--paper",
-    default="a4",
+    default=None,
     metavar="a4|letter",
     help="PDF page size, landscape (default: a4).",
 )
@@ -102,7 +102,7 @@ def diagram(
     facts_file: str | None,
     given_args: tuple[str, ...],
     rules_dir: Path | None,
-    paper: str,
+    paper: str | None,
     date_text: str | None,
     audit_db: str | None,
 ) -> None:
@@ -130,9 +130,18 @@ def diagram(
     from llm_advisor.diagrams.paginate import PAPERS
 
     chosen = format_for(output, fmt)
-    if paper.strip().lower() not in PAPERS:
+    chosen_paper = (paper or "a4").strip().lower()
+    if chosen_paper not in PAPERS:
         raise InputError(
-            f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=paper
+            f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=str(paper)
+        )
+    if paper is not None and chosen != "pdf":
+        raise InputError(f"--paper sizes PDF pages; {chosen} output has none", item="--paper")
+    if chosen == "html" and (detail or approach is not None):
+        option = "--detail" if detail else "--approach"
+        raise InputError(
+            f"{option} draws a diagram; the HTML page walks through the whole tree instead",
+            item=option,
         )
     if output is None and chosen in ("pdf", "png"):
         raise InputError(
@@ -165,7 +174,7 @@ def diagram(
     chosen_approach = _approach(kb, approach)
     request = Request(
         chosen,
-        paper.strip().lower(),
+        chosen_paper,
         stamp,
         given,
         case,

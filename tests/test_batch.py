@@ -338,6 +338,13 @@ def test_unknown_extension(tmp_path: Path) -> None:
     bad_input(invoke(str(source), "-o", str(tmp_path / "out.xlsx")), "out.xlsx")
 
 
+def test_jobs_without_trace(tmp_path: Path) -> None:
+    """--jobs sizes the worker pool of --trace; alone it would be ignored."""
+    source = write(tmp_path / "cases.csv", CASES)
+    bad_input(invoke(str(source), "--jobs", "2", "-o", str(tmp_path / "out.csv")), "--jobs")
+    assert not (tmp_path / "out.csv").exists()
+
+
 @pytest.mark.parametrize("name, content", [("e.csv", ""), ("e.csv", "\n\n"), ("e.jsonl", "\n")])
 def test_empty_file(tmp_path: Path, name: str, content: str) -> None:
     bad_input(invoke(str(write(tmp_path / name, content))), name, "empty")
