@@ -89,7 +89,8 @@ def batch(
 
     if jobs is not None and not trace:
         raise InputError(
-            "--jobs sets the worker processes of --trace; without it rows are decided in one",
+            "--jobs sets the worker processes of --trace; without it rows are decided in this "
+            "one process",
             item="--jobs",
         )
     kb = load_kb(rules_dir)

@@ -126,15 +126,20 @@ def diagram(
       llm-advisor diagram -o case.svg --fact problem_type=knowledge
       llm-advisor diagram -o on-prem.pdf --given deployment=on_prem
     """
-    from llm_advisor.diagrams.export import Request, check_writable, format_for, render, write_file
-    from llm_advisor.diagrams.paginate import PAPERS
+    from llm_advisor.diagrams.export import (
+        Request,
+        check_writable,
+        format_for,
+        render,
+        sheet_for,
+        write_file,
+    )
 
     chosen = format_for(output, fmt)
-    chosen_paper = (paper or "a4").strip().lower()
-    if chosen_paper not in PAPERS:
-        raise InputError(
-            f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=str(paper)
-        )
+    if book and (output is None or chosen != "pdf"):
+        raise InputError("--book writes a PDF: give a file ending in .pdf with -o FILE")
+    typed_paper = "a4" if paper is None else paper
+    sheet_for(typed_paper)  # an unknown paper is bad input before any work
     if paper is not None and chosen != "pdf":
         raise InputError(f"--paper sizes PDF pages; {chosen} output has none", item="--paper")
     if chosen == "html" and (detail or approach is not None):
@@ -149,8 +154,6 @@ def diagram(
         )
     if sum((detail, book, approach is not None)) > 1:
         raise InputError("give only one of --detail, --book and --approach ID")
-    if book and (output is None or chosen != "pdf"):
-        raise InputError("--book writes a PDF: give a file ending in .pdf with -o FILE")
     if audit_id is not None and (fact_args or facts_file):
         raise InputError("give either --highlight AUDIT_ID or --fact/--facts, not both")
     if output is not None:
@@ -174,7 +177,7 @@ def diagram(
     chosen_approach = _approach(kb, approach)
     request = Request(
         chosen,
-        chosen_paper,
+        typed_paper.strip().lower(),
         stamp,
         given,
         case,

@@ -91,7 +91,11 @@ def _testing(kb: KnowledgeBase, fact_names: tuple[str, ...]) -> tuple[Rule, ...]
     for name in fact_names:
         if name not in kb.fact_names:
             known = ", ".join(kb.fact_names)
-            raise InputError(f"unknown fact {name!r} (known facts: {known})", item=name)
+            if any(name in rule.derives for rule in kb.rules):
+                why = f"{name!r} is a conclusion the rules draw, not a fact"
+            else:
+                why = f"unknown fact {name!r}"
+            raise InputError(f"{why} (known facts: {known})", item=name)
     return tuple(rule for rule in kb.rules if any(n in rule.facts_used for n in fact_names))
 
 

@@ -18,12 +18,12 @@ from .export import (
     diagram_for,
     leaves_for,
     rulebase_text,
+    sheet_for,
     titles,
     view_of,
 )
 from .index import APPENDIX, INDEX, index_pages, index_sections
 from .pages import page_scenes
-from .paginate import PAPERS
 from .pdf import JOIN_HINT, join_pdfs, one_page, pdf_document
 from .scene import build_scene
 
@@ -41,7 +41,7 @@ def book(kb: KnowledgeBase, request: Request) -> Document:
     joiner = shutil.which("pdfunite")
     if joiner is None:
         raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
-    sheet = PAPERS[request.paper]
+    sheet = sheet_for(request.paper)
     case = None if request.case is None else with_given(kb, request.case, request.given)
     detail = diagram_for(kb, request.given, request.cache_dir)
     exact = replace(request, fmt="pdf", case=case, view="detail", approach=None)

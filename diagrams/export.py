@@ -23,7 +23,7 @@ from llm_advisor.engine.outfile import check_output, write_output
 from . import graphviz as gv
 from .labels import decision_text, outcome_names
 from .pages import page_scenes
-from .paginate import PAPERS
+from .paginate import PAPERS, Sheet
 from .pdf import one_page, pdf_document
 from .scene import Leaves, build_scene
 
@@ -222,15 +222,21 @@ def case_lines(kb: KnowledgeBase, request: Request, path: CasePath | None) -> li
     return lines
 
 
+def sheet_for(paper: str) -> Sheet:
+    """The page of a paper name as typed (any case); an unknown one is bad input."""
+    sheet = PAPERS.get(paper.strip().lower())
+    if sheet is None:
+        raise InputError(
+            f"unknown paper {paper!r} (choose one of: {', '.join(PAPERS)})", item=paper
+        )
+    return sheet
+
+
 def render(kb: KnowledgeBase, request: Request) -> Document:
     """Draw the diagram of a rule base in the requested format."""
     if request.fmt not in FORMATS:
         raise InputError(f"unknown format {request.fmt!r}", item=request.fmt)
-    if request.paper not in PAPERS:
-        raise InputError(
-            f"unknown paper {request.paper!r} (choose one of: {', '.join(PAPERS)})",
-            item=request.paper,
-        )
+    sheet = sheet_for(request.paper)
     if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
         raise gv.missing(request.fmt)
     case = None if request.case is None else with_given(kb, request.case, request.given)
@@ -258,7 +264,6 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         return Document(page.encode("utf-8"), 1, path)
     title, subtitle = titles(kb, request, path)
     if request.fmt == "pdf" and request.view == "detail":
-        sheet = PAPERS[request.paper]
         _, scenes = page_scenes(kb, diagram, path, sheet, title, subtitle)
         data, pages = pdf_document(kb, scenes, sheet)
         return Document(data, pages, path)
@@ -266,7 +271,7 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
         kb, diagram, path=path, title=title, subtitle=subtitle, leaves=leaves_for(request)
     )
     if request.fmt == "pdf":
-        return Document(one_page(kb, scene, PAPERS[request.paper]), 1, path)
+        return Document(one_page(kb, scene, sheet), 1, path)
     if request.fmt == "mermaid":
         from .mermaid import to_mermaid
 

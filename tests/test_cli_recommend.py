@@ -303,7 +303,7 @@ def test_facts_file_with_a_negative_number(tmp_path: Path) -> None:
     bad_input(invoke("--rules", MINI, "--facts", str(path)), "size", "-5")
 
 
-@pytest.mark.parametrize("written", ["02000000", "002000000", "2_000_000"])
+@pytest.mark.parametrize("written", ["02000000", "002000000", "0_2000000"])
 def test_a_number_in_a_facts_file_is_read_as_written(written: str) -> None:
     """YAML 1.1 would read 02000000 as octal (524,288 tokens, under the 1M of rule `big`); it is
     read as the command line reads it."""
@@ -315,7 +315,7 @@ def test_a_number_in_a_facts_file_is_read_as_written(written: str) -> None:
     )
 
 
-@pytest.mark.parametrize("written", ["0x1E8480", "0b101", "1:30", "0o17"])
+@pytest.mark.parametrize("written", ["0x1E8480", "0b101", "1:30", "1_0:30"])
 def test_a_number_in_another_base_in_a_facts_file_is_bad_input(written: str) -> None:
     """Hexadecimal, binary and base-60 numbers (`1:30` would be 90) are refused, naming what was
     written, as on the command line."""

@@ -79,6 +79,11 @@ def test_list_for_an_unknown_fact_is_bad_input(facts: list[str]) -> None:
     bad_input(invoke("list", "--rules", MINI, *args), "colour")
 
 
+def test_list_for_a_conclusion_says_it_is_not_a_fact() -> None:
+    line = bad_input(invoke("list", "--rules", MINI, "--fact", "big"), "'big'")
+    assert "conclusion" in line and "unknown" not in line
+
+
 def test_show() -> None:
     result = invoke("show", "big-and-urgent", "--rules", MINI)
     assert result.exit_code == 0, result.output

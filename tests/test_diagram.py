@@ -313,6 +313,9 @@ def test_a_case_that_differs_from_the_given_context_within_a_band_is_bad_input()
     case = make_case(kb, {"size": "2M", "urgent": "yes"})
     with pytest.raises(InputError, match="size=2M, which contradicts the fixed context size=5M"):
         render(kb, Request("dot", given={"size": 5e6}, case=case))
+    close = make_case(kb, {"size": "5000001", "urgent": "yes"})  # both "5M" when rounded
+    with pytest.raises(InputError, match="size=5000001, which contradicts the fixed context"):
+        render(kb, Request("dot", given={"size": 5e6}, case=close))
     same = make_case(kb, {"size": "5,000,000", "urgent": "yes"})
     document = render(kb, Request("mermaid", given={"size": 5e6}, case=same))
     assert document.path is not None and "size=5M" in document.path.description

@@ -145,6 +145,8 @@ def test_fact_highlights_the_case() -> None:
         ),
         (["--paper", "a3"], "unknown paper 'a3'"),
         (["--paper", "letter", "--format", "svg"], "--paper"),
+        (["--paper", ""], "unknown paper ''"),
+        (["--book", "--paper", "letter"], "--book writes a PDF"),
         (["--detail", "--format", "html"], "--detail"),
         (["--approach", "cheap", "--format", "html"], "--approach"),
         (["--format", "pdf"], "give a file with -o"),

@@ -16,7 +16,7 @@ from llm_advisor.engine.analysis.diagram import DecisionDiagram, Trace
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.status import Decision, Masks
 from llm_advisor.engine.errors import EngineError, InputError
-from llm_advisor.engine.language.facts import Case, display_value
+from llm_advisor.engine.language.facts import Case, display_value, exact_text
 from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 
@@ -93,9 +93,13 @@ def with_given(kb: KnowledgeBase, case: Case, given: Mapping[str, Value]) -> Cas
         own = values.get(name)
         if own is not None and status[name] == "given" and own != fixed:
             fact = kb.fact(name)
+            # Rounded as usual, unless rounding would make the two look alike.
+            text = display_value
+            if display_value(fact, own) == display_value(fact, fixed):
+                text = exact_text
             raise InputError(
-                f"the highlighted case has {name}={display_value(fact, own)}, which contradicts "
-                f"the fixed context {name}={display_value(fact, fixed)}",
+                f"the highlighted case has {name}={text(fact, own)}, which contradicts "
+                f"the fixed context {name}={text(fact, fixed)}",
                 item=name,
             )
         if own is None or status[name] != "given":

@@ -39,7 +39,8 @@ def next_question(
 
     Preference: most answers that decide the outcome, then fewest contenders left on
     average, then the order of the fact schema. Facts in `skip` (answered "don't know")
-    are never chosen; None is also returned when only they could decide.
+    are never chosen; None is also returned when no answer to the other open facts can change
+    the outcome, whatever values the facts in `skip` take (`can_change`).
     """
     partial = partial or an.evaluate(state)
     if partial.decision is not None:

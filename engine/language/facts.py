@@ -83,7 +83,8 @@ def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: boo
 
 
 def _as_written(value: object) -> str:
-    """A value from a facts file or a JSON row as its file spells it (`true`, not `True`)."""
+    """A value from a facts file or a JSON row as JSON and YAML spell a yes/no value (`true`,
+    not Python's `True`)."""
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
