@@ -28,7 +28,6 @@ from pathlib import Path
 from benchmarks.common import Figure, Skipped, cold_start_env, console_script, median
 from benchmarks.engine_overhead import engine_posts
 from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.inference.compile import compile_ruleset
 from llm_advisor.engine.inference.run import Engine
 from llm_advisor.engine.language.facts import make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
@@ -144,5 +143,6 @@ def _ruleset_and_posts() -> tuple[dict[str, object], list[dict[str, object]]]:
     except AdvisorError as err:
         raise Skipped(f"the shipped rule base does not load: {err}") from None
     case = make_case(kb, dict(fact.split("=", 1) for fact in FACTS))
-    rules = {name: {"all": rule["all"]} for name, rule in compile_ruleset(kb).definition.items()}
-    return rules, engine_posts(kb, Engine(kb), case)
+    engine = Engine(kb)
+    rules = {name: {"all": rule["all"]} for name, rule in engine.compiled.definition.items()}
+    return rules, engine_posts(kb, engine, case)

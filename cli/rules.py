@@ -11,6 +11,7 @@ from llm_advisor.cli.options import cache_dir, json_option, load_kb, rules_optio
 from llm_advisor.cli.wording import listed, plural
 from llm_advisor.engine.errors import InputError, RuleError
 from llm_advisor.engine.language.effects import Advise, Exclude, Technique
+from llm_advisor.engine.language.facts import unknown_fact
 from llm_advisor.engine.language.model import (
     DerivedTest,
     FactTest,
@@ -90,12 +91,10 @@ def _testing(kb: KnowledgeBase, fact_names: tuple[str, ...]) -> tuple[Rule, ...]
     those that only test a conclusion drawn from them); an unknown fact is bad input."""
     for name in fact_names:
         if name not in kb.fact_names:
-            known = ", ".join(kb.fact_names)
-            if any(name in rule.derives for rule in kb.rules):
-                why = f"{name!r} is a conclusion the rules draw, not a fact"
-            else:
-                why = f"unknown fact {name!r}"
-            raise InputError(f"{why} (known facts: {known})", item=name)
+            drawn = any(name in rule.derives for rule in kb.rules)
+            raise unknown_fact(
+                kb, name, f"{name!r} is a conclusion the rules draw, not a fact" if drawn else ""
+            )
     return tuple(rule for rule in kb.rules if any(n in rule.facts_used for n in fact_names))
 
 

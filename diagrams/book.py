@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 
-from llm_advisor.engine.analysis.highlight import highlight, with_given
+from llm_advisor.engine.analysis.highlight import highlight
 from llm_advisor.engine.errors import AdvisorError
 from llm_advisor.engine.language.model import KnowledgeBase
 
@@ -14,8 +14,8 @@ from . import graphviz as gv
 from .export import (
     Document,
     Request,
+    case_and_detail,
     case_lines,
-    diagram_for,
     leaves_for,
     rulebase_text,
     sheet_for,
@@ -42,8 +42,7 @@ def book(kb: KnowledgeBase, request: Request) -> Document:
     if joiner is None:
         raise AdvisorError(f"a document of several pages needs 'pdfunite': {JOIN_HINT}")
     sheet = sheet_for(request.paper)
-    case = None if request.case is None else with_given(kb, request.case, request.given)
-    detail = diagram_for(kb, request.given, request.cache_dir)
+    case, detail = case_and_detail(kb, request)
     exact = replace(request, fmt="pdf", case=case, view="detail", approach=None)
     exact_path = None if case is None else highlight(kb, detail, detail, case)
     rulebase = rulebase_text(kb, request.date)

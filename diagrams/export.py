@@ -129,6 +129,13 @@ def diagram_for(
     return compile_diagram(kb, given) if given else load_diagram(kb, cache_dir)
 
 
+def case_and_detail(kb: KnowledgeBase, request: Request) -> tuple[Case | None, DecisionDiagram]:
+    """The request's case with its fixed context filled in, checked before anything is compiled
+    (a contradiction is bad input), and the exact diagram below that context."""
+    case = None if request.case is None else with_given(kb, request.case, request.given)
+    return case, diagram_for(kb, request.given, request.cache_dir)
+
+
 def view_of(kb: KnowledgeBase, detail: DecisionDiagram, request: Request) -> DecisionDiagram:
     """The diagram a request draws: the exact one, the overview, or one approach's view."""
     from llm_advisor.engine.analysis.overview import recommends, summarize
@@ -239,8 +246,7 @@ def render(kb: KnowledgeBase, request: Request) -> Document:
     sheet = sheet_for(request.paper)
     if request.fmt in ("pdf", "svg", "png") and not gv.have_dot():
         raise gv.missing(request.fmt)
-    case = None if request.case is None else with_given(kb, request.case, request.given)
-    detail = diagram_for(kb, request.given, request.cache_dir)
+    case, detail = case_and_detail(kb, request)
     diagram = view_of(kb, detail, request)
     path = None if case is None else highlight(kb, detail, diagram, case)
     if request.fmt == "html":

@@ -275,6 +275,7 @@ def test_the_book_highlights_an_audit_record(tmp_path: Path) -> None:
         ["pdftotext", str(target), "-"], capture_output=True, text=True, check=True
     ).stdout
     pages = [page for page in text.split("\f") if "Index of the appendix" not in page.strip()]
+    assert any(page.strip() for page in pages), "the book has drawn pages"
     assert all(f"audit record {record_id}" in page for page in pages if page.strip())
 
 

@@ -52,12 +52,10 @@ def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: boo
     Facts left out take their documented default (status `defaulted`) or stay unknown; an
     explicit `unknown` answer counts as left out.
     """
-    by_name = {fact.name: fact for fact in kb.facts}
+    known = set(kb.fact_names)
     for name in raw:
-        if name not in by_name:
-            raise InputError(
-                f"unknown fact {name!r} (known facts: {', '.join(by_name)})", item=str(name)
-            )
+        if name not in known:
+            raise unknown_fact(kb, str(name))
     values: list[tuple[str, Value | None]] = []
     status: list[tuple[str, Status]] = []
     for fact in kb.facts:
@@ -80,6 +78,13 @@ def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: boo
             values.append((fact.name, None))
             status.append((fact.name, "unknown"))
     return Case(tuple(values), tuple(status))
+
+
+def unknown_fact(kb: KnowledgeBase, name: str, why: str = "") -> InputError:
+    """The error for a name that is not one of the rule base's facts, listing those that are;
+    `why` replaces the opening "unknown fact 'name'" where more can be said."""
+    why = why or f"unknown fact {name!r}"
+    return InputError(f"{why} (known facts: {', '.join(kb.fact_names)})", item=name)
 
 
 def _as_written(value: object) -> str:
