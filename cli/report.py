@@ -16,6 +16,7 @@ from llm_advisor.engine.language.model import KnowledgeBase
 
 if TYPE_CHECKING:
     from llm_advisor.engine.analysis.dependence import Dependence
+    from llm_advisor.engine.analysis.what_if import Assumed
 
 TOP_REASONS = 5
 
@@ -88,6 +89,16 @@ def result_json(kb: KnowledgeBase, result: Result, audit_id: str | None = None) 
         "recommendation": result.recommendation,
         "combine_with": list(result.combine_with),
         **pending_json(pending),
+        "depends_on_defaults": [
+            {
+                "fact": a.fact,
+                "assumed": display_value(kb.fact(a.fact), a.default),
+                "values": [c.label for c in a.values],
+                "recommendation": a.recommendation,
+                "combine_with": list(a.combine_with),
+            }
+            for a in on_defaults(kb, result)
+        ],
         "technique": technique_json(primary) if primary else None,
         "techniques": [technique_json(t) for t in found],
         "ranking": [
@@ -140,6 +151,42 @@ def undecided(kb: KnowledgeBase, result: Result) -> Dependence | None:
 
     found = dependence(kb, result)
     return found if found.facts else None
+
+
+def on_defaults(kb: KnowledgeBase, result: Result) -> tuple[Assumed, ...]:
+    """The facts assumed from their documented defaults whose other values change the plan; a
+    case with no assumed fact loads no analysis."""
+    if all(status != "defaulted" for _, status in result.case.status):
+        return ()
+    from llm_advisor.engine.analysis.what_if import on_defaults
+
+    return on_defaults(kb, result)
+
+
+def assumed_lines(kb: KnowledgeBase, result: Result, assumed: tuple[Assumed, ...]) -> list[str]:
+    """One line for each assumed default the plan rests on, with the values of it that would
+    give another plan, so a reader knows which unstated answer to check first."""
+    if not assumed:
+        return []
+    from llm_advisor.engine.analysis.what_if import value_range
+
+    def outcome(a: Assumed) -> str:
+        if a.recommendation is None:
+            return "no approach would fit"
+        partners = tuple(kb.approach_name(p) for p in a.combine_with)
+        also = f", combined with {listed(partners)}" if partners else ""
+        return f"it would be {kb.approach_name(a.recommendation)}{also}"
+
+    by_fact: dict[str, list[Assumed]] = {}
+    for a in assumed:
+        by_fact.setdefault(a.fact, []).append(a)
+    lines = []
+    for name, items in by_fact.items():
+        fact = kb.fact(name)
+        now = display_value(fact, items[0].default)
+        others = "; ".join(f"with {name}={value_range(fact, a.values)} {outcome(a)}" for a in items)
+        lines.append(f"Assumes {name}={now} (documented default); {others}")
+    return lines
 
 
 def tied_with(kb: KnowledgeBase, result: Result) -> str | None:
@@ -202,6 +249,8 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             how = f" (technique: {found[partner]})" if partner in found else ""
             echo(f"  combined with: {kb.approach_name(partner)}{how}")
     for line in provisional_lines(kb, result, undecided(kb, result)):
+        echo(f"  {line}")
+    for line in assumed_lines(kb, result, on_defaults(kb, result)):
         echo(f"  {line}")
     echo()
     echo(_heading("Ranking"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine.errors import AdvisorError
+from llm_advisor.engine.language.facts import display_value
 from llm_advisor.engine.language.loader import load_knowledge_base
 
 KBS = Path(__file__).parent / "kbs"
@@ -26,8 +28,11 @@ def invoke(*args: str, input: str | bytes | None = None) -> Result:
     return CliRunner().invoke(cli, ["recommend", *args], input=input)
 
 
-def recommend_json(*args: str, input: str | None = None, rules: str = MINI) -> dict[str, Any]:
-    result = invoke("--rules", rules, "--json", *args, input=input)
+def recommend_json(
+    *args: str, input: str | None = None, rules: str | None = MINI
+) -> dict[str, Any]:
+    """The JSON of a recommendation on a test rule base (`rules`), or the shipped one (None)."""
+    result = invoke(*(("--rules", rules) if rules else ()), "--json", *args, input=input)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert isinstance(data, dict)
@@ -636,3 +641,76 @@ def test_a_combined_plan_shows_each_approachs_caveats_and_next_steps() -> None:
     alone = json.loads(invoke("--no-audit", "--json", *args[:2]).stdout)
     shown = kb.approach(alone["recommendation"])
     assert not alone["combine_with"] and alone["caveats"] == [c.text for c in shown.caveats]
+
+
+# --- the assumed defaults a recommendation rests on ---------------------------------------------
+
+SAMPLED = {
+    "labeled_examples": ["0", "40", "100", "600", "20k"],
+    "data_volume": ["0", "150k", "5M", "4B", "300B"],
+    "budget": ["$500", "$5k", "$50k", "$250k", "$3M"],
+    "timeline": ["5d", "3w", "1mo", "4mo", "1y"],
+}
+
+
+def shipped_plan(*facts: str) -> tuple[str | None, list[str]]:
+    data = recommend_json(*(a for f in facts for a in ("--fact", f)), "--no-audit", rules=None)
+    return data["recommendation"], data["combine_with"]
+
+
+def test_the_defaults_a_plan_rests_on_are_exactly_those_whose_other_values_change_it() -> None:
+    """Every other value of every assumed default is tried by recommending again with it given:
+    those that change the plan are listed with the plan they give, and no other is."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    rng = random.Random(11)
+    listed_somewhere = 0
+    for _ in range(10):
+        facts = [f"{name}={rng.choice(values)}" for name, values in SAMPLED.items()]
+        for name in ("problem_type", "change_frequency", "accuracy_need"):
+            facts.append(f"{name}={rng.choice(kb.fact(name).values)}")
+        data = recommend_json(*(a for f in facts for a in ("--fact", f)), "--no-audit", rules=None)
+        listed = {
+            (item["fact"], value): (item["recommendation"], item["combine_with"])
+            for item in data["depends_on_defaults"]
+            for value in item["values"]
+        }
+        listed_somewhere += bool(listed)
+        expected = {}
+        for fact in kb.facts:
+            status = data["facts"][fact.name]
+            if status["status"] != "defaulted":
+                continue
+            for value in fact.domain:
+                shown = display_value(fact, value)
+                if shown != status["display"]:
+                    plan = shipped_plan(*facts, f"{fact.name}={shown}")
+                    if plan != (data["recommendation"], data["combine_with"]):
+                        expected[(fact.name, shown)] = plan
+        assert listed == expected, facts
+    assert listed_somewhere, "no sampled case rests on a default: the test shows nothing"
+
+
+def test_the_text_names_an_assumed_default_that_would_change_the_recommendation() -> None:
+    shipped_or_skip()
+    facts = [
+        "problem_type=behavior",
+        "change_frequency=static",
+        "labeled_examples=2k",
+        "data_volume=1M",
+        "accuracy_need=high",
+        "budget=$50k",
+        "timeline=3mo",
+    ]
+    args = [a for f in facts for a in ("--fact", f)]
+    other = shipped_plan(*facts, "needs_citations=yes")
+    assert other != shipped_plan(*facts)  # citations bring retrieval in: the default matters
+    headline = invoke(*args, "--no-audit").stdout.split("\n\n", 1)[0]
+    line = next(x for x in headline.splitlines() if "needs_citations" in x)
+    assert "needs_citations=no" in line and "needs_citations=yes" in line
+    names = {a.id: a.name for a in load_knowledge_base().approaches}
+    for approach in other[1]:
+        assert names[approach] in line
+    # given, the same fact is no longer an assumption, and no other default matters here
+    stated = invoke(*args, "--fact", "needs_citations=no", "--no-audit").stdout
+    assert "Assumes" not in stated.split("\n\n", 1)[0]

@@ -14,7 +14,16 @@ FULL = [
     *("--fact", "change_frequency=weekly", "--fact", "labeled_examples=0"),
     *("--fact", "data_volume=2M", "--fact", "accuracy_need=high"),
 ]
-"""Every fact known (the rest have defaults): such a case is decided and needs no analysis."""
+"""Every fact without a default known: such a case is decided; the analysis only looks for the
+assumed defaults it rests on."""
+STATED = [
+    *FULL,
+    *("--fact", "needs_citations=no", "--fact", "ml_expertise=some"),
+    *("--fact", "domain_distance=general", "--fact", "deployment=cloud"),
+    *("--fact", "request_volume=low", "--fact", "provenance=flexible"),
+    *("--fact", "prompt_baseline=untried"),
+]
+"""Every fact given: nothing is assumed, and no analysis is needed."""
 NEVER_WARM = {"yaml", "tempfile", "secrets", "networkx", "graphviz", "psycopg"}
 """Reading YAML and writing caches happen only on a cold cache; the rest belong to other commands."""
 if sys.platform == "linux":
@@ -26,9 +35,19 @@ def test_recommend_without_recording() -> None:
     assert "durable.engine" in modules  # inference runs
     assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
     assert not {m for m in modules if m.startswith("llm_advisor.engine.audit.")}
-    assert not {m for m in modules if m.startswith("llm_advisor.engine.analysis.")}
+    analysis = {m for m in modules if m.startswith("llm_advisor.engine.analysis.")}
+    assert "llm_advisor.engine.analysis.what_if" in analysis  # the defaults it rests on
+    assert not analysis & {
+        f"llm_advisor.engine.analysis.{m}" for m in ("dependence", "explanation")
+    }
     assert "llm_advisor.engine.inference.codec" not in modules  # the encoding: --json or a record
     assert "unicodedata" not in modules  # only to show an error
+
+
+def test_recommend_on_stated_facts_loads_no_analysis() -> None:
+    modules = imported(["recommend", "--no-audit", *STATED])
+    assert "durable.engine" in modules
+    assert not {m for m in modules if m.startswith("llm_advisor.engine.analysis.")}
 
 
 def test_recommend_on_a_partial_case() -> None:
@@ -36,7 +55,6 @@ def test_recommend_on_a_partial_case() -> None:
     modules = imported(["recommend", "--no-audit", *FACTS])
     assert "llm_advisor.engine.analysis.dependence" in modules
     assert "llm_advisor.engine.analysis.explanation" not in modules
-    assert "llm_advisor.engine.analysis.what_if" not in modules
     assert not top(modules) & (NEVER_WARM | {"hashlib", "sqlite3", "cryptography"})
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 from llm_advisor.engine.analysis.cells import below_label
 from llm_advisor.engine.analysis.partial import Analyzer
+from llm_advisor.engine.analysis.status import Decision
 from llm_advisor.engine.inference.run import Result, evaluate
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
@@ -109,6 +110,55 @@ def changed(case: Case, changes: tuple[Candidate, ...]) -> Case:
     return Case(values, status)
 
 
+class _Search:
+    """Changes of a case's facts tried against its plan (the recommendation and its partners): the
+    three-valued evaluation says where the plan may change, and inference confirms each change
+    there, the authoritative path."""
+
+    def __init__(self, kb: KnowledgeBase, result: Result) -> None:
+        self.kb = kb
+        self.result = result
+        self.an = Analyzer(kb, unknown=True, outcome_only=True)
+        self.here = tuple(1 << self.an.cell_of(f.name, result.case.get(f.name)) for f in kb.facts)
+        self.options = [
+            _options(self.an, i, cell.bit_length() - 1) for i, cell in enumerate(self.here)
+        ]
+        self.found: list[Counterfactual] = []
+        self.evaluated = 0
+
+    def decision(self, changes: Mapping[int, int]) -> Decision | None:
+        """The plan every case in the region (fact → mask of cells) gets, or None if they differ."""
+        state = tuple(changes.get(i, mask) for i, mask in enumerate(self.here))
+        return self.an.evaluate(state).decision
+
+    def may_change(self, changes: Mapping[int, int]) -> bool:
+        """Whether some answers in the region change the plan."""
+        decision = self.decision(changes)
+        return decision is None or decision.plan != self.result.plan
+
+    def confirm(self, changes: tuple[Candidate, ...]) -> None:
+        """Run inference on the changed case; keep the change if the plan differs."""
+        self.evaluated += 1
+        other = evaluate(self.kb, changed(self.result.case, changes))
+        if other.plan != self.result.plan:
+            can = actionable(self.kb, changes, self.result.case)
+            self.found.append(
+                Counterfactual(changes, other.recommendation, other.combine_with, can)
+            )
+
+    def single(self, i: int) -> None:
+        """Try every other value of fact `i`, alone."""
+        opts = self.options[i]
+        if opts and self.may_change({i: _anywhere(opts)}):
+            for c, candidate in opts:
+                if self.may_change({i: 1 << c}):
+                    self.confirm((candidate,))
+
+
+def _anywhere(opts: list[tuple[int, Candidate]]) -> int:
+    return sum(1 << c for c, _ in opts)
+
+
 def counterfactuals(
     kb: KnowledgeBase, result: Result
 ) -> tuple[tuple[Counterfactual, ...], int, bool]:
@@ -120,52 +170,78 @@ def counterfactuals(
     Returns the changes found, how many cases inference evaluated to confirm them, and whether
     the search was complete (False when it stopped at `MAX_CONFIRMED`).
     """
-    an = Analyzer(kb, unknown=True, outcome_only=True)
-    case = result.case
-    here = tuple(1 << an.cell_of(f.name, case.get(f.name)) for f in kb.facts)
-    options = [_options(an, i, here[i].bit_length() - 1) for i in range(len(kb.facts))]
-    found: list[Counterfactual] = []
-    evaluated = 0
-
-    def may_change(changes: Mapping[int, int]) -> bool:
-        """Whether some answers in the region (fact → mask of cells) change the plan."""
-        state = tuple(changes.get(i, mask) for i, mask in enumerate(here))
-        decision = an.evaluate(state).decision
-        return decision is None or decision.plan != result.plan
-
-    def confirm(changes: tuple[Candidate, ...]) -> None:
-        nonlocal evaluated
-        evaluated += 1
-        other = evaluate(kb, changed(case, changes))
-        if other.plan != result.plan:
-            can = actionable(kb, changes, case)
-            found.append(Counterfactual(changes, other.recommendation, other.combine_with, can))
-
-    def anywhere(opts: list[tuple[int, Candidate]]) -> int:
-        return sum(1 << c for c, _ in opts)
-
-    for i, opts in enumerate(options):
-        if opts and may_change({i: anywhere(opts)}):
-            for c, candidate in opts:
-                if may_change({i: 1 << c}):
-                    confirm((candidate,))
-    if found:
-        if any(cf.actionable for cf in found):
-            return tuple(found), evaluated, True
+    search = _Search(kb, result)
+    for i in range(len(kb.facts)):
+        search.single(i)
+    options = search.options
+    if search.found:
+        if any(cf.actionable for cf in search.found):
+            return tuple(search.found), search.evaluated, True
         # Only changes of the situation so far: look for steps of two facts the team can take.
-        options = [[(c, x) for c, x in opts if actionable(kb, (x,), case)] for opts in options]
+        options = [
+            [(c, x) for c, x in opts if actionable(kb, (x,), result.case)] for opts in options
+        ]
+    may_change = search.may_change
     for (i, first), (j, second) in combinations(enumerate(options), 2):
-        if not (first and second and may_change({i: anywhere(first), j: anywhere(second)})):
+        if not (first and second and may_change({i: _anywhere(first), j: _anywhere(second)})):
             continue
         for c, a in first:
-            if not may_change({i: 1 << c, j: anywhere(second)}):
+            if not may_change({i: 1 << c, j: _anywhere(second)}):
                 continue
             for d, b in second:
                 if may_change({i: 1 << c, j: 1 << d}):
-                    if evaluated >= MAX_CONFIRMED:
-                        return tuple(found), evaluated, False
-                    confirm((a, b))
-    return tuple(found), evaluated, True
+                    if search.evaluated >= MAX_CONFIRMED:
+                        return tuple(search.found), search.evaluated, False
+                    search.confirm((a, b))
+    return tuple(search.found), search.evaluated, True
+
+
+@dataclass(frozen=True)
+class Assumed:
+    """Values of a fact the case took from its documented default (`default`) that give another
+    plan than the default does, and that plan."""
+
+    fact: str
+    default: Value
+    values: tuple[Candidate, ...]
+    recommendation: str | None
+    combine_with: tuple[str, ...]
+
+
+def on_defaults(kb: KnowledgeBase, result: Result) -> tuple[Assumed, ...]:
+    """What the plan rests on that the team never stated: the other values of each fact the
+    case took from its documented default (a "don't know" answer, or a fact not given) that
+    change the plan, one fact at a time, grouped by the plan they give, in schema order.
+
+    With one cell per fact ("unknown" for a fact not known) the three-valued evaluation is
+    exact, as `rules check --cross-check` confirms against inference, so it gives each plan
+    without running inference; only where it cannot decide does inference."""
+    search = _Search(kb, result)
+    groups: dict[tuple[str, str | None, tuple[str, ...]], list[Candidate]] = {}
+    defaults: dict[str, Value] = {}
+    for i, fact in enumerate(kb.facts):
+        default = result.case.get(fact.name)
+        if result.case.status_of(fact.name) != "defaulted" or default is None:
+            continue
+        defaults[fact.name] = default
+        for c, candidate in search.options[i]:
+            decision = search.decision({i: 1 << c})
+            if decision is None:
+                other = evaluate(kb, changed(result.case, (candidate,)))
+                decision = Decision(other.recommendation, other.combine_with)
+            if decision.plan != result.plan:
+                key = (fact.name, decision.recommendation, decision.combine_with)
+                groups.setdefault(key, []).append(candidate)
+    return tuple(
+        Assumed(
+            name,
+            defaults[name],
+            _in_order(kb.fact(name), tuple(values)),
+            recommendation,
+            combine_with,
+        )
+        for (name, recommendation, combine_with), values in groups.items()
+    )
 
 
 def actionable(kb: KnowledgeBase, changes: tuple[Candidate, ...], case: Case) -> bool:
