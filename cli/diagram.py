@@ -16,7 +16,7 @@ from llm_advisor.cli.options import (
     facts_file_option,
     load_kb,
     parse_assignments,
-    read_facts,
+    read_case,
     rules_option,
 )
 from llm_advisor.engine.errors import InputError
@@ -169,9 +169,7 @@ def diagram(
         kb = load_kb(rules_dir)
         case = None
         if fact_args or facts_file:
-            from llm_advisor.engine.language.facts import make_case
-
-            case = make_case(kb, read_facts(fact_args, facts_file))
+            case = read_case(kb, fact_args, facts_file)
     given = _given(kb, given_args)
     view = "detail" if detail else "approach" if approach is not None else "overview"
     chosen_approach = _approach(kb, approach)

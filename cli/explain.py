@@ -14,7 +14,7 @@ from llm_advisor.cli.options import (
     facts_file_option,
     json_option,
     load_kb,
-    read_facts,
+    read_case,
     rules_option,
 )
 from llm_advisor.cli.wording import json_number, listed, plural
@@ -298,10 +298,9 @@ def explain(
         record_id: str | None = record.id
     else:
         from llm_advisor.engine.inference.run import evaluate
-        from llm_advisor.engine.language.facts import make_case
 
         kb = load_kb(rules_dir)
-        result = evaluate(kb, make_case(kb, read_facts(fact_args, facts_file)))
+        result = evaluate(kb, read_case(kb, fact_args, facts_file))
         record_id = None
     ex = explain_result(kb, result)
     if as_json:

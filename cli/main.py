@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from llm_advisor.cli import _interrupted, started
-from llm_advisor.engine.errors import AdvisorError, InputError
+from llm_advisor.engine.errors import AdvisorError, InputError, LocatedInputError
 
 COMMANDS = {
     "consult": "llm_advisor.cli.consult:consult",
@@ -78,7 +78,7 @@ class LazyGroup(click.Group):
             click.echo("\nInterrupted.", err=True)
             raise click.exceptions.Exit(130) from None
         except InputError as err:
-            raise UsageFailure(str(err)) from None
+            raise UsageFailure(input_message(err)) from None
         except AdvisorError as err:
             raise Failure(str(err)) from None
         except click.UsageError as err:
@@ -94,6 +94,13 @@ class LazyGroup(click.Group):
             raise Failure(f"{err.filename or 'I/O'}: {err.strerror or err}") from None
         except Exception as err:  # a bug: still one line, never a traceback
             raise Failure(f"internal error: {type(err).__name__}: {err}") from None
+
+
+def input_message(err: InputError) -> str:
+    """Bad input as shown: an item read from a file says first where it is (`file:line:`)."""
+    if isinstance(err, LocatedInputError):
+        return f"{err.file}:{err.line}: {err}"
+    return str(err)
 
 
 def one_line(text: str) -> str:

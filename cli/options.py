@@ -12,7 +12,9 @@ import click
 from llm_advisor.engine.errors import InputError
 
 if TYPE_CHECKING:
+    from llm_advisor.engine.language.facts import Case
     from llm_advisor.engine.language.model import KnowledgeBase
+    from llm_advisor.engine.language.source import Mapping as SourceMapping
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,23 +102,40 @@ def load_kb(rules_dir: Path | None) -> KnowledgeBase:
     return load_knowledge_base(rules_dir, cache_dir())
 
 
-def read_facts(fact_args: tuple[str, ...], facts_file: str | None) -> dict[str, object]:
-    """Collect facts from a facts file and `--fact` assignments (the latter win)."""
+def read_case(kb: KnowledgeBase, fact_args: tuple[str, ...], facts_file: str | None) -> Case:
+    """The case of a command's facts: a facts file and `--fact` assignments (the latter win).
+    An unknown name or bad value read from the file is a `LocatedInputError` naming the file and
+    its line, so that a user can find it there."""
+    from llm_advisor.engine.language.facts import make_case
+
     raw: dict[str, object] = {}
+    lines: dict[str, int] = {}
     if facts_file is not None:
-        raw.update(read_facts_file(facts_file))
-    raw.update(parse_assignments(fact_args))
-    return raw
+        doc = read_facts_file(facts_file)
+        raw.update(doc)
+        lines.update(doc.key_lines)
+    assigned = parse_assignments(fact_args)
+    raw.update(assigned)
+    for name in assigned:
+        lines.pop(name, None)  # given on the command line, not read from the file
+    file = None if facts_file is None else _facts_label(facts_file)
+    return make_case(kb, raw, file=file, lines=lines)
 
 
-def read_facts_file(name: str) -> dict[str, object]:
-    """A facts file: a mapping from fact name to value, in YAML, or in JSON checked as JSON when
-    the file is named `.json` (standard input is read as YAML, which JSON also is)."""
-    from llm_advisor.engine.errors import RuleError
+def _facts_label(name: str) -> str:
+    """How errors name a facts file: as given, or `<stdin>` for `-`."""
+    return "<stdin>" if name == "-" else name
+
+
+def read_facts_file(name: str) -> SourceMapping:
+    """A facts file: a mapping from fact name to value (with the line of each), in YAML, or in
+    JSON checked as JSON when the file is named `.json` (standard input is read as YAML, which
+    JSON also is)."""
+    from llm_advisor.engine.errors import LocatedInputError, RuleError
     from llm_advisor.engine.language.facts import dont_know_hint, is_empty
     from llm_advisor.engine.language.source import Mapping, parse
 
-    label = "<stdin>" if name == "-" else name
+    label = _facts_label(name)
     try:
         data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as err:
@@ -135,14 +154,17 @@ def read_facts_file(name: str) -> dict[str, object]:
     if not isinstance(doc, Mapping):
         raise InputError(f"facts file {label} must be a mapping of fact name to value", item=label)
     for key, value in doc.items():
+        line = doc.key_lines[key]
         if is_empty(value):
-            line = doc.key_lines[key]
             hint = dont_know_hint(str(key), f"{key}: unknown")
-            raise InputError(f"{label}:{line}: fact {key!r} has no value: {hint}", item=key)
+            raise LocatedInputError(
+                f"fact {key!r} has no value: {hint}", file=label, line=line, item=key
+            )
         if isinstance(value, dict | list):
-            line = doc.key_lines[key]
-            raise InputError(f"{label}:{line}: fact {key!r} needs a single value", item=key)
-    return dict(doc)
+            raise LocatedInputError(
+                f"fact {key!r} needs a single value", file=label, line=line, item=key
+            )
+    return doc
 
 
 def _check_json(text: str, label: str) -> None:

@@ -13,7 +13,7 @@ from llm_advisor.cli.options import (
     facts_file_option,
     json_option,
     load_kb,
-    read_facts,
+    read_case,
     rules_option,
 )
 from llm_advisor.engine.errors import InputError
@@ -50,14 +50,12 @@ def recommend(
     from llm_advisor.cli.records import record_result, recording_location, report_unrecorded
     from llm_advisor.cli.report import print_result, result_json
     from llm_advisor.engine.inference.run import evaluate
-    from llm_advisor.engine.language.facts import make_case
 
     if not fact_args and facts_file is None:
         raise InputError("give facts with --fact NAME=VALUE or --facts FILE (see --help)")
     store = recording_location(audit_db, no_audit)
     kb = load_kb(rules_dir)
-    raw = read_facts(fact_args, facts_file)
-    result = evaluate(kb, make_case(kb, raw))
+    result = evaluate(kb, read_case(kb, fact_args, facts_file))
     audit_id, problem = record_result(store, kb, result) if store is not None else (None, None)
     if as_json:
         click.echo(json.dumps(result_json(kb, result, audit_id), indent=2, ensure_ascii=False))

@@ -15,6 +15,17 @@ class InputError(AdvisorError):
         self.item = item
 
 
+class LocatedInputError(InputError):
+    """Bad input read from a file, such as a fact of a facts file: `str(err)` says what is wrong
+    with `item`, as it would for the item given any other way, and `file` and `line` say where it
+    was read (the command line shows them first, as `file:line:`)."""
+
+    def __init__(self, message: str, *, file: str, line: int, item: str | None = None) -> None:
+        super().__init__(message, item=item)
+        self.file = file
+        self.line = line
+
+
 class RuleError(InputError):
     """A rule file is malformed or inconsistent; the message starts with `file:line:`."""
 

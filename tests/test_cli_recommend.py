@@ -14,8 +14,8 @@ from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
-from llm_advisor.engine.errors import AdvisorError
-from llm_advisor.engine.language.facts import display_value
+from llm_advisor.engine.errors import AdvisorError, InputError
+from llm_advisor.engine.language.facts import display_value, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
 
 KBS = Path(__file__).parent / "kbs"
@@ -346,6 +346,52 @@ def test_facts_file_with_an_unknown_fact(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     path.write_text("size: 2M\nflavour: sweet\n")
     bad_input(invoke("--rules", MINI, "--facts", str(path)), "'flavour'")
+
+
+FILE_ERRORS = [  # a facts file, the line of its bad fact, and that fact's name and value
+    ("case.yaml", "urgent: yes\ncolor: red\n\nsize: lots\n", 4, "size", "lots"),
+    ("case.yaml", "# a case\nsize: -3\nurgent: yes\n", 2, "size", -3),
+    ("case.yaml", "size: 2M\nurgent: maybe\n", 2, "urgent", "maybe"),
+    ("case.yaml", "size: 2M\nflavour: sweet\n", 2, "flavour", "sweet"),
+    ("case.json", '{\n  "urgent": "yes",\n  "size": -3\n}\n', 3, "size", -3),
+    ("case.json", '{"size": "2M",\n "color": "purple"}', 2, "color", "purple"),
+    ("case.json", '{\n  "flavour": "sweet"\n}\n', 2, "flavour", "sweet"),
+]
+
+
+def _message(line: str) -> str:
+    """An error line without its `Error: ` opening."""
+    assert line.startswith("Error: "), line
+    return line.removeprefix("Error: ")
+
+
+@pytest.mark.parametrize(("name", "text", "number", "fact", "value"), FILE_ERRORS)
+@pytest.mark.parametrize("command", ["recommend", "explain", "diagram"])
+def test_a_bad_fact_in_a_facts_file_names_the_file_and_line(
+    tmp_path: Path, command: str, name: str, text: str, number: int, fact: str, value: object
+) -> None:
+    """A bad value or an unknown fact read from a facts file says where it is, `FILE:LINE:`,
+    before the message the engine gives for that fact and value, in every command taking
+    --facts (standard input is `<stdin>`); --fact keeps its own message."""
+
+    def run(*args: str, input: str | None = None) -> Result:
+        extra = ["--format", "dot"] if command == "diagram" else []
+        return CliRunner().invoke(cli, [command, "--rules", MINI, *extra, *args], input=input)
+
+    kb = load_knowledge_base(MINI)
+    with pytest.raises(InputError) as refused:
+        make_case(kb, {fact: value})
+    path = tmp_path / name
+    path.write_text(text)
+    located = bad_input(run("--facts", str(path)), fact)
+    assert _message(located) == f"{path}:{number}: {refused.value}"
+    piped = bad_input(run("--facts", "-", input=text), fact)
+    assert _message(piped) == f"<stdin>:{number}: {refused.value}"
+    # The fact given with --fact as well is not read from the file: its error names the option's
+    # value only, as without the file.
+    flag = f"{fact}={value}"
+    alone = bad_input(run("--fact", flag), fact)
+    assert bad_input(run("--facts", str(path), "--fact", flag), fact) == alone
 
 
 def test_malformed_rule_directory(tmp_path: Path) -> None:
