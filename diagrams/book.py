@@ -16,6 +16,7 @@ from .export import (
     Request,
     case_and_detail,
     case_lines,
+    given_lines,
     leaves_for,
     rulebase_text,
     sheet_for,
@@ -67,6 +68,7 @@ def book(kb: KnowledgeBase, request: Request) -> Document:
         f"Index of the appendix (pages {APPENDIX}1–{APPENDIX}{count}) · {rulebase}",
         index_sections(kb, detail, pages),
         sheet,
+        subtitle=given_lines(kb, request.given),
     )
     document = join_pdfs([*parts, appendix, *index], joiner)
     return Document(document, len(parts) + count + len(index), exact_path)

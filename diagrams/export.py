@@ -205,16 +205,22 @@ def titles(
     return title, lines
 
 
+def given_lines(kb: KnowledgeBase, given: Mapping[str, Value]) -> list[str]:
+    """The subtitle paragraph naming the fixed context a document is drawn for ("Given:
+    deployment=on_prem"), or none without one; every page of a document carries it."""
+    if not given:
+        return []
+    shown = ", ".join(
+        f"{name}={display_value(kb.fact(name), value)}" for name, value in given.items()
+    )
+    return [f"Given: {shown}"]
+
+
 def case_lines(kb: KnowledgeBase, request: Request, path: CasePath | None) -> list[str]:
     """The subtitle paragraphs about what is drawn for: the fixed context, and the highlighted
     case (given facts apart from assumed defaults, the facts its outcome depends on, and the
     outcome)."""
-    lines: list[str] = []
-    if request.given:
-        shown = ", ".join(
-            f"{name}={display_value(kb.fact(name), value)}" for name, value in request.given.items()
-        )
-        lines.append(f"Given: {shown}")
+    lines = given_lines(kb, request.given)
     if path is not None:
         note = f" ({request.case_note})" if request.case_note else ""
         if path.decision is not None:

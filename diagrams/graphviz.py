@@ -124,12 +124,15 @@ def edge_label(edge: SceneEdge) -> str:
     return f'<<font color="{colour}">{joined}</font>>'
 
 
+def subtitle_rows(paragraphs: Iterable[str]) -> list[str]:
+    """Subtitle paragraphs as the lines under a page's title, wrapped and escaped."""
+    return [_text(line) for paragraph in paragraphs for line in wrap(paragraph, SUBTITLE_WRAP)]
+
+
 def title_label(kb: KnowledgeBase, scene: Scene) -> str:
     """The graph label: title, subtitle paragraphs wrapped into lines, and the colour legend."""
     title = f'<font point-size="{TITLE_PT}"><b>{_text(scene.title)}</b></font>'
-    rows = [title]
-    for paragraph in scene.subtitle:
-        rows.extend(_text(line) for line in wrap(paragraph, SUBTITLE_WRAP))
+    rows = [title, *subtitle_rows(scene.subtitle)]
     line = "Recommendation:"
     used = len(line)
     for approach, name in scene.legend:
@@ -253,9 +256,12 @@ def index_dot(
     tables: Sequence[IndexTable],
     pad: Pad | None = None,
     size: tuple[float, float] | None = None,
+    *,
+    subtitle: Sequence[str] = (),
 ) -> str:
     """A page of index tables at a fixed `DETAIL_PT` size: long cells are given as several
-    lines (the caller wraps them), never made smaller."""
+    lines (the caller wraps them), never made smaller. `subtitle` holds paragraphs set under
+    the title as a diagram page sets them (what the document is drawn for)."""
 
     def cell(column: int, lines: tuple[str, ...], code: tuple[int, ...]) -> str:
         text = "<br/>".join(_text(line) for line in lines)
@@ -266,7 +272,11 @@ def index_dot(
         return f'<td align="left" balign="left" valign="top">{text}</td>'
 
     parts = [
-        f'<tr><td align="left"><font point-size="{TITLE_PT}"><b>{_text(title)}</b></font></td></tr>'
+        f'<tr><td align="left"><font point-size="{TITLE_PT}"><b>{_text(title)}</b></font></td></tr>',
+        *(
+            f'<tr><td align="left"><font point-size="{TEXT_PT}">{row}</font></td></tr>'
+            for row in subtitle_rows(subtitle)
+        ),
     ]
     for table in tables:
         head = "".join(f'<td align="left"><i>{_text(c)}</i></td>' for c in table.columns)

@@ -26,8 +26,9 @@ INDEX_TITLE = 30.0
 INDEX_HEADING = 34.0
 INDEX_LINE = 11.0
 INDEX_ROW = 4.0
-"""Points an index page's title, a table's headings, a line and a row's padding take up, for a
-first guess at what fits on a page (each page is then measured)."""
+INDEX_SUBTITLE_LINE = 15.0
+"""Points an index page's title, a table's headings, a line, a row's padding and a line of the
+subtitle take up, for a first guess at what fits on a page (each page is then measured)."""
 
 
 @dataclass(frozen=True)
@@ -138,17 +139,23 @@ def index_chunks(
     return chunks
 
 
-def index_pages(title: str, sections: Sequence[IndexSection], sheet: Sheet) -> list[bytes]:
+def index_pages(
+    title: str, sections: Sequence[IndexSection], sheet: Sheet, *, subtitle: Sequence[str] = ()
+) -> list[bytes]:
     """The index as pages of text at its fixed size, never scaled down: long page lists wrap
-    onto more lines, and rows that do not fit go onto another page."""
+    onto more lines, and rows that do not fit go onto another page. Every page carries the
+    title and the `subtitle` paragraphs under it."""
     usable_w, usable_h = sheet.usable
-    width, room = INDEX_WRAP, usable_h
+    lines = len(gv.subtitle_rows(subtitle))
+    width, room = INDEX_WRAP, usable_h - lines * INDEX_SUBTITLE_LINE
     while True:
         chunks = index_chunks(sections, width, room)
         heads = [
             f"{title} · page {INDEX}{n} of {INDEX}{len(chunks)}" for n in range(1, len(chunks) + 1)
         ]
-        sizes = gv.measure([gv.index_dot(h, c) for h, c in zip(heads, chunks, strict=True)])
+        sizes = gv.measure(
+            [gv.index_dot(h, c, subtitle=subtitle) for h, c in zip(heads, chunks, strict=True)]
+        )
         wide = max(w for w, _ in sizes) > usable_w
         tall = max(h for _, h in sizes) > usable_h
         # Once every row has a page of its own, shrinking the room changes nothing: a row taller
@@ -160,6 +167,6 @@ def index_pages(title: str, sections: Sequence[IndexSection], sheet: Sheet) -> l
         if tall:
             room *= 0.92
     return [
-        fit_page(functools.partial(gv.index_dot, head, chunk), sheet)
+        fit_page(functools.partial(gv.index_dot, head, chunk, subtitle=subtitle), sheet)
         for head, chunk in zip(heads, chunks, strict=True)
     ]

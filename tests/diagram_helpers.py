@@ -32,6 +32,14 @@ def word_heights(pdf: Path, pages: tuple[int, int] | None = None) -> list[float]
     ]
 
 
+def page_texts(pdf: Path) -> list[str]:
+    """The text of every page of a PDF, first page first, read by poppler's pdftotext."""
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return text.split("\f")[:-1]  # each page's text ends with a form feed
+
+
 @dataclass(frozen=True)
 class Drawn:
     """Nodes (id → attributes) and edges (tail, head, attributes) read back from an output."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from audit_helpers import record_result
 from click.testing import CliRunner, Result
-from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, parse_dot, parse_mermaid
+from diagram_helpers import HAVE_DOT, HAVE_PDFINFO, KBS, page_texts, parse_dot, parse_mermaid
 
 from llm_advisor.cli.main import cli
 from llm_advisor.cli.options import cache_dir
@@ -271,12 +271,30 @@ def test_the_book_highlights_an_audit_record(tmp_path: Path) -> None:
         str(target),
     )
     assert out.exit_code == 0, out.output
-    text = subprocess.run(
-        ["pdftotext", str(target), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    pages = [page for page in text.split("\f") if "Index of the appendix" not in page.strip()]
+    pages = [page for page in page_texts(target) if "Index of the appendix" not in page.strip()]
     assert any(page.strip() for page in pages), "the book has drawn pages"
     assert all(f"audit record {record_id}" in page for page in pages if page.strip())
+
+
+@needs_dot
+@pytest.mark.skipif(not HAVE_PDFINFO, reason="needs poppler")
+def test_every_page_of_a_book_drawn_with_given_states_the_context(tmp_path: Path) -> None:
+    """The overview, the approach pages, the appendix and its index all say which context the
+    book is drawn for, so that any printed page can be told apart from one of a book without
+    --given, which states none."""
+    given = tmp_path / "given.pdf"
+    out = run("--rules", MINI, "--book", "--given", "urgent=yes", "-o", str(given))
+    assert out.exit_code == 0, out.output
+    pages = page_texts(given)
+    assert f"(PDF, {len(pages)} pages)" in out.stderr, "every page is read"
+    assert any("Index of the appendix" in page for page in pages)
+    missing = [n for n, page in enumerate(pages, 1) if "Given: urgent=yes" not in page]
+    assert not missing, f"pages without the context: {missing}"
+    plain = tmp_path / "plain.pdf"
+    out = run("--rules", MINI, "--book", "-o", str(plain))
+    assert out.exit_code == 0, out.output
+    pages = page_texts(plain)
+    assert pages and not [page for page in pages if "Given:" in page]
 
 
 def test_unknown_audit_id_is_bad_input(tmp_path: Path) -> None:
