@@ -14,9 +14,13 @@ from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
+from llm_advisor.cli.report import result_json
+from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.errors import AdvisorError, InputError
+from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import display_value, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
+from llm_advisor.engine.language.model import Value
 
 KBS = Path(__file__).parent / "kbs"
 MINI = str(KBS / "mini")
@@ -456,6 +460,135 @@ def test_a_fact_given_twice_with_two_values_is_bad_input() -> None:
     assert "'2M'" in message and "'5M'" in message
     same = recommend_json("--fact", "size=2M", "--fact", "size=2M ", "--no-audit")
     assert same == recommend_json("--fact", "size=2M", "--no-audit")
+
+
+# --- the shipped texts do not contradict the case they are shown for ----------------------------
+# Caveats and next steps are shown whenever their approach is in the plan, advice whenever its
+# rule fires: none may presuppose a fact the case denies. Checked on sampled full cases through
+# inference and the JSON the CLI prints, and on cases that used to contradict themselves.
+
+
+def shown_texts(data: dict[str, Any]) -> list[str]:
+    """Every text `recommend --json` shows: caveats, next steps, advice and techniques."""
+    texts = [*data["caveats"], *data["next_steps"], *data["advice"]]
+    texts += [t["text"] for t in data["techniques"]]
+    for partner in data["partners"]:
+        texts += [*partner["caveats"], *partner["next_steps"]]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def sampled() -> list[tuple[dict[str, Value], tuple[str, ...], dict[str, Any]]]:
+    """400 sampled full cases of the shipped rule base: the case, its plan and what
+    `recommend --json` shows for it."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    found = []
+    for known in sample_cases(kb, 400, seed=23):
+        result = evaluate(kb, full_case(kb, known))
+        found.append((known, result.plan, result_json(kb, result)))
+    return found
+
+
+def test_no_managed_service_is_offered_where_none_applies(sampled: Any) -> None:
+    """Managed services tune a vendor's hosted model: on one's own hardware, or under strict
+    provenance, a text names one only to say that it does not apply."""
+    cases = [
+        (plan, shown_texts(data))
+        for known, plan, data in sampled
+        if known["deployment"] == "on_prem" or known["provenance"] == "strict"
+    ]
+    assert sum("fine_tuning" in plan for plan, _ in cases) >= 20
+    for _, texts in cases:
+        for text in texts:
+            if "managed" in text:
+                assert re.search(r"\b(no|not|cannot)\b", text), text
+
+
+def test_no_demonstrations_are_presupposed_where_there_are_none(sampled: Any) -> None:
+    """With fewer than 10 labelled examples (a fine-tune then continues pretraining on raw
+    text), no text splits the demonstrations, keeps 50 of them or tunes on them."""
+    cases = [
+        (plan, shown_texts(data)) for known, plan, data in sampled if known["labeled_examples"] < 10
+    ]
+    assert sum("fine_tuning" in plan for plan, _ in cases) >= 3
+    for _, texts in cases:
+        for text in texts:
+            assert not re.search(r"\bsplit\b|\bKeep 50 or more\b|\bon the demonstrations\b", text)
+
+
+def test_no_behaviour_gap_is_presupposed_for_a_knowledge_problem(sampled: Any) -> None:
+    """The model lacks facts only: no text speaks of a behaviour it was not built for."""
+    cases = [
+        (plan, shown_texts(data))
+        for known, plan, data in sampled
+        if known["problem_type"] == "knowledge"
+    ]
+    assert sum("prompt_engineering" in plan for plan, _ in cases) >= 10
+    for _, texts in cases:
+        assert not any("not built for" in text for text in texts)
+
+
+def test_no_advice_presupposes_a_measured_baseline_before_one_is_measured(sampled: Any) -> None:
+    """No prompt baseline measured yet: no advice speaks of the measured one as if it existed."""
+    cases = [data["advice"] for known, _, data in sampled if known["prompt_baseline"] == "untried"]
+    for advice in cases:
+        assert not [a for a in advice if "the measured prompt baseline" in a.lower()]
+    assert any(any("once measured" in a for a in advice) for advice in cases)
+
+
+def test_no_long_prompt_is_advised_for_short_context_models_without_saying_so(
+    sampled: Any,
+) -> None:
+    """Strict provenance leaves fully open models trained on contexts of 2,048 tokens: a text
+    that puts ~200k tokens into the prompt says that those models hold far less."""
+    cases = [shown_texts(data) for known, _, data in sampled if known["provenance"] == "strict"]
+    assert cases
+    for texts in cases:
+        for text in texts:
+            assert "200k" not in text or "OLMo" in text, text
+
+
+CONTRADICTED = {
+    # on one's own hardware no managed service sets the hyperparameters
+    "on-prem": (
+        "problem_type=behavior change_frequency=static labeled_examples=600 data_volume=150k "
+        "accuracy_need=high budget=$50k timeline=4mo deployment=on_prem "
+        "prompt_baseline=falls_short",
+        r"managed service sets",
+    ),
+    # continued pretraining on raw text, with no demonstrations to split
+    "no-labels": (
+        "problem_type=knowledge change_frequency=static labeled_examples=0 data_volume=2B "
+        "accuracy_need=medium budget=$50k timeline=6mo domain_distance=unfamiliar "
+        "prompt_baseline=falls_short",
+        r"\bsplit\b",
+    ),
+    # facts alone, given in the prompt: no behaviour to fix
+    "knowledge": (
+        "problem_type=knowledge change_frequency=static labeled_examples=0 data_volume=100k "
+        "accuracy_need=medium budget=$5k timeline=3w",
+        r"not built for",
+    ),
+    # no money at all does not cover several tuning runs
+    "no-budget": (
+        "problem_type=behavior change_frequency=static labeled_examples=500 data_volume=0 "
+        "accuracy_need=medium budget=$0 timeline=2mo ml_expertise=expert",
+        r"this budget covers",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRADICTED))
+def test_a_case_that_contradicted_itself_no_longer_does(name: str) -> None:
+    shipped_or_skip()
+    facts, denied = CONTRADICTED[name]
+    args = [x for fact in facts.split() for x in ("--fact", fact)]
+    result = invoke("--no-audit", "--json", *args)
+    assert result.exit_code == 0, result.output
+    texts = shown_texts(json.loads(result.stdout))
+    assert texts
+    assert not [t for t in texts if re.search(denied, t)]
 
 
 # --- what the text shows: reasons that mattered, exclusions, provisional outcomes --------------
