@@ -106,6 +106,7 @@ def read_case(kb: KnowledgeBase, fact_args: tuple[str, ...], facts_file: str | N
     """The case of a command's facts: a facts file and `--fact` assignments (the latter win).
     An unknown name or bad value read from the file is a `LocatedInputError` naming the file and
     its line, so that a user can find it there."""
+    from llm_advisor.engine.errors import LocatedInputError
     from llm_advisor.engine.language.facts import make_case
 
     raw: dict[str, object] = {}
@@ -118,8 +119,14 @@ def read_case(kb: KnowledgeBase, fact_args: tuple[str, ...], facts_file: str | N
     raw.update(assigned)
     for name in assigned:
         lines.pop(name, None)  # given on the command line, not read from the file
-    file = None if facts_file is None else _facts_label(facts_file)
-    return make_case(kb, raw, file=file, lines=lines)
+    try:
+        return make_case(kb, raw)
+    except InputError as err:
+        line = lines.get(err.item) if err.item is not None else None
+        if facts_file is None or line is None:
+            raise
+        label = _facts_label(facts_file)
+        raise LocatedInputError(str(err), file=label, line=line, item=err.item) from None
 
 
 def _facts_label(name: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from llm_advisor.engine.errors import InputError, LocatedInputError
+from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
 
 Status = Literal["given", "defaulted", "unknown"]
@@ -46,25 +46,16 @@ class Case:
         return dict(self.status)[name]
 
 
-def make_case(
-    kb: KnowledgeBase,
-    raw: Mapping[str, object],
-    *,
-    use_defaults: bool = True,
-    file: str | None = None,
-    lines: Mapping[str, int] | None = None,
-) -> Case:
+def make_case(kb: KnowledgeBase, raw: Mapping[str, object], *, use_defaults: bool = True) -> Case:
     """Validate user input (fact name → typed string or value) into a `Case`.
 
     Facts left out take their documented default (status `defaulted`) or stay unknown; an
-    explicit `unknown` answer counts as left out. `lines` holds the line of each fact read from
-    the file `file` (a facts file): an unknown name or bad value among those is then a
-    `LocatedInputError` naming that file and line, so that it can be found there.
+    explicit `unknown` answer counts as left out.
     """
     known = set(kb.fact_names)
     for name in raw:
         if name not in known:
-            raise _placed(unknown_fact(kb, str(name)), name, file, lines)
+            raise unknown_fact(kb, str(name))
     values: list[tuple[str, Value | None]] = []
     status: list[tuple[str, Status]] = []
     for fact in kb.facts:
@@ -75,10 +66,9 @@ def make_case(
             try:
                 value: Value | None = parse_value(fact, given)
             except ValueError as err:
-                error = InputError(
+                raise InputError(
                     f"bad value {_as_written(given)!r} for {fact.name}: {err}", item=fact.name
-                )
-                raise _placed(error, fact.name, file, lines) from None
+                ) from None
             values.append((fact.name, value))
             status.append((fact.name, "given"))
         elif use_defaults and fact.default is not None:
@@ -88,16 +78,6 @@ def make_case(
             values.append((fact.name, None))
             status.append((fact.name, "unknown"))
     return Case(tuple(values), tuple(status))
-
-
-def _placed(
-    error: InputError, name: str, file: str | None, lines: Mapping[str, int] | None
-) -> InputError:
-    """`error` about the fact `name`, placed at its line of `file` when it was read from there."""
-    line = None if lines is None else lines.get(name)
-    if file is None or line is None:
-        return error
-    return LocatedInputError(str(error), file=file, line=line, item=error.item)
 
 
 def unknown_fact(kb: KnowledgeBase, name: str, why: str = "") -> InputError:
