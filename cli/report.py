@@ -163,7 +163,7 @@ def on_defaults(kb: KnowledgeBase, result: Result) -> tuple[Assumed, ...]:
     return on_defaults(kb, result)
 
 
-def assumed_lines(kb: KnowledgeBase, result: Result, assumed: tuple[Assumed, ...]) -> list[str]:
+def assumed_lines(kb: KnowledgeBase, assumed: tuple[Assumed, ...]) -> list[str]:
     """One line for each assumed default the plan rests on, with the values of it that would
     give another plan, so a reader knows which unstated answer to check first."""
     if not assumed:
@@ -184,7 +184,10 @@ def assumed_lines(kb: KnowledgeBase, result: Result, assumed: tuple[Assumed, ...
     for name, items in by_fact.items():
         fact = kb.fact(name)
         now = display_value(fact, items[0].default)
-        others = "; ".join(f"with {name}={value_range(fact, a.values)} {outcome(a)}" for a in items)
+        sign = " " if fact.kind.continuous else "="  # a band reads `size >= 1M`
+        others = "; ".join(
+            f"with {name}{sign}{value_range(fact, a.values)} {outcome(a)}" for a in items
+        )
         lines.append(f"Assumes {name}={now} (documented default); {others}")
     return lines
 
@@ -250,7 +253,7 @@ def print_result(kb: KnowledgeBase, result: Result, *, explain: bool = False) ->
             echo(f"  combined with: {kb.approach_name(partner)}{how}")
     for line in provisional_lines(kb, result, undecided(kb, result)):
         echo(f"  {line}")
-    for line in assumed_lines(kb, result, on_defaults(kb, result)):
+    for line in assumed_lines(kb, on_defaults(kb, result)):
         echo(f"  {line}")
     echo()
     echo(_heading("Ranking"))

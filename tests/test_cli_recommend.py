@@ -870,6 +870,96 @@ def test_the_defaults_a_plan_rests_on_are_exactly_those_whose_other_values_chang
     assert listed_somewhere, "no sampled case rests on a default: the test shows nothing"
 
 
+def defaults_that_matter_once_known(
+    kb: Any, raw: dict[str, str], hole: str
+) -> set[tuple[str, str]]:
+    """By inference: the other values of the case's defaults that change the plan shown and, for
+    some value of the unknown fact `hole`, the plan once it is known."""
+    from llm_advisor.engine.analysis.what_if import candidates, changed
+
+    case = make_case(kb, raw)
+    shown = evaluate(kb, case).plan
+    found = set()
+    for fact in kb.facts:
+        if case.status_of(fact.name) != "defaulted":
+            continue
+        for value in candidates(kb, fact, case.get(fact.name)):
+            if evaluate(kb, changed(case, (value,))).plan == shown:
+                continue
+            if any(
+                evaluate(kb, changed(case, (known,))).plan
+                != evaluate(kb, changed(case, (known, value))).plan
+                for known in candidates(kb, kb.fact(hole), None)
+            ):
+                found.add((fact.name, value.label))
+    return found
+
+
+def test_with_a_fact_unknown_a_default_is_named_only_where_it_matters_once_known() -> None:
+    """A default that changes the outcome shown only because another fact is unknown would send
+    the team to the wrong question: each value listed changes the plan for some value of the
+    unknown fact, and every value that changes the shown plan and does so is listed."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    rng = random.Random(5)
+    core = [*SAMPLED, "problem_type", "change_frequency", "accuracy_need"]
+    # ml_expertise=none changes the outcome shown, but for no value of data_volume
+    cases = [
+        (
+            {
+                "problem_type": "knowledge",
+                "change_frequency": "static",
+                "labeled_examples": "600",
+                "accuracy_need": "low",
+                "budget": "$500",
+                "timeline": "5d",
+            },
+            "data_volume",
+        )
+    ]
+    for _ in range(8):
+        raw = {
+            name: rng.choice(SAMPLED[name]) if name in SAMPLED else rng.choice(kb.fact(name).values)
+            for name in core
+        }
+        hole = rng.choice(core)
+        del raw[hole]
+        cases.append((raw, hole))
+    listed_somewhere = 0
+    for raw, hole in cases:
+        args = (a for name, value in raw.items() for a in ("--fact", f"{name}={value}"))
+        data = recommend_json(*args, "--no-audit", rules=None)
+        listed = {(i["fact"], v) for i in data["depends_on_defaults"] for v in i["values"]}
+        listed_somewhere += bool(listed)
+        assert listed == defaults_that_matter_once_known(kb, raw, hole), (raw, hole)
+    assert listed_somewhere, "no sampled case rests on a default: the test shows nothing"
+
+
+def test_an_assumed_quantity_is_named_with_the_band_that_would_change_the_outcome(
+    tmp_path: Path,
+) -> None:
+    """A quantity's default that matters is named with the band of other values, read as a
+    comparison (`size < 1M`), here below the 1M threshold of the test rule base's `big`."""
+    rules = tmp_path / "mini"
+    shutil.copytree(MINI, rules)
+    facts = rules / "facts.yaml"
+    facts.write_text(facts.read_text().replace("unit: tokens\n", "unit: tokens\n    default: 2M\n"))
+    data = recommend_json("--fact", "urgent=yes", "--no-audit", rules=str(rules))
+    assert data["facts"]["size"]["status"] == "defaulted"
+    other = recommend_json("--fact", "urgent=yes", "--fact", "size=500k", rules=str(rules))
+    assert [d for d in data["depends_on_defaults"] if d["fact"] == "size"] == [
+        {
+            "fact": "size",
+            "assumed": "2M",
+            "values": ["< 1M"],
+            "recommendation": other["recommendation"],
+            "combine_with": other["combine_with"],
+        }
+    ]
+    text = invoke("--rules", str(rules), "--fact", "urgent=yes", "--no-audit").stdout
+    assert "Assumes size=2M (documented default); with size < 1M it would be" in text
+
+
 def test_the_text_names_an_assumed_default_that_would_change_the_recommendation() -> None:
     shipped_or_skip()
     facts = [

@@ -33,6 +33,7 @@ from llm_advisor.engine import load_knowledge_base
 from llm_advisor.engine.analysis.consultation import Consultation
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
+from llm_advisor.engine.analysis.what_if import on_defaults
 from llm_advisor.engine.audit.store import AuditStore
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import exact_text, make_case
@@ -463,6 +464,36 @@ def test_a_fact_never_asked_cannot_change_the_outcome_beside_facts_left_open() -
                     assert outcome({**answered, name: value}) == expected, (
                         f"{name}={value} changes the outcome of {answered}, but was never asked"
                     )
+
+
+def test_the_result_names_no_default_of_a_question_never_asked() -> None:
+    """A consultation stopped with facts left open asks every question that can still change
+    the outcome, so the defaults of those it never asked cannot matter: the result must not
+    name one as an assumption to check (it did, where a default changed the outcome shown only
+    while a fact stayed open)."""
+    kb = load_knowledge_base()
+    answers = {
+        "data_volume": "0",
+        "needs_citations": "no",
+        "labeled_examples": "500",
+        "accuracy_need": "high",
+        "budget": "200k",
+        "timeline": "60d",
+        "ml_expertise": "expert",
+    }  # problem_type and change_frequency left open
+    session = Consultation(kb)
+    while (prompt := session.next_prompt()) is not None:
+        name = prompt.fact.name
+        if name in answers:
+            session.answer(name, answers[name])
+        else:
+            session.dont_know(name)
+    asked = {a.fact for a in session.answers}
+    assert {"problem_type", "change_frequency"} <= asked
+    result = session.result()
+    never_asked = {f.name for f in kb.facts} - asked
+    assert any(result.case.status_of(name) == "defaulted" for name in never_asked)
+    assert not {a.fact for a in on_defaults(kb, result)} & never_asked
 
 
 @pytest.mark.parametrize("word", ["quit", "q"])

@@ -1,6 +1,7 @@
 """What would change a result: changes of one fact (then of two, if no single change works),
 tried only where the three-valued evaluation says the outcome may change and each confirmed by
-running inference, the authoritative path; and the changes found merged for reading."""
+running inference, the authoritative path; the changes found merged for reading; and the
+assumed defaults a result rests on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Literal
 
 from llm_advisor.engine.analysis.cells import below_label
 from llm_advisor.engine.analysis.partial import Analyzer
-from llm_advisor.engine.analysis.status import Decision
+from llm_advisor.engine.analysis.questions import can_change
+from llm_advisor.engine.analysis.status import Decision, Masks
 from llm_advisor.engine.inference.run import Result, evaluate
 from llm_advisor.engine.language.facts import Case, display_value
 from llm_advisor.engine.language.model import Fact, KnowledgeBase, Value
@@ -126,10 +128,13 @@ class _Search:
         self.found: list[Counterfactual] = []
         self.evaluated = 0
 
+    def region(self, changes: Mapping[int, int]) -> Masks:
+        """The case's cells with some facts' cells changed (fact → mask of cells)."""
+        return tuple(changes.get(i, mask) for i, mask in enumerate(self.here))
+
     def decision(self, changes: Mapping[int, int]) -> Decision | None:
-        """The plan every case in the region (fact → mask of cells) gets, or None if they differ."""
-        state = tuple(changes.get(i, mask) for i, mask in enumerate(self.here))
-        return self.an.evaluate(state).decision
+        """The plan every case in the region gets, or None if they differ."""
+        return self.an.evaluate(self.region(changes)).decision
 
     def may_change(self, changes: Mapping[int, int]) -> bool:
         """Whether some answers in the region change the plan."""
@@ -213,10 +218,17 @@ def on_defaults(kb: KnowledgeBase, result: Result) -> tuple[Assumed, ...]:
     case took from its documented default (a "don't know" answer, or a fact not given) that
     change the plan, one fact at a time, grouped by the plan they give, in schema order.
 
-    With one cell per fact ("unknown" for a fact not known) the three-valued evaluation is
-    exact, as `rules check --cross-check` confirms against inference, so it gives each plan
-    without running inference; only where it cannot decide does inference."""
+    A change counts only where it also changes the outcome for some values of the facts still
+    unknown: a default that matters only while another fact is unknown would send the team to
+    the wrong question. With one cell per fact ("unknown" for a fact not known) the three-valued
+    evaluation decides each plan exactly, as `rules check --cross-check` confirms against
+    inference."""
     search = _Search(kb, result)
+    an = search.an
+    unknown = frozenset(i for i, f in enumerate(kb.facts) if result.case.get(f.name) is None)
+    known_cells = {
+        i: sum(1 << c for c, x in enumerate(an.cells[i]) if x.value is not None) for i in unknown
+    }
     groups: dict[tuple[str, str | None, tuple[str, ...]], list[Candidate]] = {}
     defaults: dict[str, Value] = {}
     for i, fact in enumerate(kb.facts):
@@ -226,12 +238,14 @@ def on_defaults(kb: KnowledgeBase, result: Result) -> tuple[Assumed, ...]:
         defaults[fact.name] = default
         for c, candidate in search.options[i]:
             decision = search.decision({i: 1 << c})
-            if decision is None:
-                other = evaluate(kb, changed(result.case, (candidate,)))
-                decision = Decision(other.recommendation, other.combine_with)
-            if decision.plan != result.plan:
-                key = (fact.name, decision.recommendation, decision.combine_with)
-                groups.setdefault(key, []).append(candidate)
+            if decision is None or decision.plan == result.plan:
+                continue
+            if unknown:
+                state = search.region({**known_cells, i: search.here[i] | 1 << c})
+                if not can_change(an, state, an.evaluate(state), unknown):
+                    continue
+            key = (fact.name, decision.recommendation, decision.combine_with)
+            groups.setdefault(key, []).append(candidate)
     return tuple(
         Assumed(
             name,
