@@ -157,7 +157,9 @@ def read_facts_file(name: str) -> SourceMapping:
     except UnicodeDecodeError:
         raise InputError(f"facts file {label} is not valid UTF-8", item=label) from None
     except RuleError as err:
-        raise InputError(f"malformed facts file {err}", item=label) from None
+        raise LocatedInputError(
+            f"malformed facts file: {err.detail}", file=err.file, line=err.line, item=label
+        ) from None
     if not isinstance(doc, Mapping):
         raise InputError(f"facts file {label} must be a mapping of fact name to value", item=label)
     for key, value in doc.items():
@@ -179,18 +181,20 @@ def _check_json(text: str, label: str) -> None:
     the file is then read like a YAML one, which every JSON text also is."""
     import json
 
+    from llm_advisor.engine.errors import LocatedInputError
+
     def constant(word: str) -> object:
         raise ValueError(f"{word} is not a JSON number")
 
     try:
         json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as err:
-        raise InputError(
-            f"malformed facts file {label}:{err.lineno}: JSON syntax: {err.msg}", item=label
+        raise LocatedInputError(
+            f"malformed facts file: JSON syntax: {err.msg}", file=label, line=err.lineno, item=label
         ) from None
     except (ValueError, RecursionError) as err:
         why = "nested too deeply" if isinstance(err, RecursionError) else str(err)
-        raise InputError(f"malformed facts file {label}: {why}", item=label) from None
+        raise InputError(f"{label}: malformed facts file: {why}", item=label) from None
 
 
 def parse_assignment(text: str, option: str = "--fact") -> tuple[str, str]:
