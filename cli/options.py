@@ -120,6 +120,8 @@ def read_case(kb: KnowledgeBase, fact_args: tuple[str, ...], facts_file: str | N
     for name in assigned:
         lines.pop(name, None)  # given on the command line, not read from the file
     try:
+        for name in sorted(lines, key=lines.__getitem__):  # the file's first bad fact first
+            make_case(kb, {name: raw[name]}, use_defaults=False)
         return make_case(kb, raw)
     except InputError as err:
         line = lines.get(err.item) if err.item is not None else None

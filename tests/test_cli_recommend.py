@@ -282,6 +282,16 @@ def test_a_json_facts_file_names_the_line_of_a_bad_value(tmp_path: Path) -> None
     assert recommend_json("--facts", str(path)) == recommend_json(*FACTS)
 
 
+def test_of_several_bad_facts_in_a_file_the_first_in_the_file_is_named(tmp_path: Path) -> None:
+    """The file lists `urgent` before `size`, the schema the other way round: a user fixing the
+    file top to bottom is sent to its first bad line."""
+    path = tmp_path / "case.yaml"
+    path.write_text("urgent: maybe\nsize: lots\n")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), f"{path}:1:", "urgent")
+    path.write_text("flavour: sweet\nsize: lots\n")
+    bad_input(invoke("--rules", MINI, "--facts", str(path)), f"{path}:1:", "flavour")
+
+
 def test_facts_given_twice_is_bad_input(tmp_path: Path) -> None:
     """A second --facts file would otherwise be ignored without a word."""
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
