@@ -298,7 +298,11 @@ def check_rules(rules_dir: Path | None, as_json: bool, cross: int, seed: int) ->
     help="Regions to show at most (the largest first).",
 )
 def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> None:
-    """Show which regions of the fact space change recommendation between two rule bases."""
+    """Show which regions of the fact space change recommendation between two rule bases.
+
+    Facts or enum values only one of them declares are compared across (that rule base never
+    tests them) and named; a fact whose type, unit or value order differs is refused.
+    """
     from llm_advisor.engine.analysis.verification import diff
 
     old, new = _load_named(old_dir), _load_named(new_dir)
@@ -318,6 +322,9 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
                     "cases": result.total,
                     "changed_cases": result.changed,
                     "regions": len(result.regions),
+                    "schema_differences": [
+                        {"fact": fact, "difference": what} for fact, what in result.schema
+                    ],
                     "changes": [
                         {
                             "conditions": {f: list(c) for f, c in r.conditions},
@@ -345,6 +352,11 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
         f"{result.changed:,} of {result.total:,} cases ({share:.2f}%) change outcome, "
         f"in {plural(len(result.regions), 'region')}"
     )
+    if result.schema:
+        click.echo(
+            "schemas differ (a rule base never tests a fact or value it lacks): "
+            + "; ".join(what for _, what in result.schema)
+        )
     for r in result.regions[:examples]:
         where = "; ".join(f"{f} in {{{', '.join(c)}}}" for f, c in r.conditions) or "everywhere"
         click.echo(

@@ -4,6 +4,7 @@ ids and `file:line`, exit codes, the JSON shapes, and changed regions confirmed 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from cli_helpers import bad_input
 from click.testing import CliRunner, Result
-from test_verify import EDITS, FLAWED, KBS, copy_kb
+from test_verify import EDITS, FLAWED, KBS, cells_of, copy_kb, every_cell, outcome
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base
@@ -186,7 +187,16 @@ def test_diff_json_examples_are_confirmed_by_recommend(name: str, tmp_path: Path
     result = rules("diff", old, new, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"old", "new", "cases", "changed_cases", "regions", "changes"}
+    assert set(data) == {
+        "old",
+        "new",
+        "cases",
+        "changed_cases",
+        "regions",
+        "schema_differences",
+        "changes",
+    }
+    assert data["schema_differences"] == []
     assert data["old"] == load_knowledge_base(old).fingerprint
     assert data["new"] == load_knowledge_base(new).fingerprint
     assert data["regions"] == len(data["changes"]) > 0
@@ -279,13 +289,203 @@ def test_diff_of_the_shipped_rule_base_with_a_narrow_rule_added(tmp_path: Path) 
         assert "narrow-test-rule" in {f.rule_id for f in after.firings}
 
 
-def test_diff_refuses_different_fact_schemas() -> None:
-    """One line naming the first difference, the mini rule base's first fact `size`, which the
-    layered one does not have (and not only that the schemas differ)."""
-    message = bad_input(rules("diff", MINI, KBS / "layered"), "facts.yaml")
-    assert message.endswith("fact size only in the old rule base")
-    message = bad_input(rules("diff", KBS / "layered", MINI), "facts.yaml")
-    assert message.endswith("fact volume only in the old rule base")
+# --- rules diff across fact schemas that differ ----------------------------------------------
+
+COLORS = "values: [red, green, blue]"
+URGENT = "  - name: urgent\n    type: bool\n    question: Is it urgent?\n"
+PINK_RULE = """\
+  - id: pink-fancy
+    title: Pink favours fancy
+    when: {fact: color, in: [pink]}
+    then: {score: {fancy: 5}}
+    because: Pink.
+    source: test
+"""
+
+
+def edited_kb(source: Path, target: Path, *edits: tuple[str, str, str]) -> Path:
+    """A copy of a rule base with texts replaced, each occurring once in its file; `facts.yaml`
+    text "+" appends to the file."""
+    copy_kb(source, target)
+    for name, old, new in edits:
+        path = target / name
+        text = path.read_text(encoding="utf-8")
+        if old == "+":
+            text += new
+        else:
+            assert text.count(old) == 1, f"{old!r} should occur once in {name}"
+            text = text.replace(old, new)
+        path.write_text(text, encoding="utf-8")
+    return target
+
+
+def diff_is_brute_force(old: Path, new: Path, old_as: Path, new_as: Path) -> dict[str, Any]:
+    """`rules diff OLD NEW --json`, checked cell by cell against inference on OLD_AS and NEW_AS:
+    the two rule bases with the fact schema they are compared over (a fact or value a rule base
+    lacks added to its facts.yaml, where its rules never test it). Every cell whose outcome
+    differs lies in exactly one region, with both outcomes; no other cell lies in any."""
+    result = rules("diff", old, new, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    before, after = load_knowledge_base(old_as), load_knowledge_base(new_as)
+    an = cells_of(before, after)
+    assert data["cases"] == math.prod(len(cells) for cells in an.cells)
+    changed = 0
+    for known, labels in every_cell(an):
+        was, now = outcome(before, known), outcome(after, known)
+        inside = [
+            change
+            for change in data["changes"]
+            if all(labels[fact] in cells for fact, cells in change["conditions"].items())
+        ]
+        if was == now:
+            assert inside == [], (known, inside)
+            continue
+        changed += 1
+        assert len(inside) == 1, (known, inside)
+        assert side(inside[0], "old") == (was.recommendation, list(was.combine_with))
+        assert side(inside[0], "new") == (now.recommendation, list(now.combine_with))
+    assert 0 < changed == data["changed_cases"]
+    return data
+
+
+PINK_ONLY_NEW = "fact color: pink only in the new rule base"
+
+
+@pytest.mark.parametrize(
+    ("values", "differences"),
+    [
+        ("[red, green, blue, pink]", [PINK_ONLY_NEW]),
+        ("[red, pink, green, blue]", [PINK_ONLY_NEW]),
+        ("[red, pink, blue]", [PINK_ONLY_NEW, "fact color: green only in the old rule base"]),
+    ],
+)
+def test_diff_across_an_added_enum_value(
+    values: str, differences: list[str], tmp_path: Path
+) -> None:
+    """A new value with a rule on it (after the others, between them, or in place of one): the
+    changes are exactly where inference differs, all with the new value, and both the text and
+    the JSON name the schema differences."""
+    old = copy_kb(MINI, tmp_path / "old")
+    new = edited_kb(
+        MINI,
+        tmp_path / "new",
+        ("facts.yaml", COLORS, f"values: {values}"),
+        ("rules.yaml", "+", PINK_RULE),
+    )
+    union = "values: [red, green, blue, pink]"
+    data = diff_is_brute_force(
+        old,
+        new,
+        edited_kb(MINI, tmp_path / "old_as", ("facts.yaml", COLORS, union)),
+        edited_kb(new, tmp_path / "new_as", ("facts.yaml", f"values: {values}", union)),
+    )
+    assert {tuple(change["conditions"]["color"]) for change in data["changes"]} == {("pink",)}
+    assert data["schema_differences"] == [
+        {"fact": "color", "difference": difference} for difference in differences
+    ]
+    assert rules("diff", old, new).stdout.splitlines()[1] == (
+        "schemas differ (a rule base never tests a fact or value it lacks): "
+        + "; ".join(differences)
+    )
+
+
+TEAM = "  - name: team\n    type: enum\n    values: [small, large]\n    question: Team size?\n"
+TEAM_RULE = """\
+  - id: large-team-fancy
+    title: A large team favours fancy
+    when: {fact: team, is: large}
+    then: {score: {fancy: 5}}
+    because: Large.
+    source: test
+"""
+STAFF = "  - name: staff\n    type: quantity\n    unit: count\n    question: How many people?\n"
+STAFF_RULE = TEAM_RULE.replace("{fact: team, is: large}", "{fact: staff, at_least: 40}")
+
+
+@pytest.mark.parametrize(
+    ("fact", "rule", "name"),
+    [
+        (TEAM, TEAM_RULE, "team"),
+        (TEAM + "    default: large\n", TEAM_RULE, "team"),
+        (STAFF, STAFF_RULE, "staff"),
+        (STAFF + "    default: 100\n", STAFF_RULE, "staff"),
+    ],
+)
+def test_diff_across_an_added_fact(fact: str, rule: str, name: str, tmp_path: Path) -> None:
+    """A new fact (with a default or without, an enum or a quantity) with a rule on it: the
+    changes are exactly where inference differs (the old rule base never tests the fact), all
+    with the fact; the difference is named."""
+    old = copy_kb(MINI, tmp_path / "old")
+    new = edited_kb(MINI, tmp_path / "new", ("facts.yaml", "+", fact), ("rules.yaml", "+", rule))
+    widened = edited_kb(MINI, tmp_path / "old_as", ("facts.yaml", "+", fact))
+    data = diff_is_brute_force(old, new, widened, new)
+    assert all(name in change["conditions"] for change in data["changes"])
+    difference = f"fact {name} only in the new rule base"
+    assert data["schema_differences"] == [{"fact": name, "difference": difference}]
+    assert difference in rules("diff", old, new).stdout.splitlines()[1]
+
+
+NOT_URGENT_RULE = ("rules.yaml", "        - fact: urgent\n          is: yes\n", "")
+
+
+def test_diff_across_a_dropped_fact(tmp_path: Path) -> None:
+    """The new rule base drops a fact (and the test on it): compared as if it still had the fact
+    and never tested it; the difference is named."""
+    old = copy_kb(MINI, tmp_path / "old")
+    new = edited_kb(MINI, tmp_path / "new", ("facts.yaml", URGENT, ""), NOT_URGENT_RULE)
+    kept = edited_kb(MINI, tmp_path / "new_as", NOT_URGENT_RULE)
+    data = diff_is_brute_force(old, new, old, kept)
+    assert all(change["conditions"].get("urgent") == ["no"] for change in data["changes"])
+    difference = "fact urgent only in the old rule base"
+    assert data["schema_differences"] == [{"fact": "urgent", "difference": difference}]
+    assert difference in rules("diff", old, new).stdout.splitlines()[1]
+
+
+@pytest.mark.parametrize(
+    ("edits", "named"),
+    [
+        (
+            [
+                ("facts.yaml", COLORS, "values: [red, green, blue, pink]"),
+                ("facts.yaml", URGENT, URGENT.replace("bool", "quantity\n    unit: count")),
+                ("rules.yaml", "          is: yes\n", "          at_least: 1\n"),
+            ],
+            "fact urgent: type differs (old: bool; new: quantity)",
+        ),
+        (
+            [("facts.yaml", COLORS, "values: [blue, red, green, pink]")],
+            "fact color: values in another order",
+        ),
+        (
+            [("facts.yaml", "+", TEAM), ("facts.yaml", COLORS, "values: [blue, red]")],
+            "fact color: values in another order",
+        ),
+    ],
+)
+def test_diff_still_refuses_a_changed_type_or_value_order(
+    edits: list[tuple[str, str, str]], named: str, tmp_path: Path
+) -> None:
+    """A fact whose type changes, or an enum whose shared values are reordered (raising it would
+    mean something else), is refused in one line naming it, even beside differences `diff`
+    compares across (a new value or fact)."""
+    old = copy_kb(MINI, tmp_path / "old")
+    new = edited_kb(MINI, tmp_path / "new", *edits)
+    message = bad_input(rules("diff", old, new), "facts.yaml", named.split()[1].rstrip(":"))
+    assert message.endswith(named), message
+
+
+def test_diff_of_unrelated_rule_bases_names_every_fact(tmp_path: Path) -> None:
+    """Two rule bases with no fact in common are compared over both schemas (each never tests
+    the other's facts), naming every fact as one side's only."""
+    result = rules("diff", MINI, KBS / "layered", "--json")
+    assert result.exit_code == 0, result.output
+    differences = [d["difference"] for d in json.loads(result.stdout)["schema_differences"]]
+    assert set(differences) == {
+        f"fact {name} only in the {side} rule base"
+        for side, kb in (("old", MINI), ("new", KBS / "layered"))
+        for name in load_knowledge_base(kb).fact_names
+    }
 
 
 @pytest.mark.parametrize("which", ["old", "new"])

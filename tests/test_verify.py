@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from llm_advisor.engine import load_knowledge_base, recommend
-from llm_advisor.engine.analysis.diagram import compile_diagram
+from llm_advisor.engine.analysis.diagram import compile_diagram, load_diagram
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.status import Decision
 from llm_advisor.engine.analysis.verification import (
@@ -321,44 +321,74 @@ URGENT = "  - name: urgent\n    type: bool\n    question: Is it urgent?\n"
 COLORS = "[red, green, blue]"
 
 
-@pytest.mark.parametrize(
-    ("edits", "swap", "item", "named"),
-    [
-        ([(COLORS, "[red, green, blue, pink]")], False, "color", "values differ (new: pink)"),
-        ([(COLORS, "[red, pink, blue]")], False, "color", "values differ (old: green; new: pink)"),
-        ([(COLORS, "[red, blue, green]")], False, "color", "values in another order"),
-        (
-            [("unit: tokens", "unit: count")],
-            False,
-            "size",
-            "unit differs (old: tokens; new: count)",
-        ),
-        ([("facts:\n", f"facts:\n{EXTRA_FACT}")], False, "region", "fact region only in the new"),
-        ([("facts:\n", f"facts:\n{EXTRA_FACT}")], True, "region", "fact region only in the old"),
-        (
-            [(URGENT, ""), ("facts:\n", f"facts:\n{URGENT}")],
-            False,
-            "size",
-            "facts in another order (the old rule base has size where the new has urgent)",
-        ),
-    ],
-)
-def test_diff_names_the_first_difference_of_the_fact_schemas(
-    edits: list[tuple[str, str]], swap: bool, item: str, named: str, tmp_path: Path
-) -> None:
-    """The refusal names the fact and what differs (it used to say only that the schemas
-    differ), so that a reviewer need not compare the two facts.yaml files by eye."""
-    old = KBS / "mini"
-    new = copy_kb(old, tmp_path / "edited")
-    facts = (old / "facts.yaml").read_text(encoding="utf-8")
+def edited_facts(tmp_path: Path, edits: list[tuple[str, str]]) -> Path:
+    """A copy of the mini rule base with texts of its facts.yaml replaced (each occurs once)."""
+    new = copy_kb(KBS / "mini", tmp_path / "edited")
+    facts = (new / "facts.yaml").read_text(encoding="utf-8")
     for before, after in edits:
         assert facts.count(before) == 1
         facts = facts.replace(before, after)
     (new / "facts.yaml").write_text(facts, encoding="utf-8")
+    return new
+
+
+@pytest.mark.parametrize(
+    ("edits", "item", "named"),
+    [
+        ([(COLORS, "[red, blue, green]")], "color", "fact color: values in another order"),
+        ([(COLORS, "[blue, red, pink]")], "color", "fact color: values in another order"),
+        (
+            [("unit: tokens", "unit: count")],
+            "size",
+            "fact size: unit differs (old: tokens; new: count)",
+        ),
+    ],
+)
+def test_diff_names_the_first_difference_it_cannot_compare(
+    edits: list[tuple[str, str]], item: str, named: str, tmp_path: Path
+) -> None:
+    """The refusal names the fact and what differs, so that a reviewer need not compare the two
+    facts.yaml files by eye: a changed type or unit, or an enum whose shared values are
+    reordered (it used to name a new value or fact that `diff` now compares across; a changed
+    type is refused through the command line in test_cli_check_diff.py)."""
+    with pytest.raises(InputError) as refused:
+        diff(load_knowledge_base(KBS / "mini"), load_knowledge_base(edited_facts(tmp_path, edits)))
+    message = str(refused.value)
+    assert message == f"the two rule bases have different fact schemas (facts.yaml): {named}"
+    assert refused.value.item == item
+
+
+@pytest.mark.parametrize(
+    ("edits", "swap", "named", "cases"),
+    [
+        ([(COLORS, "[red, green, blue, pink]")], False, ["color: pink only in the new"], 16),
+        (
+            [(COLORS, "[red, pink, blue]")],
+            False,
+            ["color: pink only in the new", "color: green only in the old"],
+            16,
+        ),
+        ([("facts:\n", f"facts:\n{EXTRA_FACT}")], False, ["region only in the new"], 24),
+        ([("facts:\n", f"facts:\n{EXTRA_FACT}")], True, ["region only in the old"], 24),
+        (
+            [(URGENT, ""), ("facts:\n", f"facts:\n{URGENT}")],
+            False,
+            [],
+            12,
+        ),
+    ],
+)
+def test_diff_compares_across_new_or_dropped_facts_and_values(
+    edits: list[tuple[str, str]], swap: bool, named: list[str], cases: int, tmp_path: Path
+) -> None:
+    """A fact or value only one rule base has is compared across (over the cases of both
+    schemas) and named, facts listed in another order too (not named: no outcome depends on
+    it); none of these edits changes an outcome, since no rule tests what they add."""
+    old, new = load_knowledge_base(KBS / "mini"), load_knowledge_base(edited_facts(tmp_path, edits))
     if swap:
         old, new = new, old
-    with pytest.raises(InputError) as refused:
-        diff(load_knowledge_base(old), load_knowledge_base(new))
-    message = str(refused.value)
-    assert message.startswith("the two rule bases have different fact schemas (facts.yaml): ")
-    assert named in message and refused.value.item == item
+    result = diff(old, new, tmp_path / "cache")
+    assert (result.total, result.changed, result.regions) == (cases, 0, ())
+    assert [what for _, what in result.schema] == [f"fact {what} rule base" for what in named]
+    for kb in (old, new):  # a base compared over a wider schema is cached under its own name
+        assert load_diagram(kb, tmp_path / "cache").facts == kb.fact_names
