@@ -303,7 +303,7 @@ def diff_rules(old_dir: Path, new_dir: Path, as_json: bool, examples: int) -> No
     Facts or enum values only one of them declares are compared across (that rule base never
     tests them) and named; a fact whose type, unit or value order differs is refused.
     """
-    from llm_advisor.engine.analysis.verification import diff
+    from llm_advisor.engine.analysis.diff import diff
 
     old, new = _load_named(old_dir), _load_named(new_dir)
     result = diff(old, new, cache_dir())

@@ -16,16 +16,10 @@ import pytest
 
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.analysis.diagram import compile_diagram, load_diagram
+from llm_advisor.engine.analysis.diff import Region, diff
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.status import Decision
-from llm_advisor.engine.analysis.verification import (
-    Finding,
-    Region,
-    check,
-    check_rule_base,
-    diff,
-    full_case,
-)
+from llm_advisor.engine.analysis.verification import Finding, check, check_rule_base, full_case
 from llm_advisor.engine.errors import InputError
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.facts import make_case
