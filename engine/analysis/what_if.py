@@ -114,8 +114,9 @@ def changed(case: Case, changes: tuple[Candidate, ...]) -> Case:
 
 class _Search:
     """Changes of a case's facts tried against its plan (the recommendation and its partners): the
-    three-valued evaluation says where the plan may change, and inference confirms each change
-    there, the authoritative path."""
+    three-valued evaluation says where the plan may change (`decision`, `may_change`), and
+    `confirm` runs inference there, the authoritative path, for the what-ifs (`on_defaults`
+    needs only the evaluation, exact on single cells)."""
 
     def __init__(self, kb: KnowledgeBase, result: Result) -> None:
         self.kb = kb
