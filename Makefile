@@ -29,12 +29,14 @@ $(MMDC): package-lock.json
 	PUPPETEER_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --loglevel=error
 	touch $(MMDC)
 
+# The suite runs on every core (pytest-xdist): each worker has its own temporary folders,
+# diagram cache and PostgreSQL server.
 test: $(LINKED) system-deps $(MMDC)
 	$(VENV)/bin/ruff check $(LINT)
 	$(VENV)/bin/ruff format --check $(LINT)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/llm-advisor rules check --cross-check 2000
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 # The suite on every supported interpreter found (python3.X on PATH, else a pyenv version),
 # each in its own virtual environment.
