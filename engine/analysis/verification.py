@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +19,7 @@ from llm_advisor.engine.analysis.diff import compare
 from llm_advisor.engine.analysis.partial import Analyzer
 from llm_advisor.engine.analysis.proof import InvariantReport, prove_invariants
 from llm_advisor.engine.analysis.questions import relevant
-from llm_advisor.engine.analysis.status import FALSE, TRUE, Masks, Partial
+from llm_advisor.engine.analysis.status import FALSE, TRUE, Decision, Masks, Partial
 from llm_advisor.engine.language.effects import Advise, Exclude, Technique
 from llm_advisor.engine.language.facts import Case
 from llm_advisor.engine.language.model import KnowledgeBase, Rule, Value
@@ -131,6 +132,7 @@ def check(kb: KnowledgeBase, diagram: DecisionDiagram) -> list[Finding]:
     """Every finding about a rule base's rules and approaches, errors first; `diagram` is the
     rule base's own (exact) diagram."""
     an = Analyzer(kb)
+    probes = _Probes(an)
     findings: list[Finding] = []
     recommended: set[str | None] = set()
     for state, decision in regions.diagram_paths(diagram, an):
@@ -213,7 +215,7 @@ def check(kb: KnowledgeBase, diagram: DecisionDiagram) -> list[Finding]:
         elif (
             not has_advice(rule)
             and not set(rule.derives) & shown
-            and not _changes_outcome(kb, r, diagram, an)
+            and not _changes_outcome(kb, r, diagram, an, probes)
         ):
             findings.append(
                 Finding(
@@ -247,11 +249,37 @@ def _derived_behind_shown_text(kb: KnowledgeBase) -> set[str]:
     return shown
 
 
-def _changes_outcome(kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: Analyzer) -> bool:
-    """Whether removing rule `r` changes the outcome anywhere in the fact space."""
+def _changes_outcome(
+    kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: Analyzer, probes: _Probes
+) -> bool:
+    """Whether removing rule `r` changes the outcome anywhere in the fact space: first on the
+    probe cases (most rules that matter show it there at once), else over the whole diagram."""
     without = replace(kb, rules=kb.rules[:r] + kb.rules[r + 1 :])
     bands = {f.name: kb.thresholds(f.name) for f in kb.facts}
-    return any(True for _ in compare(diagram, an, Analyzer(without, bands), exhaustive=False))
+    other = Analyzer(without, bands)
+    if any(other.evaluate(state).decision not in (None, d) for state, d in probes.decided):
+        return True
+    return any(True for _ in compare(diagram, an, other, exhaustive=False))
+
+
+class _Probes:
+    """Single-cell cases drawn once, with their outcomes: evaluation is exact on a single cell,
+    so one whose outcome a rule's removal changes proves the rule has an effect."""
+
+    COUNT = 200
+
+    def __init__(self, an: Analyzer, seed: int = 0) -> None:
+        self.an, self.seed = an, seed
+
+    @cached_property
+    def decided(self) -> list[tuple[Masks, Decision]]:
+        rng = random.Random(self.seed)
+        states = {
+            tuple(1 << rng.randrange(len(cells)) for cells in self.an.cells)
+            for _ in range(self.COUNT)
+        }
+        outcomes = ((state, self.an.evaluate(state).decision) for state in sorted(states))
+        return [(state, d) for state, d in outcomes if d is not None]
 
 
 def check_rule_base(
