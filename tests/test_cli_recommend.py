@@ -6,6 +6,7 @@ import json
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from llm_advisor.cli.report import result_json
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.inference.run import evaluate
-from llm_advisor.engine.language.facts import display_value, make_case
+from llm_advisor.engine.language.facts import display_value, exact_text, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import Value
 
@@ -587,8 +588,37 @@ CONTRADICTED = {
     "no-budget": (
         "problem_type=behavior change_frequency=static labeled_examples=500 data_volume=0 "
         "accuracy_need=medium budget=$0 timeline=2mo ml_expertise=expert",
-        r"this budget covers",
+        r"this budget covers|a larger budget",
         "shoestring-tuning-after-baseline",
+    ),
+    # 300 demonstrations are a first-test set, not a large one to keep from being cut
+    "test-scale-demonstrations": (
+        "problem_type=behavior change_frequency=yearly labeled_examples=300 data_volume=0 "
+        "accuracy_need=low budget=$800 timeline=6w ml_expertise=expert request_volume=high "
+        "prompt_baseline=falls_short",
+        r"large labelled set",
+        "fine_tuning",
+    ),
+    # continued pretraining on 4B tokens of raw text: a cycle can take longer than days
+    "continued-pretraining-cycle": (
+        "problem_type=knowledge change_frequency=daily labeled_examples=0 data_volume=4B "
+        "accuracy_need=medium budget=$50k timeline=3w domain_distance=unfamiliar",
+        r"hours to days(?![^.;]*longer)",
+        "fine_tuning",
+    ),
+    # the behaviour waits in the prompt for a model of one's own, not for a fine-tune
+    "own-model-behaviour": (
+        "problem_type=both change_frequency=static labeled_examples=40 data_volume=300B "
+        "accuracy_need=high budget=$3M timeline=1y ml_expertise=expert domain_distance=unfamiliar",
+        r"fine-tune can take over|any fine-tuning of the behaviour",
+        "from_scratch",
+    ),
+    # no documents yet: answers cannot be grounded in them
+    "no-documents": (
+        "problem_type=knowledge change_frequency=static labeled_examples=0 data_volume=0 "
+        "accuracy_need=critical budget=$50k timeline=4mo",
+        r"in your documents",
+        "prompt_engineering",
     ),
 }
 
@@ -609,6 +639,88 @@ def test_a_case_that_contradicted_itself_no_longer_does(name: str) -> None:
     ]
     texts = shown_texts(data)
     assert not [t for t in texts if re.search(denied, t)]
+
+
+def told(data: dict[str, Any]) -> list[str]:
+    """`shown_texts` and the reasons given for the rules that fired (`--explain`)."""
+    return [*shown_texts(data), *(fired["because"] for fired in data["fired"])]
+
+
+def in_plan(data: dict[str, Any]) -> list[str]:
+    return [data["recommendation"], *data["combine_with"]]
+
+
+Applies = Callable[[dict[str, Value], dict[str, Any]], bool]
+
+# Properties over sampled full cases run through the CLI with some facts pinned (as typed): where
+# the case and its JSON satisfy `applies`, no text told matches `denied`, and `shown` matches a
+# text told on some of those cases, so that the property is not vacuous.
+PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
+    # under 500 demonstrations the set is a first-test one, not a large one to keep from being cut
+    "under-500-demonstrations": (
+        {},
+        lambda known, data: float(known["labeled_examples"]) < 500,
+        r"large labelled set",
+        r"^Curate the fine-tuning demonstrations",
+    ),
+    # no money at all: no text tells the team not to wait for more
+    "no-budget": (
+        {"budget": "$0", "ml_expertise": "expert"},
+        lambda known, data: True,
+        r"a larger budget",
+        r"LoRA run on an open 8B model costs about \$15",
+    ),
+    # a fine-tune that continues pretraining on a billion tokens or more: no cycle is said to
+    # take hours to days without saying that it can take longer
+    "continued-pretraining-cycle": (
+        {"domain_distance": "unfamiliar"},
+        lambda known, data: (
+            "fine_tuning" in in_plan(data)
+            and any("continued pretraining" in t["text"] for t in data["techniques"])
+        ),
+        r"hours to days(?![^.;]*longer)",
+        r"^Every change of data or inputs needs another fine-tuning cycle",
+    ),
+    # a model of one's own and no fine-tune in the plan: no text waits for a fine-tune
+    "own-model-not-a-fine-tune": (
+        {
+            "problem_type": "both",
+            "data_volume": "300B",
+            "budget": "$3M",
+            "timeline": "1y",
+            "ml_expertise": "expert",
+            "domain_distance": "unfamiliar",
+        },
+        lambda known, data: "from_scratch" in in_plan(data) and "fine_tuning" not in in_plan(data),
+        r"fine-tune can take over|any fine-tuning of the behaviour",
+        r"^The model also behaves wrongly",
+    ),
+    # no domain text: no answer is grounded in documents that do not exist yet
+    "no-documents": (
+        {"data_volume": "0"},
+        lambda known, data: True,
+        r"in your documents",
+        r"decline or hand over to a person",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRESUPPOSED))
+def test_no_text_presupposes_what_sampled_cases_deny(name: str) -> None:
+    shipped_or_skip()
+    pins, applies, denied, shown = PRESUPPOSED[name]
+    kb = load_knowledge_base()
+    found = 0
+    for sample in sample_cases(kb, 200, seed=29):
+        typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts} | pins
+        args = [a for fact, value in typed.items() for a in ("--fact", f"{fact}={value}")]
+        data = recommend_json(*args, "--no-audit", rules=None)
+        if not applies(make_case(kb, typed).known(), data):
+            continue
+        texts = told(data)
+        found += any(re.search(shown, text) for text in texts)
+        assert not [t for t in texts if re.search(denied, t)], typed
+    assert found, f"no sampled case shows {shown!r}: the test shows nothing"
 
 
 # --- what the text shows: reasons that mattered, exclusions, provisional outcomes --------------
