@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -132,7 +131,7 @@ def check(kb: KnowledgeBase, diagram: DecisionDiagram) -> list[Finding]:
     """Every finding about a rule base's rules and approaches, errors first; `diagram` is the
     rule base's own (exact) diagram."""
     an = Analyzer(kb)
-    probes = _Probes(an)
+    probes = _probes(kb, an)
     findings: list[Finding] = []
     recommended: set[str | None] = set()
     for state, decision in regions.diagram_paths(diagram, an):
@@ -250,36 +249,27 @@ def _derived_behind_shown_text(kb: KnowledgeBase) -> set[str]:
 
 
 def _changes_outcome(
-    kb: KnowledgeBase, r: int, diagram: DecisionDiagram, an: Analyzer, probes: _Probes
+    kb: KnowledgeBase,
+    r: int,
+    diagram: DecisionDiagram,
+    an: Analyzer,
+    probes: list[tuple[Masks, Decision]],
 ) -> bool:
     """Whether removing rule `r` changes the outcome anywhere in the fact space: first on the
     probe cases (most rules that matter show it there at once), else over the whole diagram."""
     without = replace(kb, rules=kb.rules[:r] + kb.rules[r + 1 :])
     bands = {f.name: kb.thresholds(f.name) for f in kb.facts}
     other = Analyzer(without, bands)
-    if any(other.evaluate(state).decision not in (None, d) for state, d in probes.decided):
+    if any(other.evaluate(state).decision not in (None, d) for state, d in probes):
         return True
     return any(True for _ in compare(diagram, an, other, exhaustive=False))
 
 
-class _Probes:
-    """Single-cell cases drawn once, with their outcomes: evaluation is exact on a single cell,
-    so one whose outcome a rule's removal changes proves the rule has an effect."""
-
-    COUNT = 200
-
-    def __init__(self, an: Analyzer, seed: int = 0) -> None:
-        self.an, self.seed = an, seed
-
-    @cached_property
-    def decided(self) -> list[tuple[Masks, Decision]]:
-        rng = random.Random(self.seed)
-        states = {
-            tuple(1 << rng.randrange(len(cells)) for cells in self.an.cells)
-            for _ in range(self.COUNT)
-        }
-        outcomes = ((state, self.an.evaluate(state).decision) for state in sorted(states))
-        return [(state, d) for state, d in outcomes if d is not None]
+def _probes(kb: KnowledgeBase, an: Analyzer) -> list[tuple[Masks, Decision]]:
+    """Sampled full cases as states of single cells, with their outcomes: evaluation is exact on
+    a single cell, so one whose outcome a rule's removal changes proves the rule has an effect."""
+    outcomes = ((s, an.evaluate(s).decision) for s in map(an.state_of, sample_cases(kb, 200)))
+    return [(state, d) for state, d in outcomes if d is not None]
 
 
 def check_rule_base(
