@@ -548,6 +548,21 @@ def test_no_advice_presupposes_a_measured_baseline_before_one_is_measured(sample
     assert any(any("once measured" in a for a in advice) for advice in cases)
 
 
+def test_a_corpus_for_the_prompt_wins_over_retrieval_on_its_reasons(sampled: Any) -> None:
+    """Missing facts whose whole corpus goes into the prompt are no case for an index (Anthropic
+    contextual retrieval): the prompt outscores retrieval there rather than winning a tie."""
+    cases = [
+        data
+        for known, _, data in sampled
+        if known["problem_type"] == "knowledge"
+        and any(fired["rule"] == "corpus-for-the-prompt" for fired in data["fired"])
+    ]
+    assert len(cases) >= 3, "no corpus for the prompt sampled"
+    for data in cases:
+        score = {entry["approach"]: entry["score"] for entry in data["ranking"]}
+        assert score["prompt_engineering"] > score["rag"], data["facts"]
+
+
 def test_no_long_prompt_is_advised_for_short_context_models_without_saying_so(
     sampled: Any,
 ) -> None:

@@ -381,8 +381,8 @@ def test_a_measured_baseline_that_falls_short_is_not_prompted_again(tmp_path: Pa
 def test_continued_pretraining_also_waits_for_a_baseline(tmp_path: Path) -> None:
     """Continued pretraining is a tuning run like any other: without its gate, a raw corpus in a
     domain the model mostly knows puts a fine-tune into a plan before any prompt baseline was
-    measured (Azure fine-tuning considerations); only an unfamiliar language, which prompting
-    cannot teach, is spared the wait."""
+    measured (Azure fine-tuning considerations); only continued pretraining on an unfamiliar
+    language, which prompting cannot teach, is spared the wait."""
     gate = (
         "        - any:\n"
         "            - {not: {derived: baseline_untried}}\n"
