@@ -738,6 +738,23 @@ def test_no_text_presupposes_what_sampled_cases_deny(name: str) -> None:
     assert found, f"no sampled case shows {shown!r}: the test shows nothing"
 
 
+def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> None:
+    """A week or less leaves one tuning cycle at most (OpenAI fine-tuning guide): wherever a
+    fine-tune is planned after a measured baseline fell short, the advice says so and keeps
+    that baseline as what ships if the tune does not beat it."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    planned = 0
+    for sample in sample_cases(kb, 200, seed=31):
+        typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts}
+        typed |= {"timeline": "3d", "prompt_baseline": "falls_short"}
+        data = result_json(kb, evaluate(kb, make_case(kb, typed)))
+        if "fine_tuning" in in_plan(data):
+            planned += 1
+            assert any("one tuning cycle at most" in advice for advice in data["advice"]), typed
+    assert planned >= 10, "too few fine-tunes sampled"
+
+
 # --- what the text shows: reasons that mattered, exclusions, provisional outcomes --------------
 
 REASONS = str(KBS / "reasons")
