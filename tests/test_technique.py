@@ -116,6 +116,7 @@ MANAGED_ADVICE = {
 }
 OPEN_MODEL_TECHNIQUES = {
     "technique-fully-open-model",
+    "technique-fully-open-model-large-corpus",
     "technique-fully-open-continued-pretraining",
     "technique-raft-open-model",
     "technique-continued-then-raft-open-model",
@@ -209,14 +210,15 @@ def test_a_fine_tune_scored_for_continued_pretraining_is_one(
 ) -> None:
     """Where the reason to continue pretraining on a large domain corpus scores fine-tuning
     into the plan, the fine-tune's technique says to continue pretraining, RAFT beside
-    retrieval included (only the strict-provenance catch-all leaves it as an option)."""
+    retrieval included (only the strict-provenance technique for a large corpus leaves it as an
+    option)."""
     case = {**facts, "domain_distance": domain, "data_volume": corpus}
     result = recommend(SHIPPED, case)
     fired = [f.rule_id for f in result.firings]
     if "continued-pretraining" in fired and "fine_tuning" in result.plan:
         technique = choose(SHIPPED, fired, "fine_tuning", {})
         assert technique is not None and "continued pretraining" in technique.text, case
-        catch_all = technique.rule == "technique-fully-open-model"
+        catch_all = technique.rule == "technique-fully-open-model-large-corpus"
         assert catch_all or technique.text.startswith("continued pretraining"), case
 
 
