@@ -675,6 +675,12 @@ CONTRADICTED = {
         r"\(or continued pretraining",
         "fine_tuning",
     ),
+    # facts alone, with fine-tuning excluded for a week: no fine-tune is promised for later
+    "knowledge-within-a-week": (
+        "problem_type=knowledge data_volume=500k budget=500 timeline=1w ml_expertise=none",
+        r"later iteration",
+        "tuning-waits-for-baseline",
+    ),
 }
 
 
@@ -799,6 +805,20 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         lambda known, data: True,
         r"only a handful of examples",
         r"^Fewer than 50 examples go in the prompt, if there are any",
+    ),
+    # facts alone, and no time for tuning before the baseline: no fine-tune is promised later
+    "knowledge-tuning-within-a-week": (
+        {"problem_type": "knowledge", "timeline": "5d"},
+        lambda known, data: True,
+        r"later iteration",
+        r"^no measured prompt baseline yet, and a week or less or under \$1k - spend them",
+    ),
+    # ... nor money for it
+    "knowledge-tuning-under-1k": (
+        {"problem_type": "knowledge", "budget": "$500", "timeline": "1mo"},
+        lambda known, data: True,
+        r"later iteration",
+        r"^no measured prompt baseline yet, and a week or less or under \$1k - spend them",
     ),
 }
 
