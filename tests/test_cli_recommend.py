@@ -681,6 +681,14 @@ CONTRADICTED = {
         r"later iteration",
         "tuning-waits-for-baseline",
     ),
+    # RAFT beside retrieval: its demonstrations answer from the passages, new facts included
+    "raft-demonstrations": (
+        "problem_type=knowledge change_frequency=static data_volume=5B accuracy_need=high "
+        "budget=500k timeline=6mo ml_expertise=expert domain_distance=specialized "
+        "labeled_examples=3k",
+        r"facts the model already knows",
+        "fine_tuning",
+    ),
 }
 
 
@@ -819,6 +827,20 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         lambda known, data: True,
         r"later iteration",
         r"^no measured prompt baseline yet, and a week or less or under \$1k - spend them",
+    ),
+    # a RAFT fine-tune learns to answer from retrieved passages, whatever facts they hold
+    "raft-demonstrations": (
+        {
+            "problem_type": "knowledge",
+            "change_frequency": "static",
+            "data_volume": "5B",
+            "labeled_examples": "3k",
+            "ml_expertise": "expert",
+            "domain_distance": "specialized",
+        },
+        lambda known, data: any("RAFT" in t["text"] for t in data["techniques"]),
+        r"facts the model already knows",
+        r"^Do not rely on fine-tuning to teach the model facts",
     ),
 }
 
