@@ -689,6 +689,14 @@ CONTRADICTED = {
         r"facts the model already knows",
         "fine_tuning",
     ),
+    # a managed service sets the hyperparameters, and no prompt baseline has been measured
+    "managed-service-without-a-baseline": (
+        "problem_type=behavior ml_expertise=none labeled_examples=600 data_volume=0 budget=20k "
+        "timeline=2mo accuracy_need=medium",
+        r"[Ww]here a measured prompt baseline falls short"
+        r"|^(?!.*\bno managed service\b).*hyperparameters.*ML expertise",
+        "fine_tuning",
+    ),
 }
 
 
@@ -841,6 +849,24 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         lambda known, data: any("RAFT" in t["text"] for t in data["techniques"]),
         r"facts the model already knows",
         r"^Do not rely on fine-tuning to teach the model facts",
+    ),
+    # a managed fine-tuning service sets the hyperparameters: no text says they need expertise
+    # without excepting it
+    "managed-service-hyperparameters": (
+        {"ml_expertise": "none", "labeled_examples": "600", "deployment": "cloud"},
+        lambda known, data: (
+            "fine_tuning" in in_plan(data)
+            and any(t["rule"] == "technique-managed-tuning" for t in data["techniques"])
+        ),
+        r"^(?!.*\bno managed service\b).*hyperparameters.*ML expertise",
+        r"^Data preparation and evals take time and ML expertise",
+    ),
+    # no prompt baseline measured yet: the managed service is not offered for where it fell short
+    "managed-service-without-a-baseline": (
+        {"ml_expertise": "none", "deployment": "cloud", "prompt_baseline": "untried"},
+        lambda known, data: True,
+        r"[Ww]here a measured prompt baseline falls short",
+        r"a managed fine-tuning service \(upload demonstrations",
     ),
 }
 
