@@ -697,6 +697,14 @@ CONTRADICTED = {
         r"|^(?!.*\bno managed service\b).*hyperparameters.*ML expertise",
         "fine_tuning",
     ),
+    # full fine-tuning of an open model: no managed service sets its hyperparameters
+    "full-fine-tuning": (
+        "problem_type=both change_frequency=daily data_volume=363B labeled_examples=10k "
+        "accuracy_need=high budget=5M timeline=1y ml_expertise=expert "
+        "domain_distance=specialized",
+        r"managed fine-tuning service sets the hyperparameters",
+        "fine_tuning",
+    ),
 }
 
 
@@ -867,6 +875,17 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         lambda known, data: True,
         r"[Ww]here a measured prompt baseline falls short",
         r"a managed fine-tuning service \(upload demonstrations",
+    ),
+    # a fine-tune whose technique names no managed service (full fine-tuning, RAFT): no text
+    # says a managed service sets its hyperparameters
+    "no-managed-technique": (
+        {"deployment": "cloud", "labeled_examples": "10k", "ml_expertise": "expert"},
+        lambda known, data: any(
+            t["approach"] == "fine_tuning" and "managed" not in t["text"]
+            for t in data["techniques"]
+        ),
+        r"managed fine-tuning service sets the hyperparameters",
+        r"^full fine-tuning of an open model",
     ),
 }
 
