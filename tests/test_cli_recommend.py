@@ -19,6 +19,7 @@ from llm_advisor.cli.report import result_json
 from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.inference.run import evaluate
+from llm_advisor.engine.language.effects import Advise, Exclude, Technique
 from llm_advisor.engine.language.facts import display_value, exact_text, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
 from llm_advisor.engine.language.model import Value
@@ -887,6 +888,13 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         r"managed fine-tuning service sets the hyperparameters",
         r"^full fine-tuning of an open model",
     ),
+    # on one's own hardware no hosted model cites the documents from its prompt
+    "on-prem-citations": (
+        {"deployment": "on_prem", "problem_type": "both"},
+        lambda known, data: True,
+        r"cited there by a hosted model|a hosted model cites",
+        r"^With both gaps, retrieval serves the facts",
+    ),
 }
 
 
@@ -965,6 +973,52 @@ def test_every_sampled_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt(
             found += 1
             assert [t for t in shown_texts(data) if re.search(BEHAVIOUR_FIXED, t)], typed
     assert found >= 10, "too few sampled plans of retrieval alone"
+
+
+def texts_to_show() -> list[tuple[str, str]]:
+    """Every text the shipped rule base gives a user, with where it comes from: each rule's
+    title, reason, advice, exclusion reasons and technique, each approach's summary, caveats and
+    next steps, and each fact's question and help."""
+    kb = load_knowledge_base()
+    texts = []
+    for rule in kb.rules:
+        texts += [(rule.id, rule.title), (rule.id, rule.because)]
+        for effect in rule.effects:
+            if isinstance(effect, Advise):
+                texts.append((rule.id, effect.text))
+            elif isinstance(effect, Exclude):
+                texts.append((rule.id, effect.reason))
+            elif isinstance(effect, Technique):
+                texts.append((rule.id, effect.name))
+    for approach in kb.approaches:
+        texts += [(approach.id, approach.summary), *((approach.id, s) for s in approach.next_steps)]
+        texts += [(approach.id, caveat.text) for caveat in approach.caveats]
+    for fact in kb.facts:
+        texts += [(fact.name, fact.question), (fact.name, fact.help)]
+        texts += [(fact.name, text) for _, text in fact.value_help]
+    return texts
+
+
+def test_no_text_names_a_rule() -> None:
+    """A rule's id is the rule base's own name for it, not words for a user."""
+    shipped_or_skip()
+    ids = sorted((rule.id for rule in load_knowledge_base().rules), key=len, reverse=True)
+    named = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, ids)) + r")(?![\w-])")
+    assert not [(where, text) for where, text in texts_to_show() if named.search(text)]
+
+
+def test_no_reason_speaks_of_cases_its_rule_does_not_fire_on() -> None:
+    """A reason is shown only where its rule fires: the cases a rule leaves out ("Not where
+    ...", "not once ...") are said in a comment beside its condition, not in its reason."""
+    shipped_or_skip()
+    exception = re.compile(
+        r"(?:^|[.;:] )(?:Not|not|nor) (?:where|once|with|for|when|under|before)\b"
+    )
+    assert not [
+        (rule.id, rule.because)
+        for rule in load_knowledge_base().rules
+        if exception.search(" ".join(rule.because.split()))
+    ]
 
 
 # --- what the text shows: reasons that mattered, exclusions, provisional outcomes --------------
