@@ -706,6 +706,13 @@ CONTRADICTED = {
         r"managed fine-tuning service sets the hyperparameters",
         "fine_tuning",
     ),
+    # a behaviour and no documents: no facts are given in the prompt
+    "behaviour-without-documents": (
+        "problem_type=behavior change_frequency=static labeled_examples=200 accuracy_need=low "
+        "budget=10k timeline=1mo ml_expertise=none data_volume=0",
+        r"facts given in full in the prompt",
+        "prompt_engineering",
+    ),
 }
 
 
@@ -894,6 +901,13 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         lambda known, data: True,
         r"cited there by a hosted model|a hosted model cites",
         r"^With both gaps, retrieval serves the facts",
+    ),
+    # no domain text: no text speaks of facts given in full in the prompt
+    "no-documents-in-the-prompt": (
+        {"data_volume": "0"},
+        lambda known, data: True,
+        r"facts given in full in the prompt",
+        r"^On a behaviour the base model was not built for, prompting is the least accurate",
     ),
 }
 
