@@ -713,6 +713,13 @@ CONTRADICTED = {
         r"facts given in full in the prompt",
         "prompt_engineering",
     ),
+    # strict provenance, and a prompt recommended: the prompted model must be a fully open one
+    "strict-provenance-prompting": (
+        "problem_type=behavior provenance=strict labeled_examples=100 budget=50k timeline=3mo "
+        "data_volume=0 accuracy_need=medium",
+        r"^A fully open model meets strict provenance(?!.*\bprompted\b)",
+        "fully-open-model",
+    ),
 }
 
 
@@ -908,6 +915,14 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         lambda known, data: True,
         r"facts given in full in the prompt",
         r"^On a behaviour the base model was not built for, prompting is the least accurate",
+    ),
+    # strict provenance with a prompt or retrieval in the plan: the provenance advice does not
+    # speak of tuning alone
+    "strict-provenance-prompted-model": (
+        {"provenance": "strict"},
+        lambda known, data: bool({"prompt_engineering", "rag"} & set(in_plan(data))),
+        r"^A fully open model meets strict provenance(?!.*\bprompted\b)",
+        r"must be the one that answers, whether prompted, given retrieved passages or tuned",
     ),
 }
 
