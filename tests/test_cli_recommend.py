@@ -707,7 +707,7 @@ CONTRADICTED = {
         "fine_tuning",
     ),
     # a behaviour and no documents: no facts are given in the prompt
-    "behaviour-without-documents": (
+    "behaviour-without-facts-in-the-prompt": (
         "problem_type=behavior change_frequency=static labeled_examples=200 accuracy_need=low "
         "budget=10k timeline=1mo ml_expertise=none data_volume=0",
         r"facts given in full in the prompt",
