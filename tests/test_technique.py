@@ -218,8 +218,8 @@ def test_a_fine_tune_scored_for_continued_pretraining_is_one(
     if "continued-pretraining" in fired and "fine_tuning" in result.plan:
         technique = choose(SHIPPED, fired, "fine_tuning", {})
         assert technique is not None and "continued pretraining" in technique.text, case
-        catch_all = technique.rule == "technique-fully-open-model-large-corpus"
-        assert catch_all or technique.text.startswith("continued pretraining"), case
+        open_model_large_corpus = technique.rule == "technique-fully-open-model-large-corpus"
+        assert open_model_large_corpus or technique.text.startswith("continued pretraining"), case
 
 
 @pytest.mark.parametrize(
