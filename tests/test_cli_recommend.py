@@ -6,7 +6,7 @@ import json
 import random
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ from llm_advisor.engine.analysis.verification import full_case, sample_cases
 from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.effects import Advise, Exclude, Technique
-from llm_advisor.engine.language.facts import display_value, exact_text, make_case
+from llm_advisor.engine.language.facts import Case, display_value, exact_text, make_case
 from llm_advisor.engine.language.loader import load_knowledge_base
-from llm_advisor.engine.language.model import Value
+from llm_advisor.engine.language.model import KnowledgeBase, Value
 
 KBS = Path(__file__).parent / "kbs"
 MINI = str(KBS / "mini")
@@ -927,16 +927,24 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
 }
 
 
+def sampled_json(
+    kb: KnowledgeBase, pins: dict[str, str], seed: int
+) -> Iterator[tuple[dict[str, str], Case, dict[str, Any]]]:
+    """200 sampled full cases with `pins` typed over them: the facts as typed, the case as
+    `recommend --fact` reads them, and what `recommend --json` prints for it."""
+    for sample in sample_cases(kb, 200, seed=seed):
+        typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts} | pins
+        case = make_case(kb, typed)
+        yield typed, case, result_json(kb, evaluate(kb, case))
+
+
 @pytest.mark.parametrize("name", sorted(PRESUPPOSED))
 def test_no_text_presupposes_what_sampled_cases_deny(name: str) -> None:
     shipped_or_skip()
     pins, applies, denied, shown = PRESUPPOSED[name]
     kb = load_knowledge_base()
     found = 0
-    for sample in sample_cases(kb, 200, seed=29):
-        typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts} | pins
-        case = make_case(kb, typed)  # as `recommend --fact` reads them
-        data = result_json(kb, evaluate(kb, case))  # what `recommend --json` prints
+    for typed, case, data in sampled_json(kb, pins, seed=29):
         if not applies(case.known(), data):
             continue
         texts = told(data)
@@ -953,10 +961,8 @@ def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> No
     shipped_or_skip()
     kb = load_knowledge_base()
     planned = 0
-    for sample in sample_cases(kb, 200, seed=31):
-        typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts}
-        typed |= {"timeline": "3d", "prompt_baseline": "falls_short"}
-        data = result_json(kb, evaluate(kb, make_case(kb, typed)))
+    pins = {"timeline": "3d", "prompt_baseline": "falls_short"}
+    for typed, _, data in sampled_json(kb, pins, seed=31):
         if "fine_tuning" not in in_plan(data):
             continue
         staged = any(fired["rule"] == "continued-pretraining-candidate" for fired in data["fired"])
@@ -998,9 +1004,7 @@ def test_every_sampled_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt(
     kb = load_knowledge_base()
     found = 0
     for pins in ({"problem_type": "both"}, {"problem_type": "behavior", "needs_citations": "yes"}):
-        for sample in sample_cases(kb, 200, seed=29):
-            typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts} | pins
-            data = result_json(kb, evaluate(kb, make_case(kb, typed)))
+        for typed, _, data in sampled_json(kb, pins, seed=29):
             if in_plan(data) != ["rag"]:
                 continue
             found += 1
