@@ -972,6 +972,23 @@ def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> No
     assert planned >= 10, "too few fine-tunes sampled"
 
 
+def test_cited_answers_on_own_hardware_are_never_told_the_corpus_goes_into_the_prompt() -> None:
+    """On one's own hardware only retrieval shows the passages cited answers need, however small
+    the corpus: where facts are missing, no reason, technique or advice says the corpus goes into
+    the prompt instead, not even for the prompt that fixes a behaviour beside the passages."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    in_the_prompt = re.compile(r"no retrieval pipeline|whole corpus in a long prompt|prompt caching")
+    gaps = 0
+    pins = {"deployment": "on_prem", "needs_citations": "yes", "data_volume": "50k"}
+    for typed, case, data in sampled_json(kb, pins, seed=37):
+        if case.known()["problem_type"] == "behavior":
+            continue
+        assert not [text for text in told(data) if in_the_prompt.search(text)], typed
+        gaps += 1
+    assert gaps >= 100, "too few knowledge gaps sampled"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
