@@ -972,6 +972,26 @@ def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> No
     assert planned >= 10, "too few fine-tunes sampled"
 
 
+def test_a_prompt_is_called_the_least_accurate_fix_only_once_a_measured_one_fell_short() -> None:
+    """Before a baseline is measured, the prompt is where every vendor guide starts, and strong
+    general models do many behaviours when prompted well: no text undercuts a recommended prompt
+    as the least accurate fix. Once a measured prompt fell short on a behaviour and prompting
+    still leads, the text says so."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    lowest = re.compile(r"least accurate|lowest on accuracy")
+    for typed, _, data in sampled_json(kb, {"prompt_baseline": "untried"}, seed=41):
+        assert not [text for text in shown_texts(data) if lowest.search(text)], typed
+    said = 0
+    pins = {"prompt_baseline": "falls_short", "problem_type": "behavior"}
+    for typed, _, data in sampled_json(kb, pins, seed=41):
+        plan = in_plan(data)
+        if "prompt_engineering" in plan and "fine_tuning" not in plan:
+            assert any(lowest.search(text) for text in shown_texts(data)), typed
+            said += 1
+    assert said >= 10, "too few prompts sampled after a baseline fell short"
+
+
 def test_cited_answers_on_own_hardware_are_never_told_the_corpus_goes_into_the_prompt() -> None:
     """On one's own hardware only retrieval shows the passages cited answers need, however small
     the corpus: where facts are missing, no reason, technique or advice says the corpus goes into
