@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from llm_advisor.cli.main import cli
 from llm_advisor.cli.report import result_json
-from llm_advisor.engine.analysis.verification import full_case, sample_cases
+from llm_advisor.engine.analysis.verification import sample_cases
 from llm_advisor.engine.errors import AdvisorError, InputError
 from llm_advisor.engine.inference.run import evaluate
 from llm_advisor.engine.language.effects import Advise, Exclude, Technique
@@ -494,17 +494,32 @@ def exclusion_reasons(data: dict[str, Any]) -> list[str]:
     return [reason for row in data["ranking"] for reason in row["reasons"]]
 
 
+def in_plan(data: dict[str, Any]) -> list[str]:
+    """The recommendation and its partners in `recommend --json`."""
+    return [data["recommendation"], *data["combine_with"]]
+
+
+def sampled_json(
+    kb: KnowledgeBase, pins: dict[str, str], seed: int, count: int = 200
+) -> Iterator[tuple[dict[str, str], Case, dict[str, Any]]]:
+    """`count` sampled full cases with `pins` typed over them: the facts as typed, the case as
+    `recommend --fact` reads them, and what `recommend --json` prints for it."""
+    for sample in sample_cases(kb, count, seed=seed):
+        typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts} | pins
+        case = make_case(kb, typed)
+        yield typed, case, result_json(kb, evaluate(kb, case))
+
+
 @pytest.fixture(scope="module")
 def sampled() -> list[tuple[dict[str, Value], tuple[str, ...], dict[str, Any]]]:
     """400 sampled full cases of the shipped rule base: the case, its plan and what
     `recommend --json` shows for it."""
     shipped_or_skip()
     kb = load_knowledge_base()
-    found = []
-    for known in sample_cases(kb, 400, seed=23):
-        result = evaluate(kb, full_case(kb, known))
-        found.append((known, result.plan, result_json(kb, result)))
-    return found
+    return [
+        (case.known(), tuple(in_plan(data)), data)
+        for _, case, data in sampled_json(kb, {}, seed=23, count=400)
+    ]
 
 
 def test_no_managed_service_is_offered_where_none_applies(sampled: Any) -> None:
@@ -750,10 +765,6 @@ def told(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def in_plan(data: dict[str, Any]) -> list[str]:
-    return [data["recommendation"], *data["combine_with"]]
-
-
 Applies = Callable[[dict[str, Value], dict[str, Any]], bool]
 
 # Properties over sampled full cases, with some facts pinned (as typed), as `sampled` reads them: where
@@ -925,17 +936,6 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         r"must be the one that answers, whether prompted, given retrieved passages or tuned",
     ),
 }
-
-
-def sampled_json(
-    kb: KnowledgeBase, pins: dict[str, str], seed: int
-) -> Iterator[tuple[dict[str, str], Case, dict[str, Any]]]:
-    """200 sampled full cases with `pins` typed over them: the facts as typed, the case as
-    `recommend --fact` reads them, and what `recommend --json` prints for it."""
-    for sample in sample_cases(kb, 200, seed=seed):
-        typed = {fact.name: exact_text(fact, sample[fact.name]) for fact in kb.facts} | pins
-        case = make_case(kb, typed)
-        yield typed, case, result_json(kb, evaluate(kb, case))
 
 
 @pytest.mark.parametrize("name", sorted(PRESUPPOSED))
