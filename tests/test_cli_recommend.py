@@ -477,7 +477,7 @@ def test_a_fact_given_twice_with_two_values_is_bad_input() -> None:
 # --- the shipped texts do not contradict the case they are shown for ----------------------------
 # Caveats and next steps are shown whenever their approach is in the plan, advice whenever its
 # rule fires: none may presuppose a fact the case denies. Checked on sampled full cases through
-# inference and the JSON the CLI prints, and on cases that used to contradict themselves.
+# inference and the JSON the CLI prints, and on a pinned case that sampling seldom reaches.
 
 
 def shown_texts(data: dict[str, Any]) -> list[str]:
@@ -596,114 +596,6 @@ def test_no_long_prompt_is_advised_for_short_context_models_without_saying_so(
     for texts in cases:
         for text in texts:
             assert "200k" not in text or "OLMo" in text, text
-
-
-CONTRADICTED = {
-    # continued pretraining on raw text, with no demonstrations to split
-    "no-labels": (
-        "problem_type=knowledge change_frequency=static labeled_examples=0 data_volume=2B "
-        "accuracy_need=medium budget=$50k timeline=6mo domain_distance=unfamiliar "
-        "prompt_baseline=falls_short",
-        r"\bsplit\b|\bon (the )?demonstrations\b",
-        "fine_tuning",
-    ),
-    # facts alone, given in the prompt: no behaviour to fix
-    "knowledge": (
-        "problem_type=knowledge change_frequency=static labeled_examples=0 data_volume=100k "
-        "accuracy_need=medium budget=$5k timeline=3w",
-        r"not built for",
-        "prompt_engineering",
-    ),
-    # 300 demonstrations are a first-test set, not a large one to keep from being cut
-    "test-scale-demonstrations": (
-        "problem_type=behavior change_frequency=yearly labeled_examples=300 data_volume=0 "
-        "accuracy_need=low budget=$800 timeline=6w ml_expertise=expert request_volume=high "
-        "prompt_baseline=falls_short",
-        r"large labelled set",
-        "fine_tuning",
-    ),
-    # the behaviour waits in the prompt for a model of one's own, not for a fine-tune
-    "own-model-behaviour": (
-        "problem_type=both change_frequency=static labeled_examples=40 data_volume=300B "
-        "accuracy_need=high budget=$3M timeline=1y ml_expertise=expert domain_distance=unfamiliar",
-        r"fine-tune can take over|any fine-tuning of the behaviour",
-        "from_scratch",
-    ),
-    # no documents yet: answers cannot be grounded in them
-    "no-documents": (
-        "problem_type=knowledge change_frequency=static labeled_examples=0 data_volume=0 "
-        "accuracy_need=critical budget=$50k timeline=4mo",
-        r"in your documents",
-        "prompt_engineering",
-    ),
-    # fine-tuning waits for the documents to cite: no advice to tune before they exist
-    "cited-without-documents": (
-        "problem_type=behavior labeled_examples=200 data_volume=0 needs_citations=yes "
-        "ml_expertise=none deployment=on_prem prompt_baseline=falls_short",
-        r"run a LoRA fine-tune",
-        "citations-need-documents",
-    ),
-    # the plan's fine-tune tunes the behaviour (continued pretraining, then the demonstrations)
-    "tuned-behaviour": (
-        "problem_type=both labeled_examples=129 data_volume=40B budget=$122k timeline=568d "
-        "domain_distance=unfamiliar deployment=on_prem",
-        r"fine-tune can take over",
-        "fine_tuning",
-    ),
-    # a behaviour problem without citations needs no documents
-    "behaviour-without-documents": (
-        "problem_type=behavior labeled_examples=0 data_volume=0 needs_citations=no",
-        r"collect the documents",
-        "prompt_engineering",
-    ),
-    # under 1B tokens of domain text there is no corpus to continue pretraining on
-    "open-model-without-corpus": (
-        "problem_type=behavior labeled_examples=600 data_volume=0 provenance=strict "
-        "prompt_baseline=falls_short",
-        r"\(or continued pretraining",
-        "fine_tuning",
-    ),
-    # facts alone, with fine-tuning excluded for a week: no fine-tune is promised for later
-    "knowledge-within-a-week": (
-        "problem_type=knowledge data_volume=500k budget=500 timeline=1w ml_expertise=none",
-        r"later iteration",
-        "tuning-waits-for-baseline",
-    ),
-    # RAFT beside retrieval: its demonstrations answer from the passages, new facts included
-    "raft-demonstrations": (
-        "problem_type=knowledge change_frequency=static data_volume=5B accuracy_need=high "
-        "budget=500k timeline=6mo ml_expertise=expert domain_distance=specialized "
-        "labeled_examples=3k",
-        r"facts the model already knows",
-        "fine_tuning",
-    ),
-    # full fine-tuning of an open model: no managed service sets its hyperparameters
-    "full-fine-tuning": (
-        "problem_type=both change_frequency=daily data_volume=363B labeled_examples=10k "
-        "accuracy_need=high budget=5M timeline=1y ml_expertise=expert "
-        "domain_distance=specialized",
-        r"managed fine-tuning service sets the hyperparameters",
-        "fine_tuning",
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(CONTRADICTED))
-def test_a_case_that_contradicted_itself_no_longer_does(name: str) -> None:
-    shipped_or_skip()
-    facts, denied, shown = CONTRADICTED[name]
-    args = [x for fact in facts.split() for x in ("--fact", fact)]
-    result = invoke("--no-audit", "--json", *args)
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    # the approach (or advice rule) whose text contradicted the case is still shown
-    assert shown in [
-        data["recommendation"],
-        *data["combine_with"],
-        *(f["rule"] for f in data["fired"]),
-    ]
-    texts = [*shown_texts(data), *exclusion_reasons(data)]
-    assert not [t for t in texts if re.search(denied, t)]
 
 
 def told(data: dict[str, Any]) -> list[str]:
@@ -916,23 +808,19 @@ def test_cited_answers_on_own_hardware_are_never_told_the_corpus_goes_into_the_p
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
-RETRIEVAL_ALONE = {
-    "both-gaps-realtime": (
-        "problem_type=both change_frequency=realtime labeled_examples=2427 data_volume=90M "
-        "timeline=15d"
-    ),
-    "cited-behaviour-in-two-days": (
+
+
+def test_a_cited_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> None:
+    """A behaviour problem whose answers must cite, due in two days: retrieval alone, with the
+    behaviour fixed in the prompt. Pinned because the sampled property below reaches a behaviour
+    problem left to retrieval alone about once in 200 cases (both gaps, a hundred times)."""
+    shipped_or_skip()
+    facts = (
         "problem_type=behavior labeled_examples=0 data_volume=587B accuracy_need=high "
         "budget=$181k timeline=2d needs_citations=yes domain_distance=specialized "
         "prompt_baseline=falls_short"
-    ),
-}
-
-
-@pytest.mark.parametrize("name", sorted(RETRIEVAL_ALONE))
-def test_a_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt(name: str) -> None:
-    shipped_or_skip()
-    args = [x for fact in RETRIEVAL_ALONE[name].split() for x in ("--fact", fact)]
+    )
+    args = [x for fact in facts.split() for x in ("--fact", fact)]
     result = invoke("--no-audit", "--json", *args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
