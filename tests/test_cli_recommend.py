@@ -794,7 +794,9 @@ def test_cited_answers_on_own_hardware_are_never_told_the_corpus_goes_into_the_p
     the prompt instead, not even for the prompt that fixes a behaviour beside the passages."""
     shipped_or_skip()
     kb = load_knowledge_base()
-    in_the_prompt = re.compile(r"no retrieval pipeline|whole corpus in a long prompt|prompt caching")
+    in_the_prompt = re.compile(
+        r"no retrieval pipeline|whole corpus in a long prompt|prompt caching"
+    )
     gaps = 0
     pins = {"deployment": "on_prem", "needs_citations": "yes", "data_volume": "50k"}
     for typed, case, data in sampled_json(kb, pins, seed=37):
