@@ -552,15 +552,17 @@ def test_no_demonstrations_are_presupposed_where_there_are_none(sampled: Any) ->
 
 
 def test_no_behaviour_gap_is_presupposed_for_a_knowledge_problem(sampled: Any) -> None:
-    """The model lacks facts only: no text speaks of a behaviour it was not built for."""
+    """The model lacks facts only: no text speaks of the behaviour to fix or of the model
+    behaving wrongly (texts that do are shown on behaviour gaps)."""
     cases = [
         (plan, shown_texts(data))
         for known, plan, data in sampled
         if known["problem_type"] == "knowledge"
     ]
     assert sum("prompt_engineering" in plan for plan, _ in cases) >= 10
+    presupposed = re.compile(r"\b(the|this) behaviour\b|behaves wrongly|wrong behaviour")
     for _, texts in cases:
-        assert not any("not built for" in text for text in texts)
+        assert not [text for text in texts if presupposed.search(text)]
 
 
 def test_no_advice_presupposes_a_measured_baseline_before_one_is_measured(sampled: Any) -> None:
