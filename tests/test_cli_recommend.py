@@ -809,6 +809,28 @@ def test_cited_answers_on_own_hardware_are_never_told_the_corpus_goes_into_the_p
     assert gaps >= 100, "too few knowledge gaps sampled"
 
 
+def test_no_tuning_run_is_planned_on_money_the_budget_does_not_hold() -> None:
+    """A LoRA run on an 8B model costs about $15 of GPU time (FinLoRA): at budgets that pay for no
+    run, no text has an expert team with demonstrations fine-tune run after run as if the budget
+    paid for them; the team is told what a run costs."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    spends = re.compile(r"one run\s+at a time|\bfine-tune where it falls short\b")
+    said = 0
+    for budget in ("$0", "$14"):
+        pins = {
+            "budget": budget,
+            "problem_type": "behavior",
+            "labeled_examples": "600",
+            "ml_expertise": "expert",
+        }
+        for typed, _, data in sampled_json(kb, pins, seed=41):
+            texts = told(data)
+            assert not [t for t in texts if spends.search(t)], typed
+            said += any("costs about that much a run" in t for t in data["advice"])
+    assert said >= 20, "too few sampled cases of an expert team tuning after the baseline"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
