@@ -831,6 +831,21 @@ def test_no_tuning_run_is_planned_on_money_the_budget_does_not_hold() -> None:
     assert said >= 20, "too few sampled cases of an expert team tuning after the baseline"
 
 
+def test_no_hyperparameter_work_is_claimed_where_a_managed_service_sets_them() -> None:
+    """A hosted model may be used, so a managed service can run the fine-tune, hyperparameters
+    included (OpenAI fine-tuning guide): no text told claims hyperparameter work for the team
+    without naming the managed service that would do it, not even under a deadline of days."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {"deployment": "cloud", "provenance": "flexible", "timeline": "5d"}
+    effort = 0
+    for typed, _, data in sampled_json(kb, pins, seed=43):
+        texts = told(data)
+        assert not [t for t in texts if "hyperparameter" in t and "managed" not in t.lower()], typed
+        effort += any(fired["rule"] == "effort-days-only" for fired in data["fired"])
+    assert effort >= 100, "too few sampled cases of a week or less"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
