@@ -846,6 +846,21 @@ def test_no_hyperparameter_work_is_claimed_where_a_managed_service_sets_them() -
     assert effort >= 100, "too few sampled cases of a week or less"
 
 
+def test_an_assumed_expertise_is_not_told_as_a_fact_about_the_team() -> None:
+    """Left unanswered, ml_expertise takes its documented default: the exclusion of a model of
+    one's own then states the requirement the team is not known to meet, not that nobody in the
+    team has trained a model at scale."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    required = "training from scratch needs a team that has trained and served models at scale"
+    excluded = 0
+    for typed, _, data in sampled_json(kb, {"ml_expertise": "unknown"}, seed=47):
+        assert data["facts"]["ml_expertise"]["status"] == "defaulted"
+        assert not [t for t in told(data) if re.search(r"\b(nobody|no one)\b", t)], typed
+        excluded += required in exclusion_reasons(data)
+    assert excluded >= 100, "too few sampled cases exclude a model of one's own for expertise"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
