@@ -861,6 +861,37 @@ def test_an_assumed_expertise_is_not_told_as_a_fact_about_the_team() -> None:
     assert excluded >= 100, "too few sampled cases exclude a model of one's own for expertise"
 
 
+def prompt_technique(data: dict[str, Any]) -> str | None:
+    """The text of the prompt engineering technique shown, if prompt engineering is in the plan."""
+    return next(
+        (t["text"] for t in data["techniques"] if t["approach"] == "prompt_engineering"), None
+    )
+
+
+def test_the_prompt_technique_holds_the_corpus_the_citation_advice_gives_the_model() -> None:
+    """Documents that fit a hosted model's prompt are cited from there (Anthropic citations): where
+    the advice says the model is given the whole corpus in its context, the prompt's technique
+    puts the whole corpus in the prompt, also for a behaviour problem, not few-shot prompting
+    alone."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {
+        "needs_citations": "yes",
+        "data_volume": "50k",
+        "deployment": "cloud",
+        "provenance": "flexible",
+    }
+    behaviour = 0
+    for typed, _, data in sampled_json(kb, pins, seed=53):
+        technique = prompt_technique(data)
+        given = any("given the whole corpus in its context" in a for a in data["advice"])
+        if technique is None or not given:
+            continue
+        assert "the whole corpus in" in technique, typed
+        behaviour += typed["problem_type"] == "behavior"
+    assert behaviour >= 20, "too few behaviour problems citing documents from the prompt"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
