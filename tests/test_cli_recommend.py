@@ -892,6 +892,31 @@ def test_the_prompt_technique_holds_the_corpus_the_citation_advice_gives_the_mod
     assert behaviour >= 20, "too few behaviour problems citing documents from the prompt"
 
 
+def test_a_long_prompt_at_high_volume_is_not_called_cheap() -> None:
+    """Long prompts cost far more per request than retrieval, which wins at high volume (Li et al.
+    2024): where the prompt still holds the whole corpus at high volume, its technique says to
+    measure that cost against retrieval, and neither it nor its reason calls it cheap."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {
+        "request_volume": "high",
+        "data_volume": "50k",
+        "deployment": "cloud",
+        "provenance": "flexible",
+    }
+    long_prompts = 0
+    for typed, _, data in sampled_json(kb, pins, seed=59):
+        techniques = data["techniques"]
+        technique = next((t for t in techniques if t["approach"] == "prompt_engineering"), None)
+        if technique is None or "the whole corpus in" not in technique["text"]:
+            continue
+        [because] = [f["because"] for f in data["fired"] if f["rule"] == technique["rule"]]
+        assert "cost per request" in technique["text"], typed
+        assert "cheap" not in technique["text"] + because, typed
+        long_prompts += 1
+    assert long_prompts >= 20, "too few long prompts sampled at high volume"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
