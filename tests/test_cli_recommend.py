@@ -917,6 +917,26 @@ def test_a_long_prompt_at_high_volume_is_not_called_cheap() -> None:
     assert long_prompts >= 20, "too few long prompts sampled at high volume"
 
 
+def test_a_long_prompt_on_own_hardware_is_not_promised_a_hosted_models_window() -> None:
+    """About 200k tokens is a hosted frontier model's context window (Anthropic contextual
+    retrieval); a self-hosted open model may hold far less (OLMo-7B: 2,048). On one's own hardware
+    no text told promises that window without the condition that the model's window holds the
+    corpus, or the open models' figures beside it, and a prompt holding the whole corpus is
+    told to check its model's window."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    checked = 0
+    for typed, _, data in sampled_json(kb, {"deployment": "on_prem", "data_volume": "50k"}, 61):
+        for text in told(data):
+            if re.search(r"200k tokens|frontier", text):
+                assert "holds it" in text or "OLMo" in text, (typed, text)
+        technique = prompt_technique(data)
+        if technique is not None and "the whole corpus in" in technique:
+            assert re.search(r"check the window", technique), typed
+            checked += 1
+    assert checked >= 20, "too few long prompts sampled on own hardware"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
