@@ -937,6 +937,33 @@ def test_a_long_prompt_on_own_hardware_is_not_promised_a_hosted_models_window() 
     assert checked >= 20, "too few long prompts sampled on own hardware"
 
 
+def test_a_high_volume_of_one_task_is_tuned_into_the_smallest_model_that_passes() -> None:
+    """A small model tuned or distilled for one task can beat a large prompted model at a fraction
+    of the cost per request (Hsieh et al. 2023, "Distilling step-by-step"): where a high volume of
+    one task with production-scale demonstrations is fine-tuned, the technique names the
+    smallest model that passes the evaluation set and distillation, and cites that paper."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {
+        "request_volume": "high",
+        "problem_type": "behavior",
+        "labeled_examples": "2000",
+        "provenance": "flexible",
+        "domain_distance": "general",
+    }
+    tuned = set()
+    for typed, _, data in sampled_json(kb, pins, seed=67):
+        technique = next((t for t in data["techniques"] if t["approach"] == "fine_tuning"), None)
+        if technique is None:
+            continue
+        assert re.search(r"\bsmallest\b.*\bpasses the evaluation set\b", technique["text"]), typed
+        assert "distil" in technique["text"], typed
+        [fired] = [f for f in data["fired"] if f["rule"] == technique["rule"]]
+        assert fired["source"] == "distilling-step-by-step", typed
+        tuned.add((typed["deployment"], typed["ml_expertise"]))
+    assert len(tuned) >= 4, f"too few kinds of team sampled tuning: {sorted(tuned)}"
+
+
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is fixed in the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = r"(behaviour|behaves wrongly).*\bin the prompt\b"
