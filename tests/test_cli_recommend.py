@@ -649,7 +649,7 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
     "cited-without-documents": (
         {"data_volume": "0", "needs_citations": "yes", "budget": "$500", "request_volume": "high"},
         lambda known, data: True,
-        r"bring in someone who has|tuned or distilled on them|fine-tune where it falls short"
+        r"bring in someone who has|tuned or distilled on them|a fine-tune of what it\s+falls short on"
         r"|tune the behaviour on 50|for a first\s+tuning test",
         r"^Answers must cite their sources: collect the documents they will cite first",
     ),
