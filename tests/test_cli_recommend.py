@@ -1021,6 +1021,141 @@ def texts_to_tell() -> list[tuple[str, str]]:
     return texts
 
 
+# Every sentence shown depends on the facts that make it relevant and true: texts about strict
+# provenance, one's own hardware, a high accuracy need, two gaps, a deadline of days or a small
+# budget are shown only where the case says so.
+
+
+def test_no_text_speaks_of_strict_provenance_or_its_open_models_unless_it_is_strict() -> None:
+    """Flexible provenance: no text names strict provenance or the fully open models it leaves
+    (OLMo and Pythia's 2,048-token contexts, Comma), not even in a step every prompt shows."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    strict_only = re.compile(r"strict provenance|OLMo|Pythia|Comma|2,048")
+    prompted = 0
+    for pins in (
+        {"provenance": "flexible"},
+        {
+            "provenance": "flexible",
+            "deployment": "on_prem",
+            "ml_expertise": "none",
+            "prompt_baseline": "falls_short",
+            "labeled_examples": "600",
+        },
+    ):
+        for typed, _, data in sampled_json(kb, pins, seed=41):
+            assert not [t for t in told(data) if strict_only.search(t)], typed
+            prompted += "prompt_engineering" in in_plan(data)
+    assert prompted >= 20, "too few prompts sampled"
+
+
+def test_no_text_speaks_of_the_teams_own_hardware_where_a_hosted_api_is_acceptable() -> None:
+    """A cloud team may use a hosted API: no text says its demonstrations leave its own hardware,
+    nor that no managed service tunes a model on its own hardware."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    own_hardware = re.compile(r"(?:your|one's) own hardware|your hardware")
+    managed = 0
+    for pins in (
+        {"deployment": "cloud", "labeled_examples": "600"},
+        {
+            "deployment": "cloud",
+            "provenance": "strict",
+            "ml_expertise": "none",
+            "prompt_baseline": "falls_short",
+            "labeled_examples": "600",
+        },
+    ):
+        for typed, _, data in sampled_json(kb, pins, seed=43):
+            assert not [t for t in told(data) if own_hardware.search(t)], typed
+            managed += any(t.startswith("A managed fine-tuning service sets") for t in told(data))
+    assert managed >= 5, "too few managed services sampled"
+
+
+def test_a_reason_names_only_conditions_that_hold() -> None:
+    """A reason that holds for several conditions says only those of the case: no high accuracy
+    need where it is low or medium, no two gaps for a behaviour alone, no deadline of days or
+    shoestring budget where there is a week and $1k, no test-scale data, small budget or few
+    weeks where there are 500 demonstrations, $5k or a month."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    denied: list[tuple[Callable[[dict[str, Value]], bool], str]] = [
+        (lambda known: known["accuracy_need"] in ("low", "medium"), r"[Hh]igh accuracy need"),
+        (lambda known: known["problem_type"] == "behavior", r"\btwo gaps\b|\bboth gaps\b"),
+        (
+            lambda known: float(known["timeline"]) >= 8 and float(known["budget"]) >= 1000,
+            r"deadline of days|shoestring",
+        ),
+        (
+            lambda known: float(known["labeled_examples"]) >= 500,
+            r"test-scale|[Uu]nder 500 (?:ex|dem)",
+        ),
+        (lambda known: float(known["budget"]) >= 5000, r"small budget|few thousand dollars"),
+        (lambda known: float(known["timeline"]) >= 30, r"\ba few weeks\b"),
+    ]
+    first = 0
+    for problem in ("behavior", "both"):
+        pins = {"problem_type": problem, "prompt_baseline": "untried"}
+        for typed, case, data in sampled_json(kb, pins, seed=47):
+            known = case.known()
+            texts = told(data)
+            for applies, pattern in denied:
+                if applies(known):
+                    assert not [t for t in texts if re.search(pattern, t)], (pattern, typed)
+            first += any(t.startswith("Strong general models already do") for t in texts)
+    assert first >= 20, "too few prompt baselines first sampled"
+
+
+def test_no_text_waits_for_a_fine_tune_with_no_money_no_time_and_no_expertise() -> None:
+    """$0, three days and nobody who has tuned a model: the behaviour kept in the prompt is not
+    said to wait for a fine-tune to take over."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {"problem_type": "both", "budget": "$0", "timeline": "3d", "ml_expertise": "none"}
+    kept = 0
+    for typed, _, data in sampled_json(kb, pins, seed=53):
+        texts = told(data)
+        assert not [t for t in texts if re.search(r"until a fine-tune can", t)], typed
+        kept += any(t.startswith("The model also behaves wrongly") for t in texts)
+    assert kept >= 20, "too few behaviours kept in the prompt sampled"
+
+
+def test_under_1k_fine_tuning_waits_for_the_work_around_a_run_not_for_the_run() -> None:
+    """A LoRA run costs about $15 (FinLoRA); what under $1k cannot pay for besides a prompt
+    baseline is a tuning cycle's data preparation and evaluation (Azure fine-tuning
+    considerations): no text says it is too little for a run or leaves one or two attempts, and
+    every exclusion of fine-tuning under $1k names that work."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {"budget": "$300", "ml_expertise": "expert", "labeled_examples": "50k"}
+    excluded = 0
+    for typed, _, data in sampled_json(kb, pins, seed=59):
+        texts = told(data)
+        assert not [t for t in texts if re.search(r"too little for a tuning run|attempts", t)]
+        for row in data["ranking"]:
+            for reason in row["reasons"] if row["approach"] == "fine_tuning" else ():
+                if "under $1k" in reason:
+                    assert "data preparation" in reason, (reason, typed)
+                    excluded += 1
+    assert excluded >= 20, "too few exclusions under $1k sampled"
+
+
+def test_olmo_and_pythia_are_never_offered_as_meeting_strict_provenance() -> None:
+    """Strict provenance wants training data known and licensed: OLMo's and Pythia's published
+    corpora are largely unlicensed web text, so a text names them only to say so, to point to
+    the licensed one (Comma, trained on the Common Pile) or for their 2,048-token context."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {"provenance": "strict", "problem_type": "behavior", "labeled_examples": "2k"}
+    named = 0
+    for typed, _, data in sampled_json(kb, pins, seed=61):
+        for text in told(data):
+            if re.search(r"OLMo|Pythia", text):
+                assert re.search(r"without licences|Comma|Common Pile|2,048", text), typed
+                named += 1
+    assert named >= 20, "too few texts naming OLMo or Pythia sampled"
+
+
 def texts_to_show() -> list[tuple[str, str]]:
     """Every text the shipped rule base gives a user, with where it comes from: those of
     `texts_to_tell`, each rule's title, each approach's summary, and each fact's question and
