@@ -1049,6 +1049,22 @@ def test_no_text_speaks_of_strict_provenance_or_its_open_models_unless_it_is_str
     assert prompted >= 20, "too few prompts sampled"
 
 
+def test_no_context_window_is_sized_for_a_team_without_domain_text() -> None:
+    """With no domain text there is no corpus to fit into a prompt: no text sizes a model's
+    context window for it, while a small corpus on a hosted model is told the window holds it."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    window = re.compile(r"context window holds about|200k tokens")
+    for typed, _, data in sampled_json(kb, {"data_volume": "0"}, seed=43):
+        assert not [t for t in shown_texts(data) if window.search(t)], typed
+    told_the_window = 0
+    pins = {"data_volume": "50k", "deployment": "cloud", "provenance": "flexible"}
+    for _, _, data in sampled_json(kb, pins, seed=43):
+        if "prompt_engineering" in in_plan(data):
+            told_the_window += any(window.search(t) for t in shown_texts(data))
+    assert told_the_window >= 20, "too few hosted prompts sampled with a small corpus"
+
+
 def test_no_text_speaks_of_the_teams_own_hardware_where_a_hosted_api_is_acceptable() -> None:
     """A cloud team may use a hosted API: no text says its demonstrations leave its own hardware,
     nor that no managed service tunes a model on its own hardware."""
