@@ -8,6 +8,7 @@ prints is run through inference to confirm that it really breaks the property.
 from __future__ import annotations
 
 import json
+import re
 from itertools import product
 from pathlib import Path
 
@@ -298,11 +299,12 @@ def test_the_published_reasoning_catches_the_rules_it_was_written_against(
     )
     dimensions = target / "dimensions.yaml"
     text = dimensions.read_text(encoding="utf-8")
-    churn = "        - {derived: knowledge_fast_moving}\n        - {derived: knowledge_gap}\n"
-    assert text.count(churn) == 2  # the two rules on daily changes
-    dimensions.write_text(
-        text.replace(churn, "        - {derived: knowledge_fast_moving}\n"), encoding="utf-8"
+    churn = re.compile(
+        r"(        - \{(?:derived: knowledge_fast_moving|fact: change_frequency, is: \w+)\}\n)"
+        r"        - \{derived: knowledge_gap\}\n"
     )
+    assert len(churn.findall(text)) == 3  # the three rules on daily and real-time changes
+    dimensions.write_text(churn.sub(r"\1", text), encoding="utf-8")
     kb = load_knowledge_base(target)
     found = proved_witnesses(kb)
     assert {"no-own-model-for-facts", "no-retrieval-for-behaviour"} <= set(found)

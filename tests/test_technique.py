@@ -4,19 +4,23 @@ declared formulas, shown in `recommend --json`, the report and a consultation.""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_cli_recommend import in_plan, sampled_json, shipped_or_skip, told
 from test_monotonicity import full_facts
 from test_verify import copy_kb
 
 from llm_advisor.cli.main import cli
 from llm_advisor.engine import load_knowledge_base, recommend
 from llm_advisor.engine.inference.technique import choose, format_figure
+from llm_advisor.engine.language import quantity
 from llm_advisor.engine.language.effects import Advise, Technique
 
 KB = Path(__file__).parent / "kbs" / "technique"
@@ -252,3 +256,40 @@ def test_bad_techniques_are_rejected_with_file_and_line(
 )
 def test_figures_are_shown_the_way_people_say_them(value: float, unit: str, shown: str) -> None:
     assert format_figure(value, unit) == shown
+
+
+# --- techniques and advice that follow the case's constraints -----------------------------------
+
+
+def _sampled(pins: dict[str, str], seed: int) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """Sampled full cases of the shipped rule base with `pins` typed over them: the facts as
+    typed and what `recommend --json` prints."""
+    shipped_or_skip()
+    return [(typed, data) for typed, _, data in sampled_json(SHIPPED, pins, seed=seed)]
+
+
+def _technique(data: dict[str, Any], approach: str) -> str:
+    [text] = [t["text"] for t in data["techniques"] if t["approach"] == approach]
+    return str(text)
+
+
+def test_facts_that_change_in_real_time_are_looked_up_live_at_any_corpus_size() -> None:
+    """Facts that change in real time (orders, stock, prices, news) are read from their live
+    source at request time, an index only for the slow-changing documents (Vertex AI grounding),
+    whatever the size of the corpus: wherever retrieval is in the plan its technique says so,
+    its advice keeps those facts out of the index, and no reason speaks of re-indexing them or
+    of daily changes."""
+    sizes = set()
+    for typed, data in _sampled({"change_frequency": "realtime"}, seed=37):
+        reasons = [text for fired in data["fired"] for text in (fired["title"], fired["because"])]
+        assert not [t for t in reasons if re.search(r"re-index", t, re.IGNORECASE)], typed
+        daily = [t for t in [*told(data), *reasons] if re.search(r"\bdaily\b", t)]
+        assert all("real time" in t for t in daily), (typed, daily)
+        if "rag" not in in_plan(data):
+            continue
+        sizes.add(quantity.parse(typed["data_volume"], "tokens") >= 200_000)
+        technique = _technique(data, "rag")
+        assert "at request time" in technique and "live source" in technique, typed
+        assert "slow-changing documents only" in technique, typed
+        assert any("out of the index" in advice for advice in data["advice"]), typed
+    assert sizes == {True, False}, "no sampled plan retrieves from both a small and a large corpus"
