@@ -124,6 +124,8 @@ OPEN_MODEL_TECHNIQUES = {
     "technique-fully-open-continued-pretraining",
     "technique-raft-open-model",
     "technique-continued-then-raft-open-model",
+    "technique-continued-pretraining-in-days-open-model",
+    "technique-fully-open-model-lora",
 }
 """Under strict provenance the fine-tune is of a fully open model; RAFT names one too."""
 
@@ -293,3 +295,40 @@ def test_facts_that_change_in_real_time_are_looked_up_live_at_any_corpus_size() 
         assert "slow-changing documents only" in technique, typed
         assert any("out of the index" in advice for advice in data["advice"]), typed
     assert sizes == {True, False}, "no sampled plan retrieves from both a small and a large corpus"
+
+
+@pytest.mark.parametrize(
+    "pins",
+    [
+        {"timeline": "3d", "prompt_baseline": "falls_short"},
+        # the team, demonstrations and budget that otherwise compare full fine-tuning with LoRA
+        {
+            "timeline": "3d",
+            "prompt_baseline": "falls_short",
+            "ml_expertise": "expert",
+            "labeled_examples": "10k",
+            "budget": "$2M",
+            "deployment": "cloud",
+        },
+        {"timeline": "3d", "prompt_baseline": "falls_short", "provenance": "strict"},
+        {"budget": "$3k", "prompt_baseline": "falls_short", "provenance": "strict"},
+    ],
+)
+def test_a_fine_tune_within_a_week_or_a_few_thousand_dollars_is_one_cheap_run(
+    pins: dict[str, str],
+) -> None:
+    """A week or less holds one tuning cycle of hours to days (OpenAI fine-tuning guide), and a
+    few thousand dollars must pay for data preparation and evaluation besides the runs (Azure
+    fine-tuning considerations): wherever a fine-tune is planned there, its technique is a
+    parameter-efficient or managed run, RAFT, or one continued-pretraining run - never full
+    fine-tuning, and no second stage after continued pretraining."""
+    planned = 0
+    for typed, data in _sampled(pins, seed=41):
+        if "fine_tuning" not in in_plan(data):
+            continue
+        planned += 1
+        technique = _technique(data, "fine_tuning")
+        assert "full fine-tuning" not in technique, (typed, technique)
+        assert not re.search(r"\bthen (supervised|RAFT)\b", technique), (typed, technique)
+        assert re.search(r"LoRA|managed fine-tuning service|RAFT|one run", technique), technique
+    assert planned >= 5, f"only {planned} sampled plans fine-tune: the test shows little"
