@@ -332,3 +332,41 @@ def test_a_fine_tune_within_a_week_or_a_few_thousand_dollars_is_one_cheap_run(
         assert not re.search(r"\bthen (supervised|RAFT)\b", technique), (typed, technique)
         assert re.search(r"LoRA|managed fine-tuning service|RAFT|one run", technique), technique
     assert planned >= 5, f"only {planned} sampled plans fine-tune: the test shows little"
+
+
+def test_facts_in_a_language_the_model_handles_poorly_get_advice_on_the_language() -> None:
+    """Retrieval over text in a language the base model handles poorly needs an embedding model
+    that handles it (Pandey 2023: the embedding model is swapped independently), and the base
+    model's grasp of the language caps the answers until it is adapted on text in it (Azure AI
+    Foundry; Gururangan et al. 2020): said wherever it is true, and only there."""
+    retrieved = untuned = 0
+    for pins, seed in (
+        ({"problem_type": "knowledge", "domain_distance": "unfamiliar"}, 43),
+        ({}, 47),
+    ):
+        for typed, data in _sampled(pins, seed=seed):
+            plan = in_plan(data)
+            embedding = any("embedding model that handles it" in a for a in data["advice"])
+            capped = any("caps the answers" in a for a in data["advice"])
+            unfamiliar = typed["domain_distance"] == "unfamiliar"
+            facts = typed["problem_type"] in ("knowledge", "both")
+            assert embedding == (unfamiliar and facts and "rag" in plan), typed
+            knowledge = typed["problem_type"] == "knowledge"
+            assert capped == (unfamiliar and knowledge and "fine_tuning" not in plan), typed
+            retrieved += embedding
+            untuned += capped
+    assert retrieved >= 10 and untuned >= 10, (retrieved, untuned)
+
+
+def test_a_self_hosted_model_and_no_ml_expertise_is_told_someone_must_run_it() -> None:
+    """On the team's own hardware no vendor serves the model (BioMedLM): with nobody in the team
+    who has run one, the advice says someone must serve and operate it, and says it only
+    there."""
+    told_it = 0
+    for pins, seed in (({"deployment": "on_prem", "ml_expertise": "none"}, 53), ({}, 59)):
+        for typed, data in _sampled(pins, seed=seed):
+            said = any("served and operated" in advice for advice in data["advice"])
+            own_hardware = typed["deployment"] == "on_prem" and typed["ml_expertise"] == "none"
+            assert said == own_hardware, typed
+            told_it += said
+    assert told_it >= 20, told_it
