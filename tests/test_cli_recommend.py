@@ -636,19 +636,25 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         r"fine-tune can take over|any fine-tuning of the behaviour",
         r"^The model also behaves wrongly",
     ),
-    # no domain text: no answer is grounded in documents that do not exist yet
+    # no domain text: no answer is grounded in documents that do not exist yet (missing facts
+    # that change in real time are grounded in the live records they are read from)
     "no-documents": (
         {"data_volume": "0"},
-        lambda known, data: True,
+        lambda known, data: (
+            known["problem_type"] == "behavior" or known["change_frequency"] != "realtime"
+        ),
         r"in your documents",
         r"decline or hand over to a person",
     ),
     # answers must cite and there are no documents yet, so fine-tuning is excluded: no advice
     # tunes before the documents exist (a shoestring budget and high volume pinned, so that each
-    # such advice would be sampled)
+    # such advice would be sampled); missing facts that change in real time are cited from the
+    # live source they are read from
     "cited-without-documents": (
         {"data_volume": "0", "needs_citations": "yes", "budget": "$500", "request_volume": "high"},
-        lambda known, data: True,
+        lambda known, data: (
+            known["problem_type"] == "behavior" or known["change_frequency"] != "realtime"
+        ),
         r"bring in someone who has|tuned or distilled on them|a fine-tune of what it\s+falls short on"
         r"|tune the behaviour on 50|for a first\s+tuning test",
         r"^Answers must cite their sources: collect the documents they will cite first",

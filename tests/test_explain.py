@@ -578,13 +578,15 @@ def test_a_measured_fact_changes_once_measured() -> None:
 
 
 def test_a_partner_says_what_suggested_it_and_a_higher_score_why_it_is_not_one() -> None:
-    """Two gaps with cited daily facts on the team's own hardware: retrieval leads with
-    fine-tuning as its partner, which prompting outscores. The partner names the rules that
-    suggested it; prompting says no rule suggests it beside retrieval."""
+    """Two gaps with cited facts at high volume, after a prompt baseline fell short: one of
+    fine-tuning and retrieval leads with the other as its partner, which an approach outside the
+    plan outscores. The partner names the rules that suggested it; the approach outside the plan
+    says no rule suggests it."""
     facts = [
-        "problem_type=both", "change_frequency=daily", "data_volume=150k",
-        "labeled_examples=2k", "accuracy_need=medium", "budget=5M", "timeline=6w",
-        "needs_citations=yes", "domain_distance=specialized", "deployment=on_prem",
+        "problem_type=both", "change_frequency=yearly", "data_volume=120k",
+        "labeled_examples=2.7k", "accuracy_need=medium", "budget=85k", "timeline=7w",
+        "needs_citations=yes", "ml_expertise=expert", "domain_distance=specialized",
+        "request_volume=high", "prompt_baseline=falls_short",
     ]  # fmt: skip
     args = [x for fact in facts for x in ("--fact", fact)]
     data = json.loads(invoke("explain", *args, "--json").stdout)
