@@ -1648,3 +1648,25 @@ def test_the_text_names_an_assumed_default_that_would_change_the_recommendation(
     # given, the same fact is no longer an assumption, and no other default matters here
     stated = invoke(*args, "--fact", "needs_citations=no", "--no-audit").stdout
     assert "Assumes" not in stated.split("\n\n", 1)[0]
+
+
+def test_a_corpus_large_enough_to_adapt_on_is_named_whatever_the_plan() -> None:
+    """A team with a billion tokens of a specialised domain's raw text, the expertise and the
+    money to continue pretraining on it, and no measured baseline yet, is told so (Gururangan et
+    al. 2020) whether its plan prompts first or already fine-tunes on demonstrations."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {
+        "problem_type": "behavior",
+        "domain_distance": "specialized",
+        "data_volume": "5B",
+        "ml_expertise": "some",
+        "budget": "$50k",
+        "prompt_baseline": "untried",
+    }
+    plans = set()
+    for typed, _, data in sampled_json(kb, pins, seed=53):
+        plan = in_plan(data)
+        assert any("continue pretraining" in text for text in shown_texts(data)), typed
+        plans.add("fine_tuning" in plan)
+    assert plans == {True, False}, "the sample lacks a plan with or without a fine-tune"
