@@ -13,7 +13,7 @@ from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cli_recommend import in_plan, sampled_json, shipped_or_skip, told
+from test_cli_recommend import in_plan, sampled_json, shipped_or_skip, technique_shown, told
 from test_monotonicity import full_facts
 from test_verify import copy_kb
 
@@ -263,16 +263,11 @@ def test_figures_are_shown_the_way_people_say_them(value: float, unit: str, show
 # --- techniques and advice that follow the case's constraints -----------------------------------
 
 
-def _sampled(pins: dict[str, str], seed: int) -> list[tuple[dict[str, str], dict[str, Any]]]:
-    """Sampled full cases of the shipped rule base with `pins` typed over them: the facts as
-    typed and what `recommend --json` prints."""
-    shipped_or_skip()
-    return [(typed, data) for typed, _, data in sampled_json(SHIPPED, pins, seed=seed)]
-
-
 def _technique(data: dict[str, Any], approach: str) -> str:
-    [text] = [t["text"] for t in data["techniques"] if t["approach"] == approach]
-    return str(text)
+    """The text of the technique shown for `approach`, which is in the plan."""
+    technique = technique_shown(data, approach)
+    assert technique is not None, data["techniques"]
+    return str(technique["text"])
 
 
 def test_facts_that_change_in_real_time_are_looked_up_live_at_any_corpus_size() -> None:
@@ -281,8 +276,9 @@ def test_facts_that_change_in_real_time_are_looked_up_live_at_any_corpus_size() 
     whatever the size of the corpus: wherever retrieval is in the plan its technique says so,
     its advice keeps those facts out of the index, and no text speaks of re-indexing them or
     of daily changes."""
+    shipped_or_skip()
     sizes = set()
-    for typed, data in _sampled({"change_frequency": "realtime"}, seed=37):
+    for typed, _, data in sampled_json(SHIPPED, {"change_frequency": "realtime"}, seed=37):
         reasons = [text for fired in data["fired"] for text in (fired["title"], fired["because"])]
         reindexed = re.compile(r"re-index(?! the indexed documents| as they change\) only)", re.I)
         assert not [t for t in [*reasons, *told(data)] if reindexed.search(t)], typed
@@ -327,8 +323,9 @@ def test_a_fine_tune_within_a_week_or_a_few_thousand_dollars_is_one_cheap_run(
     fine-tuning considerations): wherever a fine-tune is planned there, its technique is a
     parameter-efficient or managed run, RAFT, or one continued-pretraining run - never full
     fine-tuning, and no second stage after continued pretraining."""
+    shipped_or_skip()
     planned = 0
-    for typed, data in _sampled(pins, seed=41):
+    for typed, _, data in sampled_json(SHIPPED, pins, seed=41):
         if "fine_tuning" not in in_plan(data):
             continue
         planned += 1
@@ -344,12 +341,13 @@ def test_facts_in_a_language_the_model_handles_poorly_get_advice_on_the_language
     that handles it (Pandey 2023: the embedding model is swapped independently), and the base
     model's grasp of the language caps the answers until it is adapted on text in it (Azure AI
     Foundry; Gururangan et al. 2020): said wherever it is true, and only there."""
+    shipped_or_skip()
     retrieved = untuned = 0
     for pins, seed in (
         ({"problem_type": "knowledge", "domain_distance": "unfamiliar"}, 43),
         ({}, 47),
     ):
-        for typed, data in _sampled(pins, seed=seed):
+        for typed, _, data in sampled_json(SHIPPED, pins, seed=seed):
             plan = in_plan(data)
             embedding = any("embedding model that handles it" in a for a in data["advice"])
             capped = any("caps the answers" in a for a in data["advice"])
@@ -367,9 +365,10 @@ def test_a_self_hosted_model_and_no_ml_expertise_is_told_someone_must_run_it() -
     """On the team's own hardware no vendor serves the model (BioMedLM): with nobody in the team
     who has run one, the advice says someone must serve and operate it, and says it only
     there."""
+    shipped_or_skip()
     told_it = 0
     for pins, seed in (({"deployment": "on_prem", "ml_expertise": "none"}, 53), ({}, 59)):
-        for typed, data in _sampled(pins, seed=seed):
+        for typed, _, data in sampled_json(SHIPPED, pins, seed=seed):
             said = any("served and operated" in advice for advice in data["advice"])
             own_hardware = typed["deployment"] == "on_prem" and typed["ml_expertise"] == "none"
             assert said == own_hardware, typed
