@@ -374,3 +374,31 @@ def test_a_self_hosted_model_and_no_ml_expertise_is_told_someone_must_run_it() -
             assert said == own_hardware, typed
             told_it += said
     assert told_it >= 20, told_it
+
+
+@pytest.mark.parametrize(
+    ("pins", "affordable"),
+    [
+        ({"data_volume": "300B", "budget": "$500"}, False),
+        ({"data_volume": "300B", "budget": "$300k"}, True),
+        ({"data_volume": "5M", "budget": "$2k"}, True),
+    ],
+)
+def test_contextual_retrieval_is_named_only_where_the_budget_covers_the_chunk_context(
+    pins: dict[str, str], affordable: bool
+) -> None:
+    """Contextual retrieval writes a context for every chunk, about $1 per million tokens of
+    corpus (Anthropic): where errors are costly it is the retrieval technique only where the
+    budget covers that for the corpus, and it names the cost."""
+    shipped_or_skip()
+    named = 0
+    pins = pins | {"accuracy_need": "critical", "problem_type": "knowledge"}
+    for typed, _, data in sampled_json(SHIPPED, pins, seed=59):
+        if "rag" not in in_plan(data):
+            continue
+        contextual = "document context" in _technique(data, "rag")
+        assert contextual is affordable, typed
+        if contextual:
+            assert "$1 per million tokens" in _technique(data, "rag"), typed
+        named += 1
+    assert named >= 50, "too few retrieval plans sampled"
