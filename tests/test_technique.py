@@ -364,7 +364,7 @@ def test_facts_in_a_language_the_model_handles_poorly_get_advice_on_the_language
 def test_a_self_hosted_model_and_no_ml_expertise_is_told_someone_must_run_it() -> None:
     """On the team's own hardware no vendor serves the model (BioMedLM): with nobody in the team
     who has run one, the advice says someone must serve and operate it, and says it only
-    there."""
+    there, in one text that also brings in whoever tunes the model where a tune is called for."""
     shipped_or_skip()
     told_it = 0
     for pins, seed in (({"deployment": "on_prem", "ml_expertise": "none"}, 53), ({}, 59)):
@@ -372,6 +372,8 @@ def test_a_self_hosted_model_and_no_ml_expertise_is_told_someone_must_run_it() -
             said = any("served and operated" in advice for advice in data["advice"])
             own_hardware = typed["deployment"] == "on_prem" and typed["ml_expertise"] == "none"
             assert said == own_hardware, typed
+            if own_hardware:
+                assert len([a for a in data["advice"] if "contractor" in a]) == 1, typed
             told_it += said
     assert told_it >= 20, told_it
 
