@@ -635,6 +635,13 @@ def told(data: dict[str, Any]) -> list[str]:
 
 Applies = Callable[[dict[str, Value], dict[str, Any]], bool]
 
+
+def no_live_source(known: dict[str, Value], data: dict[str, Any]) -> bool:
+    """No missing facts that change in real time, which are read (and cited) from their live
+    source: with no domain text, the case has nothing to ground answers in."""
+    return known["problem_type"] == "behavior" or known["change_frequency"] != "realtime"
+
+
 # Properties over sampled full cases, with some facts pinned (as typed), as `sampled` reads them: where
 # the case and its JSON satisfy `applies`, no text told matches `denied`, and `shown` matches a
 # text told on some of those cases, so that the property is not vacuous.
@@ -664,9 +671,7 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
     # that change in real time are grounded in the live records they are read from)
     "no-documents": (
         {"data_volume": "0"},
-        lambda known, data: (
-            known["problem_type"] == "behavior" or known["change_frequency"] != "realtime"
-        ),
+        no_live_source,
         r"in your documents",
         r"decline or hand over to a person",
     ),
@@ -676,9 +681,7 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
     # live source they are read from
     "cited-without-documents": (
         {"data_volume": "0", "needs_citations": "yes", "budget": "$500", "request_volume": "high"},
-        lambda known, data: (
-            known["problem_type"] == "behavior" or known["change_frequency"] != "realtime"
-        ),
+        no_live_source,
         r"bring in someone who has|tuned or distilled on them|a fine-tune of what it\s+falls short on"
         r"|tune the behaviour on 50|for a first\s+tuning test",
         r"^Answers must cite their sources: collect the documents they will cite first",
