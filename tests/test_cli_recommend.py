@@ -1226,6 +1226,20 @@ def test_under_1k_fine_tuning_waits_for_the_work_around_a_run_not_for_the_run() 
     assert excluded >= 20, "too few exclusions under $1k sampled"
 
 
+def test_every_output_where_errors_are_unacceptable_has_a_person_check_the_answers() -> None:
+    """No approach makes a model error-free (OpenAI, "Optimizing LLM accuracy"): where an error
+    is unacceptable, every plan has a person review the outputs, or take over the grounded
+    answers that nothing given supports."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    reviewed = re.compile(r"have a person review the outputs|hand over to a person")
+    behaviours = 0
+    for typed, case, data in sampled_json(kb, {"accuracy_need": "critical"}, seed=61):
+        assert [t for t in data["advice"] if reviewed.search(t)], typed
+        behaviours += case.known()["problem_type"] == "behavior"
+    assert behaviours >= 40, "too few behaviour problems sampled"
+
+
 def test_olmo_and_pythia_are_never_offered_as_meeting_strict_provenance() -> None:
     """Strict provenance wants training data known and licensed: OLMo's and Pythia's published
     corpora are largely unlicensed web text, so a text names them only to say so, to point to
