@@ -540,6 +540,20 @@ def sampled() -> list[tuple[dict[str, Value], tuple[str, ...], dict[str, Any]]]:
     ]
 
 
+def test_no_two_scoring_rules_of_one_case_give_the_same_reason(sampled: Any) -> None:
+    """A reason shown twice in one output reads as the same point counted twice: the rules
+    that score in one case each say why in words of their own (a week and a budget under $1k
+    both favour prompting, for two different reasons)."""
+    cases = [data for _, _, data in sampled]
+    kb = load_knowledge_base()
+    pins = {"problem_type": "knowledge", "budget": "$0", "timeline": "3d", "data_volume": "20k"}
+    cases += [data for _, _, data in sampled_json(kb, pins, seed=73, count=100)]
+    for data in cases:
+        scoring = [f for f in data["fired"] if any("score" in e for e in f["effects"])]
+        becauses = [f["because"] for f in scoring]
+        assert len(becauses) == len(set(becauses)), [f["rule"] for f in scoring]
+
+
 def test_no_managed_service_is_offered_where_none_applies(sampled: Any) -> None:
     """Managed services tune a vendor's hosted model: on one's own hardware, or under strict
     provenance, a text names one only to say that it does not apply."""
@@ -615,13 +629,14 @@ def test_a_corpus_for_the_prompt_wins_over_retrieval_on_its_reasons(sampled: Any
 def test_no_long_prompt_is_advised_for_short_context_models_without_saying_so(
     sampled: Any,
 ) -> None:
-    """Strict provenance leaves fully open models trained on contexts of 2,048 tokens: a text
-    that puts ~200k tokens into the prompt says that those models hold far less."""
+    """Strict provenance leaves fully open models trained on contexts of a few thousand tokens
+    (OLMo-7B and Pythia: 2,048): a text that puts ~200k tokens into the prompt says that those
+    models hold far less."""
     cases = [shown_texts(data) for known, _, data in sampled if known["provenance"] == "strict"]
     assert any("200k" in text for texts in cases for text in texts), "no long prompt sampled"
     for texts in cases:
         for text in texts:
-            assert "200k" not in text or "OLMo" in text, text
+            assert "200k" not in text or "a few thousand" in text, text
 
 
 def told(data: dict[str, Any]) -> list[str]:
@@ -693,6 +708,13 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         lambda known, data: "fine_tuning" in in_plan(data),
         r"fine-tune can take over",
         r"not the output\s+format: keep the behaviour in the prompt",
+    ),
+    # missing facts read live, and no documents: no text speaks of a corpus to chunk or index
+    "live-facts-only": (
+        {"problem_type": "knowledge", "change_frequency": "realtime", "data_volume": "0"},
+        lambda known, data: "rag" in in_plan(data),
+        r"\bthe corpus\b",
+        r"no index to\s+build",
     ),
     # a behaviour problem without citations: no text sends the team to collect documents
     "no-documents-needed": (
@@ -973,7 +995,7 @@ def test_a_long_prompt_on_own_hardware_is_not_promised_a_hosted_models_window() 
     """About 200k tokens is a hosted frontier model's context window (Anthropic contextual
     retrieval); a self-hosted open model may hold far less (OLMo-7B: 2,048). On one's own hardware
     no text told promises that window without the condition that the model's window holds the
-    corpus, or the open models' figures beside it, and a prompt holding the whole corpus is
+    corpus, or the open models' far shorter one beside it, and a prompt holding the whole corpus is
     told to check its model's window."""
     shipped_or_skip()
     kb = load_knowledge_base()
@@ -981,7 +1003,7 @@ def test_a_long_prompt_on_own_hardware_is_not_promised_a_hosted_models_window() 
     for typed, _, data in sampled_json(kb, {"deployment": "on_prem", "data_volume": "50k"}, 61):
         for text in told(data):
             if re.search(r"200k tokens|frontier", text):
-                assert "holds it" in text or "OLMo" in text, (typed, text)
+                assert re.search(r"holds it|OLMo|a few\s+thousand", text), (typed, text)
         technique = prompt_technique(data)
         if technique is not None and "the whole corpus in" in technique:
             assert re.search(r"check the window", technique), typed
@@ -1226,32 +1248,51 @@ def test_under_1k_fine_tuning_waits_for_the_work_around_a_run_not_for_the_run() 
     assert excluded >= 20, "too few exclusions under $1k sampled"
 
 
-def test_every_output_where_errors_are_unacceptable_has_a_person_check_the_answers() -> None:
+def test_every_output_where_errors_are_unacceptable_has_a_person_review_the_outputs() -> None:
     """No approach makes a model error-free (OpenAI, "Optimizing LLM accuracy"): where an error
-    is unacceptable, every plan has a person review the outputs, or take over the grounded
-    answers that nothing given supports."""
+    is unacceptable, every plan has a person review the outputs before they take effect, and a
+    merely high need is not told so."""
     shipped_or_skip()
     kb = load_knowledge_base()
-    reviewed = re.compile(r"have a person review the outputs|hand over to a person")
-    behaviours = 0
-    for typed, case, data in sampled_json(kb, {"accuracy_need": "critical"}, seed=61):
-        assert [t for t in data["advice"] if reviewed.search(t)], typed
-        behaviours += case.known()["problem_type"] == "behavior"
-    assert behaviours >= 40, "too few behaviour problems sampled"
+    reviewed = must_not_say(r"have a person review the outputs")
+    for need, told_so in (("critical", True), ("high", False)):
+        for typed, _, data in sampled_json(kb, {"accuracy_need": need}, seed=61, count=100):
+            assert any(reviewed.search(t) for t in data["advice"]) is told_so, typed
+
+
+def test_a_fine_tune_says_to_measure_the_prompt_baseline_first_only_where_none_was() -> None:
+    """Every vendor guide scores a prompt baseline before the first tuning run (OpenAI
+    fine-tuning guide): a plan with a fine-tune tells a team that has not measured one to do so,
+    and does not hedge to a team that has."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {"problem_type": "behavior", "labeled_examples": "2k", "budget": "$50k"}
+    plans = 0
+    for typed, _, data in sampled_json(kb, pins, seed=67):
+        if "fine_tuning" in in_plan(data):
+            told_to = any(
+                t.startswith("No prompt baseline has been measured") for t in data["advice"]
+            )
+            assert told_to is (typed["prompt_baseline"] == "untried"), typed
+            plans += 1
+    assert plans >= 50, "too few fine-tunes sampled"
 
 
 def test_olmo_and_pythia_are_never_offered_as_meeting_strict_provenance() -> None:
     """Strict provenance wants training data known and licensed: OLMo's and Pythia's published
-    corpora are largely unlicensed web text, so a text names them only to say so, to point to
-    the licensed one (Comma, trained on the Common Pile) or for their 2,048-token context."""
+    corpora are largely unlicensed web text, so a text shown names them only to say so or to
+    point to the licensed one (Comma, trained on the Common Pile); a reason may also cite their
+    2,048-token context as the evidence for a fully open model's short one."""
     shipped_or_skip()
     kb = load_knowledge_base()
     pins = {"provenance": "strict", "problem_type": "behavior", "labeled_examples": "2k"}
     named = 0
     for typed, _, data in sampled_json(kb, pins, seed=61):
+        shown = shown_texts(data)
         for text in told(data):
             if re.search(r"OLMo|Pythia", text):
-                assert re.search(r"without licences|Comma|Common Pile|2,048", text), typed
+                allowed = "without licences|Comma|Common Pile" + ("" if text in shown else "|2,048")
+                assert re.search(allowed, text), typed
                 named += 1
     assert named >= 20, "too few texts naming OLMo or Pythia sampled"
 
