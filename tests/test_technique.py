@@ -432,3 +432,23 @@ def test_continued_pretraining_on_an_unfamiliar_language_checks_the_tokenizer_fi
             assert told_to is (continued and distance == "unfamiliar"), typed
             runs += continued and distance == "unfamiliar"
     assert runs >= 30, "too few continued pretraining runs on an unfamiliar language sampled"
+
+
+def test_a_model_of_ones_own_is_priced_at_mpt_7bs_cost_per_flop() -> None:
+    """MPT-7B's 6.7B parameters on 1T tokens (6 x N x D = 4e22 FLOPs) cost about $200k: the
+    from-scratch technique prices the compute it names at that rate, so a team can hold it
+    against its budget."""
+    shipped_or_skip()
+    pins = {"data_volume": "981B", "budget": "$2M", "timeline": "1y", "ml_expertise": "expert"}
+    priced = 0
+    for typed, _, data in sampled_json(SHIPPED, pins, seed=79, count=100):
+        shown = technique_shown(data, "from_scratch")
+        if shown is None:
+            continue
+        [(flops, cost)] = re.findall(
+            r"about ([0-9.e+]+) FLOPs.*?about (\$[0-9.]+[kM]?) at", shown["text"]
+        )
+        rate = 200_000 / (6 * 6.7e9 * 1e12)
+        assert quantity.parse(cost, "usd") == pytest.approx(float(flops) * rate, rel=0.1), typed
+        priced += 1
+    assert priced >= 10, "too few models of one's own sampled"
