@@ -452,3 +452,21 @@ def test_a_model_of_ones_own_is_priced_at_mpt_7bs_cost_per_flop() -> None:
         assert quantity.parse(cost, "usd") == pytest.approx(float(flops) * rate, rel=0.1), typed
         priced += 1
     assert priced >= 10, "too few models of one's own sampled"
+
+
+def test_continued_pretraining_at_a_high_request_volume_adapts_the_smallest_model() -> None:
+    """A smaller tuned model lowers cost and latency on every request (Azure OpenAI fine-tuning
+    docs): where the fine-tune continues pretraining, a high request volume is told to adapt
+    the smallest open model that can pass, and a low one is not."""
+    shipped_or_skip()
+    pins = {"data_volume": "500B", "prompt_baseline": "falls_short", "labeled_examples": "0"}
+    runs = 0
+    for volume in ("high", "low"):
+        for typed, _, data in sampled_json(SHIPPED, pins | {"request_volume": volume}, seed=83):
+            tune = technique_shown(data, "fine_tuning")
+            if tune is None or "continued pretraining" not in tune["text"]:
+                continue
+            told_to = any("smallest open model" in advice for advice in data["advice"])
+            assert told_to is (volume == "high"), typed
+            runs += volume == "high"
+    assert runs >= 20, "too few continued pretraining runs at a high volume sampled"
