@@ -1278,6 +1278,38 @@ def test_a_fine_tune_says_to_measure_the_prompt_baseline_first_only_where_none_w
     assert plans >= 50, "too few fine-tunes sampled"
 
 
+def test_a_prompt_that_fell_short_is_not_both_iterated_many_times_and_said_to_gain_little() -> None:
+    """Prompting's caveat expects many iterations to get a prompt right; once a measured prompt
+    fell short and stays the fix within reach, no advice beside it says further iterations
+    gain little."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {"problem_type": "behavior", "prompt_baseline": "falls_short", "budget": "$500"}
+    kept = 0
+    for typed, _, data in sampled_json(kb, pins, seed=89):
+        texts = shown_texts(data)
+        if any("expect many iterations" in t for t in texts):
+            assert not [t for t in texts if re.search(r"iterations to gain little", t)], typed
+            kept += any("within reach for now" in t for t in texts)
+    assert kept >= 20, "too few prompts kept after a measured shortfall sampled"
+
+
+def test_under_strict_provenance_the_model_that_handles_a_language_best_is_one_it_allows() -> None:
+    """Under strict provenance a fully open model of licensed data must be the one that answers
+    (OLMo; the Common Pile): advice to use the model that handles a language best says of those
+    the team may use, never any model at all."""
+    shipped_or_skip()
+    kb = load_knowledge_base()
+    pins = {"provenance": "strict", "domain_distance": "unfamiliar"}
+    named = 0
+    for typed, _, data in sampled_json(kb, pins, seed=97):
+        for text in shown_texts(data):
+            for said in re.finditer(r"handles (it|the language) best", text):
+                assert text[said.end() :].startswith(" of those you may use"), (typed, text)
+                named += 1
+    assert named >= 50, "too few texts on the model that handles a language best sampled"
+
+
 def test_olmo_and_pythia_are_never_offered_as_meeting_strict_provenance() -> None:
     """Strict provenance wants training data known and licensed: OLMo's and Pythia's published
     corpora are largely unlicensed web text, so a text shown names them only to say so or to

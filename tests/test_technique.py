@@ -355,7 +355,9 @@ def test_facts_in_a_language_the_model_handles_poorly_get_advice_on_the_language
             capped = any("caps the answers" in a for a in data["advice"])
             unfamiliar = typed["domain_distance"] == "unfamiliar"
             facts = typed["problem_type"] in ("knowledge", "both")
-            assert embedding == (unfamiliar and facts and "rag" in plan), typed
+            # a live lookup alone (no domain text) indexes nothing to embed
+            text = float(data["facts"]["data_volume"]["value"] or 0) >= 1
+            assert embedding == (unfamiliar and facts and text and "rag" in plan), typed
             knowledge = typed["problem_type"] == "knowledge"
             assert capped == (unfamiliar and knowledge and "fine_tuning" not in plan), typed
             retrieved += embedding
@@ -470,3 +472,27 @@ def test_continued_pretraining_at_a_high_request_volume_adapts_the_smallest_mode
             assert told_to is (volume == "high"), typed
             runs += volume == "high"
     assert runs >= 20, "too few continued pretraining runs at a high volume sampled"
+
+
+def test_continued_pretraining_is_priced_at_mpt_7bs_cost_per_flop() -> None:
+    """Continuing a 7B model's pretraining on D tokens takes 6 x 7e9 x D FLOPs, priced at
+    MPT-7B's cost per FLOP (about $200k for 6.7B parameters on 1T tokens): a technique that
+    continues pretraining on the whole corpus names that cost, so a team can hold it against
+    its budget."""
+    shipped_or_skip()
+    pins = {
+        "data_volume": "800B",
+        "prompt_baseline": "falls_short",
+        "domain_distance": "unfamiliar",
+    }
+    priced = 0
+    for typed, _, data in sampled_json(SHIPPED, pins, seed=101):
+        tune = technique_shown(data, "fine_tuning")
+        if tune is None or "on as much of the text as the budget covers" not in tune["text"]:
+            continue
+        [cost] = re.findall(r"all of it costs about (\$[0-9.]+[kM]?) on a 7B", tune["text"])
+        rate = 200_000 / (6 * 6.7e9 * 1e12)
+        expected = 6 * 7e9 * 800e9 * rate
+        assert quantity.parse(cost, "usd") == pytest.approx(expected, rel=0.1), typed
+        priced += 1
+    assert priced >= 20, "too few continued pretraining runs sampled"
