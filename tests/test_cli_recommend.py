@@ -1254,10 +1254,10 @@ def test_every_output_where_errors_are_unacceptable_has_a_person_review_the_outp
     merely high need is not told so."""
     shipped_or_skip()
     kb = load_knowledge_base()
-    reviewed = must_not_say(r"have a person review the outputs")
     for need, told_so in (("critical", True), ("high", False)):
         for typed, _, data in sampled_json(kb, {"accuracy_need": need}, seed=61, count=100):
-            assert any(reviewed.search(t) for t in data["advice"]) is told_so, typed
+            reviewed = [t for t in data["advice"] if re.search(r"\ba person review", t)]
+            assert bool(reviewed) is told_so, typed
 
 
 def test_a_fine_tune_says_to_measure_the_prompt_baseline_first_only_where_none_was() -> None:
@@ -1276,22 +1276,6 @@ def test_a_fine_tune_says_to_measure_the_prompt_baseline_first_only_where_none_w
             assert told_to is (typed["prompt_baseline"] == "untried"), typed
             plans += 1
     assert plans >= 50, "too few fine-tunes sampled"
-
-
-def test_a_prompt_that_fell_short_is_not_both_iterated_many_times_and_said_to_gain_little() -> None:
-    """Prompting's caveat expects many iterations to get a prompt right; once a measured prompt
-    fell short and stays the fix within reach, no advice beside it says further iterations
-    gain little."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
-    pins = {"problem_type": "behavior", "prompt_baseline": "falls_short", "budget": "$500"}
-    kept = 0
-    for typed, _, data in sampled_json(kb, pins, seed=89):
-        texts = shown_texts(data)
-        if any("expect many iterations" in t for t in texts):
-            assert not [t for t in texts if re.search(r"iterations to gain little", t)], typed
-            kept += any("within reach for now" in t for t in texts)
-    assert kept >= 20, "too few prompts kept after a measured shortfall sampled"
 
 
 def test_under_strict_provenance_the_model_that_handles_a_language_best_is_one_it_allows() -> None:
