@@ -423,23 +423,41 @@ CONTINUED_PRETRAINING = {
 """The techniques whose fine-tune continues pretraining on the raw domain text."""
 
 
-def test_continued_pretraining_on_an_unfamiliar_language_checks_the_tokenizer_first() -> None:
-    """A tokenizer built mostly on English splits other scripts into many tokens; extending its
-    vocabulary before continued pretraining made Chinese LLaMA's encoding about twice as
-    efficient (Cui et al. 2023): where the fine-tune continues pretraining on a language or
-    notation the base model handles poorly, the advice says to count and extend, and only
-    there."""
+@pytest.mark.parametrize(
+    ("fact", "told", "other", "says", "pins"),
+    [
+        # a tokenizer built mostly on English splits other scripts into many tokens; extending
+        # it first made Chinese LLaMA's encoding about twice as efficient (Cui et al. 2023)
+        ("domain_distance", "unfamiliar", "specialized", "tokenizer", {"data_volume": "10B"}),
+        # a smaller tuned model lowers cost and latency on every request (Azure OpenAI
+        # fine-tuning docs)
+        (
+            "request_volume",
+            "high",
+            "low",
+            "continue pretraining the smallest",
+            {"data_volume": "500B"},
+        ),
+    ],
+)
+def test_continued_pretraining_advice_is_given_exactly_where_its_run_and_fact_are(
+    fact: str, told: str, other: str, says: str, pins: dict[str, str]
+) -> None:
+    """Where the chosen fine-tune continues pretraining (read from its technique's rule), a
+    language or notation the base model handles poorly is told to count and extend the
+    tokenizer first, and a high request volume to adapt the smallest open model that can
+    pass; no other case is told either."""
     shipped_or_skip()
-    pins = {"data_volume": "10B", "prompt_baseline": "falls_short", "budget": "$100k"}
+    pins = pins | {"prompt_baseline": "falls_short", "budget": "$100k"}
     runs = 0
-    for distance in ("unfamiliar", "specialized"):
-        for typed, _, data in sampled_json(SHIPPED, pins | {"domain_distance": distance}, seed=71):
+    for value in (told, other):
+        for typed, _, data in sampled_json(SHIPPED, pins | {fact: value}, seed=71):
             tune = technique_shown(data, "fine_tuning")
             continued = tune is not None and tune["rule"] in CONTINUED_PRETRAINING
-            told_to = any("tokenizer" in advice for advice in data["advice"])
-            assert told_to is (continued and distance == "unfamiliar"), typed
-            runs += continued and distance == "unfamiliar"
-    assert runs >= 30, "too few continued pretraining runs on an unfamiliar language sampled"
+            told_to = any(says in advice for advice in data["advice"])
+            assert told_to is (continued and value == told), typed
+            runs += continued and value == told
+    assert runs >= 20, f"too few continued pretraining runs with {fact}={told} sampled"
 
 
 def test_a_model_of_ones_own_is_priced_at_mpt_7bs_cost_per_flop() -> None:
@@ -460,24 +478,6 @@ def test_a_model_of_ones_own_is_priced_at_mpt_7bs_cost_per_flop() -> None:
         assert quantity.parse(cost, "usd") == pytest.approx(float(flops) * rate, rel=0.1), typed
         priced += 1
     assert priced >= 10, "too few models of one's own sampled"
-
-
-def test_continued_pretraining_at_a_high_request_volume_adapts_the_smallest_model() -> None:
-    """A smaller tuned model lowers cost and latency on every request (Azure OpenAI fine-tuning
-    docs): where the fine-tune continues pretraining, a high request volume is told to adapt
-    the smallest open model that can pass, and a low one is not."""
-    shipped_or_skip()
-    pins = {"data_volume": "500B", "prompt_baseline": "falls_short", "labeled_examples": "0"}
-    runs = 0
-    for volume in ("high", "low"):
-        for typed, _, data in sampled_json(SHIPPED, pins | {"request_volume": volume}, seed=83):
-            tune = technique_shown(data, "fine_tuning")
-            if tune is None or tune["rule"] not in CONTINUED_PRETRAINING:
-                continue
-            told_to = any("smallest open model" in advice for advice in data["advice"])
-            assert told_to is (volume == "high"), typed
-            runs += volume == "high"
-    assert runs >= 20, "too few continued pretraining runs at a high volume sampled"
 
 
 def test_continued_pretraining_is_priced_at_mpt_7bs_cost_per_flop() -> None:
