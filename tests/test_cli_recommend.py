@@ -426,9 +426,11 @@ def test_missing_rule_directory(tmp_path: Path) -> None:
 # --- the shipped knowledge base ---------------------------------------------------------------
 
 
-def shipped_or_skip() -> None:
+def shipped_or_skip() -> KnowledgeBase:
+    """The shipped rule base, loaded once for the test; the test is skipped where it does not
+    load yet."""
     try:
-        load_knowledge_base()
+        return load_knowledge_base()
     except AdvisorError as err:
         pytest.skip(f"the shipped rule base does not load yet: {err}")
 
@@ -532,8 +534,7 @@ def sampled_json(
 def sampled() -> list[tuple[dict[str, Value], tuple[str, ...], dict[str, Any]]]:
     """400 sampled full cases of the shipped rule base: the case, its plan and what
     `recommend --json` shows for it."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     return [
         (case.known(), tuple(in_plan(data)), data)
         for _, case, data in sampled_json(kb, {}, seed=23, count=400)
@@ -793,9 +794,8 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
 
 @pytest.mark.parametrize("name", sorted(PRESUPPOSED))
 def test_no_text_presupposes_what_sampled_cases_deny(name: str) -> None:
-    shipped_or_skip()
+    kb = shipped_or_skip()
     pins, applies, denied, shown = PRESUPPOSED[name]
-    kb = load_knowledge_base()
     found = 0
     for typed, case, data in sampled_json(kb, pins, seed=29):
         if not applies(case.known(), data):
@@ -811,8 +811,7 @@ def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> No
     fine-tune of one stage is planned after a measured baseline fell short, the advice says so
     and keeps that baseline as what ships if the tune does not beat it; a staged continued
     pretraining is not told it is one cycle."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     planned = 0
     pins = {"timeline": "3d", "prompt_baseline": "falls_short"}
     for typed, _, data in sampled_json(kb, pins, seed=31):
@@ -833,8 +832,7 @@ def test_a_prompt_is_called_the_least_accurate_fix_only_once_a_measured_one_fell
     general models do many behaviours when prompted well: no text undercuts a recommended prompt
     as the least accurate fix. Once a measured prompt fell short on a behaviour and prompting
     still leads, the text says so."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     for typed, _, data in sampled_json(kb, {"prompt_baseline": "untried"}, seed=41):
         assert not [text for text in shown_texts(data) if LEAST_ACCURATE.search(text)], typed
     said = 0
@@ -856,8 +854,7 @@ def test_cited_answers_on_own_hardware_are_never_told_the_corpus_goes_into_the_p
     """On one's own hardware only retrieval shows the passages cited answers need, however small
     the corpus: where facts are missing, no reason, technique or advice says the corpus goes into
     the prompt instead, not even for the prompt that fixes a behaviour beside the passages."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     gaps = 0
     pins = {"deployment": "on_prem", "needs_citations": "yes", "data_volume": "50k"}
     for typed, case, data in sampled_json(kb, pins, seed=37):
@@ -877,8 +874,7 @@ def test_no_tuning_run_is_planned_on_money_the_budget_does_not_hold() -> None:
     run, no technique has an expert team with demonstrations fine-tune in a way that costs more
     than LoRA runs (full fine-tuning) as if the budget paid for it; the team is told what a run
     costs."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     said = 0
     for budget in ("$0", "$14"):
         pins = {
@@ -901,8 +897,7 @@ def test_no_hyperparameter_work_is_claimed_where_a_managed_service_sets_them() -
     """A hosted model may be used, so a managed service can run the fine-tune, hyperparameters
     included (OpenAI fine-tuning guide): no text told says that setting them takes the team's
     own expertise, not even with a week or less."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {"deployment": "cloud", "provenance": "flexible", "timeline": "5d"}
     effort = 0
     for typed, _, data in sampled_json(kb, pins, seed=43):
@@ -918,8 +913,7 @@ def test_an_assumed_expertise_is_not_told_as_a_fact_about_the_team() -> None:
     """Left unanswered, ml_expertise takes its documented default: the exclusion of a model of
     one's own then states the requirement the team is not known to meet, not that nobody in the
     team has trained a model at scale."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     required = "training from scratch needs a team that has trained and served models at scale"
     excluded = 0
     for typed, _, data in sampled_json(kb, {"ml_expertise": "unknown"}, seed=47):
@@ -940,8 +934,7 @@ def test_the_prompt_technique_holds_the_corpus_the_citation_advice_gives_the_mod
     the advice says the model is given the whole corpus in its context, the prompt's technique
     puts the whole corpus in the prompt, also for a behaviour problem, not few-shot prompting
     alone."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {
         "needs_citations": "yes",
         "data_volume": "50k",
@@ -970,8 +963,7 @@ def test_a_long_prompt_at_high_volume_is_not_called_cheap() -> None:
     still holds the whole corpus at high volume, its technique says to measure that cost against
     retrieval, neither it nor its reason calls it cheap to repeat, and its reason does not say
     that retrieval wins where the prompt was chosen."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {
         "request_volume": "high",
         "data_volume": "50k",
@@ -997,8 +989,7 @@ def test_a_long_prompt_on_own_hardware_is_not_promised_a_hosted_models_window() 
     no text told promises that window without the condition that the model's window holds the
     corpus, or the open models' far shorter one beside it, and a prompt holding the whole corpus is
     told to check its model's window."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     checked = 0
     for typed, _, data in sampled_json(kb, {"deployment": "on_prem", "data_volume": "50k"}, 61):
         for text in told(data):
@@ -1016,8 +1007,7 @@ def test_a_high_volume_of_one_task_is_tuned_into_the_smallest_model_that_passes(
     of the cost per request (Hsieh et al. 2023, "Distilling step-by-step"): where a high volume of
     one task with production-scale demonstrations is fine-tuned, the technique names the
     smallest model that passes the evaluation set and distillation, and cites that paper."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {
         "request_volume": "high",
         "problem_type": "behavior",
@@ -1062,8 +1052,7 @@ def test_a_cited_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> N
 
 
 def test_every_sampled_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> None:
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     found = 0
     for pins in ({"problem_type": "both"}, {"problem_type": "behavior", "needs_citations": "yes"}):
         for typed, _, data in sampled_json(kb, pins, seed=29):
@@ -1106,8 +1095,7 @@ STRICT_ONLY = must_not_say(r"strict provenance|OLMo|Pythia|Comma|2,048")
 def test_no_text_speaks_of_strict_provenance_or_its_open_models_unless_it_is_strict() -> None:
     """Flexible provenance: no text names strict provenance or the fully open models it leaves
     (OLMo and Pythia's 2,048-token contexts, Comma), not even in a step every prompt shows."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     prompted = 0
     for pins in (
         {"provenance": "flexible"},
@@ -1131,8 +1119,7 @@ WINDOW = must_not_say(r"context window holds about|200k tokens")
 def test_no_context_window_is_sized_for_a_team_without_domain_text() -> None:
     """With no domain text there is no corpus to fit into a prompt: no text sizes a model's
     context window for it, while a small corpus on a hosted model is told the window holds it."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     for typed, _, data in sampled_json(kb, {"data_volume": "0"}, seed=43):
         assert not [t for t in shown_texts(data) if WINDOW.search(t)], typed
     told_the_window = 0
@@ -1149,8 +1136,7 @@ OWN_HARDWARE = must_not_say(r"(?:your|one's) own hardware|your hardware")
 def test_no_text_speaks_of_the_teams_own_hardware_where_a_hosted_api_is_acceptable() -> None:
     """A cloud team may use a hosted API: no text says its demonstrations leave its own hardware,
     nor that no managed service tunes a model on its own hardware."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     managed = 0
     for pins in (
         {"deployment": "cloud", "labeled_examples": "600"},
@@ -1199,8 +1185,7 @@ def test_a_reason_names_only_conditions_that_hold() -> None:
     need where it is low or medium, no two gaps for a behaviour alone, no week or shoestring
     budget where there is more than a week and $1k or more, no test-scale data, small budget or
     few weeks where there are 500 demonstrations, $5k or a month."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     first = 0
     for problem in ("behavior", "both"):
         pins = {"problem_type": problem, "prompt_baseline": "untried"}
@@ -1220,8 +1205,7 @@ WAITS_FOR_A_FINE_TUNE = must_not_say(r"until a fine-tune can")
 def test_no_text_waits_for_a_fine_tune_with_no_money_no_time_and_no_expertise() -> None:
     """$0, three days and nobody who has tuned a model: the behaviour kept in the prompt is not
     said to wait for a fine-tune to take over."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {"problem_type": "both", "budget": "$0", "timeline": "3d", "ml_expertise": "none"}
     kept = 0
     for typed, _, data in sampled_json(kb, pins, seed=53):
@@ -1235,8 +1219,7 @@ def test_under_1k_fine_tuning_waits_for_the_work_around_a_run_not_for_the_run() 
     """A LoRA run costs about $15 (FinLoRA); what under $1k cannot pay for besides a prompt
     baseline is a tuning cycle's data preparation and evaluation (Azure fine-tuning
     considerations): every exclusion of fine-tuning under $1k names that work."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {"budget": "$300", "ml_expertise": "expert", "labeled_examples": "50k"}
     excluded = 0
     for typed, _, data in sampled_json(kb, pins, seed=59):
@@ -1252,8 +1235,7 @@ def test_every_output_where_errors_are_unacceptable_has_a_person_review_the_outp
     """No approach makes a model error-free (OpenAI, "Optimizing LLM accuracy"): where an error
     is unacceptable, every plan has a person review the outputs before they take effect, and a
     merely high need is not told so."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     for need, told_so in (("critical", True), ("high", False)):
         for typed, _, data in sampled_json(kb, {"accuracy_need": need}, seed=61, count=100):
             reviewed = [t for t in data["advice"] if re.search(r"\ba person review", t)]
@@ -1264,8 +1246,7 @@ def test_a_fine_tune_says_to_measure_the_prompt_baseline_first_only_where_none_w
     """Every vendor guide scores a prompt baseline before the first tuning run (OpenAI
     fine-tuning guide): a plan with a fine-tune tells a team that has not measured one to do so,
     and does not hedge to a team that has."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {"problem_type": "behavior", "labeled_examples": "2k", "budget": "$50k"}
     plans = 0
     for typed, _, data in sampled_json(kb, pins, seed=67):
@@ -1282,8 +1263,7 @@ def test_under_strict_provenance_the_model_that_handles_a_language_best_is_one_i
     """Under strict provenance a fully open model of licensed data must be the one that answers
     (OLMo; the Common Pile): advice to use the model that handles a language best says of those
     the team may use, never any model at all."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {"provenance": "strict", "domain_distance": "unfamiliar"}
     named = 0
     for typed, _, data in sampled_json(kb, pins, seed=97):
@@ -1299,8 +1279,7 @@ def test_olmo_and_pythia_are_never_offered_as_meeting_strict_provenance() -> Non
     corpora are largely unlicensed web text, so a text shown names them only to say so or to
     point to the licensed one (Comma, trained on the Common Pile); a reason may also cite their
     2,048-token context as the evidence for a fully open model's short one."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {"provenance": "strict", "problem_type": "behavior", "labeled_examples": "2k"}
     named = 0
     for typed, _, data in sampled_json(kb, pins, seed=61):
@@ -1370,8 +1349,7 @@ def test_every_phrase_a_text_must_not_say_is_one_some_text_says() -> None:
 
 def test_no_text_names_a_rule() -> None:
     """A rule's id is the rule base's own name for it, not words for a user."""
-    shipped_or_skip()
-    ids = sorted((rule.id for rule in load_knowledge_base().rules), key=len, reverse=True)
+    ids = sorted((rule.id for rule in shipped_or_skip().rules), key=len, reverse=True)
     named = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, ids)) + r")(?![\w-])")
     assert not [(where, text) for where, text in texts_to_show() if named.search(text)]
 
@@ -1379,13 +1357,13 @@ def test_no_text_names_a_rule() -> None:
 def test_no_reason_speaks_of_cases_its_rule_does_not_fire_on() -> None:
     """A reason is shown only where its rule fires: the cases a rule leaves out ("Not where
     ...", "not once ...") are said in a comment beside its condition, not in its reason."""
-    shipped_or_skip()
+    kb = shipped_or_skip()
     exception = re.compile(
         r"(?:^|[.;:] )(?:Not|not|nor) (?:where|once|with|for|when|under|before)\b"
     )
     assert not [
         (rule.id, rule.because)
-        for rule in load_knowledge_base().rules
+        for rule in kb.rules
         if exception.search(" ".join(rule.because.split()))
     ]
 
@@ -1639,8 +1617,7 @@ def shipped_plan(*facts: str) -> tuple[str | None, list[str]]:
 def test_the_defaults_a_plan_rests_on_are_exactly_those_whose_other_values_change_it() -> None:
     """Every other value of every assumed default is tried by recommending again with it given:
     those that change the plan are listed with the plan they give, and no other is."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     rng = random.Random(11)
     listed_somewhere = 0
     for _ in range(10):
@@ -1698,8 +1675,7 @@ def test_with_a_fact_unknown_a_default_is_named_only_where_it_matters_once_known
     """A default that changes the outcome shown only because another fact is unknown would send
     the team to the wrong question: each value listed changes the plan for some value of the
     unknown fact, and every value that changes the shown plan and does so is listed."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     rng = random.Random(5)
     core = [*SAMPLED, "problem_type", "change_frequency", "accuracy_need"]
     # ml_expertise=none changes the outcome shown, but for no value of data_volume
@@ -1764,7 +1740,7 @@ def test_an_assumed_quantity_is_named_with_the_band_that_would_change_the_outcom
 
 
 def test_the_text_names_an_assumed_default_that_would_change_the_recommendation() -> None:
-    shipped_or_skip()
+    kb = shipped_or_skip()
     facts = [
         "problem_type=behavior",
         "change_frequency=static",
@@ -1780,7 +1756,7 @@ def test_the_text_names_an_assumed_default_that_would_change_the_recommendation(
     headline = invoke(*args, "--no-audit").stdout.split("\n\n", 1)[0]
     line = next(x for x in headline.splitlines() if "needs_citations" in x)
     assert "needs_citations=no" in line and "needs_citations=yes" in line
-    names = {a.id: a.name for a in load_knowledge_base().approaches}
+    names = {a.id: a.name for a in kb.approaches}
     for approach in other[1]:
         assert names[approach] in line
     # given, the same fact is no longer an assumption, and no other default matters here
@@ -1792,8 +1768,7 @@ def test_a_corpus_large_enough_to_adapt_on_is_named_whatever_the_plan() -> None:
     """A team with a billion tokens of a specialised domain's raw text, the expertise and the
     money to continue pretraining on it, and no measured baseline yet, is told so (Gururangan et
     al. 2020) whether its plan prompts first or already fine-tunes on demonstrations."""
-    shipped_or_skip()
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {
         "problem_type": "behavior",
         "domain_distance": "specialized",
