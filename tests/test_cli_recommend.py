@@ -1259,6 +1259,23 @@ def test_a_fine_tune_says_to_measure_the_prompt_baseline_first_only_where_none_w
     assert plans >= 50, "too few fine-tunes sampled"
 
 
+def test_an_in_house_fine_tune_keeps_restricted_data_out_of_the_weights() -> None:
+    """A fine-tuned model can give back what it was trained on, and extraction attacks recover
+    it (Mireshghallah et al. 2022): where the data must stay in-house, every plan with a
+    fine-tune says to keep what some users may not see out of the tuning data and the weights
+    under the data's access rules; no other plan is told so."""
+    kb = shipped_or_skip()
+    pins = {"problem_type": "behavior", "labeled_examples": "2k"}
+    fine_tunes = {"on_prem": 0, "cloud": 0}
+    for deployment in fine_tunes:
+        for typed, _, data in sampled_json(kb, pins | {"deployment": deployment}, seed=71):
+            tuned = "fine_tuning" in in_plan(data)
+            told_so = any(re.search(r"\baccess rules\b", t) for t in data["advice"])
+            assert told_so is (tuned and deployment == "on_prem"), typed
+            fine_tunes[deployment] += tuned
+    assert min(fine_tunes.values()) >= 20, f"too few fine-tunes sampled: {fine_tunes}"
+
+
 def test_under_strict_provenance_the_model_that_handles_a_language_best_is_one_it_allows() -> None:
     """Under strict provenance a fully open model of licensed data must be the one that answers
     (OLMo; the Common Pile): advice to use the model that handles a language best says of those
