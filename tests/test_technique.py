@@ -13,7 +13,7 @@ from cli_helpers import bad_input
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cli_recommend import in_plan, sampled_json, shipped_or_skip, technique_shown, told
+from test_cli_recommend import in_plan, sampled_json, technique_shown, told
 from test_monotonicity import full_facts
 from test_verify import copy_kb
 
@@ -278,7 +278,6 @@ def test_facts_that_change_in_real_time_are_looked_up_live_at_any_corpus_size() 
     whatever the size of the corpus: wherever retrieval is in the plan its technique says so,
     its advice keeps those facts out of the index, and no text speaks of re-indexing them or
     of daily changes."""
-    shipped_or_skip()
     sizes = set()
     for typed, _, data in sampled_json(SHIPPED, {"change_frequency": "realtime"}, seed=37):
         reasons = [text for fired in data["fired"] for text in (fired["title"], fired["because"])]
@@ -325,7 +324,6 @@ def test_a_fine_tune_within_a_week_or_a_few_thousand_dollars_is_one_cheap_run(
     fine-tuning considerations): wherever a fine-tune is planned there, its technique is a
     parameter-efficient or managed run, RAFT, or one continued-pretraining run - never full
     fine-tuning, and no second stage after continued pretraining."""
-    shipped_or_skip()
     planned = 0
     for typed, _, data in sampled_json(SHIPPED, pins, seed=41):
         if "fine_tuning" not in in_plan(data):
@@ -343,7 +341,6 @@ def test_facts_in_a_language_the_model_handles_poorly_get_advice_on_the_language
     that handles it (Pandey 2023: the embedding model is swapped independently), and the base
     model's grasp of the language caps the answers until it is adapted on text in it (Azure AI
     Foundry; Gururangan et al. 2020): said wherever it is true, and only there."""
-    shipped_or_skip()
     retrieved = untuned = 0
     for pins, seed in (
         ({"problem_type": "knowledge", "domain_distance": "unfamiliar"}, 43),
@@ -369,7 +366,6 @@ def test_a_self_hosted_model_and_no_ml_expertise_is_told_someone_must_run_it() -
     """On the team's own hardware no vendor serves the model (BioMedLM): with nobody in the team
     who has run one, the advice says someone must serve and operate it, and says it only
     there, in one text that also brings in whoever tunes the model where a tune is called for."""
-    shipped_or_skip()
     told_it = 0
     for pins, seed in (({"deployment": "on_prem", "ml_expertise": "none"}, 53), ({}, 59)):
         for typed, _, data in sampled_json(SHIPPED, pins, seed=seed):
@@ -400,7 +396,6 @@ def test_contextual_retrieval_is_named_only_where_the_budget_covers_the_chunk_co
     million tokens of corpus (Anthropic): where errors are costly it is the retrieval technique
     only on cloud, under flexible provenance and where the budget covers that for the corpus,
     and it names the cost, which is never more than the budget."""
-    shipped_or_skip()
     named = 0
     pins = pins | {"accuracy_need": "critical", "problem_type": "knowledge"}
     for typed, case, data in sampled_json(SHIPPED, pins, seed=59):
@@ -447,7 +442,6 @@ def test_continued_pretraining_advice_is_given_exactly_where_its_run_and_fact_ar
     language or notation the base model handles poorly is told to count and extend the
     tokenizer first, and a high request volume to adapt the smallest open model that can
     pass; no other case is told either."""
-    shipped_or_skip()
     pins = pins | {"prompt_baseline": "falls_short", "budget": "$100k"}
     runs = 0
     for value in (told, other):
@@ -464,7 +458,6 @@ def test_a_model_of_ones_own_is_priced_at_mpt_7bs_cost_per_flop() -> None:
     """MPT-7B's 6.7B parameters on 1T tokens (6 x N x D = 4e22 FLOPs) cost about $200k: the
     from-scratch technique prices the compute it names at that rate, so a team can hold it
     against its budget."""
-    shipped_or_skip()
     pins = {"data_volume": "981B", "budget": "$2M", "timeline": "1y", "ml_expertise": "expert"}
     priced = 0
     for typed, _, data in sampled_json(SHIPPED, pins, seed=79, count=100):
@@ -485,7 +478,6 @@ def test_continued_pretraining_is_priced_at_mpt_7bs_cost_per_flop() -> None:
     MPT-7B's cost per FLOP (about $200k for 6.7B parameters on 1T tokens): a technique that
     continues pretraining on the whole corpus names that cost, so a team can hold it against
     its budget."""
-    shipped_or_skip()
     pins = {
         "data_volume": "800B",
         "prompt_baseline": "falls_short",
