@@ -688,7 +688,7 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
     "no-documents": (
         {"data_volume": "0"},
         no_live_source,
-        r"in your documents",
+        r"^Grounding answers in",
         r"decline or hand over to a person",
     ),
     # answers must cite and there are no documents yet, so fine-tuning is excluded: no advice
@@ -780,6 +780,21 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         ),
         r"managed fine-tuning service sets the hyperparameters",
         r"^full fine-tuning of an open model",
+    ),
+    # knowledge that never changes: no text says to re-index it
+    "static-documents-not-reindexed": (
+        {"change_frequency": "static", "problem_type": "knowledge"},
+        lambda known, data: True,
+        r"(?i)re-index",
+        r"^Build the retrieval the technique names",
+    ),
+    # no fine-tune in the plan: the ranking gives the reason, and no advice warns against
+    # relying on one for facts
+    "facts-not-tuned-without-a-fine-tune": (
+        {"problem_type": "knowledge"},
+        lambda known, data: "fine_tuning" not in in_plan(data),
+        r"^Do not rely on fine-tuning to teach",
+        r"^Fine-tuning on facts the model does not already know",
     ),
     # on one's own hardware answers are cited through retrieval, also from documents that fit
     # the prompt (pinned under 200k tokens): no text cites them from the prompt
@@ -1274,6 +1289,55 @@ def test_an_in_house_fine_tune_keeps_restricted_data_out_of_the_weights() -> Non
             assert told_so is (tuned and deployment == "on_prem"), typed
             fine_tunes[deployment] += tuned
     assert min(fine_tunes.values()) >= 20, f"too few fine-tunes sampled: {fine_tunes}"
+
+
+def test_retrieval_names_no_part_its_technique_does_not_build(sampled: Any) -> None:
+    """Retrieval's caveats and next steps are shown with every technique, a live lookup, an
+    index or both: none of them names a part (a live source, an index, keyword search, chunk
+    context or reranking) that the technique shown beside them does not."""
+    parts = {  # a part named, and how the technique's text says it builds that part
+        r"live source": r"live source",
+        r"\bindex|vector store|\bchunk|embedd": r"^(?!.*no index to build)",
+        r"keyword search|BM25": r"BM25",
+        r"rerank": r"rerank",
+        r"chunk context|document context": r"document context",
+    }
+    planned = 0
+    for known, plan, data in sampled:
+        technique = technique_shown(data, "rag")
+        if technique is None:
+            continue
+        planned += 1
+        rag = (
+            data
+            if plan[0] == "rag"
+            else next(p for p in data["partners"] if p["approach"] == "rag")
+        )
+        for text in [*rag["caveats"], *rag["next_steps"]]:
+            for part, built in parts.items():
+                if re.search(part, text):
+                    assert re.search(built, technique["text"]), (known, text, technique["text"])
+    assert planned >= 100, "too few retrieval plans sampled"
+
+
+def test_every_retrieval_plan_guards_what_it_retrieves_and_keeps_changing_documents_current(
+    sampled: Any,
+) -> None:
+    """Retrieved text reaches the model: each user gets only what they may read, and a document
+    can carry instructions that take the model over (Greshake et al. 2023). Every plan with
+    retrieval says so, and every one over documents that change but not in real time says to
+    re-index them; no other plan says either."""
+    reindexed = 0
+    for known, plan, data in sampled:
+        retrieves = "rag" in plan
+        guarded = any(re.search(r"\bprompt injection\b", t) for t in data["advice"])
+        assert guarded is retrieves, known
+        changing = known["change_frequency"] not in ("static", "realtime")
+        told_to = any(t.startswith("Re-index the documents") for t in data["advice"])
+        documents = float(known["data_volume"]) >= 1
+        assert told_to is (retrieves and changing and documents), known
+        reindexed += told_to
+    assert reindexed >= 50, "too few plans over changing documents sampled"
 
 
 def test_under_strict_provenance_the_model_that_handles_a_language_best_is_one_it_allows() -> None:
