@@ -1340,6 +1340,40 @@ def test_every_retrieval_plan_guards_what_it_retrieves_and_keeps_changing_docume
     assert reindexed >= 50, "too few plans over changing documents sampled"
 
 
+def test_retrieval_at_a_high_volume_is_told_to_measure_each_request_and_size_its_model() -> None:
+    """Cost and latency per request fall with a smaller model and fewer tokens (OpenAI, "Latency
+    optimization"): at a high request volume, every plan that retrieves with an untuned model
+    says to measure each request end to end, retrieval included, and to answer with the smallest
+    model that passes; at a low volume no plan is told so."""
+    kb = shipped_or_skip()
+    measured = 0
+    for volume in ("high", "low"):
+        pins = {"request_volume": volume, "problem_type": "knowledge", "data_volume": "50M"}
+        for typed, _, data in sampled_json(kb, pins, seed=73, count=100):
+            plan = in_plan(data)
+            told_so = any(re.search(r"end to end, retrieval included", t) for t in data["advice"])
+            expected = volume == "high" and "rag" in plan and "fine_tuning" not in plan
+            assert told_so is expected, typed
+            measured += told_so
+    assert measured >= 50, "too few retrieval plans at a high volume sampled"
+
+
+def test_an_unadapted_model_answering_a_poorly_covered_language_is_offered_translation() -> None:
+    """Translating the input into English first narrows the gap on less-covered languages
+    (Ahuja et al. 2023, MEGA): every plan in which a model not adapted to such a language
+    answers says to score translating first against answering in it; a plan that tunes or
+    trains a model on the language, or a domain the model knows, is not told so."""
+    kb = shipped_or_skip()
+    offered = 0
+    for distance in ("unfamiliar", "specialized"):
+        for typed, _, data in sampled_json(kb, {"domain_distance": distance}, seed=79, count=150):
+            adapted = {"fine_tuning", "from_scratch"} & set(in_plan(data))
+            told_so = any(re.search(r"\btranslating each request\b", t) for t in data["advice"])
+            assert told_so is (distance == "unfamiliar" and not adapted), typed
+            offered += told_so
+    assert offered >= 50, "too few unadapted models answering a poorly covered language sampled"
+
+
 def test_under_strict_provenance_the_model_that_handles_a_language_best_is_one_it_allows() -> None:
     """Under strict provenance a fully open model of licensed data must be the one that answers
     (OLMo; the Common Pile): advice to use the model that handles a language best says of those
