@@ -1274,23 +1274,6 @@ def test_a_fine_tune_says_to_measure_the_prompt_baseline_first_only_where_none_w
     assert plans >= 50, "too few fine-tunes sampled"
 
 
-def test_an_in_house_fine_tune_keeps_restricted_data_out_of_the_weights() -> None:
-    """A fine-tuned model can give back what it was trained on, and extraction attacks recover
-    it (Mireshghallah et al. 2022): where the data must stay in-house, every plan with a
-    fine-tune says to keep what some users may not see out of the tuning data and the weights
-    under the data's access rules; no other plan is told so."""
-    kb = shipped_or_skip()
-    pins = {"problem_type": "behavior", "labeled_examples": "2k"}
-    fine_tunes = {"on_prem": 0, "cloud": 0}
-    for deployment in fine_tunes:
-        for typed, _, data in sampled_json(kb, pins | {"deployment": deployment}, seed=71):
-            tuned = "fine_tuning" in in_plan(data)
-            told_so = any(re.search(r"\baccess rules\b", t) for t in data["advice"])
-            assert told_so is (tuned and deployment == "on_prem"), typed
-            fine_tunes[deployment] += tuned
-    assert min(fine_tunes.values()) >= 20, f"too few fine-tunes sampled: {fine_tunes}"
-
-
 def test_retrieval_names_no_part_its_technique_does_not_build(sampled: Any) -> None:
     """Retrieval's caveats and next steps are shown with every technique, a live lookup, an
     index or both: none of them names a part (a live source, an index, keyword search, chunk
@@ -1323,55 +1306,56 @@ def test_retrieval_names_no_part_its_technique_does_not_build(sampled: Any) -> N
 def test_every_retrieval_plan_guards_what_it_retrieves_and_keeps_changing_documents_current(
     sampled: Any,
 ) -> None:
-    """Retrieved text reaches the model: each user gets only what they may read, and a document
+    """Retrieved text reaches the model, and a document
     can carry instructions that take the model over (Greshake et al. 2023). Every plan with
-    retrieval says so, and every one over documents that change but not in real time says to
-    re-index them; no other plan says either."""
+    retrieval says so, and every one over documents that change says to re-index them; no
+    other plan says either."""
     reindexed = 0
     for known, plan, data in sampled:
         retrieves = "rag" in plan
         guarded = any(re.search(r"\bprompt injection\b", t) for t in data["advice"])
         assert guarded is retrieves, known
-        changing = known["change_frequency"] not in ("static", "realtime")
-        told_to = any(t.startswith("Re-index the documents") for t in data["advice"])
+        changing = known["change_frequency"] != "static"
+        told_to = any(t.startswith("Keep the index current") for t in data["advice"])
         documents = float(known["data_volume"]) >= 1
         assert told_to is (retrieves and changing and documents), known
         reindexed += told_to
     assert reindexed >= 50, "too few plans over changing documents sampled"
 
 
-def test_retrieval_at_a_high_volume_is_told_to_measure_each_request_and_size_its_model() -> None:
-    """Cost and latency per request fall with a smaller model and fewer tokens (OpenAI, "Latency
-    optimization"): at a high request volume, every plan that retrieves with an untuned model
-    says to measure each request end to end, retrieval included, and to answer with the smallest
-    model that passes; at a low volume no plan is told so."""
+def test_retrieval_at_a_high_volume_is_told_to_measure_each_request_end_to_end() -> None:
+    """Cost and latency per request fall with a smaller model (OpenAI, "Latency optimization"):
+    at a high request volume, every plan that retrieves with a model it neither tunes nor
+    trains says to measure each request end to end, retrieval included; at a low volume, or
+    where a fine-tune or a model of one's own sizes the model that answers, none is told so."""
     kb = shipped_or_skip()
-    measured = 0
+    told = {True: 0, False: 0}
+    own_model = {"data_volume": "981B", "budget": "$2M", "timeline": "1y", "ml_expertise": "expert"}
     for volume in ("high", "low"):
-        pins = {"request_volume": volume, "problem_type": "knowledge", "data_volume": "50M"}
-        for typed, _, data in sampled_json(kb, pins, seed=73, count=100):
-            plan = in_plan(data)
-            told_so = any(re.search(r"end to end, retrieval included", t) for t in data["advice"])
-            expected = volume == "high" and "rag" in plan and "fine_tuning" not in plan
-            assert told_so is expected, typed
-            measured += told_so
-    assert measured >= 50, "too few retrieval plans at a high volume sampled"
+        for pins in ({"problem_type": "knowledge", "data_volume": "50M"}, own_model):
+            for typed, _, data in sampled_json(kb, pins | {"request_volume": volume}, seed=73):
+                plan = set(in_plan(data))
+                said = any(re.search(r"end to end, retrieval included", t) for t in data["advice"])
+                sized = bool(plan & {"fine_tuning", "from_scratch"})
+                assert said is (volume == "high" and "rag" in plan and not sized), typed
+                told[said] += "rag" in plan
+    assert min(told.values()) >= 50, f"too few retrieval plans sampled: {told}"
 
 
-def test_an_unadapted_model_answering_a_poorly_covered_language_is_offered_translation() -> None:
+def test_an_untuned_model_answering_a_poorly_covered_language_is_offered_translation() -> None:
     """Translating the input into English first narrows the gap on less-covered languages
-    (Ahuja et al. 2023, MEGA): every plan in which a model not adapted to such a language
-    answers says to score translating first against answering in it; a plan that tunes or
-    trains a model on the language, or a domain the model knows, is not told so."""
+    (Ahuja et al. 2023, MEGA): every plan whose answering model is neither tuned nor trained -
+    prompted or given retrieved text - says to score translating first; a plan that tunes or
+    trains a model, or a domain the model knows, is not told so."""
     kb = shipped_or_skip()
     offered = 0
     for distance in ("unfamiliar", "specialized"):
-        for typed, _, data in sampled_json(kb, {"domain_distance": distance}, seed=79, count=150):
+        for typed, _, data in sampled_json(kb, {"domain_distance": distance}, seed=79):
             adapted = {"fine_tuning", "from_scratch"} & set(in_plan(data))
-            told_so = any(re.search(r"\btranslating each request\b", t) for t in data["advice"])
-            assert told_so is (distance == "unfamiliar" and not adapted), typed
-            offered += told_so
-    assert offered >= 50, "too few unadapted models answering a poorly covered language sampled"
+            said = any(re.search(r"\btranslating the model's input\b", t) for t in data["advice"])
+            assert said is (distance == "unfamiliar" and not adapted), typed
+            offered += said
+    assert offered >= 50, "too few untuned models answering a poorly covered language sampled"
 
 
 def test_under_strict_provenance_the_model_that_handles_a_language_best_is_one_it_allows() -> None:

@@ -281,7 +281,8 @@ def test_facts_that_change_in_real_time_are_looked_up_live_at_any_corpus_size() 
     sizes = set()
     for typed, _, data in sampled_json(SHIPPED, {"change_frequency": "realtime"}, seed=37):
         reasons = [text for fired in data["fired"] for text in (fired["title"], fired["because"])]
-        assert not [t for t in [*reasons, *told(data)] if re.search(r"re-index", t, re.I)], typed
+        reindexed = re.compile(r"re-index(?! each document as it changes)", re.I)
+        assert not [t for t in [*reasons, *told(data)] if reindexed.search(t)], typed
         daily = [t for t in [*told(data), *reasons] if re.search(r"\bdaily\b", t)]
         assert all("real time" in t for t in daily), (typed, daily)
         if "rag" not in in_plan(data):
@@ -493,3 +494,17 @@ def test_continued_pretraining_is_priced_at_mpt_7bs_cost_per_flop() -> None:
         assert quantity.parse(cost, "usd") == pytest.approx(expected, rel=0.1), typed
         priced += 1
     assert priced >= 20, "too few continued pretraining runs sampled"
+
+
+def test_every_fine_tune_keeps_what_some_users_may_not_see_out_of_its_data() -> None:
+    """A fine-tuned model can give back what it was trained on (Mireshghallah et al. 2022):
+    every plan with a fine-tune, its data demonstrations or raw text, says to leave out of the
+    tuning data what some of its users may not see; no plan without one is told so."""
+    tuned = 0
+    for pins in ({"problem_type": "behavior", "labeled_examples": "2k"}, {"data_volume": "10B"}):
+        for typed, _, data in sampled_json(SHIPPED, pins, seed=71):
+            planned = "fine_tuning" in in_plan(data)
+            said = any(t.startswith("Leave out of the tuning data") for t in data["advice"])
+            assert said is planned, typed
+            tuned += planned
+    assert tuned >= 100, "too few fine-tunes sampled"
