@@ -508,3 +508,21 @@ def test_every_fine_tune_keeps_what_some_users_may_not_see_out_of_its_data() -> 
             assert said is planned, typed
             tuned += planned
     assert tuned >= 100, "too few fine-tunes sampled"
+
+
+def test_a_prompt_with_a_production_set_of_demonstrations_retrieves_the_closest_ones() -> None:
+    """Demonstrations chosen for their similarity to each input beat randomly chosen ones (Liu
+    et al. 2022): wherever a prompt that does not hold a corpus is planned with 500 or more
+    demonstrations, its technique retrieves the closest of them for each request, and with
+    fewer it keeps a handful."""
+    planned = {True: 0, False: 0}
+    for examples in ("2k", "40"):
+        pins = {"problem_type": "behavior", "labeled_examples": examples}
+        for typed, _, data in sampled_json(SHIPPED, pins, seed=83):
+            technique = technique_shown(data, "prompt_engineering")
+            if technique is None or "whole corpus" in technique["text"]:
+                continue
+            retrieves = "most like each request" in technique["text"]
+            assert retrieves is (examples == "2k"), typed
+            planned[retrieves] += 1
+    assert min(planned.values()) >= 20, f"too few prompts sampled: {planned}"
