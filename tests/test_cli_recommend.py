@@ -786,7 +786,7 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         {"change_frequency": "static", "problem_type": "knowledge"},
         lambda known, data: True,
         r"(?i)re-index",
-        r"^Build the retrieval the technique names",
+        r"^Set up the retrieval the technique names",
     ),
     # no fine-tune in the plan: the ranking gives the reason, and no advice warns against
     # relying on one for facts
@@ -796,13 +796,42 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         r"^Do not rely on fine-tuning to teach",
         r"^Fine-tuning on facts the model does not already know",
     ),
+    # under $1k no outside help is paid for: no text brings in a contractor now
+    "no-contractor-under-1k": (
+        {"budget": "$500", "deployment": "on_prem", "ml_expertise": "none"},
+        lambda known, data: True,
+        r"bring in a contractor",
+        r"^A self-hosted model has to be served",
+    ),
+    # a week or less holds one tuning run on the data at hand: no demonstrations are rebuilt
+    # around retrieval first
+    "no-rebuilt-demonstrations-within-a-week": (
+        {
+            "timeline": "5d",
+            "problem_type": "both",
+            "labeled_examples": "800",
+            "prompt_baseline": "falls_short",
+            "ml_expertise": "some",
+            "data_volume": "5M",
+        },
+        lambda known, data: True,
+        r"^Build the demonstrations with",
+        r"on the data at hand",
+    ),
+    # a live lookup with no documents returns records, not passages
+    "live-records-not-passages": (
+        {"data_volume": "0", "change_frequency": "realtime", "problem_type": "both"},
+        lambda known, data: "rag" in in_plan(data),
+        r"\bpassages?\b",
+        r"no index to build",
+    ),
     # on one's own hardware answers are cited through retrieval, also from documents that fit
     # the prompt (pinned under 200k tokens): no text cites them from the prompt
     "on-prem-citations": (
         {"deployment": "on_prem", "needs_citations": "yes", "data_volume": "150k"},
         lambda known, data: True,
         r"^Cite from the documents in the prompt|^Hosted models answering over documents given",
-        r"^Retrieval can show the passages an answer came from",
+        r"^Retrieval can show the sources an answer came from",
     ),
 }
 
@@ -1303,18 +1332,19 @@ def test_retrieval_names_no_part_its_technique_does_not_build(sampled: Any) -> N
     assert planned >= 100, "too few retrieval plans sampled"
 
 
-def test_every_retrieval_plan_guards_what_it_retrieves_and_keeps_changing_documents_current(
+def test_every_plan_guards_what_its_model_reads_and_keeps_changing_documents_current(
     sampled: Any,
 ) -> None:
-    """Retrieved text reaches the model, and a document
-    can carry instructions that take the model over (Greshake et al. 2023). Every plan with
-    retrieval says so, and every one over documents that change says to re-index them; no
-    other plan says either."""
+    """Instructions in a model's input can override its prompt (Perez and Ribeiro 2022), and a
+    retrieved document can carry instructions that take the model over (Greshake et al. 2023):
+    every plan says once to treat what the model reads as untrusted, naming the retrieved text
+    exactly where it retrieves; every plan over documents that change says to re-index them,
+    and no other plan does."""
     reindexed = 0
     for known, plan, data in sampled:
         retrieves = "rag" in plan
-        guarded = any(re.search(r"\bprompt injection\b", t) for t in data["advice"])
-        assert guarded is retrieves, known
+        [guarded] = [t for t in data["advice"] if re.search(r"\bprompt injection\b", t)]
+        assert ("text retrieved" in guarded) is retrieves, known
         changing = known["change_frequency"] != "static"
         told_to = any(t.startswith("Keep the index current") for t in data["advice"])
         documents = float(known["data_volume"]) >= 1
@@ -1327,7 +1357,8 @@ def test_retrieval_at_a_high_volume_is_told_to_measure_each_request_end_to_end()
     """Cost and latency per request fall with a smaller model (OpenAI, "Latency optimization"):
     at a high request volume, every plan that retrieves with a model it neither tunes nor
     trains says to measure each request end to end, retrieval included; at a low volume, or
-    where a fine-tune or a model of one's own sizes the model that answers, none is told so."""
+    where a fine-tune, a model of one's own or the advice to a team that must serve a model on
+    its own hardware sizes the model that answers, none is told so."""
     kb = shipped_or_skip()
     told = {True: 0, False: 0}
     own_model = {"data_volume": "981B", "budget": "$2M", "timeline": "1y", "ml_expertise": "expert"}
@@ -1337,7 +1368,11 @@ def test_retrieval_at_a_high_volume_is_told_to_measure_each_request_end_to_end()
                 plan = set(in_plan(data))
                 said = any(re.search(r"end to end, retrieval included", t) for t in data["advice"])
                 sized = bool(plan & {"fine_tuning", "from_scratch"})
-                assert said is (volume == "high" and "rag" in plan and not sized), typed
+                operated = typed["deployment"] == "on_prem" and typed["ml_expertise"] == "none"
+                if operated and not sized:  # the operators' advice sizes the model instead
+                    assert any("smallest open model" in t for t in data["advice"]), typed
+                expected = volume == "high" and "rag" in plan and not sized and not operated
+                assert said is expected, typed
                 told[said] += "rag" in plan
     assert min(told.values()) >= 50, f"too few retrieval plans sampled: {told}"
 
@@ -1346,14 +1381,16 @@ def test_an_untuned_model_answering_a_poorly_covered_language_is_offered_transla
     """Translating the input into English first narrows the gap on less-covered languages
     (Ahuja et al. 2023, MEGA): every plan whose answering model is neither tuned nor trained -
     prompted or given retrieved text - says to score translating first; a plan that tunes or
-    trains a model, or a domain the model knows, is not told so."""
+    trains a model, one whose answers must come from a fully open model (strict provenance), or
+    a domain the model knows, is not told so."""
     kb = shipped_or_skip()
     offered = 0
     for distance in ("unfamiliar", "specialized"):
         for typed, _, data in sampled_json(kb, {"domain_distance": distance}, seed=79):
             adapted = {"fine_tuning", "from_scratch"} & set(in_plan(data))
             said = any(re.search(r"\btranslating the model's input\b", t) for t in data["advice"])
-            assert said is (distance == "unfamiliar" and not adapted), typed
+            licensed = typed["provenance"] == "strict"  # the fully open model must answer
+            assert said is (distance == "unfamiliar" and not adapted and not licensed), typed
             offered += said
     assert offered >= 50, "too few untuned models answering a poorly covered language sampled"
 

@@ -404,7 +404,8 @@ def test_contextual_retrieval_is_named_only_where_the_budget_covers_the_chunk_co
         technique = _technique(data, "rag")
         contextual = "document context" in technique
         hosted = typed["deployment"] == "cloud" and typed["provenance"] == "flexible"
-        assert contextual is (affordable and hosted), typed
+        file_search = "hosted file search" in technique
+        assert contextual is (affordable and hosted and not file_search), typed
         if contextual:
             [cost] = re.findall(r"about (\$[0-9.]+[kM]?) to write for this corpus", technique)
             assert quantity.parse(cost, "usd") <= case.known()["budget"], typed
@@ -526,3 +527,28 @@ def test_a_prompt_with_a_production_set_of_demonstrations_retrieves_the_closest_
             assert retrieves is (examples == "2k"), typed
             planned[retrieves] += 1
     assert min(planned.values()) >= 20, f"too few prompts sampled: {planned}"
+
+
+def test_a_team_without_ml_expertise_retrieves_through_a_hosted_file_search() -> None:
+    """A hosted file search chunks, embeds and searches uploaded files with no pipeline to build
+    (OpenAI file search): wherever a team with no ML expertise, free to use a hosted service
+    (cloud, flexible provenance), retrieves from documents under 1B tokens that it does not
+    read live, its technique is one; no other retrieval plan is sent to one."""
+    sent = {True: 0, False: 0}
+    free = {"deployment": "cloud", "provenance": "flexible", "data_volume": "5M"}
+    for pins in (
+        {"ml_expertise": "none"},
+        {"ml_expertise": "none"} | free,
+        {"ml_expertise": "some"},
+    ):
+        for typed, case, data in sampled_json(SHIPPED, pins | {"problem_type": "knowledge"}, 89):
+            if "rag" not in in_plan(data):
+                continue
+            technique = _technique(data, "rag")
+            known = case.known()
+            hosted = typed["deployment"] == "cloud" and typed["provenance"] == "flexible"
+            indexed = "live source" not in technique and 1 <= known["data_volume"] < 1e9
+            file_search = "hosted file search" in technique
+            assert file_search is (typed["ml_expertise"] == "none" and hosted and indexed), typed
+            sent[file_search] += 1
+    assert min(sent.values()) >= 20, f"too few retrieval plans sampled: {sent}"
