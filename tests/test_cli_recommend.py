@@ -818,6 +818,24 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         r"^Build the demonstrations with",
         r"on the data at hand",
     ),
+    # a fine-tune on a managed service tunes the vendor's hosted model: no text steers the team
+    # away from it to an open model
+    "managed-tune-of-a-language": (
+        {
+            "ml_expertise": "none",
+            "deployment": "cloud",
+            "provenance": "flexible",
+            "domain_distance": "unfamiliar",
+            "problem_type": "behavior",
+            "labeled_examples": "800",
+            "prompt_baseline": "falls_short",
+        },
+        lambda known, data: any(
+            t["rule"] == "technique-managed-tuning" for t in data["techniques"]
+        ),
+        r"preferably an open one",
+        r"^Demonstrations teach the task and its format in the language",
+    ),
     # a live lookup with no documents returns records, not passages
     "live-records-not-passages": (
         {"data_volume": "0", "change_frequency": "realtime", "problem_type": "both"},
