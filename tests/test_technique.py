@@ -499,7 +499,7 @@ def test_continued_pretraining_is_priced_at_mpt_7bs_cost_per_flop() -> None:
 
 def test_every_fine_tune_keeps_what_some_users_may_not_see_out_of_its_data() -> None:
     """A fine-tuned model can give back what it was trained on (Mireshghallah et al. 2022):
-    every plan with a fine-tune, its data demonstrations or raw text, says to leave out of the
+    every plan with a fine-tune, on demonstrations or on raw text, says to leave out of the
     tuning data what some of its users may not see; no plan without one is told so."""
     tuned = 0
     for pins in ({"problem_type": "behavior", "labeled_examples": "2k"}, {"data_volume": "10B"}):
