@@ -546,7 +546,7 @@ def test_no_two_scoring_rules_of_one_case_give_the_same_reason(sampled: Any) -> 
     that score in one case each say why in words of their own (a week and a budget under $1k
     both favour prompting, for two different reasons)."""
     cases = [data for _, _, data in sampled]
-    kb = load_knowledge_base()
+    kb = shipped_or_skip()
     pins = {"problem_type": "knowledge", "budget": "$0", "timeline": "3d", "data_volume": "20k"}
     cases += [data for _, _, data in sampled_json(kb, pins, seed=73, count=100)]
     for data in cases:

@@ -378,6 +378,12 @@ def test_a_self_hosted_model_and_no_ml_expertise_is_told_someone_must_run_it() -
     assert told_it >= 20, told_it
 
 
+def may_use_a_hosted_service(typed: dict[str, str]) -> bool:
+    """Whether a vendor's hosted service may read the team's data: on cloud, under flexible
+    provenance."""
+    return typed["deployment"] == "cloud" and typed["provenance"] == "flexible"
+
+
 @pytest.mark.parametrize(
     ("pins", "affordable"),
     [
@@ -403,7 +409,7 @@ def test_contextual_retrieval_is_named_only_where_the_budget_covers_the_chunk_co
             continue
         technique = _technique(data, "rag")
         contextual = "document context" in technique
-        hosted = typed["deployment"] == "cloud" and typed["provenance"] == "flexible"
+        hosted = may_use_a_hosted_service(typed)
         file_search = "hosted file search" in technique
         assert contextual is (affordable and hosted and not file_search), typed
         if contextual:
@@ -455,6 +461,10 @@ def test_continued_pretraining_advice_is_given_exactly_where_its_run_and_fact_ar
     assert runs >= 20, f"too few continued pretraining runs with {fact}={told} sampled"
 
 
+MPT_7B_USD_PER_FLOP = 200_000 / (6 * 6.7e9 * 1e12)
+"""MPT-7B's cost per FLOP: about $200k for 6.7B parameters on 1T tokens (Databricks)."""
+
+
 def test_a_model_of_ones_own_is_priced_at_mpt_7bs_cost_per_flop() -> None:
     """MPT-7B's 6.7B parameters on 1T tokens (6 x N x D = 4e22 FLOPs) cost about $200k: the
     from-scratch technique prices the compute it names at that rate, so a team can hold it
@@ -468,8 +478,8 @@ def test_a_model_of_ones_own_is_priced_at_mpt_7bs_cost_per_flop() -> None:
         [(flops, cost)] = re.findall(
             r"about ([0-9.e+]+) FLOPs.*?about (\$[0-9.]+[kM]?) of compute", shown["text"]
         )
-        rate = 200_000 / (6 * 6.7e9 * 1e12)
-        assert quantity.parse(cost, "usd") == pytest.approx(float(flops) * rate, rel=0.1), typed
+        expected = float(flops) * MPT_7B_USD_PER_FLOP
+        assert quantity.parse(cost, "usd") == pytest.approx(expected, rel=0.1), typed
         priced += 1
     assert priced >= 10, "too few models of one's own sampled"
 
@@ -490,8 +500,7 @@ def test_continued_pretraining_is_priced_at_mpt_7bs_cost_per_flop() -> None:
         if tune is None or "on as much of the text as the budget covers" not in tune["text"]:
             continue
         [cost] = re.findall(r"all of it costs about (\$[0-9.]+[kM]?) on a 7B", tune["text"])
-        rate = 200_000 / (6 * 6.7e9 * 1e12)
-        expected = 6 * 7e9 * 800e9 * rate
+        expected = 6 * 7e9 * 800e9 * MPT_7B_USD_PER_FLOP
         assert quantity.parse(cost, "usd") == pytest.approx(expected, rel=0.1), typed
         priced += 1
     assert priced >= 20, "too few continued pretraining runs sampled"
@@ -548,7 +557,7 @@ def test_a_team_without_ml_expertise_retrieves_through_a_hosted_file_search() ->
                 continue
             technique = _technique(data, "rag")
             known = case.known()
-            hosted = typed["deployment"] == "cloud" and typed["provenance"] == "flexible"
+            hosted = may_use_a_hosted_service(typed)
             indexed = "live source" not in technique and 1 <= known["data_volume"] < 1e9
             indexed &= typed["domain_distance"] != "unfamiliar"
             file_search = "hosted file search" in technique
