@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,14 @@ from click.testing import Result
 
 if TYPE_CHECKING:
     from postgres import Server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a person at a terminal sends it, even when the suite itself was started with
+    SIGINT ignored (in the background, or under nohup): the tests of Ctrl-C interrupt this
+    process, and the commands they start inherit an ignored SIGINT otherwise."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
