@@ -851,6 +851,47 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         r"^Cite from the documents in the prompt|^Hosted models answering over documents given",
         r"^Retrieval can show the sources an answer came from",
     ),
+    # a billion tokens or more of text in the language: no text asks the team to gather it
+    "corpus-in-the-language": (
+        {"domain_distance": "unfamiliar", "problem_type": "knowledge", "data_volume": "5B"},
+        lambda known, data: True,
+        r"gather raw text",
+        r"^The base model's weak grasp of the language caps the answers",
+    ),
+    # no fine-tune in the plan (a model of one's own under strict provenance): no text scores
+    # an adapted model whose pretraining is continued
+    "no-continued-pretraining-planned": (
+        {
+            "problem_type": "behavior",
+            "labeled_examples": "20",
+            "data_volume": "300B",
+            "budget": "$3M",
+            "timeline": "1y",
+            "ml_expertise": "expert",
+            "domain_distance": "unfamiliar",
+            "provenance": "strict",
+        },
+        lambda known, data: "fine_tuning" not in in_plan(data),
+        r"even though continued pretraining needs no pairs",
+        r"score the bar a model of one's own must clear",
+    ),
+    # a team that can tune is told to prefer an open model for a language the base model
+    # handles poorly: no text has a managed service tune the vendor's hosted model instead
+    "open-tune-of-a-language": (
+        {
+            "ml_expertise": "some",
+            "deployment": "cloud",
+            "provenance": "flexible",
+            "domain_distance": "unfamiliar",
+            "problem_type": "behavior",
+            "labeled_examples": "200",
+            "data_volume": "150k",
+            "prompt_baseline": "falls_short",
+        },
+        lambda known, data: "fine_tuning" in in_plan(data),
+        r"tunes the vendor's\s+hosted model",
+        r"preferably an open one",
+    ),
 }
 
 

@@ -44,7 +44,7 @@ def choose(
 def _fill(
     rule_id: str, technique: Technique, values: Mapping[str, Value | None]
 ) -> ChosenTechnique:
-    figures = {f.name: (f, f.value(values.get(f.fact))) for f in technique.figures}
+    figures = {f.name: (f, f.value(values)) for f in technique.figures}
 
     def shown(match: re.Match[str]) -> str:
         figure, value = figures[match.group(1)]

@@ -3,10 +3,13 @@ one JSON form of an effect that reports, rule listings and audit records share."
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from llm_advisor.engine.language.model import Value
 
 
@@ -74,20 +77,47 @@ STANCES = ("favours", "rules_out", "shown_with", "shown_without")
 """The keys of advice that name approaches, in the order `Advise` takes them."""
 
 
+POWERS = (0.5, 1, 2, 3)
+"""The powers a figure's formula may raise its fact to (0.5 is the square root)."""
+
+
+def _formula(fact_value: Value | None, factor: float, power: float) -> float | None:
+    """`factor * fact_value ** power`, or None when the fact is unknown."""
+    if fact_value is None or isinstance(fact_value, bool | str):
+        return None
+    return factor * math.pow(float(fact_value), power)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An upper bound on a figure, `factor * fact ** power` of another quantity fact: the size
+    the data calls for, say, but no more than the budget pays for."""
+
+    fact: str
+    factor: float
+    power: float = 1
+
+
 @dataclass(frozen=True)
 class Figure:
-    """A figure computed from a quantity fact by a declared formula: `factor * fact ** power`."""
+    """A figure computed from a quantity fact by a declared formula, `factor * fact ** power`,
+    and no larger than its bound where the bound's fact is known."""
 
     name: str
     fact: str
     factor: float
-    power: int = 1
+    power: float = 1
     unit: str = "count"
+    at_most: Bound | None = None
 
-    def value(self, fact_value: Value | None) -> float | None:
-        if fact_value is None or isinstance(fact_value, bool | str):
-            return None
-        return self.factor * float(fact_value) ** self.power
+    def value(self, values: Mapping[str, Value | None]) -> float | None:
+        """The figure for these fact values, or None when its own fact is unknown."""
+        figure = _formula(values.get(self.fact), self.factor, self.power)
+        bound = self.at_most
+        if figure is None or bound is None:
+            return figure
+        limit = _formula(values.get(bound.fact), bound.factor, bound.power)
+        return figure if limit is None else min(figure, limit)
 
 
 @dataclass(frozen=True)
@@ -120,7 +150,7 @@ def effect_json(effect: Effect) -> dict[str, Any]:
             "technique": {
                 "approach": effect.approach,
                 "name": effect.name,
-                "figures": [dict(vars(figure)) for figure in effect.figures],
+                "figures": [_figure_json(figure) for figure in effect.figures],
             }
         }
     stance = {key: list(getattr(effect, key)) for key in STANCES if getattr(effect, key)}
@@ -142,6 +172,19 @@ def effect_from_json(data: dict[str, Any]) -> Effect:
         return Combine(*pair)
     if "technique" in data:
         technique = data["technique"]
-        figures = tuple(Figure(**figure) for figure in technique.get("figures", ()))
+        figures = tuple(_figure_from_json(figure) for figure in technique.get("figures", ()))
         return Technique(technique["approach"], technique["name"], figures)
     return Advise(data["advise"], *(tuple(data.get(key, ())) for key in STANCES))
+
+
+def _figure_json(figure: Figure) -> dict[str, Any]:
+    """A figure as JSON data; one without a bound has no `at_most` key, as before bounds."""
+    data = {key: value for key, value in vars(figure).items() if key != "at_most"}
+    if figure.at_most is not None:
+        data["at_most"] = dict(vars(figure.at_most))
+    return data
+
+
+def _figure_from_json(data: dict[str, Any]) -> Figure:
+    bound = data.get("at_most")
+    return Figure(**{**data, "at_most": None if bound is None else Bound(**bound)})

@@ -7,8 +7,10 @@ from typing import Any
 
 from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID, RuleFileChecker, line_of
 from llm_advisor.engine.language.effects import (
+    POWERS,
     STANCES,
     Advise,
+    Bound,
     Combine,
     Derive,
     Effect,
@@ -227,8 +229,26 @@ class RuleReader:
             )
         return Advise(f.text(table, "text"), favours, rules_out, shown_with, shown_without)
 
+    def formula(self, node: Mapping) -> tuple[str, float, float]:
+        """The quantity fact, factor and power of `factor * fact ** power`, checked."""
+        f = self.f
+        fact = self.facts.get(node["fact"]) if isinstance(node["fact"], str) else None
+        if fact is None or not fact.kind.continuous:
+            raise f.error(
+                line_of(node, "fact"), f"a figure needs a quantity fact, got {node['fact']!r}"
+            )
+        factor, power = node["factor"], node.get("power", 1)
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
+            raise f.error(line_of(node, "factor"), "'factor' must be a positive number")
+        if isinstance(power, bool) or power not in POWERS:
+            raise f.error(
+                line_of(node, "power"), f"'power' must be one of {', '.join(map(str, POWERS))}"
+            )
+        return fact.name, float(factor), power
+
     def technique(self, node: Any, line: int) -> Technique:
-        """`technique: {approach, name, figures: [{name, fact, factor, power, unit}]}`."""
+        """`technique: {approach, name, figures: [{name, fact, factor, power, unit, at_most}]}`,
+        `at_most` being `{fact, factor, power}`."""
         f = self.f
         table = f.mapping(
             node, "'technique'", line, required=("approach", "name"), optional=("figures",)
@@ -242,24 +262,25 @@ class RuleReader:
                 "a figure",
                 iline,
                 required=("name", "fact", "factor"),
-                optional=("power", "unit"),
+                optional=("power", "unit", "at_most"),
             )
-            fact = self.facts.get(fig["fact"]) if isinstance(fig["fact"], str) else None
-            if fact is None or not fact.kind.continuous:
-                raise f.error(
-                    line_of(fig, "fact"), f"a figure needs a quantity fact, got {fig['fact']!r}"
-                )
-            factor, power = fig["factor"], fig.get("power", 1)
-            if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
-                raise f.error(line_of(fig, "factor"), "'factor' must be a positive number")
-            if isinstance(power, bool) or power not in (1, 2, 3):
-                raise f.error(line_of(fig, "power"), "'power' must be 1, 2 or 3")
+            fact, factor, power = self.formula(fig)
             unit = fig.get("unit", "count")
             if unit not in FIGURE_UNITS:
                 raise f.error(
                     line_of(fig, "unit"), f"'unit' must be one of: {', '.join(FIGURE_UNITS)}"
                 )
-            figures.append(Figure(f.ident(fig, "name"), fact.name, float(factor), power, unit))
+            bound = None
+            if "at_most" in fig:
+                limit = f.mapping(
+                    fig["at_most"],
+                    "'at_most'",
+                    line_of(fig, "at_most"),
+                    required=("fact", "factor"),
+                    optional=("power",),
+                )
+                bound = Bound(*self.formula(limit))
+            figures.append(Figure(f.ident(fig, "name"), fact, factor, power, unit, bound))
         name = f.text(table, "name")
         names = {fig.name for fig in figures}
         if len(names) != len(figures):

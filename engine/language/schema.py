@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_advisor.engine.language.checks import FIGURE_UNITS, NAME, RULE_ID
-from llm_advisor.engine.language.effects import STANCES
+from llm_advisor.engine.language.effects import POWERS, STANCES
 from llm_advisor.engine.language.quantity import UNITS
 from llm_advisor.engine.language.types import TYPES
 
@@ -58,13 +58,17 @@ def json_schema() -> dict[str, Any]:
             ),
         ]
     }
+    formula = {
+        "fact": _IDENT,
+        "factor": {"type": "number", "exclusiveMinimum": 0},
+        "power": {"enum": list(POWERS)},
+    }
     figure = _object(
         {
             "name": _IDENT,
-            "fact": _IDENT,
-            "factor": {"type": "number", "exclusiveMinimum": 0},
-            "power": {"enum": [1, 2, 3]},
+            **formula,
             "unit": {"enum": list(FIGURE_UNITS)},
+            "at_most": _object(formula, "fact", "factor"),
         },
         "name",
         "fact",
