@@ -909,6 +909,22 @@ def test_no_text_presupposes_what_sampled_cases_deny(name: str) -> None:
     assert found, f"no sampled case shows {shown!r}: the test shows nothing"
 
 
+def test_outputs_are_checked_in_use_where_errors_are_costly() -> None:
+    """Where errors reach customers or decisions (high), people check a sample of the outputs
+    in use against a pass mark set from what an error costs; where they are unacceptable
+    (critical), people review every output at first (OpenAI, optimizing LLM accuracy). Each
+    case is told one of the two, at its level only."""
+    kb = shipped_or_skip()
+    levels = set()
+    for typed, _, data in sampled_json(kb, {}, seed=47):
+        sampled = any(t.startswith("Errors here reach customers") for t in data["advice"])
+        reviewed = any(t.startswith("No approach makes a model error-free") for t in data["advice"])
+        level = typed["accuracy_need"]
+        assert (sampled, reviewed) == (level == "high", level == "critical"), typed
+        levels.add(level)
+    assert levels == {"low", "medium", "high", "critical"}
+
+
 def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> None:
     """A week or less leaves one tuning cycle at most (OpenAI fine-tuning guide): wherever a
     fine-tune of one stage is planned after a measured baseline fell short, the advice says so
