@@ -943,6 +943,22 @@ def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> No
     assert planned >= 10, "too few fine-tunes sampled"
 
 
+def test_preference_pairs_are_offered_after_a_planned_fine_tune_of_behaviour() -> None:
+    """Pairs of a preferred and a rejected answer refine what the demonstrations taught (DPO),
+    in a tuning stage after the supervised one: told wherever a fine-tune of behaviour is in the
+    plan with more than a week to run it, and nowhere else (a week holds one cycle, and a plan
+    without a fine-tune has nothing to refine)."""
+    kb = shipped_or_skip()
+    told_where = {True: 0, False: 0}
+    pins = {"problem_type": "behavior", "labeled_examples": "2k", "ml_expertise": "expert"}
+    for typed, case, data in sampled_json(kb, pins, seed=53, count=300):
+        said = any("(preference tuning, DPO)" in advice for advice in data["advice"])
+        expected = "fine_tuning" in in_plan(data) and float(case.known()["timeline"]) >= 8  # days
+        assert said == expected, typed
+        told_where[expected] += 1
+    assert min(told_where.values()) >= 10, told_where
+
+
 LEAST_ACCURATE = must_not_say(r"least accurate|lowest on accuracy")
 
 
