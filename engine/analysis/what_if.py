@@ -123,8 +123,14 @@ class _Search:
         self.result = result
         self.an = Analyzer(kb, unknown=True, outcome_only=True)
         self.here = tuple(1 << self.an.cell_of(f.name, result.case.get(f.name)) for f in kb.facts)
+        # A measured fact changes only by measuring: no what-if unlearns a measurement.
         self.options = [
-            _options(self.an, i, cell.bit_length() - 1) for i, cell in enumerate(self.here)
+            [
+                (c, x)
+                for c, x in _options(self.an, i, cell.bit_length() - 1)
+                if not fact.measured or _can_make(fact, x, result.case.get(fact.name))
+            ]
+            for i, (fact, cell) in enumerate(zip(kb.facts, self.here, strict=True))
         ]
         self.found: list[Counterfactual] = []
         self.evaluated = 0
