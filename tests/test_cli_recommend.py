@@ -609,7 +609,10 @@ def test_no_advice_presupposes_a_measured_baseline_before_one_is_measured(sample
     cases = [data["advice"] for known, _, data in sampled if known["prompt_baseline"] == "untried"]
     for advice in cases:
         assert not [a for a in advice if MEASURED_BASELINE.search(a)]
-    assert any(any("once measured" in a for a in advice) for advice in cases)
+    # and some of them speak of the baseline still to measure
+    assert any(
+        any(re.search(r"once measured|measure one before", a) for a in advice) for advice in cases
+    )
 
 
 def test_a_corpus_for_the_prompt_wins_over_retrieval_on_its_reasons(sampled: Any) -> None:
@@ -926,17 +929,28 @@ def test_no_text_presupposes_what_sampled_cases_deny(name: str) -> None:
 def test_outputs_are_checked_in_use_where_errors_are_costly() -> None:
     """Where errors reach customers or decisions (high), people check a sample of the outputs
     in use against a pass mark set from what an error costs; where they are unacceptable
-    (critical), people review every output at first (OpenAI, optimizing LLM accuracy). Each
-    case is told one of the two, at its level only."""
+    (critical), people review every output at first (OpenAI, optimizing LLM accuracy), or, at
+    a volume no person can review, the model runs in shadow and then on a growing share of the
+    traffic, its least sure outputs held for a person. Each case is told one of these, at its
+    level and volume only."""
     kb = shipped_or_skip()
-    levels = set()
-    for typed, _, data in sampled_json(kb, {}, seed=47):
+    seen = set()
+    for typed, _, data in sampled_json(kb, {}, seed=47, count=300):
         sampled = any(t.startswith("Errors here reach customers") for t in data["advice"])
-        reviewed = any(t.startswith("No approach makes a model error-free") for t in data["advice"])
-        level = typed["accuracy_need"]
-        assert (sampled, reviewed) == (level == "high", level == "critical"), typed
-        levels.add(level)
-    assert levels == {"low", "medium", "high", "critical"}
+        critical = [t for t in data["advice"] if t.startswith("No approach makes a model")]
+        level, volume = typed["accuracy_need"], typed["request_volume"]
+        assert (sampled, bool(critical)) == (level == "high", level == "critical"), typed
+        if critical:
+            assert ("all of them at first" in critical[0]) == (volume == "low"), typed
+            assert ("run the model in shadow" in critical[0]) == (volume == "high"), typed
+        seen.add((level, volume if critical else ""))
+    assert {
+        ("low", ""),
+        ("medium", ""),
+        ("high", ""),
+        ("critical", "low"),
+        ("critical", "high"),
+    } <= seen
 
 
 def test_a_fine_tune_due_within_a_week_keeps_the_measured_prompt_to_ship() -> None:
@@ -1016,6 +1030,43 @@ def test_a_retriever_is_adapted_only_to_a_specialised_corpus_it_searches() -> No
         assert said == expected, typed
         shown[expected] += 1
     assert min(shown.values()) >= 10, shown
+
+
+def test_a_model_of_ones_own_is_weighed_where_everything_for_it_is_there_but_the_need() -> None:
+    """Where a third-party base model may be used, its continued pretraining is the plan (Swallow
+    beat models trained from scratch), yet with pretraining-scale text in a poorly covered
+    language, millions to spend and a team that has trained models, a model of one's own is the
+    alternative to pilot against it, and the advice says so; under strict provenance the model
+    of one's own is weighed by the ranking itself, and the advice does not offer it."""
+    kb = shipped_or_skip()
+    pins = {
+        "domain_distance": "unfamiliar", "data_volume": "500B", "budget": "$5M",
+        "timeline": "1y", "ml_expertise": "expert", "problem_type": "behavior",
+    }  # fmt: skip
+    told_where = {"flexible": 0, "strict": 0}
+    for provenance in told_where:
+        for typed, _, data in sampled_json(kb, {**pins, "provenance": provenance}, seed=71):
+            said = any(a.startswith("With this much text in the language") for a in data["advice"])
+            planned = "continued_pretraining_planned" in data["derived"]
+            expected = provenance == "flexible" and planned and "fine_tuning" in in_plan(data)
+            assert said == expected, typed
+            told_where[provenance] += said
+    assert told_where["flexible"] >= 10, told_where
+
+
+def test_raw_text_adapts_a_behaviour_only_where_the_language_is_the_gap() -> None:
+    """A specialised domain's jargon is what the base model mostly reads: a behaviour there is
+    taught by demonstrations, not by continued pretraining on raw text, which no technique
+    offers for it; in a language the base model handles poorly it is the tuning path."""
+    kb = shipped_or_skip()
+    pins = {"problem_type": "behavior", "data_volume": "5B", "ml_expertise": "expert"}
+    continued = {"specialized": 0, "unfamiliar": 0}
+    for distance in continued:
+        for _, _, data in sampled_json(kb, {**pins, "domain_distance": distance}, seed=73):
+            texts = [t["text"] for t in data["techniques"]] + data["advice"]
+            continued[distance] += any("continued pretraining" in t.lower() for t in texts)
+            assert "raw_corpus_to_adapt_on" not in data["derived"] or distance == "unfamiliar"
+    assert continued["specialized"] == 0 and continued["unfamiliar"] >= 10, continued
 
 
 LEAST_ACCURATE = must_not_say(r"least accurate|lowest on accuracy")
@@ -1225,14 +1276,16 @@ def test_a_high_volume_of_one_task_is_tuned_into_the_smallest_model_that_passes(
 # Retrieval adds facts, it does not change format, tone or task skill: a behaviour gap left to
 # retrieval alone is carried by the prompt around the passages, and some text says so.
 BEHAVIOUR_FIXED = (
-    r"prompt around what it returns carries the\s+behaviour|behaves wrongly.*\bprompt\b"
+    r"prompt around what retrieval returns carries the\s+behaviour|behaves wrongly.*\bprompt\b"
 )
 
 
-def test_a_cited_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> None:
-    """A behaviour problem whose answers must cite, due in two days: retrieval alone, with the
-    behaviour fixed in the prompt. Pinned because the sampled property below reaches a behaviour
-    problem left to retrieval alone about once in 200 cases (both gaps, a hundred times)."""
+def test_a_cited_behaviour_with_no_tuning_path_has_the_prompt_beside_retrieval() -> None:
+    """A behaviour problem whose answers must cite, due in two days, with no demonstrations:
+    retrieval leads for the citations, and the prompt beside it carries the behaviour. A large
+    corpus of a specialised domain is no tuning path for a behaviour (its jargon is not the
+    gap); it counted as one, continued pretraining, and left retrieval alone in the plan with
+    neither the prompt nor a fine-tune beside it."""
     shipped_or_skip()
     facts = (
         "problem_type=behavior labeled_examples=0 data_volume=587B accuracy_need=high "
@@ -1243,8 +1296,7 @@ def test_a_cited_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> N
     result = invoke("--no-audit", "--json", *args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert in_plan(data) == ["rag"]
-    assert [t for t in shown_texts(data) if re.search(BEHAVIOUR_FIXED, t)]
+    assert in_plan(data) == ["rag", "prompt_engineering"]
 
 
 def test_every_sampled_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> None:
@@ -2067,11 +2119,14 @@ def test_the_text_names_an_assumed_default_that_would_change_the_recommendation(
 
 def test_a_corpus_large_enough_to_adapt_on_is_named_whatever_the_plan() -> None:
     """A team with a billion tokens of a specialised domain's raw text, the expertise and the
-    money to continue pretraining on it, and no measured baseline yet, is told so (Gururangan et
-    al. 2020) whether its plan prompts first or already fine-tunes on demonstrations."""
+    money to continue pretraining on it, facts missing beside a behaviour, and no measured
+    baseline yet, is told so (Gururangan et al. 2020) whether its plan prompts first or already
+    fine-tunes on demonstrations. (A behaviour alone in a specialised domain is not told so:
+    its jargon is not the gap, see
+    test_raw_text_adapts_a_behaviour_only_where_the_language_is_the_gap.)"""
     kb = shipped_or_skip()
     pins = {
-        "problem_type": "behavior",
+        "problem_type": "both",
         "domain_distance": "specialized",
         "data_volume": "5B",
         "ml_expertise": "some",

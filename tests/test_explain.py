@@ -643,8 +643,11 @@ def test_a_step_of_domain_text_reaches_ten_times_what_the_team_has(
     case = make_case(shipped, {"data_volume": now})
     band = Candidate("data_volume", low or 0.0, "band", low, high)
     assert actionable(shipped, (band,), case) == step
-    budget = Candidate("budget", 2e6, ">= $2M", 2e6, None)  # no reach: any raise is a step
-    assert actionable(shipped, (budget,), make_case(shipped, {"budget": "$500"}))
+    # the budget has a reach of ten times too: from $500, asking for $1k-$5k is a step and
+    # $2M another project (explain offered a rise from $1.5k to $2M as a step)
+    small = make_case(shipped, {"budget": "$500"})
+    assert actionable(shipped, (Candidate("budget", 1e3, "band", 1e3, 5e3),), small)
+    assert not actionable(shipped, (Candidate("budget", 2e6, ">= $2M", 2e6, None),), small)
 
 
 def test_far_more_domain_text_is_another_situation_not_a_step() -> None:
@@ -706,8 +709,8 @@ def test_what_ifs_cover_the_changes_found_exactly_and_merge_two_facts() -> None:
     cases = [
         {**base, "accuracy_need": "medium", "domain_distance": "unfamiliar",
          "request_volume": "high", "prompt_baseline": "untried", "labeled_examples": "346"},
-        {**base, "change_frequency": "weekly", "domain_distance": "specialized",
-         "prompt_baseline": "falls_short", "labeled_examples": "2000"},
+        {**base, "change_frequency": "static", "domain_distance": "unfamiliar",
+         "prompt_baseline": "untried", "labeled_examples": "100"},
     ]  # fmt: skip
     for known in cases:
         ex = explain(kb, evaluate(kb, make_case(kb, known)))
