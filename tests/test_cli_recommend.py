@@ -706,12 +706,12 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
         r"^Answers must cite their sources: collect the documents they will cite first",
     ),
     # a fine-tune in the plan: no text waits for one; where it only continues pretraining on
-    # raw text, the behaviour is said to be carried in the adapted model's prompt
+    # raw text, the adapted model is said to be instruction-tuned and prompted
     "fine-tune-in-the-plan": (
         {"problem_type": "both", "data_volume": "40B", "domain_distance": "unfamiliar"},
         lambda known, data: "fine_tuning" in in_plan(data),
         r"fine-tune can take over",
-        r"carry the behaviour in its prompt",
+        r"instruction-tune the adapted\s+model",
     ),
     # missing facts read live, and no documents: no text speaks of a corpus to chunk or index
     "live-facts-only": (
@@ -1054,21 +1054,6 @@ def test_a_model_of_ones_own_is_weighed_where_everything_for_it_is_there_but_the
     assert told_where["flexible"] >= 10, told_where
 
 
-def test_raw_text_adapts_a_behaviour_only_where_the_language_is_the_gap() -> None:
-    """A specialised domain's jargon is what the base model mostly reads: a behaviour there is
-    taught by demonstrations, not by continued pretraining on raw text, which no technique
-    offers for it; in a language the base model handles poorly it is the tuning path."""
-    kb = shipped_or_skip()
-    pins = {"problem_type": "behavior", "data_volume": "5B", "ml_expertise": "expert"}
-    continued = {"specialized": 0, "unfamiliar": 0}
-    for distance in continued:
-        for _, _, data in sampled_json(kb, {**pins, "domain_distance": distance}, seed=73):
-            texts = [t["text"] for t in data["techniques"]] + data["advice"]
-            continued[distance] += any("continued pretraining" in t.lower() for t in texts)
-            assert "raw_corpus_to_adapt_on" not in data["derived"] or distance == "unfamiliar"
-    assert continued["specialized"] == 0 and continued["unfamiliar"] >= 10, continued
-
-
 LEAST_ACCURATE = must_not_say(r"least accurate|lowest on accuracy")
 
 
@@ -1280,12 +1265,10 @@ BEHAVIOUR_FIXED = (
 )
 
 
-def test_a_cited_behaviour_with_no_tuning_path_has_the_prompt_beside_retrieval() -> None:
-    """A behaviour problem whose answers must cite, due in two days, with no demonstrations:
-    retrieval leads for the citations, and the prompt beside it carries the behaviour. A large
-    corpus of a specialised domain is no tuning path for a behaviour (its jargon is not the
-    gap); it counted as one, continued pretraining, and left retrieval alone in the plan with
-    neither the prompt nor a fine-tune beside it."""
+def test_a_cited_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> None:
+    """A behaviour problem whose answers must cite, due in two days: retrieval alone, with the
+    behaviour fixed in the prompt. Pinned because the sampled property below reaches a behaviour
+    problem left to retrieval alone about once in 200 cases (both gaps, a hundred times)."""
     shipped_or_skip()
     facts = (
         "problem_type=behavior labeled_examples=0 data_volume=587B accuracy_need=high "
@@ -1296,7 +1279,8 @@ def test_a_cited_behaviour_with_no_tuning_path_has_the_prompt_beside_retrieval()
     result = invoke("--no-audit", "--json", *args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert in_plan(data) == ["rag", "prompt_engineering"]
+    assert in_plan(data) == ["rag"]
+    assert [t for t in shown_texts(data) if re.search(BEHAVIOUR_FIXED, t)]
 
 
 def test_every_sampled_behaviour_left_to_retrieval_alone_is_fixed_in_the_prompt() -> None:
@@ -2119,14 +2103,11 @@ def test_the_text_names_an_assumed_default_that_would_change_the_recommendation(
 
 def test_a_corpus_large_enough_to_adapt_on_is_named_whatever_the_plan() -> None:
     """A team with a billion tokens of a specialised domain's raw text, the expertise and the
-    money to continue pretraining on it, facts missing beside a behaviour, and no measured
-    baseline yet, is told so (Gururangan et al. 2020) whether its plan prompts first or already
-    fine-tunes on demonstrations. (A behaviour alone in a specialised domain is not told so:
-    its jargon is not the gap, see
-    test_raw_text_adapts_a_behaviour_only_where_the_language_is_the_gap.)"""
+    money to continue pretraining on it, and no measured baseline yet, is told so (Gururangan et
+    al. 2020) whether its plan prompts first or already fine-tunes on demonstrations."""
     kb = shipped_or_skip()
     pins = {
-        "problem_type": "both",
+        "problem_type": "behavior",
         "domain_distance": "specialized",
         "data_volume": "5B",
         "ml_expertise": "some",
