@@ -786,15 +786,9 @@ PRESUPPOSED: dict[str, tuple[dict[str, str], Applies, str, str]] = {
     ),
     # on own hardware, or under strict provenance, no hosted model may be tuned: no text
     # offers one as the alternative to an open model
-    "open-model-only-on-own-hardware": (
-        {"domain_distance": "unfamiliar", "problem_type": "behavior", "deployment": "on_prem"},
-        lambda known, data: True,
-        r"preferably an open one",
-        r"^Demonstrations teach the task and its format in the language",
-    ),
-    "open-model-only-under-strict-provenance": (
-        {"domain_distance": "unfamiliar", "problem_type": "behavior", "provenance": "strict"},
-        lambda known, data: True,
+    "open-model-only": (
+        {"domain_distance": "unfamiliar", "problem_type": "behavior"},
+        lambda known, data: known["deployment"] == "on_prem" or known["provenance"] == "strict",
         r"preferably an open one",
         r"^Demonstrations teach the task and its format in the language",
     ),
@@ -993,9 +987,7 @@ def test_preference_pairs_are_offered_after_a_planned_fine_tune_of_behaviour() -
     assert min(told_where.values()) >= 10, told_where
 
 
-def test_a_model_adapted_on_raw_text_is_instruction_tuned_before_its_prompt_carries_behaviour() -> (
-    None
-):
+def test_a_model_adapted_on_raw_text_is_instruction_tuned_before_use() -> None:
     """Continued pretraining leaves a base model that follows no instructions (Swallow was
     instruction-tuned after it): wherever it is the fine-tune for a behaviour with fewer than 50
     demonstrations, the advice instruction-tunes the adapted model before its prompt carries

@@ -345,12 +345,8 @@ def what_ifs(
             kind: Kind = "step" if can else "situation"
             if all(case.get(fact) is None for fact in facts):
                 kind = "not_given"
-            # a value the team can reach by measuring, not one it would lose by measuring
-            measured = tuple(
-                fact
-                for fact, options in zip(facts, values, strict=True)
-                if kb.fact(fact).measured and all(actionable(kb, (c,), case) for c in options)
-            )
+            # the search tries a measured fact only forward, so each is reached by measuring
+            measured = tuple(fact for fact in facts if kb.fact(fact).measured)
             what_if = WhatIf(changes, values, recommendation, combine_with, can, kind, measured)
             merged.append((first, what_if))
     return tuple(w for _, w in sorted(merged, key=lambda m: m[0]))
